@@ -1,0 +1,353 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/llmgate/gateway/internal/jsonx"
+	"github.com/llmgate/gateway/providers"
+)
+
+// Kind classifies a gateway error by fault domain. The set is closed; each
+// Kind has a stable machine-readable code and an HTTP status. Kinds added in
+// later versions get new codes; existing codes never change meaning.
+type Kind uint8
+
+// The error kinds.
+const (
+	// KindInternal is a bug or an unexpected condition in the gateway (500,
+	// internal_error).
+	KindInternal Kind = iota
+	// KindInvalidJSON: the request body is not a JSON object (400,
+	// invalid_json).
+	KindInvalidJSON
+	// KindInvalidRequest: a field the gateway reads has the wrong type, for
+	// example model not a string or models not an array of strings (400,
+	// invalid_request).
+	KindInvalidRequest
+	// KindNotFound: no route for the path (404, not_found).
+	KindNotFound
+	// KindMethodNotAllowed: the route exists for another method (405,
+	// method_not_allowed).
+	KindMethodNotAllowed
+	// KindInputTooLarge: the request body exceeds the configured limit (413,
+	// input_too_large).
+	KindInputTooLarge
+	// KindModelUnknown: a requested model is neither in the catalog nor
+	// prefixed with a known provider (422, model_unknown).
+	KindModelUnknown
+	// KindProviderUnknown: a "provider:" prefix names no known provider
+	// (422, provider_unknown).
+	KindProviderUnknown
+	// KindFormatUnsupported: no candidate model can serve the API surface of
+	// the request (422, format_unsupported).
+	KindFormatUnsupported
+	// KindProviderNotAllowed: only configured providers are allowed and the
+	// request named another (403, provider_not_allowed).
+	KindProviderNotAllowed
+	// KindModelNotAllowed: only configured models are allowed and the request
+	// named another (403, model_not_allowed).
+	KindModelNotAllowed
+	// KindUpstream: the provider rejected the request with a status
+	// configured to fail fast; the status is the provider's
+	// (upstream_error).
+	KindUpstream
+	// KindAllProvidersFailed: every candidate and key was tried and failed
+	// (503, all_providers_failed).
+	KindAllProvidersFailed
+	// KindTotalTimeout: the total timeout ran out before any attempt
+	// succeeded (504, total_timeout).
+	KindTotalTimeout
+	// KindStreamFailed: the upstream failed after the response was
+	// committed; reported in-stream (stream_failed).
+	KindStreamFailed
+	// KindCanceled: the client went away (499, client_closed_request). No
+	// response is written.
+	KindCanceled
+	// KindUnavailable: the gateway is closed (503, gateway_closed).
+	KindUnavailable
+	numKinds
+)
+
+var kindInfo = [numKinds]struct {
+	code   string
+	status int
+}{
+	KindInternal:           {"internal_error", http.StatusInternalServerError},
+	KindInvalidJSON:        {"invalid_json", http.StatusBadRequest},
+	KindInvalidRequest:     {"invalid_request", http.StatusBadRequest},
+	KindNotFound:           {"not_found", http.StatusNotFound},
+	KindMethodNotAllowed:   {"method_not_allowed", http.StatusMethodNotAllowed},
+	KindInputTooLarge:      {"input_too_large", http.StatusRequestEntityTooLarge},
+	KindModelUnknown:       {"model_unknown", http.StatusUnprocessableEntity},
+	KindProviderUnknown:    {"provider_unknown", http.StatusUnprocessableEntity},
+	KindFormatUnsupported:  {"format_unsupported", http.StatusUnprocessableEntity},
+	KindProviderNotAllowed: {"provider_not_allowed", http.StatusForbidden},
+	KindModelNotAllowed:    {"model_not_allowed", http.StatusForbidden},
+	KindUpstream:           {"upstream_error", http.StatusBadGateway},
+	KindAllProvidersFailed: {"all_providers_failed", http.StatusServiceUnavailable},
+	KindTotalTimeout:       {"total_timeout", http.StatusGatewayTimeout},
+	KindStreamFailed:       {"stream_failed", http.StatusBadGateway},
+	KindCanceled:           {"client_closed_request", 499},
+	KindUnavailable:        {"gateway_closed", http.StatusServiceUnavailable},
+}
+
+// Code returns the stable machine-readable code of the kind, the value of
+// the "code" field in error bodies.
+func (k Kind) Code() string {
+	if k >= numKinds {
+		return kindInfo[KindInternal].code
+	}
+	return kindInfo[k].code
+}
+
+// Status returns the HTTP status the gateway answers with for the kind.
+func (k Kind) Status() int {
+	if k >= numKinds {
+		return http.StatusInternalServerError
+	}
+	return kindInfo[k].status
+}
+
+// String returns the code.
+func (k Kind) String() string { return k.Code() }
+
+// Error is the error type of every failure the gateway reports. Go callers
+// inspect it with errors.As (or KindOf); HTTP clients receive it in their
+// own API's error shape. Error values are not modified after they are
+// returned.
+type Error struct {
+	// Kind classifies the failure.
+	Kind Kind
+	// Status is the HTTP status sent to the client; zero means Kind.Status().
+	Status int
+	// Message is the human-readable explanation sent to the client. It never
+	// contains a secret.
+	Message string
+	// Param names the request field at fault, if any (OpenAI's "param").
+	Param string
+	// Attempts lists the upstream attempts made (and candidates skipped)
+	// before the failure, in order.
+	Attempts []Attempt
+	// RetryAfter, when positive, is sent as a Retry-After header.
+	RetryAfter time.Duration
+	// Err is the underlying cause, if any.
+	Err error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	msg := "llmgate: " + e.Kind.Code()
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is the sentinel of e's kind (see ErrModelUnknown
+// and friends), so errors.Is(err, gateway.ErrTotalTimeout) works.
+func (e *Error) Is(target error) bool {
+	s, ok := target.(*sentinel)
+	return ok && s.kind == e.Kind
+}
+
+// HTTPStatus returns the status sent to the client.
+func (e *Error) HTTPStatus() int {
+	if e.Status != 0 {
+		return e.Status
+	}
+	return e.Kind.Status()
+}
+
+// Code returns the stable machine-readable code.
+func (e *Error) Code() string { return e.Kind.Code() }
+
+type sentinel struct{ kind Kind }
+
+func (s *sentinel) Error() string { return "llmgate: " + s.kind.Code() }
+
+// Sentinels for errors.Is, one per kind that callers commonly branch on.
+var (
+	ErrInvalidRequest     error = &sentinel{KindInvalidRequest}
+	ErrInputTooLarge      error = &sentinel{KindInputTooLarge}
+	ErrModelUnknown       error = &sentinel{KindModelUnknown}
+	ErrProviderUnknown    error = &sentinel{KindProviderUnknown}
+	ErrFormatUnsupported  error = &sentinel{KindFormatUnsupported}
+	ErrProviderNotAllowed error = &sentinel{KindProviderNotAllowed}
+	ErrModelNotAllowed    error = &sentinel{KindModelNotAllowed}
+	ErrAllProvidersFailed error = &sentinel{KindAllProvidersFailed}
+	ErrTotalTimeout       error = &sentinel{KindTotalTimeout}
+	ErrUpstream           error = &sentinel{KindUpstream}
+	ErrStreamFailed       error = &sentinel{KindStreamFailed}
+)
+
+// KindOf returns the Kind of err: the Kind of the first *Error in its chain,
+// KindCanceled for context.Canceled, KindTotalTimeout for
+// context.DeadlineExceeded, and KindInternal otherwise (including nil).
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	var s *sentinel
+	if errors.As(err, &s) {
+		return s.kind
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return KindCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return KindTotalTimeout
+	}
+	return KindInternal
+}
+
+func errorf(kind Kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// openAIErrorType maps a status to the "type" OpenAI's API and SDKs use.
+func openAIErrorType(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "authentication_error"
+	case status == http.StatusForbidden:
+		return "permission_error"
+	case status == http.StatusNotFound:
+		return "not_found_error"
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case status >= 500:
+		return "server_error"
+	}
+	return "invalid_request_error"
+}
+
+// anthropicErrorType maps a status to Anthropic's error "type".
+func anthropicErrorType(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "authentication_error"
+	case http.StatusForbidden, http.StatusPaymentRequired:
+		return "permission_error"
+	case http.StatusNotFound:
+		return "not_found_error"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case http.StatusGatewayTimeout:
+		return "timeout_error"
+	case 529:
+		return "overloaded_error"
+	}
+	if status >= 500 {
+		return "api_error"
+	}
+	return "invalid_request_error"
+}
+
+// appendErrorBody appends e as a JSON error body in the given format:
+// OpenAI {"error":{"message","type","param","code",...}} or Anthropic
+// {"type":"error","error":{"type","message","code",...},"request_id"}.
+func appendErrorBody(dst []byte, f providers.Format, e *Error, requestID string) []byte {
+	status := e.HTTPStatus()
+	if f == providers.FormatAnthropic {
+		dst = append(dst, `{"type":"error","error":{"type":`...)
+		dst = jsonx.AppendQuote(dst, anthropicErrorType(status))
+		dst = append(dst, `,"message":`...)
+		dst = jsonx.AppendQuote(dst, e.Message)
+		dst = append(dst, `,"code":`...)
+		dst = jsonx.AppendQuote(dst, e.Code())
+		dst = appendAttempts(dst, e.Attempts)
+		dst = append(dst, `},"request_id":`...)
+		dst = jsonx.AppendQuote(dst, requestID)
+		return append(dst, '}')
+	}
+	dst = append(dst, `{"error":{"message":`...)
+	dst = jsonx.AppendQuote(dst, e.Message)
+	dst = append(dst, `,"type":`...)
+	dst = jsonx.AppendQuote(dst, openAIErrorType(status))
+	dst = append(dst, `,"param":`...)
+	if e.Param != "" {
+		dst = jsonx.AppendQuote(dst, e.Param)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"code":`...)
+	dst = jsonx.AppendQuote(dst, e.Code())
+	dst = append(dst, `,"request_id":`...)
+	dst = jsonx.AppendQuote(dst, requestID)
+	dst = appendAttempts(dst, e.Attempts)
+	return append(dst, "}}"...)
+}
+
+func appendAttempts(dst []byte, attempts []Attempt) []byte {
+	if len(attempts) == 0 {
+		return dst
+	}
+	dst = append(dst, `,"attempts":[`...)
+	for i := range attempts {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = attempts[i].appendJSON(dst)
+	}
+	return append(dst, ']')
+}
+
+// writeError writes e as a complete HTTP error response in format f.
+func writeError(w http.ResponseWriter, f providers.Format, e *Error, requestID string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Del("Content-Length")
+	if e.RetryAfter > 0 {
+		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	if !retryable(e) {
+		// Both official SDKs honour this header and skip their automatic
+		// retries, which would only repeat a request that cannot succeed.
+		h.Set("X-Should-Retry", "false")
+	}
+	body := appendErrorBody(make([]byte, 0, 256), f, e, requestID)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(e.HTTPStatus())
+	_, _ = w.Write(body)
+}
+
+// retryable reports whether repeating the same request could succeed.
+func retryable(e *Error) bool {
+	switch e.Kind {
+	case KindAllProvidersFailed:
+		// Retrying helps unless every attempt was refused as a bad request.
+		for _, a := range e.Attempts {
+			if a.Skipped || !clientFault(a.Status) {
+				return true
+			}
+		}
+		return len(e.Attempts) == 0
+	case KindTotalTimeout, KindInternal, KindUnavailable:
+		return true
+	case KindUpstream:
+		return !clientFault(e.HTTPStatus())
+	}
+	return false
+}
+
+// clientFault reports whether an upstream status says the request itself is
+// bad, so the same request would fail again anywhere.
+func clientFault(status int) bool {
+	switch status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
+}

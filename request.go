@@ -1,0 +1,254 @@
+package gateway
+
+import (
+	"errors"
+
+	"github.com/llmgate/gateway/internal/jsonx"
+)
+
+// span is a byte range [start, end) of the request body.
+type span struct{ start, end int }
+
+// parsedBody is what the gateway reads of a request body: the model fields
+// and the stream flags, plus where they sit so the body can be rewritten per
+// candidate without decoding the rest.
+type parsedBody struct {
+	model     string
+	hasModel  bool
+	models    []string
+	stream    bool
+	modelSpan span // whole member, key to value
+	// modelsSpan is the whole "models" member.
+	modelsSpan  span
+	hasModels   bool
+	streamOpts  span // the value of "stream_options"
+	hasStreamOp bool
+	// wantsUsage reports stream_options.include_usage == true.
+	wantsUsage bool
+}
+
+// parseBody validates body as a JSON object and reads the fields the gateway
+// routes on. Problems are 400 errors naming the field.
+func parseBody(body []byte) (parsedBody, *Error) {
+	var p parsedBody
+	var fieldErr *Error
+	var seen [4]bool // model, models, stream, stream_options
+	dup := func(i int, name string) bool {
+		if seen[i] {
+			fieldErr = &Error{Kind: KindInvalidRequest, Param: name, Message: "duplicate key " + name + " in the request body"}
+			return true
+		}
+		seen[i] = true
+		return false
+	}
+	err := jsonx.Members(body, func(m jsonx.Member) bool {
+		switch {
+		case m.KeyIs("model"):
+			if dup(0, "model") {
+				return false
+			}
+			p.modelSpan = span{m.Start, m.End}
+			switch jsonx.KindOf(m.Value) {
+			case jsonx.String:
+				p.model, _ = jsonx.Unquote(m.Value)
+				p.hasModel = true
+			case jsonx.Null:
+			default:
+				fieldErr = &Error{Kind: KindInvalidRequest, Param: "model",
+					Message: "model must be a string, got " + jsonx.KindOf(m.Value).String()}
+				return false
+			}
+		case m.KeyIs("models"):
+			if dup(1, "models") {
+				return false
+			}
+			p.modelsSpan = span{m.Start, m.End}
+			p.hasModels = true
+			switch jsonx.KindOf(m.Value) {
+			case jsonx.Null:
+			case jsonx.Array:
+				_ = jsonx.Elements(m.Value, func(e []byte) bool {
+					if jsonx.KindOf(e) != jsonx.String {
+						fieldErr = &Error{Kind: KindInvalidRequest, Param: "models",
+							Message: "models must be an array of strings, found " + jsonx.KindOf(e).String()}
+						return false
+					}
+					s, _ := jsonx.Unquote(e)
+					p.models = append(p.models, s)
+					return true
+				})
+				if fieldErr != nil {
+					return false
+				}
+			default:
+				fieldErr = &Error{Kind: KindInvalidRequest, Param: "models",
+					Message: "models must be an array of strings, got " + jsonx.KindOf(m.Value).String()}
+				return false
+			}
+		case m.KeyIs("stream"):
+			if dup(2, "stream") {
+				return false
+			}
+			switch string(m.Value) {
+			case "true":
+				p.stream = true
+			case "false", "null":
+			default:
+				fieldErr = &Error{Kind: KindInvalidRequest, Param: "stream",
+					Message: "stream must be a boolean, got " + jsonx.KindOf(m.Value).String()}
+				return false
+			}
+		case m.KeyIs("stream_options"):
+			if dup(3, "stream_options") {
+				return false
+			}
+			if jsonx.KindOf(m.Value) == jsonx.Object {
+				p.hasStreamOp = true
+				p.streamOpts = span{m.End - len(m.Value), m.End}
+				_ = jsonx.Members(m.Value, func(o jsonx.Member) bool {
+					if o.KeyIs("include_usage") && string(o.Value) == "true" {
+						p.wantsUsage = true
+					}
+					return true
+				})
+			}
+		}
+		return true
+	})
+	if err != nil {
+		if errors.Is(err, jsonx.ErrNotObject) {
+			return p, &Error{Kind: KindInvalidJSON, Message: "request body must be a JSON object", Err: err}
+		}
+		return p, &Error{Kind: KindInvalidJSON, Message: "request body is not valid JSON: " + err.Error(), Err: err}
+	}
+	if fieldErr != nil {
+		return p, fieldErr
+	}
+	return p, nil
+}
+
+// names returns model followed by models: the client's preference order.
+func (p *parsedBody) names() []string {
+	if !p.hasModel || p.model == "" {
+		return p.models
+	}
+	out := make([]string, 0, 1+len(p.models))
+	return append(append(out, p.model), p.models...)
+}
+
+// rewrite returns the body to send upstream: "model" set to model, "models"
+// removed, and, when injectUsage is set, stream_options.include_usage
+// forced to true. The rest of the body is copied byte for byte.
+func (p *parsedBody) rewrite(body []byte, model string, injectUsage bool) []byte {
+	injectUsage = injectUsage && !p.wantsUsage
+	out := make([]byte, 0, len(body)+len(model)+48)
+	// Edits sorted by position: replace model, delete models, replace
+	// stream_options value.
+	type edit struct {
+		span
+		repl string
+		del  bool
+	}
+	var edits [3]edit
+	n := 0
+	modelMember := `"model":` + string(jsonx.AppendQuote(nil, model))
+	if p.modelSpan != (span{}) {
+		edits[n] = edit{span: p.modelSpan, repl: modelMember}
+		n++
+	}
+	if p.hasModels {
+		edits[n] = edit{span: p.modelsSpan, del: true}
+		n++
+	}
+	if injectUsage && p.hasStreamOp {
+		edits[n] = edit{span: p.streamOpts, repl: mergeIncludeUsage(body[p.streamOpts.start:p.streamOpts.end])}
+		n++
+	}
+	// Insertion sort of at most three edits.
+	for i := 1; i < n; i++ {
+		for j := i; j > 0 && edits[j].start < edits[j-1].start; j-- {
+			edits[j], edits[j-1] = edits[j-1], edits[j]
+		}
+	}
+	// Find the opening brace; prepend new members right after it.
+	open := 0
+	for open < len(body) && body[open] != '{' {
+		open++
+	}
+	out = append(out, body[:open+1]...)
+	var prefix []string
+	if p.modelSpan == (span{}) {
+		prefix = append(prefix, modelMember)
+	}
+	if injectUsage && !p.hasStreamOp {
+		prefix = append(prefix, `"stream_options":{"include_usage":true}`)
+	}
+	for _, m := range prefix {
+		out = append(out, m...)
+		out = append(out, ',')
+	}
+	pos := open + 1
+	for i := 0; i < n; i++ {
+		e := edits[i]
+		out = append(out, body[pos:e.start]...)
+		pos = e.end
+		if !e.del {
+			out = append(out, e.repl...)
+			continue
+		}
+		// Delete the member and one adjacent comma.
+		j := pos
+		for j < len(body) && isSpace(body[j]) {
+			j++
+		}
+		if j < len(body) && body[j] == ',' {
+			pos = j + 1
+			continue
+		}
+		// No comma after it: it was the last member; drop the comma before.
+		k := len(out) - 1
+		for k >= 0 && isSpace(out[k]) {
+			k--
+		}
+		if k >= 0 && out[k] == ',' {
+			out = out[:k]
+		}
+	}
+	out = append(out, body[pos:]...)
+	// A prefix member followed by an object that is now empty leaves a
+	// trailing comma: "{"model":"x",}".
+	if len(prefix) > 0 {
+		k := len(out) - 1
+		for k >= 0 && isSpace(out[k]) {
+			k--
+		}
+		if k > 0 && out[k] == '}' {
+			j := k - 1
+			for j >= 0 && isSpace(out[j]) {
+				j--
+			}
+			if j >= 0 && out[j] == ',' {
+				out = append(out[:j], out[k:]...)
+			}
+		}
+	}
+	return out
+}
+
+// mergeIncludeUsage returns the stream_options object with include_usage set
+// to true, keeping its other members.
+func mergeIncludeUsage(obj []byte) string {
+	out := []byte(`{"include_usage":true`)
+	_ = jsonx.Members(obj, func(m jsonx.Member) bool {
+		if !m.KeyIs("include_usage") {
+			out = append(out, ',')
+			out = append(out, m.Key...)
+			out = append(out, ':')
+			out = append(out, m.Value...)
+		}
+		return true
+	})
+	return string(append(out, '}'))
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/providers"
+)
+
+// upstream is one provider as the gateway uses it: catalog entry,
+// transport, credentials and restrictions. Immutable after New except for
+// the keys' cooldown clocks.
+type upstream struct {
+	id          string
+	cat         *catalog.Provider
+	impl        providers.Provider
+	format      providers.Format
+	surfaces    []providers.Surface
+	keys        []*keyState
+	configured  bool            // listed with WithProvider
+	listed      map[string]bool // lower-case IDs of models listed in its ProviderConfig
+	streamUsage bool
+	order       int // position among configured providers, or len(configured)+catalog position
+}
+
+// serves reports whether the provider serves surface s natively.
+func (u *upstream) serves(s providers.Surface) bool {
+	for _, x := range u.surfaces {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// keyState is one configured key and its cooldown clock.
+type keyState struct {
+	key providers.Key
+	// until is the UnixNano time before which the key is skipped.
+	until atomic.Int64
+}
+
+// candidate is one entry of a request's failover plan.
+type candidate struct {
+	up            *upstream
+	model         *catalog.Model // nil for an unknown model passed through with a provider prefix
+	upstreamModel string         // the model ID sent upstream
+}
+
+// name returns "provider:model".
+func (c *candidate) name() string { return c.up.id + ":" + c.upstreamModel }
+
+// isAuto reports whether name asks for the gateway's default choice.
+func isAuto(name string) bool {
+	return strings.EqualFold(name, "auto") || strings.EqualFold(name, "llmgate/auto") || strings.EqualFold(name, "llmgate:auto")
+}
+
+// plan turns the client's model preferences into the ordered failover plan.
+// An unknown model or provider fails the whole request (a typo should be
+// seen, not silently skipped); models refused by the only-configured rules
+// are skipped and reported as rejections, and fail the request only when
+// nothing else remains.
+func (g *Gateway) plan(surface providers.Surface, names []string) ([]candidate, []Rejection, *Error) {
+	var cands []candidate
+	var rejected []Rejection
+	var firstReject *Error
+	auto := len(names) == 0
+	for _, n := range names {
+		if isAuto(n) {
+			auto = true
+		}
+	}
+	add := func(requested string, m catalog.Match) {
+		up := g.upstreams[lower(m.Provider.ID)]
+		if up == nil {
+			return // disabled provider
+		}
+		if g.cfg.onlyProviders && !up.configured {
+			rejected = append(rejected, Rejection{Model: requested, Reason: "provider " + up.id + " is not allowed"})
+			if firstReject == nil {
+				firstReject = errorf(KindProviderNotAllowed, "provider %q is not allowed: only configured providers may be used (configured: %s)", up.id, g.configuredList)
+			}
+			return
+		}
+		if g.cfg.onlyModels && (m.Model == nil || !up.listed[lower(m.Model.ID)]) {
+			rejected = append(rejected, Rejection{Model: requested, Reason: "model " + up.id + ":" + m.UpstreamID + " is not allowed"})
+			if firstReject == nil {
+				firstReject = errorf(KindModelNotAllowed, "model %q is not allowed: only configured models may be used", up.id+":"+m.UpstreamID)
+			}
+			return
+		}
+		for i := range cands {
+			if cands[i].up == up && strings.EqualFold(cands[i].upstreamModel, m.UpstreamID) {
+				return
+			}
+		}
+		cands = append(cands, candidate{up: up, model: m.Model, upstreamModel: m.UpstreamID})
+	}
+	for _, n := range names {
+		if isAuto(n) {
+			continue
+		}
+		matches, err := g.catalog.Resolve(n)
+		if err != nil {
+			return nil, nil, resolveError(n, err)
+		}
+		for _, m := range matches {
+			add(n, m)
+		}
+	}
+	if auto {
+		for i := range g.defaults {
+			add("auto", g.defaults[i])
+		}
+	}
+	if len(cands) == 0 {
+		if firstReject != nil {
+			if len(rejected) > 1 {
+				firstReject.Message += fmt.Sprintf(" (and %d more refused)", len(rejected)-1)
+			}
+			return nil, rejected, firstReject
+		}
+		return nil, rejected, errorf(KindModelUnknown, "no model is available for this request")
+	}
+	served := false
+	for i := range cands {
+		if cands[i].up.serves(surface) {
+			served = true
+			break
+		}
+	}
+	if !served {
+		names := make([]string, len(cands))
+		for i := range cands {
+			names[i] = cands[i].name()
+		}
+		return nil, rejected, errorf(KindFormatUnsupported, "no requested model can serve %s requests (%s); use a model whose provider speaks this API",
+			surface, strings.Join(names, ", "))
+	}
+	return cands, rejected, nil
+}
+
+func resolveError(name string, err error) *Error {
+	switch {
+	case errors.Is(err, catalog.ErrUnknownProvider):
+		e := errorf(KindProviderUnknown, "unknown provider in model %q: no provider with that ID is configured or built in", name)
+		e.Param, e.Err = "model", err
+		return e
+	case errors.Is(err, catalog.ErrUnknownModel):
+		e := errorf(KindModelUnknown, "model %q is not in the catalog; prefix it with a provider (for example \"openai:%s\") to pass it through", name, name)
+		e.Param, e.Err = "model", err
+		return e
+	}
+	e := errorf(KindInvalidRequest, "invalid model name %q", name)
+	e.Param, e.Err = "model", err
+	return e
+}
+
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}

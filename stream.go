@@ -1,0 +1,399 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"time"
+
+	"github.com/llmgate/gateway/internal/jsonx"
+	"github.com/llmgate/gateway/internal/sse"
+	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/tokens"
+)
+
+// eventClass is what an upstream stream event means for the commit point.
+type eventClass uint8
+
+const (
+	evPreamble  eventClass = iota // carries no content yet (role-only chunk, message_start, ping, comments)
+	evContent                     // content: commits the response
+	evEnd                         // the stream's terminal event ([DONE], message_stop, response.completed)
+	evError                       // an in-stream error from the upstream
+	evUsageOnly                   // OpenAI's usage-only chunk (choices: [])
+)
+
+// streamDialect knows how to read the events of one upstream stream shape.
+type streamDialect uint8
+
+const (
+	dialectOpenAIChat streamDialect = iota
+	dialectOpenAIResponses
+	dialectAnthropic
+)
+
+func dialectOf(surface providers.Surface) streamDialect {
+	switch surface {
+	case providers.SurfaceMessages:
+		return dialectAnthropic
+	case providers.SurfaceResponses:
+		return dialectOpenAIResponses
+	}
+	return dialectOpenAIChat
+}
+
+// streamResponse relays an upstream event stream to the client. Events
+// before the first content event are held back (bounded), so a failure
+// before any content can still fail over; the first content event commits
+// the response, and from then on every event is written and flushed as it
+// arrives and a failure becomes an in-stream error event.
+func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFunc, timer, totalTimer *time.Timer,
+	a *Attempt, cand *candidate, resp *providers.Response) outcome {
+	g := c.g
+	defer resp.Body.Close()
+	if !isEventStream(resp.Header.Get("Content-Type")) {
+		data, _ := readAll(resp.Body, 64<<10)
+		a.Error = AttemptBadResponse
+		a.Reason = "upstream answered a streaming request with " + resp.Header.Get("Content-Type")
+		if msg := upstreamErrorMessage(data); msg != "" {
+			a.Reason += ": " + g.redact(msg, c.clientKey)
+		}
+		return nextAttempt
+	}
+	dialect := dialectOf(c.surface)
+	var tap *tokens.StreamTap
+	if dialect == dialectAnthropic {
+		tap = tokens.NewAnthropicTap()
+	} else {
+		tap = tokens.NewOpenAITap()
+	}
+	dropUsage := c.injectUsage(cand) && !c.parsed.wantsUsage
+	rd := sse.NewReader(resp.Body, g.cfg.maxEventBytes)
+	var (
+		w         *sse.Writer
+		hold      []byte
+		held      int
+		committed bool
+		sawEnd    bool
+	)
+	commit := func() error {
+		committed = true
+		c.committed.Store(true)
+		totalTimer.Stop()
+		timer.Reset(g.cfg.streamIdleTimeout)
+		if u, ok := tap.Usage(); ok {
+			c.usage, c.usageKnown = u, true
+		}
+		c.commitHeaders(cand, countSent(c.attempts)+1)
+		h := c.w.Header()
+		sse.SetHeaders(h)
+		copyUpstreamIDs(h, resp.Header)
+		c.writeHeader(resp.StatusCode)
+		w = sse.NewWriter(c.w)
+		if len(hold) > 0 {
+			if err := w.Write(hold); err != nil {
+				return err
+			}
+			hold = nil
+		}
+		return nil
+	}
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				switch {
+				case committed && sawEnd:
+					c.setUsage(tap)
+					return done
+				case committed:
+					c.setUsage(tap)
+					return c.streamBroke(w, a, "upstream stream ended before its final event")
+				case sawEnd:
+					// A complete stream with no content (an empty answer).
+					if err := commit(); err != nil {
+						return c.clientGone(a, err)
+					}
+					_ = w.Flush()
+					c.setUsage(tap)
+					return done
+				}
+				a.Error, a.Reason = AttemptStreamError, "upstream stream ended before any content"
+				return nextAttempt
+			}
+			if !committed {
+				if errors.Is(err, sse.ErrEventTooLarge) {
+					a.Error, a.Reason = AttemptBadResponse, err.Error()
+					return nextAttempt
+				}
+				a.Error, a.Reason = c.classifyErr(ctx, err)
+				if a.Error == AttemptCanceled {
+					return stop
+				}
+				if a.Error == AttemptConnection {
+					a.Error = AttemptStreamError
+				}
+				return nextAttempt
+			}
+			c.setUsage(tap)
+			if c.r.Context().Err() != nil {
+				return c.clientGone(a, c.r.Context().Err())
+			}
+			_, reason := c.classifyErr(ctx, err)
+			return c.streamBroke(w, a, reason)
+		}
+		if committed {
+			timer.Reset(g.cfg.streamIdleTimeout)
+		}
+		class := classifyEvent(dialect, &ev, committed)
+		if !ev.IsComment() {
+			tap.Observe(ev.Data)
+		}
+		switch class {
+		case evError:
+			msg := streamErrorMessage(dialect, &ev)
+			if !committed {
+				a.Error, a.Reason = AttemptStreamError, g.redact(msg, c.clientKey)
+				return nextAttempt
+			}
+			// The error event is already in the client's dialect: relay it.
+			if err := w.Write(ev.Raw); err != nil {
+				return c.clientGone(a, err)
+			}
+			_ = w.Flush()
+			c.setUsage(tap)
+			a.Error, a.Reason = AttemptStreamFailed, g.redact(msg, c.clientKey)
+			c.err = &Error{Kind: KindStreamFailed, Message: a.Reason}
+			return done
+		case evUsageOnly:
+			if dropUsage {
+				continue
+			}
+		case evPreamble:
+			if !committed {
+				hold = append(hold, ev.Raw...)
+				held++
+				if held <= g.cfg.holdbackEvents && len(hold) <= g.cfg.holdbackBytes {
+					continue
+				}
+				if err := commit(); err != nil {
+					return c.clientGone(a, err)
+				}
+				if rd.Buffered() == 0 {
+					if err := w.Flush(); err != nil {
+						return c.clientGone(a, err)
+					}
+				}
+				continue
+			}
+		case evEnd:
+			sawEnd = true
+		}
+		if !committed {
+			if err := commit(); err != nil {
+				return c.clientGone(a, err)
+			}
+		}
+		if err := w.Write(ev.Raw); err != nil {
+			return c.clientGone(a, err)
+		}
+		// Flush only when nothing more is already waiting: one flush per
+		// burst keeps latency minimal without a syscall per tiny event.
+		if rd.Buffered() == 0 {
+			if err := w.Flush(); err != nil {
+				return c.clientGone(a, err)
+			}
+		}
+	}
+}
+
+func (c *call) setUsage(tap *tokens.StreamTap) {
+	if u, ok := tap.Usage(); ok {
+		c.usage, c.usageKnown = u, true
+	}
+}
+
+// clientGone records that the client stopped reading a committed response.
+func (c *call) clientGone(a *Attempt, err error) outcome {
+	a.Reason = "client went away: " + err.Error()
+	c.err = &Error{Kind: KindCanceled, Message: "client closed the stream", Err: err}
+	return done
+}
+
+// streamBroke ends a committed stream whose upstream failed, with an error
+// event in the client's dialect.
+func (c *call) streamBroke(w *sse.Writer, a *Attempt, reason string) outcome {
+	a.Error, a.Reason = AttemptStreamFailed, reason
+	e := &Error{Kind: KindStreamFailed, Message: "upstream stream failed: " + reason}
+	c.err = e
+	body := appendErrorBody(nil, c.format, e, c.reqID)
+	name := ""
+	if c.format == providers.FormatAnthropic {
+		name = "error"
+	}
+	_ = w.WriteEvent(name, body)
+	_ = w.Flush()
+	return done
+}
+
+func isEventStream(ct string) bool {
+	if ct == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "text/event-stream"
+}
+
+// classifyEvent decides what an upstream event means. Before the commit
+// point it inspects the event fully; after it, only cheap byte checks run.
+func classifyEvent(d streamDialect, ev *sse.Event, committed bool) eventClass {
+	if ev.IsComment() {
+		return evPreamble
+	}
+	switch d {
+	case dialectAnthropic:
+		name := ev.Name
+		if len(name) == 0 {
+			name = dataType(ev.Data)
+		}
+		switch string(name) {
+		case "message_start", "ping", "content_block_start":
+			return evPreamble
+		case "error":
+			return evError
+		case "message_stop":
+			return evEnd
+		}
+		return evContent
+	case dialectOpenAIResponses:
+		name := ev.Name
+		if len(name) == 0 {
+			name = dataType(ev.Data)
+		}
+		switch string(name) {
+		case "response.created", "response.in_progress", "response.queued", "response.output_item.added", "response.content_part.added":
+			return evPreamble
+		case "error", "response.failed":
+			return evError
+		case "response.completed", "response.incomplete":
+			return evEnd
+		}
+		return evContent
+	}
+	data := bytes.TrimSpace(ev.Data)
+	if bytes.Equal(data, []byte("[DONE]")) {
+		return evEnd
+	}
+	if bytes.HasPrefix(data, []byte(`{"error"`)) {
+		return evError
+	}
+	if committed {
+		if isUsageOnlyChunk(data) {
+			return evUsageOnly
+		}
+		return evContent
+	}
+	return classifyOpenAIChunk(data)
+}
+
+// classifyOpenAIChunk inspects a chat.completion.chunk before the commit
+// point: a chunk whose deltas carry only a role (and empty content) and no
+// finish reason is preamble.
+func classifyOpenAIChunk(data []byte) eventClass {
+	class := evPreamble
+	hasChoices := false
+	usage := false
+	err := jsonx.Members(data, func(m jsonx.Member) bool {
+		switch {
+		case m.KeyIs("error"):
+			if jsonx.KindOf(m.Value) != jsonx.Null {
+				class = evError
+				return false
+			}
+		case m.KeyIs("usage"):
+			usage = jsonx.KindOf(m.Value) == jsonx.Object
+		case m.KeyIs("choices"):
+			_ = jsonx.Elements(m.Value, func(choice []byte) bool {
+				hasChoices = true
+				_ = jsonx.Members(choice, func(cm jsonx.Member) bool {
+					switch {
+					case cm.KeyIs("finish_reason"):
+						if jsonx.KindOf(cm.Value) != jsonx.Null {
+							class = evContent
+						}
+					case cm.KeyIs("delta"):
+						_ = jsonx.Members(cm.Value, func(dm jsonx.Member) bool {
+							if dm.KeyIs("role") {
+								return true
+							}
+							switch string(dm.Value) {
+							case `""`, "null", "[]", "{}":
+							default:
+								class = evContent
+							}
+							return true
+						})
+					}
+					return true
+				})
+				return true
+			})
+		}
+		return true
+	})
+	if err != nil {
+		// Not JSON: let the client see it; it is content as far as we know.
+		return evContent
+	}
+	if class == evPreamble && !hasChoices && usage {
+		return evUsageOnly
+	}
+	return class
+}
+
+// isUsageOnlyChunk reports an OpenAI chunk with an empty choices array and a
+// usage object, the chunk stream_options.include_usage adds.
+func isUsageOnlyChunk(data []byte) bool {
+	i := bytes.Index(data, []byte(`"choices"`))
+	if i < 0 {
+		return false
+	}
+	rest := data[i+len(`"choices"`):]
+	rest = bytes.TrimLeft(rest, " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return false
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '[' {
+		return false
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	return len(rest) > 0 && rest[0] == ']' && bytes.Contains(data, []byte(`"usage"`))
+}
+
+// dataType returns the "type" member of a JSON event payload.
+func dataType(data []byte) []byte {
+	var out []byte
+	_ = jsonx.Members(data, func(m jsonx.Member) bool {
+		if m.KeyIs("type") && jsonx.KindOf(m.Value) == jsonx.String {
+			out = m.Value[1 : len(m.Value)-1]
+			return false
+		}
+		return true
+	})
+	return out
+}
+
+// streamErrorMessage extracts the message of an in-stream error event.
+func streamErrorMessage(d streamDialect, ev *sse.Event) string {
+	msg := upstreamErrorMessage(ev.Data)
+	if d == dialectOpenAIResponses && msg == "" {
+		msg = truncate(string(ev.Data), 256)
+	}
+	if msg == "" {
+		msg = "upstream reported an error in the stream"
+	}
+	return msg
+}
