@@ -159,9 +159,9 @@ func (c *call) failover() {
 
 	for i := range c.cands {
 		cand := &c.cands[i]
-		if !cand.up.serves(c.surface) {
+		if ok, why := cand.serves(c.surface); !ok {
 			c.attempts = append(c.attempts, Attempt{Provider: cand.up.id, Model: cand.upstreamModel, Skipped: true,
-				Error: AttemptSkippedFormat, Reason: "provider " + cand.up.id + " does not serve " + string(c.surface)})
+				Error: AttemptSkippedFormat, Reason: why})
 			continue
 		}
 		body := c.parsed.rewrite(c.body, cand.upstreamModel, c.injectUsage(cand))
@@ -312,6 +312,10 @@ func (c *call) attempt(totalCtx context.Context, totalTimer *time.Timer, cand *c
 		} else {
 			a.Error, a.Reason = AttemptBadResponse, "reading the response body: "+g.redact(rerr.Error(), c.clientKey)
 		}
+		return finish(nextAttempt)
+	}
+	if !looksComplete(data) {
+		a.Error, a.Reason = AttemptBadResponse, "upstream response body is not a complete JSON object"
 		return finish(nextAttempt)
 	}
 	timer.Stop()
@@ -474,6 +478,15 @@ func copyUpstreamIDs(dst, src http.Header) {
 			dst.Set("Llmgate-Upstream-"+k, v)
 		}
 	}
+}
+
+// looksComplete is a constant-time check that a JSON response was not cut
+// short: it must be an object from its first to its last byte. (A full
+// validation would cost a scan of every response; truncation is the failure
+// that happens.)
+func looksComplete(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}'
 }
 
 // readAll reads r to the end, failing beyond limit bytes.

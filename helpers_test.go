@@ -17,6 +17,7 @@ import (
 	ooption "github.com/openai/openai-go/v3/option"
 	"github.com/stretchr/testify/require"
 
+	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/providers/providertest"
 )
@@ -105,14 +106,16 @@ func newEnv(t *testing.T, ec envConfig) *testEnv {
 	return e
 }
 
-func (e *testEnv) openai(opts ...ooption.RequestOption) openaisdk.Client {
+func (e *testEnv) openai(opts ...ooption.RequestOption) *openaisdk.Client {
 	base := []ooption.RequestOption{ooption.WithBaseURL(e.srv.URL + "/v1/"), ooption.WithAPIKey("client-key"), ooption.WithMaxRetries(0)}
-	return openaisdk.NewClient(append(base, opts...)...)
+	c := openaisdk.NewClient(append(base, opts...)...)
+	return &c
 }
 
-func (e *testEnv) anthropic(opts ...aoption.RequestOption) anthropicsdk.Client {
+func (e *testEnv) anthropic(opts ...aoption.RequestOption) *anthropicsdk.Client {
 	base := []aoption.RequestOption{aoption.WithBaseURL(e.srv.URL), aoption.WithAPIKey("client-key"), aoption.WithMaxRetries(0)}
-	return anthropicsdk.NewClient(append(base, opts...)...)
+	c := anthropicsdk.NewClient(append(base, opts...)...)
+	return &c
 }
 
 // post sends a raw request to the gateway and returns the response with its
@@ -195,4 +198,12 @@ func messagesBody(model string, extra ...string) string {
 		s += "," + x
 	}
 	return s + "}"
+}
+
+type catalogModel = catalog.Model
+
+func newServer(t *testing.T, h http.Handler) *httptest.Server {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }

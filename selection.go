@@ -50,6 +50,27 @@ type candidate struct {
 	upstreamModel string         // the model ID sent upstream
 }
 
+// serves reports whether the candidate can answer a request on surface s
+// natively, and if not, why.
+func (c *candidate) serves(s providers.Surface) (bool, string) {
+	if !c.up.serves(s) {
+		return false, "provider " + c.up.id + " does not serve " + string(s)
+	}
+	if c.model == nil {
+		return true, ""
+	}
+	emb := c.model.HasFeature(catalog.FeatureEmbeddings)
+	switch {
+	case emb && s != providers.SurfaceEmbeddings:
+		return false, "model " + c.model.ID + " is an embeddings model"
+	case !emb && s == providers.SurfaceEmbeddings:
+		return false, "model " + c.model.ID + " is not an embeddings model"
+	case s != providers.SurfaceResponses && c.model.HasFeature(catalog.FeatureResponsesOnly):
+		return false, "model " + c.model.ID + " is served on the responses API only"
+	}
+	return true, ""
+}
+
 // name returns "provider:model".
 func (c *candidate) name() string { return c.up.id + ":" + c.upstreamModel }
 
@@ -127,7 +148,7 @@ func (g *Gateway) plan(surface providers.Surface, names []string) ([]candidate, 
 	}
 	served := false
 	for i := range cands {
-		if cands[i].up.serves(surface) {
+		if ok, _ := cands[i].serves(surface); ok {
 			served = true
 			break
 		}

@@ -59,7 +59,7 @@ func ExampleCatalog_Resolve() {
 		}
 	}
 	// Output:
-	// gpt-4o-2024-08-06                        openai → gpt-4o (known: true)
+	// gpt-4o-2024-08-06                        openai → gpt-4o-2024-08-06 (known: true)
 	// OpenAI:openai/gpt-4o                     openai → gpt-4o (known: true)
 	// meta-llama/llama-3.3-70b-versatile       groq → llama-3.3-70b-versatile (known: true)
 	// openrouter:anthropic/claude-sonnet-4.5   openrouter → anthropic/claude-sonnet-4.5 (known: false)

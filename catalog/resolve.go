@@ -138,13 +138,16 @@ func (c *Catalog) Resolve(name string) ([]Match, error) {
 			}
 			restLower := strings.TrimSpace(lower[colon+1:])
 			if m := p.lookup(restLower); m != nil {
-				return []Match{{Provider: p, Model: m, UpstreamID: m.ID}}, nil
+				return []Match{{Provider: p, Model: m, UpstreamID: upstreamID(m, restLower)}}, nil
 			}
 			return []Match{{Provider: p, UpstreamID: rest}}, nil
 		}
 	}
 
 	if out := c.lookupAll(lower); out != nil {
+		for i := range out {
+			out[i].UpstreamID = upstreamID(out[i].Model, lower)
+		}
 		return out, nil
 	}
 	if colon >= 0 {
@@ -198,4 +201,48 @@ func (c *Catalog) lookupAll(key string) []Match {
 		out = append(out, m)
 	}
 	return append(out, exact[i:]...)
+}
+
+// upstreamID returns the name to send upstream for a known model that the
+// client named key (lower-cased, possibly "author/model"): the model ID,
+// except that a dated snapshot alias ("gpt-4o-2024-08-06",
+// "claude-sonnet-4-5-20250929") is sent as itself, because the provider
+// serves that exact snapshot and the undated ID may point at a newer one.
+func upstreamID(m *Model, key string) string {
+	if i := strings.LastIndexByte(key, '/'); i >= 0 && !equalFold(m.ID, key) {
+		if equalFold(m.Author, key[:i]) {
+			key = key[i+1:]
+		}
+	}
+	if equalFold(m.ID, key) || !isDated(key) {
+		return m.ID
+	}
+	for _, a := range m.Aliases {
+		if equalFold(a, key) {
+			return a
+		}
+	}
+	return m.ID
+}
+
+// isDated reports whether name ends in a snapshot date: "-YYYY-MM-DD" or
+// "-YYYYMMDD".
+func isDated(name string) bool {
+	digits := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
+		return len(s) > 0
+	}
+	n := len(name)
+	if n > 11 && name[n-11] == '-' && name[n-6] == '-' && name[n-3] == '-' &&
+		digits(name[n-10:n-6]) && digits(name[n-5:n-3]) && digits(name[n-2:]) {
+		return name[n-10] == '2'
+	}
+	if n > 9 && name[n-9] == '-' && digits(name[n-8:]) {
+		return name[n-8] == '2'
+	}
+	return false
 }

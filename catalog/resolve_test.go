@@ -36,12 +36,12 @@ func TestResolve(t *testing.T) {
 		{"  gpt-4o\t", []hit{{"openai", "gpt-4o", true}}},
 		{"gpt-4o\n", []hit{{"openai", "gpt-4o", true}}},
 		{"GPT-4O", []hit{{"openai", "gpt-4o", true}}},
-		{"gpt-4o-2024-08-06", []hit{{"openai", "gpt-4o", true}}},
+		{"gpt-4o-2024-08-06", []hit{{"openai", "gpt-4o-2024-08-06", true}}}, // dated snapshots are sent as themselves
 		{"claude-opus-4.1", []hit{{"anthropic", "claude-opus-4-1", true}}},
 		{"gemini-3", []hit{{"google", "gemini-3-pro-preview", true}}},
 		// Author form, and Groq IDs that contain their author.
 		{"openai/gpt-4o", []hit{{"openai", "gpt-4o", true}}},
-		{"OpenAI/GPT-4o-2024-11-20", []hit{{"openai", "gpt-4o", true}}},
+		{"OpenAI/GPT-4o-2024-11-20", []hit{{"openai", "gpt-4o-2024-11-20", true}}},
 		{"anthropic/claude-sonnet-4-5", []hit{{"anthropic", "claude-sonnet-4-5", true}}},
 		{"meta-llama/llama-3.3-70b-versatile", []hit{{"groq", "llama-3.3-70b-versatile", true}}},
 		{"meta-llama/llama-4-scout-17b-16e-instruct", []hit{{"groq", "meta-llama/llama-4-scout-17b-16e-instruct", true}}},
@@ -50,7 +50,7 @@ func TestResolve(t *testing.T) {
 		{"qwen/qwen3-32b", []hit{{"groq", "qwen/qwen3-32b", true}}},
 		// Pinned, known.
 		{"openai:gpt-4o", []hit{{"openai", "gpt-4o", true}}},
-		{"OpenAI:GPT-4o-2024-08-06", []hit{{"openai", "gpt-4o", true}}},
+		{"OpenAI:GPT-4o-2024-08-06", []hit{{"openai", "gpt-4o-2024-08-06", true}}},
 		{"open-ai:gpt-4o", []hit{{"openai", "gpt-4o", true}}},
 		{"openai : gpt-4o ", []hit{{"openai", "gpt-4o", true}}},
 		{"openai:openai/gpt-4o", []hit{{"openai", "gpt-4o", true}}},
@@ -78,7 +78,9 @@ func TestResolve(t *testing.T) {
 			require.Equal(t, tt.want, hits(ms))
 			for _, m := range ms {
 				if m.Known() {
-					require.Equal(t, m.Model.ID, m.UpstreamID)
+					if m.UpstreamID != m.Model.ID {
+						require.Contains(t, m.Model.Aliases, m.UpstreamID, "only a dated snapshot alias is sent instead of the ID")
+					}
 					require.Equal(t, m.Provider.ID, m.Model.Provider)
 				}
 			}
@@ -237,4 +239,25 @@ func FuzzResolve(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestResolveDatedSnapshots(t *testing.T) {
+	c, err := catalog.Default()
+	require.NoError(t, err)
+	for name, want := range map[string]string{
+		"gpt-4o-2024-08-06":                     "gpt-4o-2024-08-06",
+		"openai:GPT-4O-2024-08-06":              "gpt-4o-2024-08-06",
+		"claude-sonnet-4-5-20250929":            "claude-sonnet-4-5-20250929",
+		"anthropic:claude-sonnet-4.5":           "claude-sonnet-4-5",
+		"gpt-4o":                                "gpt-4o",
+		"openai/gpt-4o-2024-08-06":              "gpt-4o-2024-08-06",
+		"anthropic:anthropic/claude-sonnet-4.5": "claude-sonnet-4-5",
+	} {
+		t.Run(name, func(t *testing.T) {
+			ms, err := c.Resolve(name)
+			require.NoError(t, err)
+			require.NotEmpty(t, ms)
+			require.Equal(t, want, ms[0].UpstreamID)
+		})
+	}
 }
