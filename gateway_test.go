@@ -3,8 +3,10 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -20,7 +22,17 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	// The SDK clients and http.DefaultClient keep idle connections to the
+	// test servers; they are not the gateway's goroutines.
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func TestOpenAIChatThroughSDK(t *testing.T) {
@@ -68,6 +80,7 @@ func TestOpenAIChatStreamThroughSDK(t *testing.T) {
 				params.StreamOptions = openaisdk.ChatCompletionStreamOptionsParam{IncludeUsage: openaisdk.Bool(true)}
 			}
 			stream := e.openai().Chat.Completions.NewStreaming(context.Background(), params)
+			defer stream.Close()
 			var acc openaisdk.ChatCompletionAccumulator
 			sawUsageChunk := false
 			for stream.Next() {
@@ -128,6 +141,7 @@ func TestAnthropicStreamThroughSDK(t *testing.T) {
 		MaxTokens: 64,
 		Messages:  []anthropicsdk.MessageParam{anthropicsdk.NewUserMessage(anthropicsdk.NewTextBlock("Hi"))},
 	}, aoption.WithHeader("anthropic-beta", "prompt-caching-2024-07-31"))
+	defer stream.Close()
 	var msg anthropicsdk.Message
 	for stream.Next() {
 		require.NoError(t, msg.Accumulate(stream.Current()))

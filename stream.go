@@ -138,6 +138,12 @@ func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFun
 				return nextAttempt
 			}
 			c.setUsage(tap)
+			if sawEnd {
+				// The terminal event was relayed: the response is complete,
+				// whatever happens to the connection afterwards (clients
+				// such as the OpenAI SDK hang up right after [DONE]).
+				return done
+			}
 			if c.r.Context().Err() != nil {
 				return c.clientGone(a, c.r.Context().Err())
 			}
