@@ -7,7 +7,9 @@ package tokens
 
 import (
 	"bytes"
-	"encoding/json"
+	"strconv"
+
+	"github.com/llmgate/gateway/internal/jsonx"
 )
 
 // Usage is the token usage of one request. All counts are tokens. The zero
@@ -39,69 +41,90 @@ func (u Usage) UncachedInputTokens() int64 {
 	return n
 }
 
-// openAIUsage is the usage object of OpenAI chat completions, the responses
-// API (input_tokens/output_tokens) and embeddings.
-type openAIUsage struct {
-	PromptTokens        int64 `json:"prompt_tokens"`
-	CompletionTokens    int64 `json:"completion_tokens"`
-	InputTokens         int64 `json:"input_tokens"`
-	OutputTokens        int64 `json:"output_tokens"`
-	PromptTokensDetails *struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-	InputTokensDetails *struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"input_tokens_details"`
-	CompletionTokensDetails *struct {
-		ReasoningTokens int64 `json:"reasoning_tokens"`
-	} `json:"completion_tokens_details"`
-	OutputTokensDetails *struct {
-		ReasoningTokens int64 `json:"reasoning_tokens"`
-	} `json:"output_tokens_details"`
+// jsonInt parses a JSON number holding a token count. Fractions are
+// truncated; anything else counts as 0.
+func jsonInt(v []byte) int64 {
+	var n int64
+	for i, c := range v {
+		if c < '0' || c > '9' {
+			if i > 0 && (c == '.' || c == 'e' || c == 'E') {
+				if f, err := strconv.ParseFloat(string(v), 64); err == nil && f >= 0 && f < 1<<62 {
+					return int64(f)
+				}
+			}
+			if i == 0 {
+				return 0
+			}
+			return n
+		}
+		if n > (1<<62)/10 {
+			return n
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
 }
 
-func (o *openAIUsage) usage() Usage {
-	u := Usage{InputTokens: o.PromptTokens + o.InputTokens, OutputTokens: o.CompletionTokens + o.OutputTokens}
-	if d := o.PromptTokensDetails; d != nil {
-		u.CacheReadTokens = d.CachedTokens
-	}
-	if d := o.InputTokensDetails; d != nil {
-		u.CacheReadTokens = d.CachedTokens
-	}
-	if d := o.CompletionTokensDetails; d != nil {
-		u.ReasoningTokens = d.ReasoningTokens
-	}
-	if d := o.OutputTokensDetails; d != nil {
-		u.ReasoningTokens = d.ReasoningTokens
-	}
+// isObject reports whether a raw JSON value is an object.
+func isObject(v []byte) bool { return len(v) > 0 && v[0] == '{' }
+
+// openAIUsageObject reads an OpenAI usage object: chat completions
+// (prompt_tokens, completion_tokens, *_details) and the responses API
+// (input_tokens, output_tokens, *_details). It does not allocate.
+func openAIUsageObject(v []byte) Usage {
+	var u Usage
+	_ = jsonx.Members(v, func(m jsonx.Member) bool {
+		switch {
+		case m.KeyIs("prompt_tokens"), m.KeyIs("input_tokens"):
+			u.InputTokens = jsonInt(m.Value)
+		case m.KeyIs("completion_tokens"), m.KeyIs("output_tokens"):
+			u.OutputTokens = jsonInt(m.Value)
+		case m.KeyIs("prompt_tokens_details"), m.KeyIs("input_tokens_details"):
+			if isObject(m.Value) {
+				_ = jsonx.Members(m.Value, func(d jsonx.Member) bool {
+					if d.KeyIs("cached_tokens") {
+						u.CacheReadTokens = jsonInt(d.Value)
+					}
+					return true
+				})
+			}
+		case m.KeyIs("completion_tokens_details"), m.KeyIs("output_tokens_details"):
+			if isObject(m.Value) {
+				_ = jsonx.Members(m.Value, func(d jsonx.Member) bool {
+					if d.KeyIs("reasoning_tokens") {
+						u.ReasoningTokens = jsonInt(d.Value)
+					}
+					return true
+				})
+			}
+		}
+		return true
+	})
 	return u
 }
 
-// anthropicUsage is the usage object of Anthropic messages. input_tokens
-// there excludes cache reads and writes.
-type anthropicUsage struct {
-	InputTokens              *int64 `json:"input_tokens"`
-	OutputTokens             *int64 `json:"output_tokens"`
-	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
-	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
-}
-
-// apply sets the counts present in a, keeping the others: Anthropic stream
-// usage is cumulative, so later reports replace earlier ones field by field.
-func (a *anthropicUsage) apply(u *Usage) {
+// applyAnthropicUsage sets the counts present in an Anthropic usage object,
+// keeping the others: Anthropic stream usage is cumulative, so later
+// reports replace earlier ones field by field. input_tokens there excludes
+// cache reads and writes.
+func applyAnthropicUsage(v []byte, u *Usage) {
 	in := u.InputTokens - u.CacheReadTokens - u.CacheWriteTokens
-	if a.InputTokens != nil {
-		in = *a.InputTokens
-	}
-	if a.CacheReadInputTokens != nil {
-		u.CacheReadTokens = *a.CacheReadInputTokens
-	}
-	if a.CacheCreationInputTokens != nil {
-		u.CacheWriteTokens = *a.CacheCreationInputTokens
-	}
-	if a.OutputTokens != nil {
-		u.OutputTokens = *a.OutputTokens
-	}
+	_ = jsonx.Members(v, func(m jsonx.Member) bool {
+		if jsonx.KindOf(m.Value) != jsonx.Number {
+			return true
+		}
+		switch {
+		case m.KeyIs("input_tokens"):
+			in = jsonInt(m.Value)
+		case m.KeyIs("output_tokens"):
+			u.OutputTokens = jsonInt(m.Value)
+		case m.KeyIs("cache_read_input_tokens"):
+			u.CacheReadTokens = jsonInt(m.Value)
+		case m.KeyIs("cache_creation_input_tokens"):
+			u.CacheWriteTokens = jsonInt(m.Value)
+		}
+		return true
+	})
 	u.InputTokens = in + u.CacheReadTokens + u.CacheWriteTokens
 }
 
@@ -132,33 +155,34 @@ func hasUsageObject(data []byte) bool {
 }
 
 // OpenAIUsage extracts the usage from an OpenAI-format JSON body (a chat
-// completion, a chat.completion.chunk, a responses API response or an
-// embeddings response). ok is false when the body reports no usage.
+// completion, a chat.completion.chunk, a responses API response or event,
+// or an embeddings response). ok is false when the body reports no usage.
+// It does not allocate.
 func OpenAIUsage(body []byte) (u Usage, ok bool) {
 	if !hasUsageObject(body) {
 		return Usage{}, false
 	}
-	var v struct {
-		Usage    *openAIUsage `json:"usage"`
-		Response *struct {
-			Usage *openAIUsage `json:"usage"`
-		} `json:"response"`
-		XGroq *struct {
-			Usage *openAIUsage `json:"usage"`
-		} `json:"x_groq"`
-	}
-	if json.Unmarshal(body, &v) != nil {
-		return Usage{}, false
-	}
-	switch {
-	case v.Usage != nil:
-		return v.Usage.usage(), true
-	case v.Response != nil && v.Response.Usage != nil:
-		return v.Response.Usage.usage(), true
-	case v.XGroq != nil && v.XGroq.Usage != nil:
-		return v.XGroq.Usage.usage(), true
-	}
-	return Usage{}, false
+	_ = jsonx.Members(body, func(m jsonx.Member) bool {
+		switch {
+		case m.KeyIs("usage"):
+			if isObject(m.Value) {
+				u, ok = openAIUsageObject(m.Value), true
+				return false
+			}
+		case m.KeyIs("response"), m.KeyIs("x_groq"):
+			if isObject(m.Value) {
+				_ = jsonx.Members(m.Value, func(r jsonx.Member) bool {
+					if r.KeyIs("usage") && isObject(r.Value) {
+						u, ok = openAIUsageObject(r.Value), true
+						return false
+					}
+					return true
+				})
+			}
+		}
+		return true
+	})
+	return u, ok
 }
 
 // AnthropicUsage extracts the usage from an Anthropic Message JSON body.
@@ -166,14 +190,15 @@ func AnthropicUsage(body []byte) (u Usage, ok bool) {
 	if !hasUsageObject(body) {
 		return Usage{}, false
 	}
-	var v struct {
-		Usage *anthropicUsage `json:"usage"`
-	}
-	if json.Unmarshal(body, &v) != nil || v.Usage == nil {
-		return Usage{}, false
-	}
-	v.Usage.apply(&u)
-	return u, true
+	_ = jsonx.Members(body, func(m jsonx.Member) bool {
+		if m.KeyIs("usage") && isObject(m.Value) {
+			applyAnthropicUsage(m.Value, &u)
+			ok = true
+			return false
+		}
+		return true
+	})
+	return u, ok
 }
 
 // StreamTap collects the usage reported in a server-sent event stream. It
@@ -207,23 +232,26 @@ func (t *StreamTap) Observe(data []byte) {
 		}
 		return
 	}
-	var v struct {
-		Usage   *anthropicUsage `json:"usage"`
-		Message *struct {
-			Usage *anthropicUsage `json:"usage"`
-		} `json:"message"`
-	}
-	if json.Unmarshal(data, &v) != nil {
-		return
-	}
-	if v.Message != nil && v.Message.Usage != nil {
-		v.Message.Usage.apply(&t.usage)
-		t.known = true
-	}
-	if v.Usage != nil {
-		v.Usage.apply(&t.usage)
-		t.known = true
-	}
+	_ = jsonx.Members(data, func(m jsonx.Member) bool {
+		switch {
+		case m.KeyIs("usage"):
+			if isObject(m.Value) {
+				applyAnthropicUsage(m.Value, &t.usage)
+				t.known = true
+			}
+		case m.KeyIs("message"):
+			if isObject(m.Value) {
+				_ = jsonx.Members(m.Value, func(mm jsonx.Member) bool {
+					if mm.KeyIs("usage") && isObject(mm.Value) {
+						applyAnthropicUsage(mm.Value, &t.usage)
+						t.known = true
+					}
+					return true
+				})
+			}
+		}
+		return true
+	})
 }
 
 // Usage returns the usage seen so far and whether any was reported.

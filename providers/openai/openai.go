@@ -109,9 +109,9 @@ type target struct {
 
 var _ providers.Provider = (*Provider)(nil)
 
-// DefaultSurfaces are the surfaces a Provider serves when Config.Surfaces is
+// defaultSurfaces are the surfaces a Provider serves when Config.Surfaces is
 // nil.
-var DefaultSurfaces = []providers.Surface{
+var defaultSurfaces = []providers.Surface{
 	providers.SurfaceChatCompletions,
 	providers.SurfaceResponses,
 	providers.SurfaceEmbeddings,
@@ -150,7 +150,7 @@ func New(cfg Config) (*Provider, error) {
 		fail("%v", err)
 	}
 
-	surfaces := DefaultSurfaces
+	surfaces := defaultSurfaces
 	if cfg.Surfaces != nil {
 		surfaces = cfg.Surfaces
 		if len(surfaces) == 0 {

@@ -530,13 +530,16 @@ func AnthropicToolUseStream(model string, calls []ToolCall, u Usage) Step {
 // ---- Errors -----------------------------------------------------------
 
 // OpenAIErrorType returns the error type and code OpenAI uses for an HTTP
-// status (code nil when OpenAI sends null).
+// status (code nil when OpenAI sends null): 401 invalid_request_error /
+// invalid_api_key, 403 request_forbidden /
+// unsupported_country_region_territory, 429 requests / rate_limit_exceeded,
+// 5xx server_error, any other status invalid_request_error.
 func OpenAIErrorType(status int) (typ string, code any) {
 	switch {
 	case status == http.StatusUnauthorized:
 		return "invalid_request_error", "invalid_api_key"
 	case status == http.StatusForbidden:
-		return "invalid_request_error", "unsupported_country_region_territory"
+		return "request_forbidden", "unsupported_country_region_territory"
 	case status == http.StatusNotFound:
 		return "invalid_request_error", nil
 	case status == http.StatusTooManyRequests:

@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ type Server struct {
 	srv     *httptest.Server
 	closing chan struct{}
 	once    sync.Once
+	active  atomic.Int64 // handlers running, for tests
 
 	mu    sync.Mutex
 	queue []Step
@@ -188,6 +190,8 @@ func (s *Server) Count() int {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.active.Add(1)
+	defer s.active.Add(-1)
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return // the client went away while sending

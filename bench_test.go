@@ -1,0 +1,131 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/providers/providertest"
+)
+
+// discardWriter is a minimal http.ResponseWriter that can flush.
+type discardWriter struct {
+	h      http.Header
+	status int
+	n      int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(s int)           { d.status = s }
+func (d *discardWriter) Write(p []byte) (int, error) { d.n += len(p); return len(p), nil }
+func (d *discardWriter) Flush()                      {}
+
+func (d *discardWriter) reset() {
+	clear(d.h)
+	d.status, d.n = 0, 0
+}
+
+// benchUpstream serves fixed OpenAI answers without scripting overhead.
+func benchUpstream(b *testing.B) *httptest.Server {
+	jsonBody := providertest.OpenAIChat("gpt-4o-mini", "Hello! How can I help you today?", providertest.Usage{Input: 25, Output: 9}).Body
+	deltas := strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text .")
+	stream := providertest.OpenAIChatStream("gpt-4o-mini", deltas, providertest.Usage{Input: 25, Output: 20}, true).StreamBytes()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if strings.Contains(r.URL.RawQuery, "stream") || r.Header.Get("Accept") == "text/event-stream" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write(stream)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jsonBody)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+var benchRequest = `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},{"role":"user","content":"` +
+	strings.Repeat("Tell me something interesting about the Go programming language. ", 12) + `"}],"temperature":0.2`
+
+// BenchmarkHandler measures one request through the whole handler, against
+// calling the upstream directly and a plain httputil.ReverseProxy, in the
+// same run (compare the sub-benchmarks as ratios).
+func BenchmarkHandler(b *testing.B) {
+	up := benchUpstream(b)
+	transport := &http.Transport{MaxIdleConnsPerHost: 64}
+	b.Cleanup(transport.CloseIdleConnections)
+	client := &http.Client{Transport: transport}
+	gw, err := New(WithHTTPClient(client), WithProvider(ProviderConfig{ID: "openai", BaseURL: up.URL + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = gw.Close() })
+	target, _ := url.Parse(up.URL)
+	proxy := &httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport:     transport,
+		FlushInterval: -1,
+	}
+	for _, mode := range []struct {
+		name string
+		body string
+	}{
+		{"json", benchRequest + "}"},
+		{"stream", benchRequest + `,"stream":true}`},
+	} {
+		body := []byte(mode.body)
+		newReq := func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			if mode.name == "stream" {
+				r.Header.Set("Accept", "text/event-stream")
+			}
+			return r
+		}
+		b.Run(mode.name+"/direct", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodPost, up.URL+"/v1/chat/completions", bytes.NewReader(body))
+				if mode.name == "stream" {
+					req.Header.Set("Accept", "text/event-stream")
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+		b.Run(mode.name+"/reverseproxy", func(b *testing.B) {
+			b.ReportAllocs()
+			w := &discardWriter{h: http.Header{}}
+			for b.Loop() {
+				w.reset()
+				proxy.ServeHTTP(w, newReq())
+				if w.status != http.StatusOK {
+					b.Fatalf("status %d", w.status)
+				}
+			}
+		})
+		b.Run(mode.name+"/llmgate", func(b *testing.B) {
+			b.ReportAllocs()
+			w := &discardWriter{h: http.Header{}}
+			for b.Loop() {
+				w.reset()
+				gw.ServeHTTP(w, newReq())
+				if w.status != http.StatusOK {
+					b.Fatalf("status %d", w.status)
+				}
+			}
+		})
+	}
+}
+
+var _ = providers.FormatOpenAI
