@@ -43,6 +43,7 @@ type call struct {
 	err          *Error
 	usage        tokens.Usage
 	usageKnown   bool
+	hdr          []string // backing values of the diagnostic headers
 	// committed is set once response bytes reached the client; the attempt
 	// timer then acts as the stream idle timer.
 	committed atomic.Bool
@@ -58,7 +59,6 @@ const (
 )
 
 func (c *call) serve() {
-	defer c.finish()
 	if err := c.readBody(); err != nil {
 		c.fail(err)
 		return
@@ -415,8 +415,9 @@ func (c *call) classifyErr(ctx context.Context, err error) (AttemptError, string
 func (c *call) commitHeaders(cand *candidate, attempts int) {
 	c.servedBy = cand.name()
 	h := c.w.Header()
-	h.Set(HeaderAttempts, strconv.Itoa(attempts))
-	h.Set(HeaderModel, c.servedBy)
+	c.hdr[1], c.hdr[2] = strconv.Itoa(attempts), c.servedBy
+	h[HeaderAttempts] = c.hdr[1:2:2]
+	h[HeaderModel] = c.hdr[2:3:3]
 }
 
 func (c *call) writeHeader(status int) {
@@ -432,8 +433,8 @@ func (c *call) fail(e *Error) {
 		c.status = e.HTTPStatus()
 		return
 	}
-	h := c.w.Header()
-	h.Set(HeaderAttempts, strconv.Itoa(countSent(c.attempts)))
+	c.hdr[1] = strconv.Itoa(countSent(c.attempts))
+	c.w.Header()[HeaderAttempts] = c.hdr[1:2:2]
 	c.status = e.HTTPStatus()
 	c.firstWrite = time.Now()
 	writeError(c.w, c.format, e, c.reqID)

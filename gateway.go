@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,9 +104,6 @@ func New(opts ...Option) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("llmgate: invalid configuration: %w", errors.Join(errs...))
-	}
 	g := &Gateway{cfg: cfg, upstreams: map[string]*upstream{}, logger: cfg.logger}
 	if g.logger == nil {
 		g.logger = slog.Default()
@@ -113,11 +111,16 @@ func New(opts ...Option) (*Gateway, error) {
 	if g.cfg.streamIdleTimeout == 0 {
 		g.cfg.streamIdleTimeout = g.cfg.perAttemptTimeout
 	}
+	// Build even when options failed, so that catalog and provider problems
+	// are reported in the same error.
 	if err := g.build(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
 		if g.ownTransport != nil {
 			g.ownTransport.CloseIdleConnections()
 		}
-		return nil, fmt.Errorf("llmgate: invalid configuration: %w", err)
+		return nil, fmt.Errorf("llmgate: invalid configuration: %w", errors.Join(errs...))
 	}
 	return g, nil
 }
@@ -353,35 +356,59 @@ func formatForPath(path string) providers.Format {
 
 // ServeHTTP serves the client API.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := newRequestID()
-	h := w.Header()
-	h.Set(HeaderRequestID, reqID)
+	c := &call{g: g, w: w, r: r, reqID: newRequestID(), start: g.cfg.now()}
+	// One backing array for the three per-request diagnostic headers.
+	c.hdr = make([]string, 3)
+	c.hdr[0] = c.reqID
+	w.Header()[HeaderRequestID] = c.hdr[0:1:1]
+	defer c.finish()
+	defer c.recoverPanic()
 	path := r.URL.Path
 	rt, ok := lookupRoute(path)
-	format := formatForPath(path)
-	if !ok {
-		h.Set(HeaderAttempts, "0")
-		writeError(w, format, errorf(KindNotFound, "no route for %s %s; llmgate serves POST /v1/chat/completions, /v1/messages, /v1/responses, /v1/embeddings and GET /v1/models", r.Method, path), reqID)
+	c.format = formatForPath(path)
+	switch {
+	case !ok:
+		c.fail(errorf(KindNotFound, "no route for %s %s; llmgate serves POST /v1/chat/completions, /v1/messages, /v1/responses, /v1/embeddings and GET /v1/models", r.Method, path))
 		return
-	}
-	if r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
-		h.Set(HeaderAttempts, "0")
-		h.Set("Allow", rt.method)
-		writeError(w, format, errorf(KindMethodNotAllowed, "%s %s is not allowed; use %s", r.Method, path, rt.method), reqID)
+	case r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead):
+		w.Header().Set("Allow", rt.method)
+		c.fail(errorf(KindMethodNotAllowed, "%s %s is not allowed; use %s", r.Method, path, rt.method))
 		return
-	}
-	if g.closed.Load() {
-		h.Set(HeaderAttempts, "0")
-		writeError(w, format, errorf(KindUnavailable, "the gateway is shutting down"), reqID)
+	case g.closed.Load():
+		c.fail(errorf(KindUnavailable, "the gateway is shutting down"))
 		return
-	}
-	if rt.surface == "" {
-		h.Set(HeaderAttempts, "0")
+	case rt.surface == "":
+		c.status = http.StatusOK
+		c.firstWrite = time.Now()
+		w.Header()[HeaderAttempts] = attemptsZero
 		g.serveModels(w, r)
 		return
 	}
-	c := &call{g: g, w: w, r: r, reqID: reqID, surface: rt.surface, format: rt.surface.Format(), start: g.cfg.now()}
+	c.surface, c.format = rt.surface, rt.surface.Format()
 	c.serve()
+}
+
+var attemptsZero = []string{"0"}
+
+// recoverPanic turns a panic in the gateway into a 500 internal_error (or,
+// once the response has started, an aborted connection), so one bad
+// request never takes the host process down. http.ErrAbortHandler passes
+// through.
+func (c *call) recoverPanic() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	c.g.logger.Error("llmgate: panic serving request", "request_id", c.reqID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	if c.firstWrite.IsZero() {
+		c.fail(&Error{Kind: KindInternal, Message: "internal error", Attempts: c.attempts, Err: fmt.Errorf("panic: %v", v)})
+		return
+	}
+	c.err = &Error{Kind: KindInternal, Message: "internal error after the response started", Err: fmt.Errorf("panic: %v", v)}
+	panic(http.ErrAbortHandler)
 }
 
 // newRequestID returns "req_" and 26 random base32 characters.
@@ -399,12 +426,19 @@ func newRequestID() string {
 	return string(out[:])
 }
 
-// serveModels answers GET /v1/models with every model the caller may use,
-// in the OpenAI list shape, with llmgate's metadata as extra fields.
+// serveModels answers GET /v1/models with every model the caller may use:
+// in the OpenAI list shape with llmgate's metadata as extra fields, or, for
+// a client that sends anthropic-version (the Anthropic SDKs), in Anthropic's
+// shape. IDs are "provider:model", which every model grammar accepts.
 func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
+	anthropicShape := r.Header.Get("Anthropic-Version") != ""
 	buf := make([]byte, 0, 64<<10)
-	buf = append(buf, `{"object":"list","data":[`...)
-	first := true
+	if anthropicShape {
+		buf = append(buf, `{"data":[`...)
+	} else {
+		buf = append(buf, `{"object":"list","data":[`...)
+	}
+	var firstID, lastID string
 	for _, up := range g.ordered {
 		if g.cfg.onlyProviders && !up.configured {
 			continue
@@ -413,14 +447,28 @@ func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
 			if g.cfg.onlyModels && !up.listed[lower(m.ID)] {
 				continue
 			}
-			if !first {
+			if firstID != "" {
 				buf = append(buf, ',')
+			} else {
+				firstID = up.id + ":" + m.ID
 			}
-			first = false
-			buf = appendModel(buf, up, m)
+			lastID = up.id + ":" + m.ID
+			if anthropicShape {
+				buf = appendAnthropicModel(buf, up, m)
+			} else {
+				buf = appendModel(buf, up, m)
+			}
 		}
 	}
-	buf = append(buf, "]}"...)
+	if anthropicShape {
+		buf = append(buf, `],"has_more":false,"first_id":`...)
+		buf = jsonx.AppendQuote(buf, firstID)
+		buf = append(buf, `,"last_id":`...)
+		buf = jsonx.AppendQuote(buf, lastID)
+		buf = append(buf, '}')
+	} else {
+		buf = append(buf, "]}"...)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(buf)))
@@ -428,6 +476,18 @@ func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf)
 	}
+}
+
+func appendAnthropicModel(dst []byte, up *upstream, m *catalog.Model) []byte {
+	name := m.DisplayName
+	if name == "" {
+		name = m.ID
+	}
+	dst = append(dst, `{"type":"model","id":`...)
+	dst = jsonx.AppendQuote(dst, up.id+":"+m.ID)
+	dst = append(dst, `,"display_name":`...)
+	dst = jsonx.AppendQuote(dst, name)
+	return append(dst, `,"created_at":"1970-01-01T00:00:00Z"}`...)
 }
 
 func appendModel(dst []byte, up *upstream, m *catalog.Model) []byte {

@@ -291,3 +291,19 @@ func TestModelsList(t *testing.T) {
 		require.Contains(t, []string{"openai", "anthropic"}, m.Provider)
 	}
 }
+
+func TestModelsListForAnthropicSDK(t *testing.T) {
+	e := newEnv(t, envConfig{opts: []Option{WithOnlyConfiguredProviders(true)}})
+	page, err := e.anthropic().Models.List(context.Background(), anthropicsdk.ModelListParams{})
+	require.NoError(t, err)
+	require.NotEmpty(t, page.Data)
+	ids := map[string]bool{}
+	for _, m := range page.Data {
+		ids[m.ID] = true
+	}
+	require.True(t, ids["anthropic:claude-sonnet-4-5"])
+	require.False(t, page.HasMore)
+	page2, err := e.openai().Models.List(context.Background())
+	require.NoError(t, err)
+	require.Len(t, page2.Data, len(page.Data))
+}

@@ -69,6 +69,25 @@ func (l *eventLog) last(t *testing.T) *Event {
 	return nil
 }
 
+// find waits for the event of request id.
+func (l *eventLog) find(t *testing.T, id string) *Event {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		l.mu.Lock()
+		for _, e := range l.evs {
+			if e.RequestID == id {
+				l.mu.Unlock()
+				return e
+			}
+		}
+		l.mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("no event for request %s", id)
+	return nil
+}
+
 type envConfig struct {
 	openAIKeys    []ProviderKey
 	anthropicKeys []ProviderKey
@@ -133,6 +152,12 @@ func (e *testEnv) post(t *testing.T, path, body string, header ...string) (*http
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	if e.events != nil {
+		// Events are emitted when the handler returns, which can be just
+		// after the client has the whole response: wait, so that
+		// events.last is this request's event.
+		e.events.find(t, resp.Header.Get(HeaderRequestID))
+	}
 	return resp, b
 }
 

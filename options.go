@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"net/http"
 	"time"
 
@@ -140,13 +142,24 @@ func defaultConfig() config {
 
 // WithProvider configures a provider (additive: one option per provider).
 // Configuring the same ID twice is an error reported by New.
+//
+// The configuration is copied when WithProvider is called: later changes to
+// the caller's slices and maps do not affect the option.
 func WithProvider(p ProviderConfig) Option {
+	p.Aliases = slices.Clone(p.Aliases)
+	p.Surfaces = slices.Clone(p.Surfaces)
+	p.Keys = slices.Clone(p.Keys)
+	p.Models = slices.Clone(p.Models)
+	for i := range p.Models {
+		p.Models[i].Aliases = slices.Clone(p.Models[i].Aliases)
+		p.Models[i].Metadata = maps.Clone(p.Models[i].Metadata)
+	}
+	p.Headers = maps.Clone(p.Headers)
+	p.QueryParams = maps.Clone(p.QueryParams)
 	return optionFunc(func(c *config) error {
 		if p.ID == "" {
 			return errors.New("WithProvider: ID is empty")
 		}
-		p.Keys = append([]ProviderKey(nil), p.Keys...)
-		p.Models = append([]catalog.Model(nil), p.Models...)
 		c.providers = append(c.providers, p)
 		return nil
 	})

@@ -10,12 +10,21 @@ import (
 // SetHeaders prepares h for an event stream: Content-Type text/event-stream,
 // Cache-Control no-cache, X-Accel-Buffering no (so nginx-style proxies do not
 // buffer the stream), and no Content-Length. Call it before the first write.
+//
+// The values are shared, read-only slices (no allocation per response);
+// callers must replace, never modify, them.
 func SetHeaders(h http.Header) {
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	h.Del("Content-Length")
+	h["Content-Type"] = valEventStream
+	h["Cache-Control"] = valNoCache
+	h["X-Accel-Buffering"] = valNo
+	delete(h, "Content-Length")
 }
+
+var (
+	valEventStream = []string{"text/event-stream"}
+	valNoCache     = []string{"no-cache"}
+	valNo          = []string{"no"}
+)
 
 // Writer writes events to an [http.ResponseWriter] and flushes through
 // [http.ResponseController], which finds the flusher behind wrappers that

@@ -1,0 +1,121 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	gateway "github.com/llmgate/gateway"
+	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/providers/providertest"
+)
+
+// Mount the gateway under /ai/ of an application's own mux.
+func Example_mount() {
+	upstream := providertest.NewServer(providers.FormatOpenAI) // stands in for api.openai.com
+	defer upstream.Close()
+
+	gw, err := gateway.New(gateway.WithProvider(gateway.ProviderConfig{
+		ID:      "openai",
+		BaseURL: upstream.URL,
+		Keys:    []gateway.ProviderKey{{Value: "sk-your-key"}},
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Close()
+
+	mux := http.NewServeMux()
+	mux.Handle("/ai/", http.StripPrefix("/ai", gw))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	resp, err := http.Post(srv.URL+"/ai/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	fmt.Println(resp.StatusCode, resp.Header.Get(gateway.HeaderModel), resp.Header.Get(gateway.HeaderAttempts))
+	// Output: 200 openai:gpt-4o-mini 1
+}
+
+// Fail over from one model to another: the client names a "models" list,
+// and the first model's provider fails.
+func Example_failover() {
+	upstream := providertest.NewServer(providers.FormatOpenAI)
+	defer upstream.Close()
+	upstream.Enqueue(providertest.Error(providers.FormatOpenAI, 503, "overloaded"))
+
+	var attempts []gateway.Attempt
+	gw, err := gateway.New(
+		gateway.WithProvider(gateway.ProviderConfig{ID: "openai", BaseURL: upstream.URL, Keys: []gateway.ProviderKey{{Value: "sk-a"}}}),
+		gateway.WithEventSink(gateway.EventSinkFunc(func(_ context.Context, e *gateway.Event) { attempts = e.Attempts })),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Close()
+
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-4o","models":["gpt-4o-mini"],"messages":[{"role":"user","content":"Hi"}]}`))
+	rec := httptest.NewRecorder()
+	gw.ServeHTTP(rec, req)
+	fmt.Println(rec.Code, rec.Header().Get(gateway.HeaderModel))
+	for _, a := range attempts {
+		fmt.Println(a.Provider, a.Model, a.KeyID, a.Status, a.Error)
+	}
+	// Output:
+	// 200 openai:gpt-4o-mini
+	// openai gpt-4o key-1 503 http_status
+	// openai gpt-4o-mini key-1 200
+}
+
+// A custom provider: a self-hosted OpenAI-compatible server such as Ollama
+// or vLLM, with its own models.
+func Example_customProvider() {
+	local := providertest.NewServer(providers.FormatOpenAI) // stands in for http://localhost:11434/v1/
+	defer local.Close()
+
+	gw, err := gateway.New(
+		gateway.WithProvider(gateway.ProviderConfig{
+			ID:      "my-ollama",
+			BaseURL: local.URL,
+			Models:  []catalog.Model{{ID: "llama3.2:latest", Aliases: []string{"llama3.2"}, ContextWindow: 128000}},
+		}),
+		gateway.WithOnlyConfiguredProviders(true),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Close()
+
+	rec := httptest.NewRecorder()
+	gw.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
+		strings.NewReader(`{"model":"llama3.2","messages":[{"role":"user","content":"Hi"}]}`)))
+	fmt.Println(rec.Code, rec.Header().Get(gateway.HeaderModel))
+
+	rec = httptest.NewRecorder()
+	gw.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-4o","messages":[]}`)))
+	fmt.Println(rec.Code, gateway.KindProviderNotAllowed.Code())
+	// Output:
+	// 200 my-ollama:llama3.2:latest
+	// 403 provider_not_allowed
+}
+
+// Options are validated together: New reports every problem at once.
+func ExampleNew_validation() {
+	_, err := gateway.New(
+		gateway.WithTimeouts(10*60e9, 60e9), // per attempt longer than total
+		gateway.WithProvider(gateway.ProviderConfig{ID: "custom-without-url"}),
+	)
+	fmt.Println(err != nil)
+	// Output: true
+}
