@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/llmgate/gateway/catalog"
