@@ -77,6 +77,7 @@ func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFun
 		held      int
 		committed bool
 		sawEnd    bool
+		scratch   []byte
 	)
 	commit := func() error {
 		committed = true
@@ -153,6 +154,7 @@ func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFun
 		if committed {
 			timer.Reset(g.cfg.streamIdleTimeout)
 		}
+		ev.Raw = lfEndings(ev.Raw, &scratch)
 		class := classifyEvent(dialect, &ev, committed)
 		if !ev.IsComment() {
 			tap.Observe(ev.Data)
@@ -187,7 +189,7 @@ func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFun
 				if err := commit(); err != nil {
 					return c.clientGone(a, err)
 				}
-				if rd.Buffered() == 0 {
+				if !rd.Ready() {
 					if err := w.Flush(); err != nil {
 						return c.clientGone(a, err)
 					}
@@ -205,14 +207,35 @@ func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFun
 		if err := w.Write(ev.Raw); err != nil {
 			return c.clientGone(a, err)
 		}
-		// Flush only when nothing more is already waiting: one flush per
-		// burst keeps latency minimal without a syscall per tiny event.
-		if rd.Buffered() == 0 {
+		// Flush unless the next event is already complete in the buffer: one
+		// flush per burst keeps latency minimal without a syscall per tiny
+		// event, and an event never waits behind a read that may block.
+		if !rd.Ready() {
 			if err := w.Flush(); err != nil {
 				return c.clientGone(a, err)
 			}
 		}
 	}
+}
+
+// lfEndings returns raw with bare CR line endings turned into LF. Both are
+// valid SSE, but several client SSE parsers (the OpenAI Go SDK's among them)
+// split lines on LF only. A CR can only be a line ending in SSE, so the
+// rewrite keeps every field and comment; CRLF is left alone. scratch is
+// reused for the rewritten copy.
+func lfEndings(raw []byte, scratch *[]byte) []byte {
+	i := bytes.IndexByte(raw, '\r')
+	if i < 0 {
+		return raw
+	}
+	out := append((*scratch)[:0], raw...)
+	for ; i < len(out); i++ {
+		if out[i] == '\r' && (i+1 == len(out) || out[i+1] != '\n') {
+			out[i] = '\n'
+		}
+	}
+	*scratch = out
+	return out
 }
 
 func (c *call) setUsage(tap *tokens.StreamTap) {

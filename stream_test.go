@@ -268,3 +268,33 @@ func TestStreamHoldbackBudget(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, 1, e.oa.Count())
 }
+
+func TestLargeEventsAndLineEndings(t *testing.T) {
+	big := strings.Repeat("abcdefghij", 30_000) // 300 KB of content in one event
+	chunk := func(content string) string {
+		return `{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":"` + content + `"},"finish_reason":null}]}`
+	}
+	finish := `{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`
+	for _, eol := range []string{"\n", "\r\n", "\r"} {
+		t.Run(strings.ReplaceAll(strings.ReplaceAll(eol, "\r", "CR"), "\n", "LF"), func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			raw := "data: " + chunk("start ") + eol + eol + "data: " + chunk(big) + eol + eol + "data: " + finish + eol + eol + "data: [DONE]" + eol + eol
+			e.oa.Enqueue(providertest.Step{Header: http.Header{"Content-Type": {"text/event-stream"}}, Events: []providertest.Event{{Raw: raw}}})
+			text, err := collectOpenAI(t, e, "gpt-4o")
+			require.NoError(t, err)
+			require.Equal(t, "start "+big, text)
+		})
+	}
+	t.Run("over the configured cap fails over", func(t *testing.T) {
+		e := newEnv(t, envConfig{opts: []Option{WithMaxEventBytes(64 << 10)}})
+		raw := "data: " + chunk(big) + "\n\n"
+		e.oa.Enqueue(providertest.Step{Header: http.Header{"Content-Type": {"text/event-stream"}}, Events: []providertest.Event{{Raw: raw}}},
+			providertest.OpenAIChatStream("gpt-4o", []string{"small"}, providertest.Usage{}, true))
+		text, err := collectOpenAI(t, e, "gpt-4o")
+		require.NoError(t, err)
+		require.Equal(t, "small", text)
+		ev := e.events.last(t)
+		require.Equal(t, AttemptBadResponse, ev.Attempts[0].Error)
+		require.Contains(t, ev.Attempts[0].Reason, "too large")
+	})
+}

@@ -147,6 +147,34 @@ func (r *Reader) Reset(src io.Reader) {
 // the first part of an event.
 func (r *Reader) Buffered() int { return r.end - r.start }
 
+// Ready reports whether the buffered bytes already hold the end of a block
+// (a blank line), so that the next call to Next will most likely return
+// without waiting for the underlying reader. A proxy flushes what it has
+// written when Ready is false: the next read may block. Ready costs a scan
+// of the buffered bytes and does not allocate.
+func (r *Reader) Ready() bool {
+	if r.err != nil || r.readErr != nil {
+		return true
+	}
+	b := r.buf[r.start:r.end]
+	lineStart := true
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\n' && c != '\r' {
+			lineStart = false
+			continue
+		}
+		if lineStart && i > 0 {
+			return true
+		}
+		if c == '\r' && i+1 < len(b) && b[i+1] == '\n' {
+			i++
+		}
+		lineStart = true
+	}
+	return false
+}
+
 // Next returns the next event block. Blocks with only comments are returned
 // too (see [Event.IsComment]); empty blocks are skipped. A block is returned as
 // soon as its terminating blank line has been read, without another read of

@@ -905,3 +905,41 @@ func benchmarkStream(b *testing.B, stream []byte) {
 func BenchmarkReaderOpenAIChunks(b *testing.B) { benchmarkStream(b, openAIStream(200)) }
 
 func BenchmarkReaderAnthropicEvents(b *testing.B) { benchmarkStream(b, anthropicStream(200)) }
+
+func TestReady(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		input string
+		want  bool
+	}{
+		{"complete next event LF", "data: a\n\ndata: b\n\n", true},
+		{"partial next event", "data: a\n\ndata: b", false},
+		{"partial next event with a line", "data: a\n\ndata: b\n", false},
+		{"complete next event CRLF", "data: a\r\n\r\ndata: b\r\n\r\n", true},
+		{"partial CRLF", "data: a\r\n\r\ndata: b\r\n", false},
+		{"complete next event CR", "data: a\r\rdata: b\r\r", true},
+		{"nothing more", "data: a\n\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReader(&blockingAfter{data: []byte(tc.input)}, 0)
+			_, err := r.Next()
+			require.NoError(t, err)
+			require.Equal(t, tc.want, r.Ready())
+		})
+	}
+}
+
+// blockingAfter returns its data in one read and then fails the test if
+// read again while Ready is being checked (it returns no bytes, no error).
+type blockingAfter struct {
+	data []byte
+	done bool
+}
+
+func (b *blockingAfter) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	b.done = true
+	return copy(p, b.data), nil
+}

@@ -1,0 +1,70 @@
+package httpx
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Target is a request URL prepared once, when a provider is created.
+type Target struct {
+	URL   string // full request URL, with query
+	Shown string // URL without its query, for error text
+}
+
+// ParseBaseURL checks an API root URL: it must be an absolute http or https
+// URL with a host and without credentials or fragment. It reports every
+// problem in one error, whose text never contains the URL's password.
+func ParseBaseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("base URL is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the raw URL may hold credentials: do not echo it
+		}
+		return nil, fmt.Errorf("base URL is invalid: %v", err)
+	}
+	var problems []string
+	if u.Scheme != "http" && u.Scheme != "https" {
+		problems = append(problems, "scheme must be http or https")
+	}
+	if u.Opaque != "" || u.Host == "" {
+		problems = append(problems, "host is required")
+	}
+	if u.User != nil {
+		problems = append(problems, "credentials are not allowed in the URL (use the key or Header)")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		problems = append(problems, "fragment is not allowed")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("base URL %q: %s", u.Redacted(), strings.Join(problems, "; "))
+	}
+	return u, nil
+}
+
+// JoinURL appends path to the base URL's path (adding the missing "/") and
+// merges extra into its query: a parameter in extra replaces one of the same
+// name in base. Neither base nor extra is modified or retained.
+func JoinURL(base *url.URL, extra url.Values, path string) Target {
+	u := *base
+	u.Path = strings.TrimSuffix(base.Path, "/") + "/" + path
+	if base.RawPath != "" {
+		u.RawPath = strings.TrimSuffix(base.RawPath, "/") + "/" + path
+	}
+	if len(extra) > 0 {
+		q := base.Query()
+		for k, vs := range extra {
+			q[k] = slices.Clone(vs)
+		}
+		u.RawQuery = q.Encode()
+	}
+	full := u.String()
+	u.RawQuery, u.ForceQuery = "", false
+	return Target{URL: full, Shown: u.String()}
+}
