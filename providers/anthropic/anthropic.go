@@ -6,19 +6,18 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
 	"unicode"
 
 	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/providers/internal/httpx"
 )
 
 // Defaults applied by New to empty Config fields.
@@ -78,19 +77,13 @@ type Config struct {
 // immutable after New and safe for concurrent use.
 type Provider struct {
 	name      string
-	target    target
-	version   string
-	header    http.Header // canonical keys, validated
-	authName  string
-	bearer    bool
-	userAgent string
+	target    httpx.Target
+	version   []string    // the one default anthropic-version value, shared read-only by every request
+	header    http.Header // canonical keys, validated; values shared read-only by every request
+	authName  string      // canonical header name carrying the key (Bearer scheme when Authorization)
+	userAgent []string    // the one User-Agent value, shared read-only by every request
 	client    *http.Client
 	traceable bool
-}
-
-type target struct {
-	url   string // full request URL, with query
-	shown string // URL without its query, for error text
 }
 
 var _ providers.Provider = (*Provider)(nil)
@@ -114,7 +107,7 @@ func New(cfg Config) (*Provider, error) {
 	if rawBase == "" {
 		rawBase = DefaultBaseURL
 	}
-	base, err := parseBaseURL(rawBase)
+	base, err := httpx.ParseBaseURL(rawBase)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -122,57 +115,22 @@ func New(cfg Config) (*Provider, error) {
 	version := cfg.Version
 	if version == "" {
 		version = DefaultVersion
-	} else if !validHeaderValue(version) {
+	} else if !httpx.ValidHeaderValue(version) {
 		fail("version has control characters")
 	}
 
-	header := make(http.Header, len(cfg.Header))
-	for _, hname := range slices.Sorted(maps.Keys(cfg.Header)) {
-		canon := http.CanonicalHeaderKey(hname)
-		switch {
-		case !validHeaderName(hname):
-			fail("header name %q is not a valid token", hname)
-			continue
-		case reservedHeaders[canon]:
-			fail("header %q is managed by the provider and cannot be set", canon)
-			continue
-		case canon == "Anthropic-Version":
-			fail("header %q cannot be set: use Version", canon)
-			continue
+	header := httpx.ConfigHeader(cfg.Header, func(canon string) string {
+		if canon == "Anthropic-Version" {
+			return fmt.Sprintf("header %q cannot be set: use Version", canon)
 		}
-		for _, v := range cfg.Header[hname] {
-			if !validHeaderValue(v) {
-				fail("header %q has a value with control characters", canon)
-				continue
-			}
-			header.Add(canon, v)
-		}
-	}
+		return ""
+	}, fail)
 
-	for _, k := range slices.Sorted(maps.Keys(cfg.Query)) {
-		if k == "" {
-			fail("query parameter names must not be empty")
-		}
-	}
-
-	authName, bearer := "X-Api-Key", false
-	if cfg.AuthHeader != "" {
-		authName = http.CanonicalHeaderKey(cfg.AuthHeader)
-		bearer = authName == "Authorization"
-		switch {
-		case !validHeaderName(cfg.AuthHeader):
-			fail("auth header %q is not a valid header name", cfg.AuthHeader)
-		case reservedHeaders[authName] || authName == "Anthropic-Version" || authName == "Anthropic-Beta":
-			fail("auth header %q is managed by the provider", authName)
-		}
-	}
-
-	userAgent := cfg.UserAgent
-	if userAgent == "" {
-		userAgent = DefaultUserAgent
-	} else if !validHeaderValue(userAgent) {
-		fail("user agent has control characters")
-	}
+	httpx.CheckQuery(cfg.Query, fail)
+	authName := httpx.AuthHeader(cfg.AuthHeader, "X-Api-Key", func(canon string) bool {
+		return canon == "Anthropic-Version" || canon == "Anthropic-Beta"
+	}, fail)
+	userAgent := httpx.UserAgent(cfg.UserAgent, DefaultUserAgent, fail)
 
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -180,68 +138,18 @@ func New(cfg Config) (*Provider, error) {
 
 	client := cfg.Client
 	if client == nil {
-		client = newClient()
+		client = httpx.NewClient()
 	}
 	return &Provider{
 		name:      name,
-		target:    joinURL(base, cfg.Query, providers.SurfaceMessages.Path()),
-		version:   version,
+		target:    httpx.JoinURL(base, cfg.Query, providers.SurfaceMessages.Path()),
+		version:   []string{version},
 		header:    header,
 		authName:  authName,
-		bearer:    bearer,
 		userAgent: userAgent,
 		client:    client,
-		traceable: traceable(client),
+		traceable: httpx.Traceable(client),
 	}, nil
-}
-
-// parseBaseURL checks an API root URL.
-func parseBaseURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the raw URL may hold credentials: do not echo it
-		}
-		return nil, fmt.Errorf("base URL is invalid: %v", err)
-	}
-	var problems []string
-	if u.Scheme != "http" && u.Scheme != "https" {
-		problems = append(problems, "scheme must be http or https")
-	}
-	if u.Opaque != "" || u.Host == "" {
-		problems = append(problems, "host is required")
-	}
-	if u.User != nil {
-		problems = append(problems, "credentials are not allowed in the URL (use the key or Header)")
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		problems = append(problems, "fragment is not allowed")
-	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("base URL %q: %s", u.Redacted(), strings.Join(problems, "; "))
-	}
-	return u, nil
-}
-
-// joinURL appends path to the base URL's path (adding the missing "/") and
-// merges extra into its query.
-func joinURL(base *url.URL, extra url.Values, path string) target {
-	u := *base
-	u.Path = strings.TrimSuffix(base.Path, "/") + "/" + path
-	if base.RawPath != "" {
-		u.RawPath = strings.TrimSuffix(base.RawPath, "/") + "/" + path
-	}
-	if len(extra) > 0 {
-		q := base.Query()
-		for k, vs := range extra {
-			q[k] = slices.Clone(vs)
-		}
-		u.RawQuery = q.Encode()
-	}
-	full := u.String()
-	u.RawQuery, u.ForceQuery = "", false
-	return target{url: full, shown: u.String()}
 }
 
 // Name returns the provider ID (Config.Name or DefaultName).
@@ -254,7 +162,7 @@ func (p *Provider) Surfaces() []providers.Surface {
 
 // URL returns the request URL Do uses (with the configured query). It is
 // meant for diagnostics and tests; it never contains the key.
-func (p *Provider) URL() string { return p.target.url }
+func (p *Provider) URL() string { return p.target.URL }
 
 // CloseIdleConnections closes the idle keep-alive connections of the
 // provider's HTTP client. It does not interrupt requests in flight.
@@ -283,64 +191,43 @@ func (p *Provider) Do(ctx context.Context, req *providers.Request, key providers
 		return nil, fmt.Errorf("anthropic: %s does not serve surface %q: %w", p.name, req.Surface, providers.ErrNotSent)
 	}
 	secret := key.Secret.Reveal()
-	if !validHeaderValue(secret) {
+	if !httpx.ValidHeaderValue(secret) {
 		return nil, fmt.Errorf("anthropic: %s: key %q cannot be sent in a header (control characters): %w",
 			p.name, key.ID, providers.ErrNotSent)
 	}
-	if err := ctx.Err(); err != nil {
+	resp, notSent, err := httpx.Send(ctx, p.client, p.traceable, p.target, p.requestHeader(req, secret), req.Body)
+	switch {
+	case err == nil:
+		return resp, nil
+	case notSent:
 		return nil, fmt.Errorf("anthropic: %s: %w: %w", p.name, providers.ErrNotSent, err)
-	}
-
-	var trace connTrace
-	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: trace.gotConn})
-	// A *bytes.Reader body makes NewRequest set ContentLength and GetBody, so
-	// the transport can replay the body on a dead keep-alive connection.
-	hreq, err := http.NewRequestWithContext(tctx, http.MethodPost, p.target.url, bytes.NewReader(req.Body))
-	if err != nil {
-		return nil, fmt.Errorf("anthropic: %s: %w: %w", p.name, providers.ErrNotSent, redactURL(err, p.target.shown))
-	}
-	hreq.Header = p.requestHeader(req, secret)
-
-	resp, err := p.client.Do(hreq)
-	if err != nil {
-		err = redactURL(err, p.target.shown)
-		if notSent(err, trace.got.Load(), p.traceable) {
-			return nil, fmt.Errorf("anthropic: %s: %w: %w", p.name, providers.ErrNotSent, err)
-		}
+	default:
 		return nil, fmt.Errorf("anthropic: %s: %w", p.name, err)
 	}
-	return &providers.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
 }
 
-// requestHeader builds the upstream request header for one call.
+// requestHeader builds the upstream request header for one call. Its value
+// slices may be shared with p, req.Header and httpx (see
+// httpx.SetStandard): no one modifies them, and net/http only reads them.
 func (p *Provider) requestHeader(req *providers.Request, secret string) http.Header {
 	h := make(http.Header, len(p.header)+8)
-	for k, vs := range p.header {
-		h[k] = slices.Clone(vs)
+	maps.Copy(h, p.header)
+	h["Anthropic-Version"] = p.version
+	if vs := req.Header.Values("Anthropic-Version"); len(vs) > 0 && vs[0] != "" && httpx.ValidHeaderValue(vs[0]) {
+		h["Anthropic-Version"] = vs[:1:1]
 	}
-	version := req.Header.Get("Anthropic-Version")
-	if version == "" || !validHeaderValue(version) {
-		version = p.version
-	}
-	h.Set("Anthropic-Version", version)
+	// Clipped, the configured slice is copied by the first append, never
+	// written to.
+	beta := slices.Clip(p.header["Anthropic-Beta"])
 	for _, v := range req.Header.Values("Anthropic-Beta") {
-		if validHeaderValue(v) && !slices.Contains(h["Anthropic-Beta"], v) {
-			h.Add("Anthropic-Beta", v)
+		if httpx.ValidHeaderValue(v) && !slices.Contains(beta, v) {
+			beta = append(beta, v)
 		}
 	}
-	h.Set("Content-Type", "application/json")
-	if req.Stream {
-		h.Set("Accept", "text/event-stream")
-	} else {
-		h.Set("Accept", "application/json")
+	if len(beta) > 0 {
+		h["Anthropic-Beta"] = beta
 	}
-	h.Set("User-Agent", p.userAgent)
-	if secret != "" {
-		if p.bearer {
-			h.Set(p.authName, "Bearer "+secret)
-		} else {
-			h.Set(p.authName, secret)
-		}
-	}
+	httpx.SetStandard(h, req.Stream, p.userAgent)
+	httpx.SetKey(h, p.authName, secret)
 	return h
 }

@@ -17,19 +17,18 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
 	"unicode"
 
 	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/providers/internal/httpx"
 )
 
 // DefaultUserAgent is the User-Agent sent when Config.UserAgent is empty.
@@ -93,18 +92,12 @@ type Config struct {
 type Provider struct {
 	name      string
 	surfaces  []providers.Surface
-	targets   map[providers.Surface]target
-	header    http.Header // canonical keys, validated
-	authName  string      // canonical header name carrying the key
-	bearer    bool        // authName is Authorization with the Bearer scheme
-	userAgent string
+	targets   map[providers.Surface]httpx.Target
+	header    http.Header // canonical keys, validated; values shared read-only by every request
+	authName  string      // canonical header name carrying the key (Bearer scheme when Authorization)
+	userAgent []string    // the one User-Agent value, shared read-only by every request
 	client    *http.Client
 	traceable bool
-}
-
-type target struct {
-	url   string // full request URL, with query
-	shown string // URL without its query, for error text
 }
 
 var _ providers.Provider = (*Provider)(nil)
@@ -145,7 +138,7 @@ func New(cfg Config) (*Provider, error) {
 		fail("name %q must not contain spaces or control characters", cfg.Name)
 	}
 
-	base, err := parseBaseURL(cfg.BaseURL)
+	base, err := httpx.ParseBaseURL(cfg.BaseURL)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -168,50 +161,11 @@ func New(cfg Config) (*Provider, error) {
 		seen[s] = true
 	}
 
-	header := make(http.Header, len(cfg.Header))
-	for _, name := range slices.Sorted(maps.Keys(cfg.Header)) {
-		canon := http.CanonicalHeaderKey(name)
-		switch {
-		case !validHeaderName(name):
-			fail("header name %q is not a valid token", name)
-			continue
-		case reservedHeaders[canon]:
-			fail("header %q is managed by the provider and cannot be set", canon)
-			continue
-		}
-		for _, v := range cfg.Header[name] {
-			if !validHeaderValue(v) {
-				fail("header %q has a value with control characters", canon)
-				continue
-			}
-			header.Add(canon, v)
-		}
-	}
+	header := httpx.ConfigHeader(cfg.Header, nil, fail)
 
-	for _, k := range slices.Sorted(maps.Keys(cfg.Query)) {
-		if k == "" {
-			fail("query parameter names must not be empty")
-		}
-	}
-
-	authName, bearer := "Authorization", true
-	if cfg.AuthHeader != "" {
-		authName = http.CanonicalHeaderKey(cfg.AuthHeader)
-		bearer = authName == "Authorization"
-		switch {
-		case !validHeaderName(cfg.AuthHeader):
-			fail("auth header %q is not a valid header name", cfg.AuthHeader)
-		case reservedHeaders[authName]:
-			fail("auth header %q is managed by the provider", authName)
-		}
-	}
-
-	userAgent := cfg.UserAgent
-	if userAgent == "" {
-		userAgent = DefaultUserAgent
-	} else if !validHeaderValue(userAgent) {
-		fail("user agent has control characters")
-	}
+	httpx.CheckQuery(cfg.Query, fail)
+	authName := httpx.AuthHeader(cfg.AuthHeader, "Authorization", nil, fail)
+	userAgent := httpx.UserAgent(cfg.UserAgent, DefaultUserAgent, fail)
 
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -219,75 +173,22 @@ func New(cfg Config) (*Provider, error) {
 
 	client := cfg.Client
 	if client == nil {
-		client = newClient()
+		client = httpx.NewClient()
 	}
 	p := &Provider{
 		name:      cfg.Name,
 		surfaces:  slices.Clone(surfaces),
-		targets:   make(map[providers.Surface]target, len(surfaces)),
+		targets:   make(map[providers.Surface]httpx.Target, len(surfaces)),
 		header:    header,
 		authName:  authName,
-		bearer:    bearer,
 		userAgent: userAgent,
 		client:    client,
-		traceable: traceable(client),
+		traceable: httpx.Traceable(client),
 	}
 	for _, s := range surfaces {
-		p.targets[s] = joinURL(base, cfg.Query, s.Path())
+		p.targets[s] = httpx.JoinURL(base, cfg.Query, s.Path())
 	}
 	return p, nil
-}
-
-// parseBaseURL checks an API root URL.
-func parseBaseURL(raw string) (*url.URL, error) {
-	if raw == "" {
-		return nil, errors.New("base URL is required")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the raw URL may hold credentials: do not echo it
-		}
-		return nil, fmt.Errorf("base URL is invalid: %v", err)
-	}
-	var problems []string
-	if u.Scheme != "http" && u.Scheme != "https" {
-		problems = append(problems, "scheme must be http or https")
-	}
-	if u.Opaque != "" || u.Host == "" {
-		problems = append(problems, "host is required")
-	}
-	if u.User != nil {
-		problems = append(problems, "credentials are not allowed in the URL (use the key or Header)")
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		problems = append(problems, "fragment is not allowed")
-	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("base URL %q: %s", u.Redacted(), strings.Join(problems, "; "))
-	}
-	return u, nil
-}
-
-// joinURL appends path to the base URL's path (adding the missing "/") and
-// merges extra into its query.
-func joinURL(base *url.URL, extra url.Values, path string) target {
-	u := *base
-	u.Path = strings.TrimSuffix(base.Path, "/") + "/" + path
-	if base.RawPath != "" {
-		u.RawPath = strings.TrimSuffix(base.RawPath, "/") + "/" + path
-	}
-	if len(extra) > 0 {
-		q := base.Query()
-		for k, vs := range extra {
-			q[k] = slices.Clone(vs)
-		}
-		u.RawQuery = q.Encode()
-	}
-	full := u.String()
-	u.RawQuery, u.ForceQuery = "", false
-	return target{url: full, shown: u.String()}
 }
 
 // Name returns the provider ID from Config.Name.
@@ -300,7 +201,7 @@ func (p *Provider) Surfaces() []providers.Surface { return slices.Clone(p.surfac
 // URL returns the request URL Do uses for surface s (with the configured
 // query), or "" if the provider does not serve s. It is meant for
 // diagnostics and tests; it never contains the key.
-func (p *Provider) URL(s providers.Surface) string { return p.targets[s].url }
+func (p *Provider) URL(s providers.Surface) string { return p.targets[s].URL }
 
 // CloseIdleConnections closes the idle keep-alive connections of the
 // provider's HTTP client. It does not interrupt requests in flight.
@@ -330,46 +231,32 @@ func (p *Provider) Do(ctx context.Context, req *providers.Request, key providers
 		return nil, fmt.Errorf("openai: %s does not serve surface %q: %w", p.name, req.Surface, providers.ErrNotSent)
 	}
 	secret := key.Secret.Reveal()
-	if !validHeaderValue(secret) {
+	if !httpx.ValidHeaderValue(secret) {
 		return nil, fmt.Errorf("openai: %s %s: key %q cannot be sent in a header (control characters): %w",
 			p.name, req.Surface, key.ID, providers.ErrNotSent)
 	}
-	if err := ctx.Err(); err != nil {
+	resp, notSent, err := httpx.Send(ctx, p.client, p.traceable, t, p.requestHeader(req, key, secret), req.Body)
+	switch {
+	case err == nil:
+		return resp, nil
+	case notSent:
 		return nil, fmt.Errorf("openai: %s %s: %w: %w", p.name, req.Surface, providers.ErrNotSent, err)
-	}
-
-	var trace connTrace
-	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: trace.gotConn})
-	// A *bytes.Reader body makes NewRequest set ContentLength and GetBody, so
-	// the transport can replay the body on a dead keep-alive connection.
-	hreq, err := http.NewRequestWithContext(tctx, http.MethodPost, t.url, bytes.NewReader(req.Body))
-	if err != nil {
-		return nil, fmt.Errorf("openai: %s %s: %w: %w", p.name, req.Surface, providers.ErrNotSent, redactURL(err, t.shown))
-	}
-	hreq.Header = p.requestHeader(req, key, secret)
-
-	resp, err := p.client.Do(hreq)
-	if err != nil {
-		err = redactURL(err, t.shown)
-		if notSent(err, trace.got.Load(), p.traceable) {
-			return nil, fmt.Errorf("openai: %s %s: %w: %w", p.name, req.Surface, providers.ErrNotSent, err)
-		}
+	default:
 		return nil, fmt.Errorf("openai: %s %s: %w", p.name, req.Surface, err)
 	}
-	return &providers.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
 }
 
-// requestHeader builds the upstream request header for one call.
+// requestHeader builds the upstream request header for one call. Its value
+// slices may be shared with p.header, req.Header and httpx (see
+// httpx.SetStandard): no one modifies them, and net/http only reads them.
 func (p *Provider) requestHeader(req *providers.Request, key providers.Key, secret string) http.Header {
 	h := make(http.Header, len(p.header)+8)
-	for k, vs := range p.header {
-		h[k] = slices.Clone(vs)
-	}
+	maps.Copy(h, p.header)
 	for _, name := range forwardAlways {
 		if _, set := p.header[name]; set {
 			continue
 		}
-		if vs := validValues(req.Header.Values(name)); len(vs) > 0 {
+		if vs := httpx.ValidValues(req.Header.Values(name)); len(vs) > 0 {
 			h[name] = vs
 		}
 	}
@@ -379,37 +266,12 @@ func (p *Provider) requestHeader(req *providers.Request, key providers.Key, secr
 		// apply.
 		for _, name := range forwardClientKey {
 			delete(h, name)
-			if vs := validValues(req.Header.Values(name)); len(vs) > 0 {
+			if vs := httpx.ValidValues(req.Header.Values(name)); len(vs) > 0 {
 				h[name] = vs
 			}
 		}
 	}
-	h.Set("Content-Type", "application/json")
-	if req.Stream {
-		h.Set("Accept", "text/event-stream")
-	} else {
-		h.Set("Accept", "application/json")
-	}
-	h.Set("User-Agent", p.userAgent)
-	if secret != "" {
-		if p.bearer {
-			h.Set(p.authName, "Bearer "+secret)
-		} else {
-			h.Set(p.authName, secret)
-		}
-	}
+	httpx.SetStandard(h, req.Stream, p.userAgent)
+	httpx.SetKey(h, p.authName, secret)
 	return h
-}
-
-// validValues returns a copy of the values that can be sent in a header;
-// a client header value with control characters is dropped rather than
-// failing the request.
-func validValues(vs []string) []string {
-	var out []string
-	for _, v := range vs {
-		if validHeaderValue(v) {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -3,6 +3,7 @@ package httpx
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -46,6 +47,17 @@ func ParseBaseURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("base URL %q: %s", u.Redacted(), strings.Join(problems, "; "))
 	}
 	return u, nil
+}
+
+// CheckQuery reports through fail (a format and its arguments, as for
+// fmt.Errorf) the problems of the extra query parameters of a provider
+// configuration: an empty parameter name, once per such name.
+func CheckQuery(q url.Values, fail func(format string, args ...any)) {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if k == "" {
+			fail("query parameter names must not be empty")
+		}
+	}
 }
 
 // JoinURL appends path to the base URL's path (adding the missing "/") and
