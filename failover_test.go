@@ -290,3 +290,22 @@ func TestBodyCutMidwayFailsOver(t *testing.T) {
 	require.Contains(t, string(body), "second try")
 	require.Equal(t, "2", resp.Header.Get(HeaderAttempts))
 }
+
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	var leaked atomic.Bool
+	evil := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != "" || r.Header.Get("Authorization") != "" {
+			leaked.Store(true)
+		}
+	}))
+	redirector := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, evil.URL+"/v1/messages", http.StatusTemporaryRedirect)
+	}))
+	gw, err := New(WithProvider(ProviderConfig{ID: "anthropic", BaseURL: redirector.URL + "/v1/", Keys: []ProviderKey{{Value: "sk-ant-secret"}}}))
+	require.NoError(t, err)
+	defer gw.Close()
+	e := &testEnv{gw: gw, srv: newServer(t, gw)}
+	resp, body := e.post(t, "/v1/messages", messagesBody("claude-sonnet-4-5"))
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(body))
+	require.False(t, leaked.Load(), "the key followed a redirect")
+}

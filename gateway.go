@@ -160,7 +160,10 @@ func (g *Gateway) build() error {
 	hc := cfg.httpClient
 	if hc == nil {
 		g.ownTransport = newTransport()
-		hc = &http.Client{Transport: g.ownTransport}
+		// No redirects: a redirected POST would replay the body and the
+		// credential (x-api-key is not a header net/http strips) to
+		// another URL. The 3xx answer fails the attempt instead.
+		hc = &http.Client{Transport: g.ownTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 
 	var errs []error

@@ -306,8 +306,10 @@ func WithKeyCooldowns(auth, rateLimit, maxRetryAfter time.Duration) Option {
 // WithHTTPClient sets the client used for every upstream request by the
 // built-in providers. The default is a dedicated client with a tuned
 // transport whose idle connections Close releases. The client must not set
-// Timeout, which would cut long streams; the gateway applies its own
-// timeouts.
+// Timeout, which would cut long streams (the gateway applies its own
+// timeouts), and should not follow redirects (CheckRedirect returning
+// http.ErrUseLastResponse), which would replay requests and credentials
+// to another URL.
 func WithHTTPClient(hc *http.Client) Option {
 	return optionFunc(func(c *config) error {
 		if hc == nil {
