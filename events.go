@@ -45,6 +45,10 @@ const (
 	// AttemptSkippedFormat: not sent; the provider cannot serve the request's
 	// API surface.
 	AttemptSkippedFormat AttemptError = "format_unsupported"
+	// AttemptSkippedTranslation: not sent; the request would have to be
+	// translated to the provider's format, and translating it would change
+	// its meaning (for example n > 1 to Anthropic).
+	AttemptSkippedTranslation AttemptError = "translation_refused"
 )
 
 // Attempt records one upstream attempt, or one candidate skipped without a
@@ -54,6 +58,9 @@ type Attempt struct {
 	Model    string       `json:"model"`
 	KeyID    string       `json:"key_id,omitempty"`
 	Skipped  bool         `json:"skipped,omitempty"`
+	// Translated reports that the request and answer were translated
+	// between the OpenAI and Anthropic formats.
+	Translated bool `json:"translated,omitempty"`
 	Status   int          `json:"status,omitempty"` // upstream HTTP status, 0 if none arrived
 	Error    AttemptError `json:"error,omitempty"`  // "" for the attempt that served the request
 	Reason   string       `json:"reason,omitempty"` // human-readable detail, secrets removed
@@ -75,6 +82,9 @@ func (a *Attempt) appendJSON(dst []byte) []byte {
 	}
 	if a.Skipped {
 		dst = append(dst, `,"skipped":true`...)
+	}
+	if a.Translated {
+		dst = append(dst, `,"translated":true`...)
 	}
 	if a.Status != 0 {
 		dst = append(dst, `,"status":`...)
@@ -120,6 +130,10 @@ type Event struct {
 	Attempts   []Attempt   `json:"attempts,omitempty"`
 	// ServedBy is the "provider:model" that produced the response, if any.
 	ServedBy string `json:"served_by,omitempty"`
+	// RemovedParams lists the request fields dropped when the request was
+	// translated for the provider that served it (also sent as
+	// Llmgate-Removed-Params).
+	RemovedParams []string `json:"removed_params,omitempty"`
 	// Status is the HTTP status sent to the client (200 for a stream that
 	// later failed in-stream; see Err).
 	Status int `json:"status"`

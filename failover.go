@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/llmgate/gateway/internal/translate"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/tokens"
 )
@@ -44,6 +45,7 @@ type call struct {
 	usage        tokens.Usage
 	usageKnown   bool
 	hdr          []string // backing values of the diagnostic headers
+	removed      []string // request fields translation dropped for the served candidate
 	// committed is set once response bytes reached the client; the attempt
 	// timer then acts as the stream idle timer.
 	committed atomic.Bool
@@ -157,14 +159,33 @@ func (c *call) failover() {
 	totalTimer := time.AfterFunc(g.cfg.totalTimeout, func() { cancelTotal(errTotalTimeout) })
 	defer totalTimer.Stop()
 
+	var refused *translate.Error
 	for i := range c.cands {
 		cand := &c.cands[i]
-		if ok, why := cand.serves(c.surface); !ok {
+		rt, ok, why := cand.route(c.surface)
+		if !ok {
 			c.attempts = append(c.attempts, Attempt{Provider: cand.up.id, Model: cand.upstreamModel, Skipped: true,
 				Error: AttemptSkippedFormat, Reason: why})
 			continue
 		}
-		body := c.parsed.rewrite(c.body, cand.upstreamModel, c.injectUsage(cand))
+		p := &prepared{cand: cand, route: rt}
+		if rt.translate {
+			body, removed, err := translate.Request(c.format, cand.up.format, c.body,
+				translate.RequestOptions{Model: cand.upstreamModel, MaxOutputTokens: cand.maxOutputTokens()})
+			if err != nil {
+				reason := err.Error()
+				var te *translate.Error
+				if errors.As(err, &te) {
+					refused, reason = te, te.Message
+				}
+				c.attempts = append(c.attempts, Attempt{Provider: cand.up.id, Model: cand.upstreamModel, Skipped: true,
+					Error: AttemptSkippedTranslation, Reason: reason})
+				continue
+			}
+			p.body, p.removed = body, removed
+		} else {
+			p.body = c.parsed.rewrite(c.body, cand.upstreamModel, c.injectUsage(cand))
+		}
 		keys := cand.up.keys
 		if len(keys) == 0 {
 			// Pass-through: the client's own credential (or none).
@@ -184,7 +205,7 @@ func (c *call) failover() {
 				c.stopped(totalCtx)
 				return
 			}
-			switch c.attempt(totalCtx, totalTimer, cand, ks, body) {
+			switch c.attempt(totalCtx, totalTimer, p, ks) {
 			case done:
 				return
 			case stop:
@@ -193,8 +214,15 @@ func (c *call) failover() {
 			}
 		}
 	}
-	e := &Error{Kind: KindAllProvidersFailed, Attempts: c.attempts}
 	sent := countSent(c.attempts)
+	if sent == 0 && refused != nil {
+		// Nothing was sent because the only usable candidates would need a
+		// translation that changes the request's meaning.
+		c.fail(&Error{Kind: KindInvalidRequest, Param: refused.Param, Attempts: c.attempts,
+			Message: refused.Message + " (no candidate model serves this request natively)", Err: refused})
+		return
+	}
+	e := &Error{Kind: KindAllProvidersFailed, Attempts: c.attempts}
 	switch {
 	case sent == 0:
 		e.Message = "no upstream could be tried: every candidate was skipped"
@@ -261,7 +289,17 @@ func (c *call) injectUsage(cand *candidate) bool {
 
 // attempt makes one upstream request and, when it succeeds, answers the
 // client.
-func (c *call) attempt(totalCtx context.Context, totalTimer *time.Timer, cand *candidate, ks *keyState, body []byte) outcome {
+// prepared is one candidate ready to be sent: its route and its upstream
+// body, shared by the attempts with each of its keys.
+type prepared struct {
+	cand    *candidate
+	route   route
+	body    []byte
+	removed []string // request fields dropped by translation
+}
+
+func (c *call) attempt(totalCtx context.Context, totalTimer *time.Timer, p *prepared, ks *keyState) outcome {
+	cand := p.cand
 	g := c.g
 	ctx, cancel := context.WithCancelCause(totalCtx)
 	defer cancel(nil)
@@ -274,7 +312,7 @@ func (c *call) attempt(totalCtx context.Context, totalTimer *time.Timer, cand *c
 	})
 	defer timer.Stop()
 
-	a := Attempt{Provider: cand.up.id, Model: cand.upstreamModel, KeyID: ks.key.ID}
+	a := Attempt{Provider: cand.up.id, Model: cand.upstreamModel, KeyID: ks.key.ID, Translated: p.route.translate}
 	start := time.Now()
 	finish := func(o outcome) outcome {
 		a.Duration = time.Since(start)
@@ -282,7 +320,7 @@ func (c *call) attempt(totalCtx context.Context, totalTimer *time.Timer, cand *c
 		c.attempts = append(c.attempts, a)
 		return o
 	}
-	req := &providers.Request{Surface: c.surface, Model: cand.upstreamModel, Body: body, Stream: c.parsed.stream, Header: c.header}
+	req := &providers.Request{Surface: p.route.surface, Model: cand.upstreamModel, Body: p.body, Stream: c.parsed.stream, Header: c.header}
 	resp, err := cand.up.impl.Do(ctx, req, ks.key)
 	a.TTFB = time.Since(start)
 	if err != nil {
@@ -294,10 +332,10 @@ func (c *call) attempt(totalCtx context.Context, totalTimer *time.Timer, cand *c
 	}
 	a.Status = resp.StatusCode
 	if resp.StatusCode >= 400 || resp.StatusCode < 200 {
-		return finish(c.upstreamFailed(&a, cand, ks, resp))
+		return finish(c.upstreamFailed(&a, p, ks, resp))
 	}
 	if c.parsed.stream {
-		return finish(c.streamResponse(ctx, cancel, timer, totalTimer, &a, cand, resp))
+		return finish(c.streamResponse(ctx, timer, totalTimer, &a, p, resp))
 	}
 	// A JSON answer: read it whole (bounded) so a truncated body still fails
 	// over and usage can be read, then commit.
@@ -318,17 +356,26 @@ func (c *call) attempt(totalCtx context.Context, totalTimer *time.Timer, cand *c
 		a.Error, a.Reason = AttemptBadResponse, "upstream response body is not a complete JSON object"
 		return finish(nextAttempt)
 	}
+	usage, usageOK := usageFromJSON(cand.up.format, data)
+	if p.route.translate {
+		out, err := translate.Response(cand.up.format, c.format, data, translate.ResponseOptions{Now: g.cfg.now})
+		if err != nil {
+			a.Error, a.Reason = AttemptBadResponse, "translating the response: "+err.Error()
+			return finish(nextAttempt)
+		}
+		data = out
+	}
 	timer.Stop()
 	totalTimer.Stop()
-	if u, ok := usageFromJSON(cand.up.format, data); ok {
-		c.usage, c.usageKnown = u, true
+	if usageOK {
+		c.usage, c.usageKnown = usage, true
 	}
-	c.commitHeaders(cand, countSent(c.attempts)+1)
+	c.commitHeaders(p, countSent(c.attempts)+1)
 	h := c.w.Header()
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
+	if ct := resp.Header.Get("Content-Type"); ct != "" && !p.route.translate {
 		h.Set("Content-Type", ct)
 	} else {
-		h.Set("Content-Type", "application/json")
+		h["Content-Type"] = valJSON
 	}
 	copyUpstreamIDs(h, resp.Header)
 	h.Set("Content-Length", strconv.Itoa(len(data)))
@@ -342,8 +389,9 @@ func (c *call) attempt(totalCtx context.Context, totalTimer *time.Timer, cand *c
 // upstreamFailed handles a non-2xx upstream answer: cool the key down when
 // the upstream refused or rate-limited it, then fail over or, for a
 // fail-fast status, relay the error.
-func (c *call) upstreamFailed(a *Attempt, cand *candidate, ks *keyState, resp *providers.Response) outcome {
+func (c *call) upstreamFailed(a *Attempt, p *prepared, ks *keyState, resp *providers.Response) outcome {
 	g := c.g
+	cand := p.cand
 	data, _ := readAll(resp.Body, 64<<10)
 	resp.Body.Close()
 	a.Error = AttemptStatus
@@ -369,24 +417,31 @@ func (c *call) upstreamFailed(a *Attempt, cand *candidate, ks *keyState, resp *p
 	if !g.cfg.failFast[resp.StatusCode] {
 		return nextAttempt
 	}
-	// Fail fast: relay the provider's error as it is (same wire format).
-	e := &Error{Kind: KindUpstream, Status: resp.StatusCode, Message: a.Reason}
+	// Fail fast: relay the provider's error, as it is in the same wire
+	// format, else translated to the status and shape the client's SDK
+	// expects.
+	status := resp.StatusCode
+	e := &Error{Kind: KindUpstream, Status: status, Message: a.Reason}
 	c.err = e
-	c.commitHeaders(cand, countSent(c.attempts)+1)
+	switch {
+	case len(data) == 0:
+		data = appendErrorBody(nil, c.format, e, c.reqID)
+	case p.route.translate:
+		status, data = translate.ErrorResponse(cand.up.format, c.format, status, data)
+		e.Status = status
+	}
+	c.commitHeaders(p, countSent(c.attempts)+1)
 	h := c.w.Header()
 	h.Set("Content-Type", "application/json")
 	copyUpstreamIDs(h, resp.Header)
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		h.Set("Retry-After", ra)
 	}
-	if clientFault(resp.StatusCode) {
+	if clientFault(status) {
 		h.Set("X-Should-Retry", "false")
 	}
-	if len(data) == 0 || cand.up.format != c.format {
-		data = appendErrorBody(nil, c.format, e, c.reqID)
-	}
 	h.Set("Content-Length", strconv.Itoa(len(data)))
-	c.writeHeader(resp.StatusCode)
+	c.writeHeader(status)
 	_, _ = c.w.Write(data)
 	return done
 }
@@ -411,14 +466,20 @@ func (c *call) classifyErr(ctx context.Context, err error) (AttemptError, string
 }
 
 // commitHeaders sets the diagnostic headers of a response about to be
-// written by candidate cand after n upstream attempts.
-func (c *call) commitHeaders(cand *candidate, attempts int) {
-	c.servedBy = cand.name()
+// written by candidate p after n upstream attempts.
+func (c *call) commitHeaders(p *prepared, attempts int) {
+	c.servedBy = p.cand.name()
+	c.removed = p.removed
 	h := c.w.Header()
 	c.hdr[1], c.hdr[2] = strconv.Itoa(attempts), c.servedBy
 	h[HeaderAttempts] = c.hdr[1:2:2]
 	h[HeaderModel] = c.hdr[2:3:3]
+	if len(p.removed) > 0 {
+		h.Set(HeaderRemovedParams, strings.Join(p.removed, ", "))
+	}
 }
+
+var valJSON = []string{"application/json"}
 
 func (c *call) writeHeader(status int) {
 	c.status = status
@@ -450,7 +511,7 @@ func (c *call) finish() {
 		RequestID: c.reqID, Time: c.start, Method: c.r.Method, Path: c.r.URL.Path,
 		Surface: c.surface, Format: c.format, Stream: c.parsed.stream,
 		RequestedModels: c.parsed.names(), Rejected: c.rejected, Attempts: c.attempts,
-		ServedBy: c.servedBy, Status: c.status, Err: c.err, Usage: c.usage, UsageReported: c.usageKnown,
+		ServedBy: c.servedBy, RemovedParams: c.removed, Status: c.status, Err: c.err, Usage: c.usage, UsageReported: c.usageKnown,
 		Latency: end.Sub(c.start),
 	}
 	if len(c.cands) > 0 {

@@ -53,6 +53,7 @@ import (
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/providers/anthropic"
 	"github.com/llmgate/gateway/providers/openai"
+	"github.com/llmgate/gateway/tokens"
 )
 
 // Response headers set on every response, errors included.
@@ -66,6 +67,9 @@ const (
 	// HeaderRejectedModels lists requested models that were refused by the
 	// gateway's restrictions and never tried.
 	HeaderRejectedModels = "Llmgate-Rejected-Models"
+	// HeaderRemovedParams lists the request fields dropped because the
+	// request was translated to a provider whose format has no counterpart.
+	HeaderRemovedParams = "Llmgate-Removed-Params"
 )
 
 const passThroughKeyID = "client"
@@ -80,6 +84,7 @@ type Gateway struct {
 	defaults       []catalog.Match      // the plan for "auto"
 	configuredList string
 	secrets        []string // every configured key value, for redaction
+	counter        *tokens.Counter
 	logger         *slog.Logger
 	ownTransport   *http.Transport // closed by Close when the gateway created it
 	closed         atomic.Bool
@@ -104,7 +109,7 @@ func New(opts ...Option) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	g := &Gateway{cfg: cfg, upstreams: map[string]*upstream{}, logger: cfg.logger}
+	g := &Gateway{cfg: cfg, upstreams: map[string]*upstream{}, logger: cfg.logger, counter: tokens.NewCounter()}
 	if g.logger == nil {
 		g.logger = slog.Default()
 	}
@@ -326,26 +331,26 @@ func (g *Gateway) Close() error {
 // configured providers and models.
 func (g *Gateway) Catalog() *catalog.Catalog { return g.catalog }
 
-// route describes one client API path.
-type route struct {
+// endpoint describes one client API path.
+type endpoint struct {
 	surface providers.Surface // "" for GET /v1/models
 	method  string
 }
 
-func lookupRoute(path string) (route, bool) {
+func lookupRoute(path string) (endpoint, bool) {
 	switch path {
 	case "/v1/chat/completions":
-		return route{providers.SurfaceChatCompletions, http.MethodPost}, true
+		return endpoint{providers.SurfaceChatCompletions, http.MethodPost}, true
 	case "/v1/messages":
-		return route{providers.SurfaceMessages, http.MethodPost}, true
+		return endpoint{providers.SurfaceMessages, http.MethodPost}, true
 	case "/v1/responses":
-		return route{providers.SurfaceResponses, http.MethodPost}, true
+		return endpoint{providers.SurfaceResponses, http.MethodPost}, true
 	case "/v1/embeddings":
-		return route{providers.SurfaceEmbeddings, http.MethodPost}, true
+		return endpoint{providers.SurfaceEmbeddings, http.MethodPost}, true
 	case "/v1/models":
-		return route{"", http.MethodGet}, true
+		return endpoint{"", http.MethodGet}, true
 	}
-	return route{}, false
+	return endpoint{}, false
 }
 
 // formatForPath guesses the client's API format from a path, for errors on

@@ -50,25 +50,49 @@ type candidate struct {
 	upstreamModel string         // the model ID sent upstream
 }
 
-// serves reports whether the candidate can answer a request on surface s
-// natively, and if not, why.
-func (c *candidate) serves(s providers.Surface) (bool, string) {
-	if !c.up.serves(s) {
-		return false, "provider " + c.up.id + " does not serve " + string(s)
+// route is how a candidate serves one request: on which upstream surface,
+// and whether the body and the answer must be translated between the
+// OpenAI and Anthropic formats.
+type route struct {
+	surface   providers.Surface
+	translate bool
+}
+
+// route decides how the candidate can answer a request on surface s:
+// natively when its provider serves s, else through translation between
+// chat completions and messages. ok is false, with the reason, when it
+// cannot answer at all.
+func (c *candidate) route(s providers.Surface) (rt route, ok bool, why string) {
+	if c.model != nil {
+		emb := c.model.HasFeature(catalog.FeatureEmbeddings)
+		switch {
+		case emb && s != providers.SurfaceEmbeddings:
+			return route{}, false, "model " + c.model.ID + " is an embeddings model"
+		case !emb && s == providers.SurfaceEmbeddings:
+			return route{}, false, "model " + c.model.ID + " is not an embeddings model"
+		case s != providers.SurfaceResponses && c.model.HasFeature(catalog.FeatureResponsesOnly):
+			return route{}, false, "model " + c.model.ID + " is served on the responses API only"
+		}
 	}
-	if c.model == nil {
-		return true, ""
+	if c.up.serves(s) {
+		return route{surface: s}, true, ""
 	}
-	emb := c.model.HasFeature(catalog.FeatureEmbeddings)
 	switch {
-	case emb && s != providers.SurfaceEmbeddings:
-		return false, "model " + c.model.ID + " is an embeddings model"
-	case !emb && s == providers.SurfaceEmbeddings:
-		return false, "model " + c.model.ID + " is not an embeddings model"
-	case s != providers.SurfaceResponses && c.model.HasFeature(catalog.FeatureResponsesOnly):
-		return false, "model " + c.model.ID + " is served on the responses API only"
+	case s == providers.SurfaceChatCompletions && c.up.serves(providers.SurfaceMessages):
+		return route{surface: providers.SurfaceMessages, translate: true}, true, ""
+	case s == providers.SurfaceMessages && c.up.serves(providers.SurfaceChatCompletions):
+		return route{surface: providers.SurfaceChatCompletions, translate: true}, true, ""
 	}
-	return true, ""
+	return route{}, false, "provider " + c.up.id + " does not serve " + string(s)
+}
+
+// maxOutputTokens returns the catalog's max output tokens of the model, or
+// 0 when unknown.
+func (c *candidate) maxOutputTokens() int {
+	if c.model == nil {
+		return 0
+	}
+	return c.model.MaxOutputTokens
 }
 
 // name returns "provider:model".
@@ -133,8 +157,17 @@ func (g *Gateway) plan(surface providers.Surface, names []string) ([]candidate, 
 		}
 	}
 	if auto {
-		for i := range g.defaults {
-			add("auto", g.defaults[i])
+		// Defaults that serve the request's API natively come first:
+		// "auto" should not pay for a translation it can avoid.
+		for pass := 0; pass < 2; pass++ {
+			for i := range g.defaults {
+				m := g.defaults[i]
+				up := g.upstreams[lower(m.Provider.ID)]
+				if up == nil || up.serves(surface) != (pass == 0) {
+					continue
+				}
+				add("auto", m)
+			}
 		}
 	}
 	if len(cands) == 0 {
@@ -148,7 +181,7 @@ func (g *Gateway) plan(surface providers.Surface, names []string) ([]candidate, 
 	}
 	served := false
 	for i := range cands {
-		if ok, _ := cands[i].serves(surface); ok {
+		if _, ok, _ := cands[i].route(surface); ok {
 			served = true
 			break
 		}

@@ -51,8 +51,9 @@ func TestAutoOnMessagesUsesAnthropicDefault(t *testing.T) {
 	an, _ := e.gw.Catalog().Provider("anthropic")
 	require.Equal(t, "anthropic:"+an.DefaultModel, resp.Header.Get(HeaderModel))
 	ev := e.events.last(t)
-	require.True(t, ev.Attempts[0].Skipped, "the openai default cannot serve messages")
-	require.Equal(t, AttemptSkippedFormat, ev.Attempts[0].Error)
+	require.Len(t, ev.Attempts, 1, "the native default comes first")
+	require.Equal(t, []string{"anthropic:" + an.DefaultModel, "openai:" + e.gw.upstreams["openai"].cat.DefaultModel}, ev.Candidates,
+		"then the others, through translation")
 }
 
 func TestDefaultModelsOption(t *testing.T) {
@@ -120,7 +121,8 @@ func TestFormatCompatibility(t *testing.T) {
 		status           int
 		code             string
 	}{
-		{name: "anthropic model on chat completions", path: "/v1/chat/completions", body: chatBody("claude-sonnet-4-5"), status: 422, code: "format_unsupported"},
+		{name: "anthropic model on responses", path: "/v1/responses", body: `{"model":"claude-sonnet-4-5","input":"x"}`, status: 422, code: "format_unsupported"},
+		{name: "anthropic model on embeddings", path: "/v1/embeddings", body: `{"model":"claude-sonnet-4-5","input":"x"}`, status: 422, code: "format_unsupported"},
 		{name: "embeddings model on chat", path: "/v1/chat/completions", body: chatBody("text-embedding-3-small"), status: 422, code: "format_unsupported"},
 		{name: "chat model on embeddings", path: "/v1/embeddings", body: `{"model":"gpt-4o","input":"x"}`, status: 422, code: "format_unsupported"},
 		{name: "responses-only model on chat", path: "/v1/chat/completions", body: chatBody("o3-pro"), status: 422, code: "format_unsupported"},

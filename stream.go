@@ -6,10 +6,12 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net/http"
 	"time"
 
 	"github.com/llmgate/gateway/internal/jsonx"
 	"github.com/llmgate/gateway/internal/sse"
+	"github.com/llmgate/gateway/internal/translate"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/tokens"
 )
@@ -44,14 +46,16 @@ func dialectOf(surface providers.Surface) streamDialect {
 	return dialectOpenAIChat
 }
 
-// streamResponse relays an upstream event stream to the client. Events
-// before the first content event are held back (bounded), so a failure
-// before any content can still fail over; the first content event commits
-// the response, and from then on every event is written and flushed as it
+// streamResponse relays an upstream event stream to the client,
+// translating it when the candidate speaks the other format. Events before
+// the first content event are held back (bounded), so a failure before any
+// content can still fail over; the first content event commits the
+// response, and from then on every event is written and flushed as it
 // arrives and a failure becomes an in-stream error event.
-func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFunc, timer, totalTimer *time.Timer,
-	a *Attempt, cand *candidate, resp *providers.Response) outcome {
+func (c *call) streamResponse(ctx context.Context, timer, totalTimer *time.Timer,
+	a *Attempt, p *prepared, resp *providers.Response) outcome {
 	g := c.g
+	cand := p.cand
 	defer resp.Body.Close()
 	if !isEventStream(resp.Header.Get("Content-Type")) {
 		data, _ := readAll(resp.Body, 64<<10)
@@ -62,32 +66,49 @@ func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFun
 		}
 		return nextAttempt
 	}
-	dialect := dialectOf(c.surface)
+	// Events are classified and tapped in the upstream's dialect; what
+	// reaches the client is either the upstream's bytes or their
+	// translation.
+	dialect := dialectOf(p.route.surface)
 	var tap *tokens.StreamTap
 	if dialect == dialectAnthropic {
 		tap = tokens.NewAnthropicTap()
 	} else {
 		tap = tokens.NewOpenAITap()
 	}
-	dropUsage := c.injectUsage(cand) && !c.parsed.wantsUsage
+	var tr *translate.Stream
+	if p.route.translate {
+		encoding := ""
+		if cand.model != nil {
+			encoding = cand.model.Encoding
+		}
+		tr = translate.NewStream(cand.up.format, c.format, translate.StreamOptions{
+			Now:          g.cfg.now,
+			IncludeUsage: c.parsed.wantsUsage,
+			// Only when the upstream has not reported usage by its first
+			// event (OpenAI streams never have): Anthropic clients read
+			// message_start's input_tokens.
+			InputTokens: func() int64 { return c.estimateInputTokens(encoding) },
+		})
+	}
+	dropUsage := !p.route.translate && c.injectUsage(cand) && !c.parsed.wantsUsage
 	rd := sse.NewReader(resp.Body, g.cfg.maxEventBytes)
 	var (
 		w         *sse.Writer
-		hold      []byte
+		hold      []byte // client bytes held back before the commit point
 		held      int
 		committed bool
 		sawEnd    bool
-		scratch   []byte
+		scratch   []byte // LF-normalised event bytes
+		out       []byte // translated client bytes of one event
 	)
 	commit := func() error {
 		committed = true
 		c.committed.Store(true)
 		totalTimer.Stop()
 		timer.Reset(g.cfg.streamIdleTimeout)
-		if u, ok := tap.Usage(); ok {
-			c.usage, c.usageKnown = u, true
-		}
-		c.commitHeaders(cand, countSent(c.attempts)+1)
+		c.setUsage(tap)
+		c.commitHeaders(p, countSent(c.attempts)+1)
 		h := c.w.Header()
 		sse.SetHeaders(h)
 		copyUpstreamIDs(h, resp.Header)
@@ -101,19 +122,56 @@ func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFun
 		}
 		return nil
 	}
+	// emit writes (or, before the commit point, holds) one event's client
+	// bytes.
+	emit := func(b []byte) error {
+		if !committed {
+			hold = append(hold, b...)
+			return nil
+		}
+		return w.Write(b)
+	}
+	// broke ends a committed stream whose upstream failed.
+	broke := func(reason string) outcome {
+		c.setUsage(tap)
+		a.Error, a.Reason = AttemptStreamFailed, reason
+		e := &Error{Kind: KindStreamFailed, Message: "upstream stream failed: " + reason}
+		c.err = e
+		if tr != nil {
+			out = tr.Finish(out[:0], false)
+			out = tr.ErrorEvent(out, http.StatusBadGateway, e.Message, e.Code())
+		} else {
+			name := ""
+			if c.format == providers.FormatAnthropic {
+				name = "error"
+			}
+			out = sse.AppendEvent(out[:0], name, appendErrorBody(nil, c.format, e, c.reqID))
+		}
+		_ = w.Write(out)
+		_ = w.Flush()
+		return done
+	}
 	for {
 		ev, err := rd.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				switch {
 				case committed && sawEnd:
+					if tr != nil {
+						if werr := w.Write(tr.Finish(out[:0], true)); werr != nil {
+							return c.clientGone(a, werr)
+						}
+						_ = w.Flush()
+					}
 					c.setUsage(tap)
 					return done
 				case committed:
-					c.setUsage(tap)
-					return c.streamBroke(w, a, "upstream stream ended before its final event")
+					return broke("upstream stream ended before its final event")
 				case sawEnd:
 					// A complete stream with no content (an empty answer).
+					if tr != nil {
+						hold = tr.Finish(hold, true)
+					}
 					if err := commit(); err != nil {
 						return c.clientGone(a, err)
 					}
@@ -138,18 +196,23 @@ func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFun
 				}
 				return nextAttempt
 			}
-			c.setUsage(tap)
 			if sawEnd {
 				// The terminal event was relayed: the response is complete,
 				// whatever happens to the connection afterwards (clients
 				// such as the OpenAI SDK hang up right after [DONE]).
+				if tr != nil {
+					_ = w.Write(tr.Finish(out[:0], true))
+					_ = w.Flush()
+				}
+				c.setUsage(tap)
 				return done
 			}
 			if c.r.Context().Err() != nil {
+				c.setUsage(tap)
 				return c.clientGone(a, c.r.Context().Err())
 			}
 			_, reason := c.classifyErr(ctx, err)
-			return c.streamBroke(w, a, reason)
+			return broke(reason)
 		}
 		if committed {
 			timer.Reset(g.cfg.streamIdleTimeout)
@@ -159,53 +222,68 @@ func (c *call) streamResponse(ctx context.Context, cancel context.CancelCauseFun
 		if !ev.IsComment() {
 			tap.Observe(ev.Data)
 		}
-		switch class {
-		case evError:
-			msg := streamErrorMessage(dialect, &ev)
+		if class == evError {
+			msg := g.redact(streamErrorMessage(dialect, &ev), c.clientKey)
 			if !committed {
-				a.Error, a.Reason = AttemptStreamError, g.redact(msg, c.clientKey)
+				a.Error, a.Reason = AttemptStreamError, msg
 				return nextAttempt
 			}
-			// The error event is already in the client's dialect: relay it.
-			if err := w.Write(ev.Raw); err != nil {
+			if tr != nil {
+				out = tr.Finish(out[:0], false)
+				out = tr.ErrorEvent(out, http.StatusBadGateway, msg, KindStreamFailed.Code())
+			} else {
+				out = ev.Raw // already in the client's dialect
+			}
+			if err := w.Write(out); err != nil {
 				return c.clientGone(a, err)
 			}
 			_ = w.Flush()
 			c.setUsage(tap)
-			a.Error, a.Reason = AttemptStreamFailed, g.redact(msg, c.clientKey)
-			c.err = &Error{Kind: KindStreamFailed, Message: a.Reason}
+			a.Error, a.Reason = AttemptStreamFailed, msg
+			c.err = &Error{Kind: KindStreamFailed, Message: msg}
 			return done
-		case evUsageOnly:
-			if dropUsage {
-				continue
-			}
-		case evPreamble:
-			if !committed {
-				hold = append(hold, ev.Raw...)
-				held++
-				if held <= g.cfg.holdbackEvents && len(hold) <= g.cfg.holdbackBytes {
-					continue
-				}
-				if err := commit(); err != nil {
-					return c.clientGone(a, err)
-				}
-				if !rd.Ready() {
-					if err := w.Flush(); err != nil {
-						return c.clientGone(a, err)
-					}
-				}
-				continue
-			}
-		case evEnd:
+		}
+		if class == evUsageOnly && dropUsage {
+			continue
+		}
+		if class == evEnd {
 			sawEnd = true
 		}
-		if !committed {
+		// The client's bytes for this event.
+		b := ev.Raw
+		if tr != nil {
+			if ev.IsComment() {
+				continue
+			}
+			out, err = tr.Event(out[:0], ev.Name, ev.Data)
+			if err != nil {
+				// The upstream sent something invalid for its own format.
+				if !committed {
+					a.Error, a.Reason = AttemptBadResponse, "untranslatable upstream event: "+err.Error()
+					return nextAttempt
+				}
+				return broke("untranslatable upstream event: " + err.Error())
+			}
+			b = out
+		}
+		if class == evPreamble && !committed {
+			hold = append(hold, b...)
+			held++
+			if held <= g.cfg.holdbackEvents && len(hold) <= g.cfg.holdbackBytes {
+				continue
+			}
 			if err := commit(); err != nil {
 				return c.clientGone(a, err)
 			}
-		}
-		if err := w.Write(ev.Raw); err != nil {
-			return c.clientGone(a, err)
+		} else {
+			if !committed {
+				if err := commit(); err != nil {
+					return c.clientGone(a, err)
+				}
+			}
+			if err := emit(b); err != nil {
+				return c.clientGone(a, err)
+			}
 		}
 		// Flush unless the next event is already complete in the buffer: one
 		// flush per burst keeps latency minimal without a syscall per tiny
@@ -238,6 +316,14 @@ func lfEndings(raw []byte, scratch *[]byte) []byte {
 	return out
 }
 
+// estimateInputTokens counts the client's prompt with tiktoken.
+func (c *call) estimateInputTokens(encoding string) int64 {
+	if c.format == providers.FormatAnthropic {
+		return c.g.counter.EstimateAnthropicMessages(encoding, c.body)
+	}
+	return c.g.counter.EstimateOpenAIChat(encoding, c.body)
+}
+
 func (c *call) setUsage(tap *tokens.StreamTap) {
 	if u, ok := tap.Usage(); ok {
 		c.usage, c.usageKnown = u, true
@@ -248,22 +334,6 @@ func (c *call) setUsage(tap *tokens.StreamTap) {
 func (c *call) clientGone(a *Attempt, err error) outcome {
 	a.Reason = "client went away: " + err.Error()
 	c.err = &Error{Kind: KindCanceled, Message: "client closed the stream", Err: err}
-	return done
-}
-
-// streamBroke ends a committed stream whose upstream failed, with an error
-// event in the client's dialect.
-func (c *call) streamBroke(w *sse.Writer, a *Attempt, reason string) outcome {
-	a.Error, a.Reason = AttemptStreamFailed, reason
-	e := &Error{Kind: KindStreamFailed, Message: "upstream stream failed: " + reason}
-	c.err = e
-	body := appendErrorBody(nil, c.format, e, c.reqID)
-	name := ""
-	if c.format == providers.FormatAnthropic {
-		name = "error"
-	}
-	_ = w.WriteEvent(name, body)
-	_ = w.Flush()
 	return done
 }
 

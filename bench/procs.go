@@ -224,6 +224,40 @@ func parseStatCPU(data []byte) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / userHZ, nil
 }
 
+// machineBusy returns the CPU time all CPUs of the machine have spent
+// busy (everything but idle and iowait; steal included, as it is time our
+// processes could not run), from the first line of /proc/stat.
+func machineBusy() (time.Duration, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseMachineBusy(data)
+}
+
+// parseMachineBusy reads the "cpu" line of /proc/stat.
+func parseMachineBusy(data []byte) (time.Duration, error) {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, errors.New("/proc/stat: no cpu line")
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		if i >= 8 { // guest and guest_nice are already counted in user and nice
+			break
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / userHZ, nil
+}
+
 // memory returns the resident set size (VmRSS) and its peak (VmHWM) of a
 // process, in bytes, from /proc/<pid>/status.
 func memory(pid int) (rss, peak int64, err error) {

@@ -7,9 +7,9 @@ import "encoding/json"
 // that fields without a counterpart can be reported.
 type MessagesRequest struct {
 	Model         string          `json:"model"`
-	Messages      []Message       `json:"messages"`
-	System        json.RawMessage `json:"system,omitempty"` // string | []ContentBlock
 	MaxTokens     *int64          `json:"max_tokens,omitempty"`
+	System        json.RawMessage `json:"system,omitempty"` // string | []ContentBlock
+	Messages      []Message       `json:"messages"`
 	Metadata      *Metadata       `json:"metadata,omitempty"`
 	StopSequences []string        `json:"stop_sequences,omitempty"`
 	Stream        bool            `json:"stream,omitempty"`

@@ -54,8 +54,10 @@ type ChatMessage struct {
 	ReasoningContent *string `json:"reasoning_content,omitempty"`
 	Reasoning        *string `json:"reasoning,omitempty"`
 
-	// FunctionCall is the deprecated assistant function call.
+	// FunctionCall is the deprecated assistant function call; Audio refers
+	// to an earlier audio response. Both are read only to refuse them.
 	FunctionCall json.RawMessage `json:"function_call,omitempty"`
+	Audio        json.RawMessage `json:"audio,omitempty"`
 }
 
 // ChatContentPart is one part of an array-valued message content: text,
@@ -67,6 +69,9 @@ type ChatContentPart struct {
 	File       *FilePart       `json:"file,omitempty"`
 	InputAudio json.RawMessage `json:"input_audio,omitempty"`
 	Refusal    *string         `json:"refusal,omitempty"`
+	// CacheControl is OpenRouter's extension carrying an Anthropic
+	// cache_control marker on a text or image part.
+	CacheControl json.RawMessage `json:"cache_control,omitempty"`
 }
 
 // ImageURL is the image_url of an image part: an http(s) URL or a data: URL.
@@ -87,6 +92,9 @@ type FilePart struct {
 type ChatTool struct {
 	Type     string        `json:"type"`
 	Function *ChatFunction `json:"function,omitempty"`
+	// CacheControl is OpenRouter's extension carrying an Anthropic
+	// cache_control marker.
+	CacheControl json.RawMessage `json:"cache_control,omitempty"`
 }
 
 // ChatFunction is a function tool definition. Parameters is a JSON Schema

@@ -6,7 +6,9 @@
 //     whose FlushInterval is -1 (flush after every write), the floor any Go
 //     proxy pays. Its transport has the same connection pool settings as the
 //     one llmgate builds for itself, so that neither side churns
-//     connections.
+//     connections. It reads the request body before forwarding it, as
+//     llmgate does, since forwarding it as a live stream truncates some
+//     responses (golang/go#40747); -live-body forwards it live anyway.
 //   - llmgate: a gateway.Gateway with one provider, "openai", whose base URL
 //     is the upstream URL plus "/v1/" (its query string becomes the
 //     provider's QueryParams), with the default options.
@@ -21,10 +23,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -43,13 +47,14 @@ func main() {
 	mode := flag.String("mode", "llmgate", "proxy under test: plain or llmgate")
 	upstream := flag.String("upstream", "", "fake upstream URL, for example http://127.0.0.1:8081 (required)")
 	listen := flag.String("listen", "127.0.0.1:0", "listen address")
+	liveBody := flag.Bool("live-body", false, "plain mode: forward the request body as a live stream instead of reading it first (golang/go#40747)")
 	flag.Parse()
-	if err := run(*mode, *upstream, *listen); err != nil {
+	if err := run(*mode, *upstream, *listen, *liveBody); err != nil {
 		log.Fatalf("proxy: %v", err)
 	}
 }
 
-func run(mode, upstream, listen string) error {
+func run(mode, upstream, listen string, liveBody bool) error {
 	target, err := url.Parse(upstream)
 	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
 		return fmt.Errorf("-upstream %q: want an http(s) URL", upstream)
@@ -59,10 +64,14 @@ func run(mode, upstream, listen string) error {
 	case "plain":
 		transport := newTransport()
 		defer transport.CloseIdleConnections()
-		handler = &httputil.ReverseProxy{
+		rp := &httputil.ReverseProxy{
 			Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
 			Transport:     transport,
 			FlushInterval: -1,
+		}
+		handler = rp
+		if !liveBody {
+			handler = readBodyFirst(rp)
 		}
 	case "llmgate":
 		base := *target
@@ -106,6 +115,31 @@ func run(mode, upstream, listen string) error {
 		return err
 	}
 	return nil
+}
+
+// readBodyFirst reads the whole request body before calling next, which
+// then forwards it from memory. Forwarding the inbound body as a live
+// stream races with the response: once ReverseProxy flushes the response
+// header, net/http may close the inbound body while the transport is still
+// reading it to EOF, and the transport then closes the upstream connection
+// under the response, truncating it (golang/go#40747; 2–3% of streams in
+// the benchmark with GOMAXPROCS 2). llmgate reads the body first too.
+func readBodyFirst(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		if r.ContentLength > 0 {
+			buf.Grow(int(min(r.ContentLength, 1<<20)))
+		}
+		if _, err := buf.ReadFrom(r.Body); err != nil {
+			http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		body := buf.Bytes()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		next.ServeHTTP(w, r)
+	})
 }
 
 // newTransport returns a transport with the connection pool settings of the

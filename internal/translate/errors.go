@@ -1,0 +1,196 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/llmgate/gateway/internal/jsonx"
+	"github.com/llmgate/gateway/internal/wire"
+	"github.com/llmgate/gateway/providers"
+)
+
+// statusOverloaded is Anthropic's non-standard "overloaded" status.
+const statusOverloaded = 529
+
+// maxErrorText caps the bytes of a non-JSON upstream error body quoted in
+// the translated message.
+const maxErrorText = 512
+
+// ErrorResponse translates an upstream error response (status and body in
+// format from) into the status and body the client's SDK (format to)
+// expects, carrying the upstream's message. The table is in the package
+// documentation; in short, the status is kept except Anthropic 529
+// overloaded → OpenAI 503 and OpenAI 503 → Anthropic 529 overloaded_error,
+// and a status below 400 (an upstream that failed without saying so)
+// becomes 502. The OpenAI body is {"error":{"message","type","param":null,
+// "code"}} with the Anthropic error type as code; the Anthropic body is
+// {"type":"error","error":{"type","message"}}. Bodies that are not JSON
+// are quoted (up to 512 bytes) as the message. from == to returns the
+// input unchanged.
+func ErrorResponse(from, to providers.Format, status int, body []byte) (int, []byte) {
+	if from == to {
+		return status, body
+	}
+	if status < 400 || status > 599 {
+		status = http.StatusBadGateway
+	}
+	msg, upstreamType := errorMessage(body)
+	if msg == "" {
+		msg = http.StatusText(status)
+		if msg == "" {
+			msg = "upstream error"
+		}
+	}
+	if to == providers.FormatOpenAI {
+		code := upstreamType
+		if from == providers.FormatAnthropic && code == "" {
+			code = anthropicErrorType(status)
+		}
+		if status == statusOverloaded {
+			status = http.StatusServiceUnavailable
+		}
+		return status, appendOpenAIError(nil, msg, openAIErrorType(status), code)
+	}
+	if status == http.StatusServiceUnavailable {
+		status = statusOverloaded
+	}
+	return status, appendAnthropicError(nil, anthropicErrorType(status), msg)
+}
+
+// openAIErrorType is the OpenAI error "type" for a status (the same table
+// the gateway's own errors use).
+func openAIErrorType(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "authentication_error"
+	case status == http.StatusForbidden:
+		return "permission_error"
+	case status == http.StatusNotFound:
+		return "not_found_error"
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case status >= 500:
+		return "server_error"
+	}
+	return "invalid_request_error"
+}
+
+// anthropicErrorType is the Anthropic error "type" for a status.
+func anthropicErrorType(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "authentication_error"
+	case http.StatusPaymentRequired:
+		return "billing_error"
+	case http.StatusForbidden:
+		return "permission_error"
+	case http.StatusNotFound:
+		return "not_found_error"
+	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
+		return "timeout_error"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case statusOverloaded, http.StatusServiceUnavailable:
+		return "overloaded_error"
+	}
+	if status >= 500 {
+		return "api_error"
+	}
+	return "invalid_request_error"
+}
+
+// errorMessage extracts the message and error type (Anthropic type, or
+// OpenAI code/type) of an error body in either format, or of the
+// {"error":"text"} and {"message":"text"} shapes some compatible providers
+// use. A body that is not JSON is returned as text, truncated.
+func errorMessage(body []byte) (msg, typ string) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return "", ""
+	}
+	if jsonx.KindOf(body) != jsonx.Object || jsonx.Valid(body) != nil {
+		return truncateText(body), ""
+	}
+	var v struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return truncateText(body), ""
+	}
+	e := bytes.TrimSpace(v.Error)
+	switch jsonx.KindOf(e) {
+	case jsonx.String:
+		_ = json.Unmarshal(e, &msg)
+		return msg, ""
+	case jsonx.Object:
+		var eo struct {
+			wire.OpenAIError
+			Message json.RawMessage `json:"message"`
+		}
+		if json.Unmarshal(e, &eo) == nil {
+			msg = rawText(eo.Message)
+			typ = eo.Type
+			if c := rawText(eo.Code); c != "" {
+				typ = c
+			}
+			return msg, typ
+		}
+	}
+	return v.Message, ""
+}
+
+// rawText returns a JSON string's value, or the raw JSON of other values
+// (numbers), or "" for null.
+func rawText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	switch jsonx.KindOf(raw) {
+	case jsonx.String:
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		return s
+	case jsonx.Number, jsonx.Bool:
+		return string(raw)
+	}
+	return ""
+}
+
+func truncateText(b []byte) string {
+	if len(b) > maxErrorText {
+		b = b[:maxErrorText]
+		for len(b) > 0 && !utf8.Valid(b) {
+			b = b[:len(b)-1]
+		}
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// appendOpenAIError appends {"error":{"message","type","param":null,
+// "code"}}; an empty code is written as null.
+func appendOpenAIError(dst []byte, msg, typ, code string) []byte {
+	dst = append(dst, `{"error":{"message":`...)
+	dst = jsonx.AppendQuote(dst, msg)
+	dst = append(dst, `,"type":`...)
+	dst = jsonx.AppendQuote(dst, typ)
+	dst = append(dst, `,"param":null,"code":`...)
+	if code == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = jsonx.AppendQuote(dst, code)
+	}
+	return append(dst, "}}"...)
+}
+
+// appendAnthropicError appends {"type":"error","error":{"type","message"}}.
+func appendAnthropicError(dst []byte, typ, msg string) []byte {
+	dst = append(dst, `{"type":"error","error":{"type":`...)
+	dst = jsonx.AppendQuote(dst, typ)
+	dst = append(dst, `,"message":`...)
+	dst = jsonx.AppendQuote(dst, msg)
+	return append(dst, "}}"...)
+}

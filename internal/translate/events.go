@@ -1,0 +1,650 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/llmgate/gateway/internal/jsonx"
+	"github.com/llmgate/gateway/internal/wire"
+)
+
+// The stream translators read each upstream event into a small normalized
+// struct. A hand-written fast path (fastOpenAIChunk, fastAnthropicEvent)
+// handles the hot delta shapes without allocating and copies JSON string
+// literals verbatim; anything else goes to a slow path over encoding/json
+// (slowOpenAIChunk, slowAnthropicEvent). Both fill the same struct, and
+// differential tests and fuzzers pin them to identical results. In both,
+// string fields hold JSON string literals (quotes included) that are valid
+// JSON text, and an empty or null string is nil.
+
+// chunkInfo is one OpenAI chat.completion.chunk, normalized.
+type chunkInfo struct {
+	id, model []byte // literals
+	hasChoice bool   // the chunk has a choice with index 0 (the only one read)
+	content   []byte // literal
+	reasoning []byte // literal of reasoning_content, else of reasoning
+	refusal   []byte // literal
+	tools     []toolDelta
+	finish    []byte // finish_reason, decoded
+	stopSeq   []byte // literal of vLLM's choice.stop_reason when it is a string
+	usage     *wire.ChatUsage
+	errRaw    []byte // the chunk's non-null "error" value
+}
+
+// toolDelta is one tool call fragment of a chunk.
+type toolDelta struct {
+	index    int
+	hasIndex bool
+	id, name []byte // literals
+	args     []byte // literal
+}
+
+func (c *chunkInfo) reset() {
+	tools := c.tools[:0]
+	*c = chunkInfo{tools: tools}
+}
+
+// parseOpenAIChunk fills c from one chunk's data.
+func parseOpenAIChunk(data []byte, c *chunkInfo) error {
+	c.reset()
+	if fastOpenAIChunk(data, c) {
+		return nil
+	}
+	c.reset()
+	return slowOpenAIChunk(data, c)
+}
+
+// nonEmpty returns nil for an empty literal ("") so that "" and null agree.
+func nonEmpty(lit []byte) []byte {
+	if len(lit) <= 2 {
+		return nil
+	}
+	return lit
+}
+
+var (
+	chunkKeys    = []string{"id", "model", "choices", "usage", "error"}
+	choiceKeys   = []string{"index", "delta", "finish_reason", "stop_reason"}
+	deltaKeys    = []string{"role", "content", "reasoning_content", "reasoning", "refusal", "tool_calls"}
+	toolCallKeys = []string{"index", "id", "type", "function"}
+	functionKeys = []string{"name", "arguments"}
+)
+
+// fastOpenAIChunk handles chunks with at most one choice, no usage and no
+// error. It reports false for anything else (and for malformed JSON).
+func fastOpenAIChunk(data []byte, c *chunkInfo) bool {
+	s := scanner{data: data}
+	if !s.eat('{') {
+		return false
+	}
+	var seen uint8
+	if !s.eat('}') {
+		for {
+			k, ok := s.key()
+			if !ok {
+				return false
+			}
+			var bit uint8
+			switch string(k) {
+			case "id":
+				bit = 1
+				lit, _, ok := s.strOrNull()
+				if !ok {
+					return false
+				}
+				c.id = nonEmpty(lit)
+			case "model":
+				bit = 2
+				lit, _, ok := s.strOrNull()
+				if !ok {
+					return false
+				}
+				c.model = nonEmpty(lit)
+			case "choices":
+				bit = 4
+				if !fastChoices(&s, c) {
+					return false
+				}
+			case "usage", "error":
+				bit = 8
+				if k[0] == 'e' {
+					bit = 16
+				}
+				if !s.null() {
+					return false
+				}
+			default:
+				if foldsTo(k, chunkKeys...) || !s.skip(1) {
+					return false
+				}
+			}
+			if seen&bit != 0 {
+				return false // duplicate key: let encoding/json decide
+			}
+			seen |= bit
+			more, ok := s.next('}')
+			if !ok {
+				return false
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return s.end()
+}
+
+func fastChoices(s *scanner, c *chunkInfo) bool {
+	if s.null() {
+		return true
+	}
+	if !s.eat('[') {
+		return false
+	}
+	if s.eat(']') {
+		return true
+	}
+	if !s.eat('{') {
+		return false
+	}
+	index := 0
+	var (
+		seen             uint8
+		content, reason  []byte
+		reasonC, refusal []byte
+		finish, stopSeq  []byte
+	)
+	ntools := len(c.tools)
+	if !s.eat('}') {
+		for {
+			k, ok := s.key()
+			if !ok {
+				return false
+			}
+			var bit uint8
+			switch string(k) {
+			case "index":
+				bit = 1
+				if index, ok = s.uint(); !ok {
+					return false
+				}
+			case "delta":
+				bit = 2
+				if !fastDelta(s, c, &content, &reasonC, &reason, &refusal) {
+					return false
+				}
+			case "finish_reason":
+				bit = 4
+				lit, esc, ok := s.strOrNull()
+				if !ok || esc {
+					return false
+				}
+				finish = inner(nonEmpty(lit))
+			case "stop_reason":
+				bit = 8
+				if s.peek() == '"' {
+					lit, _, ok := s.str()
+					if !ok {
+						return false
+					}
+					stopSeq = nonEmpty(lit)
+				} else if !s.skip(1) {
+					return false
+				}
+			default:
+				if foldsTo(k, choiceKeys...) || !s.skip(1) {
+					return false
+				}
+			}
+			if seen&bit != 0 {
+				return false
+			}
+			seen |= bit
+			more, ok := s.next('}')
+			if !ok {
+				return false
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	if !s.eat(']') { // a second choice: slow path
+		return false
+	}
+	if index != 0 {
+		c.tools = c.tools[:ntools]
+		return true
+	}
+	c.hasChoice = true
+	c.content = nonEmpty(content)
+	c.reasoning = nonEmpty(reasonC)
+	if c.reasoning == nil {
+		c.reasoning = nonEmpty(reason)
+	}
+	c.refusal = nonEmpty(refusal)
+	c.finish = finish
+	c.stopSeq = stopSeq
+	return true
+}
+
+func fastDelta(s *scanner, c *chunkInfo, content, reasonC, reason, refusal *[]byte) bool {
+	if s.null() {
+		return true
+	}
+	if !s.eat('{') {
+		return false
+	}
+	if s.eat('}') {
+		return true
+	}
+	var seen uint8
+	for {
+		k, ok := s.key()
+		if !ok {
+			return false
+		}
+		var bit uint8
+		var dst *[]byte
+		switch string(k) {
+		case "role":
+			bit = 1
+		case "content":
+			bit, dst = 2, content
+		case "reasoning_content":
+			bit, dst = 4, reasonC
+		case "reasoning":
+			bit, dst = 8, reason
+		case "refusal":
+			bit, dst = 16, refusal
+		case "tool_calls":
+			bit = 32
+			if !fastToolCalls(s, c) {
+				return false
+			}
+		default:
+			if foldsTo(k, deltaKeys...) || !s.skip(1) {
+				return false
+			}
+		}
+		if bit != 0 && bit != 32 {
+			lit, _, ok := s.strOrNull()
+			if !ok {
+				return false
+			}
+			if dst != nil {
+				*dst = lit
+			}
+		}
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		more, ok := s.next('}')
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
+func fastToolCalls(s *scanner, c *chunkInfo) bool {
+	if s.null() {
+		return true
+	}
+	if !s.eat('[') {
+		return false
+	}
+	if s.eat(']') {
+		return true
+	}
+	for {
+		var t toolDelta
+		if !s.eat('{') {
+			return false
+		}
+		if !s.eat('}') {
+			var seen uint8
+			for {
+				k, ok := s.key()
+				if !ok {
+					return false
+				}
+				var bit uint8
+				switch string(k) {
+				case "index":
+					bit = 1
+					if t.index, ok = s.uint(); !ok {
+						return false
+					}
+					t.hasIndex = true
+				case "id":
+					bit = 2
+					lit, _, ok := s.strOrNull()
+					if !ok {
+						return false
+					}
+					t.id = nonEmpty(lit)
+				case "type":
+					bit = 4
+					if _, _, ok := s.strOrNull(); !ok {
+						return false
+					}
+				case "function":
+					bit = 8
+					if !fastFunction(s, &t) {
+						return false
+					}
+				default:
+					if foldsTo(k, toolCallKeys...) || !s.skip(1) {
+						return false
+					}
+				}
+				if seen&bit != 0 {
+					return false
+				}
+				seen |= bit
+				more, ok := s.next('}')
+				if !ok {
+					return false
+				}
+				if !more {
+					break
+				}
+			}
+		}
+		c.tools = append(c.tools, t)
+		more, ok := s.next(']')
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
+func fastFunction(s *scanner, t *toolDelta) bool {
+	if s.null() {
+		return true
+	}
+	if !s.eat('{') {
+		return false
+	}
+	if s.eat('}') {
+		return true
+	}
+	var seen uint8
+	for {
+		k, ok := s.key()
+		if !ok {
+			return false
+		}
+		var bit uint8
+		switch string(k) {
+		case "name":
+			bit = 1
+			lit, _, ok := s.strOrNull()
+			if !ok {
+				return false
+			}
+			t.name = nonEmpty(lit)
+		case "arguments":
+			bit = 2
+			lit, _, ok := s.strOrNull()
+			if !ok {
+				return false
+			}
+			t.args = nonEmpty(lit)
+		default:
+			if foldsTo(k, functionKeys...) || !s.skip(1) {
+				return false
+			}
+		}
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		more, ok := s.next('}')
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
+// quoteLit returns the JSON literal of a decoded string, nil for "" or nil.
+func quoteLit(p *string) []byte {
+	if p == nil || *p == "" {
+		return nil
+	}
+	return jsonx.AppendQuote(nil, *p)
+}
+
+// slowOpenAIChunk decodes a chunk with encoding/json.
+func slowOpenAIChunk(data []byte, c *chunkInfo) error {
+	var v wire.ChatCompletionChunk
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("translate: invalid OpenAI stream chunk: %w", err)
+	}
+	if !isNull(v.Error) {
+		c.errRaw = v.Error
+		return nil
+	}
+	c.id = quoteLit(&v.ID)
+	c.model = quoteLit(&v.Model)
+	c.usage = v.Usage
+	for i := range v.Choices {
+		ch := &v.Choices[i]
+		if ch.Index != 0 {
+			continue
+		}
+		c.hasChoice = true
+		d := &ch.Delta
+		c.content = quoteLit(d.Content)
+		c.reasoning = quoteLit(d.ReasoningContent)
+		if c.reasoning == nil {
+			c.reasoning = quoteLit(d.Reasoning)
+		}
+		c.refusal = quoteLit(d.Refusal)
+		if ch.FinishReason != nil && *ch.FinishReason != "" {
+			c.finish = []byte(*ch.FinishReason)
+		}
+		if raw := bytes.TrimSpace(ch.StopReason); jsonx.KindOf(raw) == jsonx.String {
+			var s string
+			_ = json.Unmarshal(raw, &s)
+			c.stopSeq = quoteLit(&s)
+		}
+		for j := range d.ToolCalls {
+			tc := &d.ToolCalls[j]
+			t := toolDelta{id: quoteLit(&tc.ID), name: quoteLit(&tc.Function.Name), args: quoteLit(&tc.Function.Arguments)}
+			if tc.Index != nil {
+				if *tc.Index < 0 || *tc.Index > 1<<30 {
+					return fmt.Errorf("translate: invalid tool call index %d", *tc.Index)
+				}
+				t.index, t.hasIndex = int(*tc.Index), true
+			}
+			c.tools = append(c.tools, t)
+		}
+		break
+	}
+	return nil
+}
+
+// anthropicEvent is one Anthropic stream event, normalized. The fast path
+// fills only typ, index and the delta fields; the slow path also full.
+type anthropicEvent struct {
+	typ       []byte // decoded event type
+	index     int
+	deltaType []byte // decoded delta type
+	text      []byte // literals of the delta's fields
+	partial   []byte
+	thinking  []byte
+	signature []byte
+	full      *wire.StreamEvent // slow path only
+}
+
+var (
+	eventKeys      = []string{"type", "message", "index", "content_block", "delta", "usage", "error"}
+	eventDeltaKeys = []string{"type", "text", "partial_json", "thinking", "signature", "stop_reason", "stop_sequence"}
+)
+
+// parseAnthropicEvent fills e from one event's data.
+func parseAnthropicEvent(data []byte, e *anthropicEvent) error {
+	*e = anthropicEvent{}
+	if fastAnthropicEvent(data, e) {
+		return nil
+	}
+	*e = anthropicEvent{}
+	return slowAnthropicEvent(data, e)
+}
+
+// fastAnthropicEvent handles events made only of type, index and a
+// content delta: content_block_delta, content_block_stop, message_stop and
+// ping.
+func fastAnthropicEvent(data []byte, e *anthropicEvent) bool {
+	s := scanner{data: data}
+	if !s.eat('{') {
+		return false
+	}
+	if !s.eat('}') {
+		var seen uint8
+		for {
+			k, ok := s.key()
+			if !ok {
+				return false
+			}
+			var bit uint8
+			switch string(k) {
+			case "type":
+				bit = 1
+				lit, esc, ok := s.strOrNull()
+				if !ok || esc {
+					return false
+				}
+				e.typ = inner(lit)
+			case "index":
+				bit = 2
+				if e.index, ok = s.uint(); !ok {
+					return false
+				}
+			case "delta":
+				bit = 4
+				if !fastEventDelta(&s, e) {
+					return false
+				}
+			case "message", "content_block", "usage", "error":
+				return false
+			default:
+				if foldsTo(k, eventKeys...) || !s.skip(1) {
+					return false
+				}
+			}
+			if seen&bit != 0 {
+				return false
+			}
+			seen |= bit
+			more, ok := s.next('}')
+			if !ok {
+				return false
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return s.end()
+}
+
+func fastEventDelta(s *scanner, e *anthropicEvent) bool {
+	if s.null() {
+		return true
+	}
+	if !s.eat('{') {
+		return false
+	}
+	if s.eat('}') {
+		return true
+	}
+	var seen uint8
+	for {
+		k, ok := s.key()
+		if !ok {
+			return false
+		}
+		var bit uint8
+		var dst *[]byte
+		switch string(k) {
+		case "type":
+			bit = 1
+			lit, esc, ok := s.strOrNull()
+			if !ok || esc {
+				return false
+			}
+			e.deltaType = inner(lit)
+		case "text":
+			bit, dst = 2, &e.text
+		case "partial_json":
+			bit, dst = 4, &e.partial
+		case "thinking":
+			bit, dst = 8, &e.thinking
+		case "signature":
+			bit, dst = 16, &e.signature
+		case "stop_reason", "stop_sequence":
+			return false
+		default:
+			if foldsTo(k, eventDeltaKeys...) || !s.skip(1) {
+				return false
+			}
+		}
+		if dst != nil {
+			lit, _, ok := s.strOrNull()
+			if !ok {
+				return false
+			}
+			*dst = nonEmpty(lit)
+		}
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		more, ok := s.next('}')
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
+// slowAnthropicEvent decodes an event with encoding/json.
+func slowAnthropicEvent(data []byte, e *anthropicEvent) error {
+	var v wire.StreamEvent
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("translate: invalid Anthropic stream event: %w", err)
+	}
+	if v.Index < 0 || v.Index > 1<<30 {
+		return fmt.Errorf("translate: invalid content block index %d", v.Index)
+	}
+	e.full = &v
+	if v.Type != "" {
+		e.typ = []byte(v.Type)
+	}
+	e.index = int(v.Index)
+	if d := v.Delta; d != nil {
+		if d.Type != "" {
+			e.deltaType = []byte(d.Type)
+		}
+		e.text = quoteLit(d.Text)
+		e.partial = quoteLit(d.PartialJSON)
+		e.thinking = quoteLit(d.Thinking)
+		e.signature = quoteLit(d.Signature)
+	}
+	return nil
+}

@@ -1,0 +1,319 @@
+package translate
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// scanner is a small validating JSON reader for the fast paths of the
+// stream translators. Its methods return ok=false both for malformed JSON
+// and for shapes the fast path does not handle; the caller then falls back
+// to encoding/json, which decides. It never allocates.
+type scanner struct {
+	data []byte
+	pos  int
+}
+
+// maxFastDepth bounds the nesting the fast path skips over; deeper values go
+// to the slow path.
+const maxFastDepth = 32
+
+func (s *scanner) ws() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// peek skips whitespace and returns the next byte, or 0 at the end.
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.pos < len(s.data) {
+		return s.data[s.pos]
+	}
+	return 0
+}
+
+// eat skips whitespace and consumes c.
+func (s *scanner) eat(c byte) bool {
+	if s.peek() != c {
+		return false
+	}
+	s.pos++
+	return true
+}
+
+// str reads a string literal at the current position (after whitespace)
+// and returns it with its quotes. It validates escapes, rejects control
+// characters and, when the literal has non-ASCII bytes, invalid UTF-8 (so
+// that a copied literal is always valid JSON text). esc reports whether it
+// has escapes.
+func (s *scanner) str() (lit []byte, esc, ok bool) {
+	if s.peek() != '"' {
+		return nil, false, false
+	}
+	d := s.data
+	start := s.pos
+	i := start + 1
+	var acc byte
+	for i < len(d) {
+		c := d[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			acc |= c
+			i++
+			continue
+		}
+		switch c {
+		case '"':
+			i++
+			lit = d[start:i]
+			if acc >= 0x80 && !utf8.Valid(lit) {
+				return nil, false, false
+			}
+			s.pos = i
+			return lit, esc, true
+		case '\\':
+			esc = true
+			if i+1 >= len(d) {
+				return nil, false, false
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(d) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) || !isHex(d[i+5]) {
+					return nil, false, false
+				}
+				i += 6
+			default:
+				return nil, false, false
+			}
+		default: // control character
+			return nil, false, false
+		}
+	}
+	return nil, false, false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// key reads an object key and the colon after it. Keys with escapes are not
+// handled by the fast path.
+func (s *scanner) key() ([]byte, bool) {
+	lit, esc, ok := s.str()
+	if !ok || esc || !s.eat(':') {
+		return nil, false
+	}
+	return lit[1 : len(lit)-1], true
+}
+
+// next consumes the ',' between members (more=true) or the closing byte
+// (more=false).
+func (s *scanner) next(closing byte) (more, ok bool) {
+	switch s.peek() {
+	case ',':
+		s.pos++
+		return true, true
+	case closing:
+		s.pos++
+		return false, true
+	}
+	return false, false
+}
+
+// null consumes a null literal if one is next.
+func (s *scanner) null() bool {
+	if s.peek() == 'n' && bytes.HasPrefix(s.data[s.pos:], []byte("null")) {
+		s.pos += 4
+		return true
+	}
+	return false
+}
+
+// strOrNull reads a string (returning its literal) or null (nil).
+func (s *scanner) strOrNull() (lit []byte, esc, ok bool) {
+	if s.null() {
+		return nil, false, true
+	}
+	return s.str()
+}
+
+// uint reads a non-negative integer without fraction or exponent that fits
+// in an int.
+func (s *scanner) uint() (int, bool) {
+	s.ws()
+	d := s.data
+	i := s.pos
+	if i >= len(d) || d[i] < '0' || d[i] > '9' {
+		return 0, false
+	}
+	if d[i] == '0' {
+		i++
+		s.pos = i
+		return 0, i >= len(d) || !isNumTail(d[i])
+	}
+	n := 0
+	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+		if n > 1<<30 {
+			return 0, false
+		}
+		n = n*10 + int(d[i]-'0')
+		i++
+	}
+	if i < len(d) && isNumTail(d[i]) {
+		return 0, false
+	}
+	s.pos = i
+	return n, true
+}
+
+func isNumTail(c byte) bool {
+	return c == '.' || c == 'e' || c == 'E' || c >= '0' && c <= '9'
+}
+
+// skip validates and skips one value.
+func (s *scanner) skip(depth int) bool {
+	if depth > maxFastDepth {
+		return false
+	}
+	switch c := s.peek(); c {
+	case '"':
+		_, _, ok := s.str()
+		return ok
+	case '{':
+		s.pos++
+		if s.eat('}') {
+			return true
+		}
+		for {
+			if _, _, ok := s.str(); !ok || !s.eat(':') || !s.skip(depth+1) {
+				return false
+			}
+			more, ok := s.next('}')
+			if !ok {
+				return false
+			}
+			if !more {
+				return true
+			}
+		}
+	case '[':
+		s.pos++
+		if s.eat(']') {
+			return true
+		}
+		for {
+			if !s.skip(depth + 1) {
+				return false
+			}
+			more, ok := s.next(']')
+			if !ok {
+				return false
+			}
+			if !more {
+				return true
+			}
+		}
+	case 't':
+		return s.lit("true")
+	case 'f':
+		return s.lit("false")
+	case 'n':
+		return s.lit("null")
+	default:
+		return s.number()
+	}
+}
+
+func (s *scanner) lit(l string) bool {
+	if !bytes.HasPrefix(s.data[s.pos:], []byte(l)) {
+		return false
+	}
+	s.pos += len(l)
+	return true
+}
+
+// number validates and skips a JSON number.
+func (s *scanner) number() bool {
+	d := s.data
+	i := s.pos
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && d[i] >= '1' && d[i] <= '9':
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		j := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return false
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		j := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return false
+		}
+	}
+	s.pos = i
+	return true
+}
+
+// end reports whether only whitespace remains.
+func (s *scanner) end() bool {
+	s.ws()
+	return s.pos == len(s.data)
+}
+
+// foldsTo reports whether key matches one of names case-insensitively
+// without matching it exactly. encoding/json matches keys that way, so the
+// fast path hands such documents to the slow path to stay identical.
+func foldsTo(key []byte, names ...string) bool {
+	ascii := true
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	for _, n := range names {
+		// An ASCII key can only fold to an ASCII name of the same length;
+		// a non-ASCII one may (the Kelvin sign folds to 'k', 'ſ' to 's').
+		if (len(n) == len(key) || !ascii) && string(key) != n && bytes.EqualFold(key, []byte(n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// inner returns a string literal without its quotes (nil stays nil).
+func inner(lit []byte) []byte {
+	if len(lit) < 2 {
+		return nil
+	}
+	return lit[1 : len(lit)-1]
+}
