@@ -54,16 +54,16 @@ const (
 // Attempt records one upstream attempt, or one candidate skipped without a
 // request (Skipped). It never holds a secret.
 type Attempt struct {
-	Provider string       `json:"provider"`
-	Model    string       `json:"model"`
-	KeyID    string       `json:"key_id,omitempty"`
-	Skipped  bool         `json:"skipped,omitempty"`
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	KeyID    string `json:"key_id,omitempty"`
+	Skipped  bool   `json:"skipped,omitempty"`
 	// Translated reports that the request and answer were translated
 	// between the OpenAI and Anthropic formats.
-	Translated bool `json:"translated,omitempty"`
-	Status   int          `json:"status,omitempty"` // upstream HTTP status, 0 if none arrived
-	Error    AttemptError `json:"error,omitempty"`  // "" for the attempt that served the request
-	Reason   string       `json:"reason,omitempty"` // human-readable detail, secrets removed
+	Translated bool         `json:"translated,omitempty"`
+	Status     int          `json:"status,omitempty"` // upstream HTTP status, 0 if none arrived
+	Error      AttemptError `json:"error,omitempty"`  // "" for the attempt that served the request
+	Reason     string       `json:"reason,omitempty"` // human-readable detail, secrets removed
 	// TTFB is the time from sending the request to the response headers.
 	TTFB time.Duration `json:"ttfb_ns,omitempty"`
 	// Duration is the time the attempt took, until its body was read or its
