@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf8"
 )
 
@@ -19,6 +20,13 @@ type scanner struct {
 const maxFastDepth = 32
 
 func (s *scanner) ws() {
+	if s.pos < len(s.data) && s.data[s.pos] > ' ' { // the usual case, inlined
+		return
+	}
+	s.skipSpace()
+}
+
+func (s *scanner) skipSpace() {
 	for s.pos < len(s.data) {
 		switch s.data[s.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -47,11 +55,33 @@ func (s *scanner) eat(c byte) bool {
 	return true
 }
 
+// SWAR constants: one byte value repeated in each of the 8 bytes of a word.
+const (
+	lsb       = 0x0101010101010101
+	msb       = 0x8080808080808080
+	quoteByte = '"' * lsb
+	bslsh     = '\\' * lsb
+	ctrl      = 0x20 * lsb
+)
+
+// plain8 reports whether none of the 8 bytes of w (little endian) is a
+// quote, a backslash, a control character or a non-ASCII byte: such bytes
+// can be skipped in a string. It uses the classic "has zero byte" and
+// "has byte less than n" bit tricks, which never miss a match.
+func plain8(w uint64) bool {
+	x := w ^ quoteByte
+	y := w ^ bslsh
+	hasQuote := (x - lsb) &^ x
+	hasBslsh := (y - lsb) &^ y
+	hasCtrl := (w - ctrl) &^ w
+	return (hasQuote|hasBslsh|hasCtrl|w)&msb == 0
+}
+
 // str reads a string literal at the current position (after whitespace)
 // and returns it with its quotes. It validates escapes, rejects control
 // characters and, when the literal has non-ASCII bytes, invalid UTF-8 (so
 // that a copied literal is always valid JSON text). esc reports whether it
-// has escapes.
+// has escapes. Runs of plain ASCII are skipped 8 bytes at a time.
 func (s *scanner) str() (lit []byte, esc, ok bool) {
 	if s.peek() != '"' {
 		return nil, false, false
@@ -60,7 +90,13 @@ func (s *scanner) str() (lit []byte, esc, ok bool) {
 	start := s.pos
 	i := start + 1
 	var acc byte
-	for i < len(d) {
+	for {
+		for i+8 <= len(d) && plain8(binary.LittleEndian.Uint64(d[i:])) {
+			i += 8
+		}
+		if i >= len(d) {
+			return nil, false, false
+		}
 		c := d[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			acc |= c
@@ -96,7 +132,6 @@ func (s *scanner) str() (lit []byte, esc, ok bool) {
 			return nil, false, false
 		}
 	}
-	return nil, false, false
 }
 
 func isHex(c byte) bool {
@@ -293,17 +328,20 @@ func (s *scanner) end() bool {
 // without matching it exactly. encoding/json matches keys that way, so the
 // fast path hands such documents to the slow path to stay identical.
 func foldsTo(key []byte, names ...string) bool {
-	ascii := true
+	// The names are lower-case ASCII: a key of lower-case ASCII that is not
+	// one of them cannot fold to one either.
+	plain := true
 	for _, c := range key {
-		if c >= utf8.RuneSelf {
-			ascii = false
+		if c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			plain = false
 			break
 		}
 	}
+	if plain {
+		return false
+	}
 	for _, n := range names {
-		// An ASCII key can only fold to an ASCII name of the same length;
-		// a non-ASCII one may (the Kelvin sign folds to 'k', 'ſ' to 's').
-		if (len(n) == len(key) || !ascii) && string(key) != n && bytes.EqualFold(key, []byte(n)) {
+		if string(key) != n && bytes.EqualFold(key, []byte(n)) {
 			return true
 		}
 	}
