@@ -38,7 +38,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"sort"
@@ -49,6 +48,7 @@ import (
 	"time"
 
 	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/internal/httpx"
 	"github.com/llmgate/gateway/internal/jsonx"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/providers/anthropic"
@@ -164,11 +164,12 @@ func (g *Gateway) build() error {
 
 	hc := cfg.httpClient
 	if hc == nil {
-		g.ownTransport = newTransport()
-		// No redirects: a redirected POST would replay the body and the
-		// credential (x-api-key is not a header net/http strips) to
-		// another URL. The 3xx answer fails the attempt instead.
-		hc = &http.Client{Transport: g.ownTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		// A dedicated transport that never follows redirects: a
+		// redirected POST would replay the body and the credential
+		// (x-api-key is not a header net/http strips) to another URL. The
+		// 3xx answer fails the attempt instead.
+		hc = httpx.NewClient()
+		g.ownTransport, _ = hc.Transport.(*http.Transport)
 	}
 
 	var errs []error
@@ -296,22 +297,6 @@ func (g *Gateway) buildDefaults() error {
 		g.defaults = append(g.defaults, ms...)
 	}
 	return errors.Join(errs...)
-}
-
-func newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   30 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
 }
 
 // Close releases the gateway's resources: idle upstream connections of the

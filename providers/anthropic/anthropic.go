@@ -17,7 +17,7 @@ import (
 	"unicode"
 
 	"github.com/llmgate/gateway/providers"
-	"github.com/llmgate/gateway/providers/internal/httpx"
+	"github.com/llmgate/gateway/internal/httpx"
 )
 
 // Defaults applied by New to empty Config fields.

@@ -28,7 +28,7 @@ import (
 	"unicode"
 
 	"github.com/llmgate/gateway/providers"
-	"github.com/llmgate/gateway/providers/internal/httpx"
+	"github.com/llmgate/gateway/internal/httpx"
 )
 
 // DefaultUserAgent is the User-Agent sent when Config.UserAgent is empty.

@@ -1,5 +1,6 @@
 // Package httpx holds the HTTP plumbing shared by the providers that send
-// requests with net/http (providers/openai and providers/anthropic): the
+// requests with net/http (providers/openai and providers/anthropic, and the
+// gateway's default client): the
 // default client, base URL checks and joining, header validation and
 // building, and Send, which performs one request and decides whether a
 // failure provably happened before the request reached the upstream.
@@ -28,8 +29,8 @@ func NewClient() *http.Client {
 				KeepAlive: 30 * time.Second,
 			}).DialContext,
 			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          256,
-			MaxIdleConnsPerHost:   64,
+			MaxIdleConns:          1024,
+			MaxIdleConnsPerHost:   256, // a gateway sends most traffic to few hosts
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,
