@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	anthropicsdk "github.com/anthropics/anthropic-sdk-go/v2"
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
@@ -13,6 +15,7 @@ import (
 	ooption "github.com/openai/openai-go/v3/option"
 	"github.com/stretchr/testify/require"
 
+	"github.com/llmgate/gateway/internal/sse"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/providers/providertest"
 )
@@ -321,4 +324,34 @@ func TestToolRoundTripAcrossFormats(t *testing.T) {
 	require.NoError(t, json.Unmarshal(e.oa.Requests()[1].Body, &oaSecond))
 	require.Equal(t, "tool", oaSecond.Messages[len(oaSecond.Messages)-1].Role)
 	require.Equal(t, "call_5", oaSecond.Messages[len(oaSecond.Messages)-1].ToolCallID)
+}
+
+func TestTranslatedStreamKeepAlive(t *testing.T) {
+	e := newEnv(t, envConfig{opts: []Option{WithStreamKeepAlive(50 * time.Millisecond)}})
+	step := providertest.OpenAIChatStream("gpt-4o", []string{"slow", " answer"}, providertest.Usage{Input: 3, Output: 2}, true)
+	step.Events[2].Delay = 300 * time.Millisecond // silence after the first content chunk
+	e.oa.Enqueue(step)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/messages", strings.NewReader(messagesBody("gpt-4o", `"stream":true`)))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	rd := sse.NewReader(resp.Body, 0)
+	var names []string
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			require.ErrorIs(t, err, io.EOF)
+			break
+		}
+		names = append(names, string(ev.Name))
+	}
+	require.Equal(t, "message_start", names[0])
+	require.Equal(t, "message_stop", names[len(names)-1])
+	pings := 0
+	for _, n := range names {
+		if n == "ping" {
+			pings++
+		}
+	}
+	require.GreaterOrEqual(t, pings, 2, "%v", names)
 }

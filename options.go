@@ -25,6 +25,7 @@ const (
 	DefaultAuthCooldown      = 5 * time.Minute
 	DefaultRateLimitCooldown = 10 * time.Second
 	DefaultMaxRetryAfter     = 2 * time.Minute
+	DefaultStreamKeepAlive   = 15 * time.Second
 )
 
 // Option configures a Gateway. Options are applied in order by New, but no
@@ -108,6 +109,7 @@ type config struct {
 	perAttemptTimeout time.Duration
 	totalTimeout      time.Duration
 	streamIdleTimeout time.Duration
+	keepAlive         time.Duration
 	maxRequestBytes   int64
 	maxResponseBytes  int64
 	maxEventBytes     int
@@ -136,6 +138,7 @@ func defaultConfig() config {
 		authCooldown:      DefaultAuthCooldown,
 		rateLimitCooldown: DefaultRateLimitCooldown,
 		maxRetryAfter:     DefaultMaxRetryAfter,
+		keepAlive:         DefaultStreamKeepAlive,
 		now:               time.Now,
 	}
 }
@@ -216,6 +219,21 @@ func WithStreamIdleTimeout(d time.Duration) Option {
 			return fmt.Errorf("WithStreamIdleTimeout: must be positive, got %v", d)
 		}
 		c.streamIdleTimeout = d
+		return nil
+	})
+}
+
+// WithStreamKeepAlive sets how often a translated stream that the upstream
+// leaves silent gets a keep-alive in the client's format (an Anthropic
+// "ping" event, or an SSE comment for OpenAI clients), so proxies and
+// clients do not drop it; 0 disables keep-alives. Default 15s. Streams in
+// the client's own format carry the upstream's bytes only.
+func WithStreamKeepAlive(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("WithStreamKeepAlive: must not be negative, got %v", d)
+		}
+		c.keepAlive = d
 		return nil
 	})
 }

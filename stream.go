@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/llmgate/gateway/internal/jsonx"
@@ -93,8 +94,14 @@ func (c *call) streamResponse(ctx context.Context, timer, totalTimer *time.Timer
 	}
 	dropUsage := !p.route.translate && c.injectUsage(cand) && !c.parsed.wantsUsage
 	rd := sse.NewReader(resp.Body, g.cfg.maxEventBytes)
+	var ka *keepAlive
+	defer func() {
+		if ka != nil {
+			ka.close()
+		}
+	}()
 	var (
-		w         *sse.Writer
+		w         eventWriter
 		hold      []byte // client bytes held back before the commit point
 		held      int
 		committed bool
@@ -113,7 +120,15 @@ func (c *call) streamResponse(ctx context.Context, timer, totalTimer *time.Timer
 		sse.SetHeaders(h)
 		copyUpstreamIDs(h, resp.Header)
 		c.writeHeader(resp.StatusCode)
-		w = sse.NewWriter(c.w)
+		sw := sse.NewWriter(c.w)
+		w = sw
+		if tr != nil && g.cfg.keepAlive > 0 {
+			// A translated stream has no upstream pings of the client's
+			// kind: keep the client's connection alive while the upstream
+			// is silent.
+			ka = startKeepAlive(sw, tr.Ping(nil), g.cfg.keepAlive)
+			w = ka
+		}
 		if len(hold) > 0 {
 			if err := w.Write(hold); err != nil {
 				return err
@@ -335,6 +350,68 @@ func (c *call) clientGone(a *Attempt, err error) outcome {
 	a.Reason = "client went away: " + err.Error()
 	c.err = &Error{Kind: KindCanceled, Message: "client closed the stream", Err: err}
 	return done
+}
+
+// eventWriter writes client stream bytes: an *sse.Writer, or a keepAlive
+// around one.
+type eventWriter interface {
+	Write(b []byte) error
+	Flush() error
+}
+
+// keepAlive writes a ping to a committed stream whenever nothing was written
+// for a whole interval. Its goroutine ends with close.
+type keepAlive struct {
+	mu   sync.Mutex
+	w    *sse.Writer
+	ping []byte
+	last time.Time
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startKeepAlive(w *sse.Writer, ping []byte, interval time.Duration) *keepAlive {
+	k := &keepAlive{w: w, ping: ping, last: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(k.done)
+		t := time.NewTicker(interval / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-k.stop:
+				return
+			case now := <-t.C:
+				k.mu.Lock()
+				if now.Sub(k.last) >= interval {
+					if k.w.Write(k.ping) == nil {
+						_ = k.w.Flush()
+					}
+					k.last = now
+				}
+				k.mu.Unlock()
+			}
+		}
+	}()
+	return k
+}
+
+func (k *keepAlive) Write(b []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.last = time.Now()
+	return k.w.Write(b)
+}
+
+func (k *keepAlive) Flush() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.w.Flush()
+}
+
+// close stops the pinger and waits for its goroutine.
+func (k *keepAlive) close() {
+	close(k.stop)
+	<-k.done
 }
 
 func isEventStream(ct string) bool {
