@@ -36,8 +36,14 @@ func benchUpstream(b *testing.B) *httptest.Server {
 	jsonBody := providertest.OpenAIChat("gpt-4o-mini", "Hello! How can I help you today?", providertest.Usage{Input: 25, Output: 9}).Body
 	deltas := strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text .")
 	stream := providertest.OpenAIChatStream("gpt-4o-mini", deltas, providertest.Usage{Input: 25, Output: 20}, true).StreamBytes()
+	anthropicStream := providertest.AnthropicStream("claude-haiku-4-5", deltas, providertest.Usage{Input: 25, Output: 20}).StreamBytes()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		if strings.HasSuffix(r.URL.Path, "/messages") {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write(anthropicStream)
+			return
+		}
 		if strings.Contains(r.URL.RawQuery, "stream") || r.Header.Get("Accept") == "text/event-stream" {
 			w.Header().Set("Content-Type", "text/event-stream")
 			_, _ = w.Write(stream)
@@ -61,7 +67,9 @@ func BenchmarkHandler(b *testing.B) {
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
 	b.Cleanup(transport.CloseIdleConnections)
 	client := &http.Client{Transport: transport}
-	gw, err := New(WithHTTPClient(client), WithProvider(ProviderConfig{ID: "openai", BaseURL: up.URL + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}))
+	gw, err := New(WithHTTPClient(client),
+		WithProvider(ProviderConfig{ID: "openai", BaseURL: up.URL + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}),
+		WithProvider(ProviderConfig{ID: "anthropic", BaseURL: up.URL + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -120,6 +128,42 @@ func BenchmarkHandler(b *testing.B) {
 			for b.Loop() {
 				w.reset()
 				gw.ServeHTTP(w, newReq())
+				if w.status != http.StatusOK {
+					b.Fatalf("status %d", w.status)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTranslatedStream measures a streamed answer of 20 content
+// events served across formats (an OpenAI client and an Anthropic model,
+// and the reverse) next to the same-format pass-through, in one run.
+func BenchmarkTranslatedStream(b *testing.B) {
+	up := benchUpstream(b)
+	transport := &http.Transport{MaxIdleConnsPerHost: 64}
+	b.Cleanup(transport.CloseIdleConnections)
+	gw, err := New(WithHTTPClient(&http.Client{Transport: transport}),
+		WithProvider(ProviderConfig{ID: "openai", BaseURL: up.URL + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}),
+		WithProvider(ProviderConfig{ID: "anthropic", BaseURL: up.URL + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = gw.Close() })
+	for _, tc := range []struct{ name, path, model string }{
+		{"passthrough-openai", "/v1/chat/completions", "gpt-4o-mini"},
+		{"passthrough-anthropic", "/v1/messages", "claude-haiku-4-5"},
+		{"openai-client-anthropic-model", "/v1/chat/completions", "claude-haiku-4-5"},
+		{"anthropic-client-openai-model", "/v1/messages", "gpt-4o-mini"},
+	} {
+		body := []byte(`{"model":"` + tc.model + `","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Tell me something."}]}`)
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			w := &discardWriter{h: http.Header{}}
+			for b.Loop() {
+				w.reset()
+				r := httptest.NewRequest(http.MethodPost, tc.path, bytes.NewReader(body))
+				gw.ServeHTTP(w, r)
 				if w.status != http.StatusOK {
 					b.Fatalf("status %d", w.status)
 				}
