@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/internal/translate"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/tokens"
@@ -171,7 +172,10 @@ func (c *call) failover() {
 		p := &prepared{cand: cand, route: rt}
 		if rt.translate {
 			body, removed, err := translate.Request(c.format, cand.up.format, c.body,
-				translate.RequestOptions{Model: cand.upstreamModel, MaxOutputTokens: cand.maxOutputTokens()})
+				translate.RequestOptions{Model: cand.upstreamModel, MaxOutputTokens: cand.maxOutputTokens(),
+					// A catalog model without reasoning rejects reasoning
+					// settings: drop (and report) them instead.
+					NoReasoning: cand.model != nil && !cand.model.HasFeature(catalog.FeatureReasoning)})
 			if err != nil {
 				reason := err.Error()
 				var te *translate.Error

@@ -30,6 +30,7 @@ type chunkInfo struct {
 	stopSeq   []byte // literal of vLLM's choice.stop_reason when it is a string
 	usage     *wire.ChatUsage
 	errRaw    []byte // the chunk's non-null "error" value
+	dyn       int    // fast path: non-null content, reasoning, refusal and tool id, name and arguments strings
 }
 
 // toolDelta is one tool call fragment of a chunk.
@@ -45,10 +46,16 @@ func (c *chunkInfo) reset() {
 	*c = chunkInfo{tools: tools}
 }
 
-// parseOpenAIChunk fills c from one chunk's data.
-func parseOpenAIChunk(data []byte, c *chunkInfo) error {
+// parseOpenAIChunk fills c from one chunk's data: from the template t of
+// the previous delta chunk if data has its shape, else with the fast path
+// (learning a new template), else with encoding/json.
+func parseOpenAIChunk(data []byte, c *chunkInfo, t *template) error {
 	c.reset()
+	if t.matchOpenAI(data, c) {
+		return nil
+	}
 	if fastOpenAIChunk(data, c) {
+		t.learnOpenAI(data, c)
 		return nil
 	}
 	c.reset()
@@ -275,6 +282,9 @@ func fastDelta(s *scanner, c *chunkInfo, content, reasonC, reason, refusal *[]by
 			}
 			if dst != nil {
 				*dst = lit
+				if lit != nil {
+					c.dyn++
+				}
 			}
 		}
 		if seen&bit != 0 {
@@ -328,6 +338,9 @@ func fastToolCalls(s *scanner, c *chunkInfo) bool {
 						return false
 					}
 					t.id = nonEmpty(lit)
+					if lit != nil {
+						c.dyn++
+					}
 				case "type":
 					bit = 4
 					if _, _, ok := s.strOrNull(); !ok {
@@ -335,7 +348,7 @@ func fastToolCalls(s *scanner, c *chunkInfo) bool {
 					}
 				case "function":
 					bit = 8
-					if !fastFunction(s, &t) {
+					if !fastFunction(s, c, &t) {
 						return false
 					}
 				default:
@@ -367,7 +380,7 @@ func fastToolCalls(s *scanner, c *chunkInfo) bool {
 	}
 }
 
-func fastFunction(s *scanner, t *toolDelta) bool {
+func fastFunction(s *scanner, c *chunkInfo, t *toolDelta) bool {
 	if s.null() {
 		return true
 	}
@@ -392,6 +405,9 @@ func fastFunction(s *scanner, t *toolDelta) bool {
 				return false
 			}
 			t.name = nonEmpty(lit)
+			if lit != nil {
+				c.dyn++
+			}
 		case "arguments":
 			bit = 2
 			lit, _, ok := s.strOrNull()
@@ -399,6 +415,9 @@ func fastFunction(s *scanner, t *toolDelta) bool {
 				return false
 			}
 			t.args = nonEmpty(lit)
+			if lit != nil {
+				c.dyn++
+			}
 		default:
 			if foldsTo(k, functionKeys...) || !s.skip(1) {
 				return false
@@ -487,6 +506,7 @@ type anthropicEvent struct {
 	thinking  []byte
 	signature []byte
 	full      *wire.StreamEvent // slow path only
+	dyn       int               // fast path: non-null text, partial_json, thinking and signature strings
 }
 
 var (
@@ -494,10 +514,15 @@ var (
 	eventDeltaKeys = []string{"type", "text", "partial_json", "thinking", "signature", "stop_reason", "stop_sequence"}
 )
 
-// parseAnthropicEvent fills e from one event's data.
-func parseAnthropicEvent(data []byte, e *anthropicEvent) error {
+// parseAnthropicEvent fills e from one event's data, as parseOpenAIChunk
+// does.
+func parseAnthropicEvent(data []byte, e *anthropicEvent, t *template) error {
 	*e = anthropicEvent{}
+	if t.matchAnthropic(data, e) {
+		return nil
+	}
 	if fastAnthropicEvent(data, e) {
+		t.learnAnthropic(data, e)
 		return nil
 	}
 	*e = anthropicEvent{}
@@ -608,6 +633,9 @@ func fastEventDelta(s *scanner, e *anthropicEvent) bool {
 				return false
 			}
 			*dst = nonEmpty(lit)
+			if lit != nil {
+				e.dyn++
+			}
 		}
 		if seen&bit != 0 {
 			return false

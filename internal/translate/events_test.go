@@ -90,11 +90,19 @@ func sameEvent(a, b *anthropicEvent) error {
 	return nil
 }
 
-// checkOpenAIFastPath asserts that, when the fast path accepts data, the
+// checkOpenAIFastPath asserts that, when the template t (learnt from
+// earlier events; nil for none) or the fast path accepts data, the
 // encoding/json path accepts it too with the same result.
-func checkOpenAIFastPath(data []byte) (fast bool, err error) {
+func checkOpenAIFastPath(data []byte, t *template) (fast bool, err error) {
+	if t == nil {
+		t = new(template)
+	}
 	var f, s chunkInfo
-	if !fastOpenAIChunk(data, &f) {
+	switch {
+	case t.matchOpenAI(data, &f):
+	case fastOpenAIChunk(data, &f):
+		t.learnOpenAI(data, &f)
+	default:
 		return false, nil
 	}
 	if err := slowOpenAIChunk(data, &s); err != nil {
@@ -103,9 +111,16 @@ func checkOpenAIFastPath(data []byte) (fast bool, err error) {
 	return true, sameChunk(&f, &s)
 }
 
-func checkAnthropicFastPath(data []byte) (fast bool, err error) {
+func checkAnthropicFastPath(data []byte, t *template) (fast bool, err error) {
+	if t == nil {
+		t = new(template)
+	}
 	var f, s anthropicEvent
-	if !fastAnthropicEvent(data, &f) {
+	switch {
+	case t.matchAnthropic(data, &f):
+	case fastAnthropicEvent(data, &f):
+		t.learnAnthropic(data, &f)
+	default:
 		return false, nil
 	}
 	if err := slowAnthropicEvent(data, &s); err != nil {
@@ -180,15 +195,18 @@ func TestOpenAIChunkFastPathMatchesEncodingJSON(t *testing.T) {
 		cases = append(cases, []byte(c))
 	}
 	fastCount := 0
+	var tpl template // learnt along the way, as in a stream
 	for _, c := range cases {
 		if string(c) == "[DONE]" {
 			continue
 		}
-		fast, err := checkOpenAIFastPath(c)
+		fast, err := checkOpenAIFastPath(c, nil)
 		require.NoError(t, err, "%s", c)
 		if fast {
 			fastCount++
 		}
+		_, err = checkOpenAIFastPath(c, &tpl)
+		require.NoError(t, err, "%s (with template)", c)
 	}
 	require.Greater(t, fastCount, len(cases)/2, "the fast path should handle most chunks")
 }
@@ -228,9 +246,12 @@ func TestAnthropicEventFastPathMatchesEncodingJSON(t *testing.T) {
 	for _, c := range anthropicEventCases {
 		cases = append(cases, []byte(c))
 	}
+	var tpl template
 	for _, c := range cases {
-		_, err := checkAnthropicFastPath(c)
+		_, err := checkAnthropicFastPath(c, nil)
 		require.NoError(t, err, "%s", c)
+		_, err = checkAnthropicFastPath(c, &tpl)
+		require.NoError(t, err, "%s (with template)", c)
 	}
 	for _, c := range anthropicEventCases[:7] {
 		var e anthropicEvent
@@ -273,7 +294,56 @@ func FuzzOpenAIChunkFastPath(f *testing.F) {
 		f.Add([]byte(c))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := checkOpenAIFastPath(data); err != nil {
+		if _, err := checkOpenAIFastPath(data, nil); err != nil {
+			t.Fatalf("%v\n%q", err, data)
+		}
+	})
+}
+
+// FuzzOpenAIChunkTemplate learns a template from one chunk and checks the
+// template path on another chunk of that shape with any middle bytes.
+func FuzzOpenAIChunkTemplate(f *testing.F) {
+	for _, c := range fixtureEvents(f, "openai_to_anthropic") {
+		f.Add(c, []byte(`"x"`))
+	}
+	f.Add([]byte(openAIChunkCases[0]), []byte(`"\u00e9\"\\"`))
+	f.Add([]byte(openAIChunkCases[5]), []byte(`"a","b"`))
+	f.Fuzz(func(t *testing.T, first, middle []byte) {
+		var tpl template
+		var c chunkInfo
+		if !fastOpenAIChunk(first, &c) {
+			return
+		}
+		tpl.learnOpenAI(first, &c)
+		if tpl.slot == slotNone {
+			return
+		}
+		data := append(append(append([]byte(nil), tpl.prefix...), middle...), tpl.suffix...)
+		if _, err := checkOpenAIFastPath(data, &tpl); err != nil {
+			t.Fatalf("%v\n%q", err, data)
+		}
+	})
+}
+
+// FuzzAnthropicEventTemplate is FuzzOpenAIChunkTemplate for Anthropic
+// events.
+func FuzzAnthropicEventTemplate(f *testing.F) {
+	for _, c := range fixtureEvents(f, "anthropic_to_openai") {
+		f.Add(c, []byte(`"x"`))
+	}
+	f.Add([]byte(anthropicEventCases[0]), []byte(`"\ud83d\ude00"`))
+	f.Fuzz(func(t *testing.T, first, middle []byte) {
+		var tpl template
+		var e anthropicEvent
+		if !fastAnthropicEvent(first, &e) {
+			return
+		}
+		tpl.learnAnthropic(first, &e)
+		if tpl.slot == slotNone {
+			return
+		}
+		data := append(append(append([]byte(nil), tpl.prefix...), middle...), tpl.suffix...)
+		if _, err := checkAnthropicFastPath(data, &tpl); err != nil {
 			t.Fatalf("%v\n%q", err, data)
 		}
 	})
@@ -287,7 +357,7 @@ func FuzzAnthropicEventFastPath(f *testing.F) {
 		f.Add([]byte(c))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := checkAnthropicFastPath(data); err != nil {
+		if _, err := checkAnthropicFastPath(data, nil); err != nil {
 			t.Fatalf("%v\n%q", err, data)
 		}
 	})

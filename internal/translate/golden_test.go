@@ -31,6 +31,7 @@ type goldenOpts struct {
 	ClientModel     string `json:"client_model"`
 	IncludeUsage    bool   `json:"include_usage"`
 	InputTokens     int64  `json:"input_tokens"`
+	NoReasoning     bool   `json:"no_reasoning"`
 }
 
 // directions maps a testdata directory name to its formats.
@@ -103,7 +104,7 @@ func TestGoldenRequests(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in, err := os.ReadFile(c.in)
 			require.NoError(t, err)
-			opt := RequestOptions{Model: c.opts.Model, MaxOutputTokens: c.opts.MaxOutputTokens}
+			opt := RequestOptions{Model: c.opts.Model, MaxOutputTokens: c.opts.MaxOutputTokens, NoReasoning: c.opts.NoReasoning}
 			out, removed, err := Request(c.from, c.to, in, opt)
 			var result any
 			if err != nil {
@@ -190,8 +191,14 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 // ended early or sent something invalid, the gateway's own error event.
 func runStream(t testing.TB, from, to providers.Format, opt StreamOptions, in []byte, chunk int) []byte {
 	t.Helper()
+	return runStreamFrom(t, from, to, opt, &chunkReader{b: in, n: chunk})
+}
+
+// runStreamFrom is runStream over any reader.
+func runStreamFrom(t testing.TB, from, to providers.Format, opt StreamOptions, src io.Reader) []byte {
+	t.Helper()
 	s := NewStream(from, to, opt)
-	rd := sse.NewReader(&chunkReader{b: in, n: chunk}, 0)
+	rd := sse.NewReader(src, 0)
 	var out []byte
 	for {
 		ev, err := rd.Next()

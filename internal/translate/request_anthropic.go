@@ -202,7 +202,7 @@ func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([
 	}
 
 	// Thinking and effort → reasoning_effort.
-	effort := ""
+	effort, effortFrom := "", ""
 	if t := c.Thinking; t != nil {
 		switch t.Type {
 		case "enabled":
@@ -218,6 +218,7 @@ func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([
 			default:
 				effort = "high"
 			}
+			effortFrom = "thinking"
 		case "disabled", "adaptive":
 			// No reasoning_effort: the model's default (adaptive) or none.
 		default:
@@ -228,9 +229,9 @@ func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([
 		switch oc.Effort {
 		case "":
 		case "low", "medium", "high", "xhigh":
-			effort = oc.Effort
+			effort, effortFrom = oc.Effort, "output_config.effort"
 		case "max":
-			effort = "xhigh"
+			effort, effortFrom = "xhigh", "output_config.effort"
 		default:
 			return nil, errorf("output_config.effort", "unknown effort %q", oc.Effort)
 		}
@@ -244,6 +245,10 @@ func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([
 				Strict: ptr(true),
 			}}
 		}
+	}
+	if effort != "" && opt.NoReasoning {
+		r.add(effortFrom)
+		effort = ""
 	}
 	out.ReasoningEffort = effort
 	return marshal(&out)

@@ -50,24 +50,13 @@ type openAIRequest struct {
 	wire.ChatRequest
 	messages []json.RawMessage
 	tools    []json.RawMessage
-	seen     map[string]bool
-}
-
-var openAIRequestKeys = []string{
-	"model", "messages", "max_completion_tokens", "max_tokens", "temperature",
-	"top_p", "stop", "stream", "stream_options", "tools", "tool_choice",
-	"parallel_tool_calls", "reasoning_effort", "response_format", "user",
-	"safety_identifier", "n", "logprobs", "top_logprobs", "modalities", "audio",
-	"functions", "function_call", "models",
 }
 
 // openAIToAnthropicRequest translates an OpenAI chat completions request
 // into an Anthropic Messages request.
 func openAIToAnthropicRequest(body []byte, opt RequestOptions, r *removedSet) ([]byte, error) {
 	var in openAIRequest
-	in.seen = make(map[string]bool)
 	err := members(body, "", func(name string, v []byte) error {
-		in.seen[name] = true
 		if isNull(v) {
 			return nil
 		}
@@ -113,8 +102,19 @@ func openAIToAnthropicRequest(body []byte, opt RequestOptions, r *removedSet) ([
 			return decode(v, &c.Modalities, name)
 		case "audio":
 			c.Audio = v
-		case "functions", "function_call":
-			return errorf(name, "the deprecated functions API cannot be translated for this model; use tools and tool_choice")
+		case "functions":
+			var fns []json.RawMessage
+			if err := decode(v, &fns, name); err != nil {
+				return err
+			}
+			if len(fns) > 0 {
+				return errorf(name, "the deprecated functions API cannot be translated for this model; use tools and tool_choice")
+			}
+		case "function_call":
+			if jsonx.KindOf(bytes.TrimSpace(v)) != jsonx.String {
+				return errorf(name, "the deprecated functions API cannot be translated for this model; use tools and tool_choice")
+			}
+			r.add(name) // "auto" or "none" without functions: no effect
 		case "stream_options", "models":
 			// stream_options is honoured by the gateway; models is the
 			// gateway's own fallback list.
@@ -218,9 +218,10 @@ func openAIToAnthropicRequest(body []byte, opt RequestOptions, r *removedSet) ([
 		switch {
 		case budget == 0:
 			// "none": no thinking.
-		case budget < minBudget || forced:
-			// Too little room for thinking, or a forced tool call, which
-			// Anthropic does not allow together with thinking.
+		case budget < minBudget || forced || opt.NoReasoning:
+			// Too little room for thinking, a forced tool call (which
+			// Anthropic does not allow together with thinking), or a
+			// model without thinking.
 			r.add("reasoning_effort")
 		default:
 			out.Thinking = &wire.Thinking{Type: "enabled", BudgetTokens: &budget}

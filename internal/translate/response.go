@@ -83,6 +83,9 @@ func anthropicUsage(u *wire.ChatUsage) wire.Usage {
 		au.CacheReadInputTokens = d.CachedTokens
 		au.CacheCreationInputTokens = d.CacheWriteTokens
 	}
+	if au.CacheReadInputTokens == 0 {
+		au.CacheReadInputTokens = u.PromptCacheHitTokens // DeepSeek
+	}
 	au.InputTokens = max(u.PromptTokens-au.CacheReadInputTokens-au.CacheCreationInputTokens, 0)
 	au.OutputTokens = u.CompletionTokens
 	return au
@@ -212,8 +215,11 @@ func openAIToAnthropicResponse(body []byte, opt ResponseOptions) ([]byte, error)
 		}
 	}
 	stop := anthropicStopReason(ch.FinishReason, stopSeq != nil)
-	if refused && stop == "end_turn" {
+	switch {
+	case refused && stop == "end_turn":
 		stop = "refusal"
+	case len(msg.ToolCalls) > 0 && stop == "end_turn":
+		stop = "tool_use" // tool calls finished with "stop" (Gemini)
 	}
 	model := c.Model
 	if opt.ClientModel != "" {

@@ -61,7 +61,9 @@ func NewStream(from, to providers.Format, opt StreamOptions) *Stream {
 // Event consumes one upstream event (its name and data, as read by
 // internal/sse; comment-only events have nil data and are ignored) and
 // appends the client's SSE bytes to dst: zero or more complete events,
-// never a partial one. On error dst is returned unchanged and the stream
+// never a partial one. The data decides what an event is; the name is used
+// only for Anthropic data without a "type" and for OpenAI-compatible
+// providers that send errors as "event: error". On error dst is returned unchanged and the stream
 // should be ended with ErrorEvent: the upstream sent something that is not
 // valid for its format (malformed JSON, an impossible index), which is
 // never skipped silently. Events after the upstream's terminal event or
@@ -72,9 +74,9 @@ func (s *Stream) Event(dst []byte, name, data []byte) ([]byte, error) {
 	}
 	switch {
 	case s.a2o != nil:
-		return s.a2o.event(dst, data)
+		return s.a2o.event(dst, name, data)
 	case s.o2a != nil:
-		return s.o2a.event(dst, data)
+		return s.o2a.event(dst, name, data)
 	}
 	if data == nil {
 		return dst, nil
@@ -105,7 +107,8 @@ func (s *Stream) Finish(dst []byte, complete bool) []byte {
 
 // Done reports whether the upstream's terminal event has been consumed:
 // Anthropic message_stop or error, OpenAI "data: [DONE]" or an error chunk.
-// The gateway passes it to Finish as complete.
+// The gateway passes it to Finish as complete. A same-format Stream does not
+// track events and always reports false.
 func (s *Stream) Done() bool {
 	switch {
 	case s.a2o != nil:
@@ -125,8 +128,8 @@ func (s *Stream) Done() bool {
 // open, as the Messages API itself does, so that SDK accumulators report
 // this error rather than a JSON error for a cut-off tool input.
 func (s *Stream) ErrorEvent(dst []byte, status int, message, code string) []byte {
-	if s.failed {
-		return dst
+	if s.failed || s.a2o != nil && s.a2o.failed || s.o2a != nil && s.o2a.failed {
+		return dst // an error event was written already
 	}
 	s.failed = true
 	if s.to == providers.FormatAnthropic {

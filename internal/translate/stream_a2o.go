@@ -43,6 +43,7 @@ type anthropicToOpenAI struct {
 	usage      struct{ input, cacheRead, cacheWrite, output int64 }
 
 	ev    anthropicEvent
+	tpl   template
 	empty wire.StreamEvent // stands in for the decoded event on the fast path
 }
 
@@ -57,17 +58,20 @@ func newAnthropicToOpenAI(opt StreamOptions) *anthropicToOpenAI {
 	return &anthropicToOpenAI{opt: opt}
 }
 
-func (a *anthropicToOpenAI) event(dst, data []byte) ([]byte, error) {
+func (a *anthropicToOpenAI) event(dst, name, data []byte) ([]byte, error) {
 	if a.done || a.failed || len(bytes.TrimSpace(data)) == 0 {
 		return dst, nil
 	}
 	e := &a.ev
-	if err := parseAnthropicEvent(data, e); err != nil {
+	if err := parseAnthropicEvent(data, e, &a.tpl); err != nil {
 		return dst, err
 	}
 	if e.full == nil {
 		a.empty = wire.StreamEvent{}
 		e.full = &a.empty
+	}
+	if len(e.typ) == 0 {
+		e.typ = name // a proxy that dropped the type: trust the event name
 	}
 	mark := len(dst)
 	var err error

@@ -68,7 +68,8 @@ type o2aTool struct {
 //
 // finish_reason closes the blocks; message_delta (stop reason and usage)
 // and message_stop wait for [DONE], because the usage chunk comes after
-// the finish chunk.
+// the finish chunk. A stream that called tools and finished with "stop"
+// (as Gemini's OpenAI endpoint does) ends with stop_reason tool_use.
 type openAIToAnthropic struct {
 	opt StreamOptions
 
@@ -79,8 +80,10 @@ type openAIToAnthropic struct {
 	active      target
 	activeIndex int // index of the open block
 
-	tools   []o2aTool
-	pending []target // targets with buffered content, oldest first
+	tools    []o2aTool
+	lastTool int      // index of the last tool call a fragment went to, -1 before any
+	sawTool  bool     // a tool call was opened or buffered
+	pending  []target // targets with buffered content, oldest first
 
 	textBuf, thinkingBuf []byte // buffered literal contents
 	textPending          bool
@@ -94,13 +97,14 @@ type openAIToAnthropic struct {
 	usageKnown bool
 
 	info chunkInfo
+	tpl  template
 }
 
 func newOpenAIToAnthropic(opt StreamOptions) *openAIToAnthropic {
-	return &openAIToAnthropic{opt: opt}
+	return &openAIToAnthropic{opt: opt, lastTool: -1}
 }
 
-func (o *openAIToAnthropic) event(dst, data []byte) ([]byte, error) {
+func (o *openAIToAnthropic) event(dst, name, data []byte) ([]byte, error) {
 	if o.done || o.failed {
 		return dst, nil
 	}
@@ -112,7 +116,12 @@ func (o *openAIToAnthropic) event(dst, data []byte) ([]byte, error) {
 		return o.finishStream(dst), nil
 	}
 	c := &o.info
-	if err := parseOpenAIChunk(data, c); err != nil {
+	if string(name) == "error" {
+		// Some providers send errors as "event: error" with the error
+		// object, or plain text, as data.
+		c.reset()
+		c.errRaw = data
+	} else if err := parseOpenAIChunk(data, c, &o.tpl); err != nil {
 		return dst, err
 	}
 	if c.errRaw != nil {
@@ -140,7 +149,7 @@ func (o *openAIToAnthropic) event(dst, data []byte) ([]byte, error) {
 			if err != nil {
 				break
 			}
-			dst, err = o.toolPiece(dst, &c.tools[i], i)
+			dst, err = o.toolPiece(dst, &c.tools[i])
 		}
 		if err != nil {
 			return dst[:mark], err
@@ -164,6 +173,7 @@ func openAIStreamError(raw []byte) (msg, typ string) {
 		Message json.RawMessage `json:"message"`
 		Type    string          `json:"type"`
 		Code    json.RawMessage `json:"code"`
+		Error   json.RawMessage `json:"error"`
 	}
 	raw = bytes.TrimSpace(raw)
 	switch jsonx.KindOf(raw) {
@@ -171,7 +181,12 @@ func openAIStreamError(raw []byte) (msg, typ string) {
 		_ = json.Unmarshal(raw, &msg)
 	case jsonx.Object:
 		_ = json.Unmarshal(raw, &e)
+		if inner := bytes.TrimSpace(e.Error); len(inner) > 0 && !isNull(inner) {
+			return openAIStreamError(inner) // {"error":{...}} as the data of an error event
+		}
 		msg = rawText(e.Message)
+	default:
+		msg = truncateText(raw)
 	}
 	return msg, anthropicTypeForOpenAI(e.Type, rawText(e.Code))
 }
@@ -241,11 +256,24 @@ func appendUsage(dst []byte, u *wire.Usage) []byte {
 	return append(dst, '}')
 }
 
-// toolPiece handles one tool call fragment (the i-th of its chunk).
-func (o *openAIToAnthropic) toolPiece(dst []byte, td *toolDelta, i int) ([]byte, error) {
-	idx := i
-	if td.hasIndex {
+// toolPiece handles one tool call fragment (the i-th of its chunk). A
+// fragment names its call by index; providers that omit the index (Gemini's
+// OpenAI endpoint) are followed by id: a new id is a new call, a fragment
+// with neither continues the last call.
+func (o *openAIToAnthropic) toolPiece(dst []byte, td *toolDelta) ([]byte, error) {
+	idx := len(o.tools)
+	switch {
+	case td.hasIndex:
 		idx = td.index
+	case td.id != nil:
+		for k := range o.tools {
+			if bytes.Equal(o.tools[k].id, td.id) {
+				idx = k
+				break
+			}
+		}
+	case o.lastTool >= 0:
+		idx = o.lastTool
 	}
 	if idx >= maxBlocks {
 		return dst, fmt.Errorf("translate: tool call index %d out of range", idx)
@@ -253,6 +281,7 @@ func (o *openAIToAnthropic) toolPiece(dst []byte, td *toolDelta, i int) ([]byte,
 	if idx >= len(o.tools) {
 		o.tools = append(o.tools, make([]o2aTool, idx+1-len(o.tools))...)
 	}
+	o.lastTool = idx
 	t := &o.tools[idx]
 	if t.state == toolUnseen || t.state == toolPending {
 		if td.id != nil && t.id == nil {
@@ -265,6 +294,7 @@ func (o *openAIToAnthropic) toolPiece(dst []byte, td *toolDelta, i int) ([]byte,
 			return dst, nil // wait for the name or the arguments
 		}
 	}
+	o.sawTool = true
 	return o.piece(dst, target{kind: kindTool, tool: idx}, inner(td.args))
 }
 
@@ -468,8 +498,13 @@ func (o *openAIToAnthropic) finishStream(dst []byte) []byte {
 	dst = o.finalize(dst)
 	o.content = true
 	stop := anthropicStopReason(string(o.finishReason), len(o.stopSeq) > 0)
-	if o.refusal && stop == "end_turn" {
+	switch {
+	case o.refusal && stop == "end_turn":
 		stop = "refusal"
+	case o.sawTool && stop == "end_turn":
+		// Some providers (Gemini's OpenAI endpoint) finish a tool call
+		// with "stop"; Anthropic clients act on tool_use.
+		stop = "tool_use"
 	}
 	dst = append(dst, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\""...)
 	dst = append(dst, stop...)

@@ -28,6 +28,12 @@ type RequestOptions struct {
 	// used as Anthropic max_tokens when the client omits it (0 means
 	// DefaultMaxOutputTokens).
 	MaxOutputTokens int
+	// NoReasoning says the target model has no reasoning controls (no
+	// "reasoning" feature in the catalog): OpenAI reasoning_effort, and
+	// Anthropic thinking and output_config.effort, are then dropped and
+	// reported instead of translated, since such models reject them. The
+	// zero value translates them.
+	NoReasoning bool
 }
 
 // ResponseOptions configures a response translation. The zero value keeps

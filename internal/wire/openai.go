@@ -186,6 +186,9 @@ type ChatUsage struct {
 	TotalTokens             int64                    `json:"total_tokens"`
 	PromptTokensDetails     *PromptTokensDetails     `json:"prompt_tokens_details,omitempty"`
 	CompletionTokensDetails *CompletionTokensDetails `json:"completion_tokens_details,omitempty"`
+	// PromptCacheHitTokens is DeepSeek's count of prompt tokens read from
+	// its cache, sent instead of (or besides) prompt_tokens_details.
+	PromptCacheHitTokens int64 `json:"prompt_cache_hit_tokens,omitempty"`
 }
 
 // PromptTokensDetails breaks prompt_tokens down: CachedTokens were read from

@@ -16,8 +16,8 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/internal/httpx"
+	"github.com/llmgate/gateway/providers"
 )
 
 // Defaults applied by New to empty Config fields.

@@ -27,8 +27,8 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/internal/httpx"
+	"github.com/llmgate/gateway/providers"
 )
 
 // DefaultUserAgent is the User-Agent sent when Config.UserAgent is empty.
