@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/llmgate/gateway/internal/jsonx"
+	"github.com/llmgate/gateway/internal/wire"
 	"github.com/llmgate/gateway/providers"
 )
 
@@ -213,47 +214,6 @@ func errorf(kind Kind, format string, args ...any) *Error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
 
-// openAIErrorType maps a status to the "type" OpenAI's API and SDKs use.
-func openAIErrorType(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return "authentication_error"
-	case status == http.StatusForbidden:
-		return "permission_error"
-	case status == http.StatusNotFound:
-		return "not_found_error"
-	case status == http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case status >= 500:
-		return "server_error"
-	}
-	return "invalid_request_error"
-}
-
-// anthropicErrorType maps a status to Anthropic's error "type".
-func anthropicErrorType(status int) string {
-	switch status {
-	case http.StatusUnauthorized:
-		return "authentication_error"
-	case http.StatusForbidden, http.StatusPaymentRequired:
-		return "permission_error"
-	case http.StatusNotFound:
-		return "not_found_error"
-	case http.StatusRequestEntityTooLarge:
-		return "request_too_large"
-	case http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case http.StatusGatewayTimeout:
-		return "timeout_error"
-	case 529:
-		return "overloaded_error"
-	}
-	if status >= 500 {
-		return "api_error"
-	}
-	return "invalid_request_error"
-}
-
 // appendErrorBody appends e as a JSON error body in the given format:
 // OpenAI {"error":{"message","type","param","code",...}} or Anthropic
 // {"type":"error","error":{"type","message","code",...},"request_id"}.
@@ -261,7 +221,7 @@ func appendErrorBody(dst []byte, f providers.Format, e *Error, requestID string)
 	status := e.HTTPStatus()
 	if f == providers.FormatAnthropic {
 		dst = append(dst, `{"type":"error","error":{"type":`...)
-		dst = jsonx.AppendQuote(dst, anthropicErrorType(status))
+		dst = jsonx.AppendQuote(dst, wire.AnthropicErrorType(status))
 		dst = append(dst, `,"message":`...)
 		dst = jsonx.AppendQuote(dst, e.Message)
 		dst = append(dst, `,"code":`...)
@@ -274,7 +234,7 @@ func appendErrorBody(dst []byte, f providers.Format, e *Error, requestID string)
 	dst = append(dst, `{"error":{"message":`...)
 	dst = jsonx.AppendQuote(dst, e.Message)
 	dst = append(dst, `,"type":`...)
-	dst = jsonx.AppendQuote(dst, openAIErrorType(status))
+	dst = jsonx.AppendQuote(dst, wire.OpenAIErrorType(status))
 	dst = append(dst, `,"param":`...)
 	if e.Param != "" {
 		dst = jsonx.AppendQuote(dst, e.Param)

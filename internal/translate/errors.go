@@ -47,61 +47,17 @@ func ErrorResponse(from, to providers.Format, status int, body []byte) (int, []b
 	if to == providers.FormatOpenAI {
 		code := upstreamType
 		if from == providers.FormatAnthropic && code == "" {
-			code = anthropicErrorType(status)
+			code = wire.AnthropicErrorType(status)
 		}
 		if status == statusOverloaded {
 			status = http.StatusServiceUnavailable
 		}
-		return status, appendOpenAIError(nil, msg, openAIErrorType(status), code)
+		return status, appendOpenAIError(nil, msg, wire.OpenAIErrorType(status), code)
 	}
 	if status == http.StatusServiceUnavailable {
 		status = statusOverloaded
 	}
-	return status, appendAnthropicError(nil, anthropicErrorType(status), msg)
-}
-
-// openAIErrorType is the OpenAI error "type" for a status (the same table
-// the gateway's own errors use).
-func openAIErrorType(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return "authentication_error"
-	case status == http.StatusForbidden:
-		return "permission_error"
-	case status == http.StatusNotFound:
-		return "not_found_error"
-	case status == http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case status >= 500:
-		return "server_error"
-	}
-	return "invalid_request_error"
-}
-
-// anthropicErrorType is the Anthropic error "type" for a status.
-func anthropicErrorType(status int) string {
-	switch status {
-	case http.StatusUnauthorized:
-		return "authentication_error"
-	case http.StatusPaymentRequired:
-		return "billing_error"
-	case http.StatusForbidden:
-		return "permission_error"
-	case http.StatusNotFound:
-		return "not_found_error"
-	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
-		return "timeout_error"
-	case http.StatusRequestEntityTooLarge:
-		return "request_too_large"
-	case http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case statusOverloaded, http.StatusServiceUnavailable:
-		return "overloaded_error"
-	}
-	if status >= 500 {
-		return "api_error"
-	}
-	return "invalid_request_error"
+	return status, appendAnthropicError(nil, wire.AnthropicErrorType(status), msg)
 }
 
 // errorMessage extracts the message and error type (Anthropic type, or

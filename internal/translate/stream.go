@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/llmgate/gateway/internal/sse"
+	"github.com/llmgate/gateway/internal/wire"
 	"github.com/llmgate/gateway/providers"
 )
 
@@ -133,9 +134,9 @@ func (s *Stream) ErrorEvent(dst []byte, status int, message, code string) []byte
 	}
 	s.failed = true
 	if s.to == providers.FormatAnthropic {
-		return appendAnthropicErrorEvent(dst, anthropicErrorType(status), message)
+		return appendAnthropicErrorEvent(dst, wire.AnthropicErrorType(status), message)
 	}
-	return appendOpenAIErrorEvent(dst, message, openAIErrorType(status), code)
+	return appendOpenAIErrorEvent(dst, message, wire.OpenAIErrorType(status), code)
 }
 
 // Ping appends a keep-alive in the client's format, so the gateway can keep

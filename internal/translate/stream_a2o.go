@@ -105,7 +105,7 @@ func (a *anthropicToOpenAI) event(dst, name, data []byte) ([]byte, error) {
 			typ, msg = ee.Error.Type, ee.Error.Message
 		}
 		a.done, a.failed = true, true
-		return appendOpenAIErrorEvent(dst, msg, openAIErrorType(anthropicTypeStatus(typ)), typ), nil
+		return appendOpenAIErrorEvent(dst, msg, wire.OpenAIErrorType(anthropicTypeStatus(typ)), typ), nil
 	}
 	// ping and unknown event types produce nothing.
 	if err != nil {

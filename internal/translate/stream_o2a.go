@@ -195,7 +195,7 @@ func openAIStreamError(raw []byte) (msg, typ string) {
 // put the HTTP status in code) onto an Anthropic error type.
 func anthropicTypeForOpenAI(typ, code string) string {
 	if n, err := strconv.Atoi(code); err == nil && n >= 400 && n <= 599 {
-		return anthropicErrorType(n)
+		return wire.AnthropicErrorType(n)
 	}
 	for _, s := range [...]string{code, typ} {
 		switch s {

@@ -1,0 +1,28 @@
+package wire
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestErrorTypes(t *testing.T) {
+	for status, want := range map[int][2]string{
+		400: {"invalid_request_error", "invalid_request_error"},
+		401: {"authentication_error", "authentication_error"},
+		402: {"invalid_request_error", "billing_error"},
+		403: {"permission_error", "permission_error"},
+		404: {"not_found_error", "not_found_error"},
+		408: {"invalid_request_error", "timeout_error"},
+		413: {"invalid_request_error", "request_too_large"},
+		422: {"invalid_request_error", "invalid_request_error"},
+		429: {"rate_limit_error", "rate_limit_error"},
+		500: {"server_error", "api_error"},
+		503: {"server_error", "overloaded_error"},
+		504: {"server_error", "timeout_error"},
+		529: {"server_error", "overloaded_error"},
+	} {
+		require.Equal(t, want[0], OpenAIErrorType(status), "openai %d", status)
+		require.Equal(t, want[1], AnthropicErrorType(status), "anthropic %d", status)
+	}
+}
