@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/providers/providertest"
 )
 
@@ -172,4 +171,3 @@ func BenchmarkTranslatedStream(b *testing.B) {
 	}
 }
 
-var _ = providers.FormatOpenAI

@@ -274,15 +274,15 @@ func (c *call) lastReason() string {
 
 func (c *call) minCooldown() time.Duration {
 	now := c.g.cfg.now().UnixNano()
-	var min time.Duration
+	var soonest time.Duration
 	for i := range c.cands {
 		for _, ks := range c.cands[i].up.keys {
-			if d := time.Duration(ks.until.Load() - now); d > 0 && (min == 0 || d < min) {
-				min = d
+			if d := time.Duration(ks.until.Load() - now); d > 0 && (soonest == 0 || d < soonest) {
+				soonest = d
 			}
 		}
 	}
-	return min
+	return soonest
 }
 
 // injectUsage reports whether to ask an OpenAI-format upstream for a usage

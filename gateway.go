@@ -32,7 +32,6 @@
 package gateway
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
@@ -562,4 +561,3 @@ var (
 	errIdleTimeout    = errors.New("llmgate: stream idle timeout")
 )
 
-var _ = context.Background
