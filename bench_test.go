@@ -170,4 +170,3 @@ func BenchmarkTranslatedStream(b *testing.B) {
 		})
 	}
 }
-

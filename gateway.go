@@ -560,4 +560,3 @@ var (
 	errTotalTimeout   = errors.New("llmgate: total timeout")
 	errIdleTimeout    = errors.New("llmgate: stream idle timeout")
 )
-
