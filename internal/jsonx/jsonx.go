@@ -20,6 +20,7 @@ type SyntaxError struct {
 	Msg    string // what was expected
 }
 
+// Error describes the problem and its offset.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("invalid JSON at offset %d: %s", e.Offset, e.Msg)
 }
