@@ -343,7 +343,7 @@ func (c *call) attempt(totalCtx context.Context, totalTimer *time.Timer, p *prep
 	}
 	// A JSON answer: read it whole (bounded) so a truncated body still fails
 	// over and usage can be read, then commit.
-	data, rerr := readAll(resp.Body, g.cfg.maxResponseBytes)
+	data, rerr := readAllSized(resp.Body, resp.Header.Get("Content-Length"), g.cfg.maxResponseBytes)
 	resp.Body.Close()
 	if rerr != nil {
 		if ctx.Err() != nil {
@@ -553,6 +553,25 @@ func copyUpstreamIDs(dst, src http.Header) {
 func looksComplete(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}'
+}
+
+// readAllSized is readAll with the buffer sized from a Content-Length
+// header when there is one (bounded by limit).
+func readAllSized(r io.Reader, contentLength string, limit int64) ([]byte, error) {
+	n, err := strconv.ParseInt(contentLength, 10, 64)
+	if err != nil || n <= 0 || n > limit {
+		return readAll(r, limit)
+	}
+	// net/http stops a body at its Content-Length and reports a shorter
+	// one as io.ErrUnexpectedEOF.
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
 }
 
 // readAll reads r to the end, failing beyond limit bytes.
