@@ -82,64 +82,26 @@ var (
 // error. It reports false for anything else (and for malformed JSON).
 func fastOpenAIChunk(data []byte, c *chunkInfo) bool {
 	s := scanner{data: data}
-	if !s.eat('{') {
-		return false
-	}
-	var seen uint8
-	if !s.eat('}') {
-		for {
-			k, ok := s.key()
-			if !ok {
-				return false
-			}
-			var bit uint8
-			switch string(k) {
-			case "id":
-				bit = 1
-				lit, _, ok := s.strOrNull()
-				if !ok {
-					return false
-				}
-				c.id = nonEmpty(lit)
-			case "model":
-				bit = 2
-				lit, _, ok := s.strOrNull()
-				if !ok {
-					return false
-				}
-				c.model = nonEmpty(lit)
-			case "choices":
-				bit = 4
-				if !fastChoices(&s, c) {
-					return false
-				}
-			case "usage", "error":
-				bit = 8
-				if k[0] == 'e' {
-					bit = 16
-				}
-				if !s.null() {
-					return false
-				}
-			default:
-				if foldsTo(k, chunkKeys...) || !s.skip(1) {
-					return false
-				}
-			}
-			if seen&bit != 0 {
-				return false // duplicate key: let encoding/json decide
-			}
-			seen |= bit
-			more, ok := s.next('}')
-			if !ok {
-				return false
-			}
-			if !more {
-				break
-			}
+	ok := s.object(func(k []byte) (uint8, bool) {
+		switch string(k) {
+		case "id":
+			lit, _, ok := s.strOrNull()
+			c.id = nonEmpty(lit)
+			return 1, ok
+		case "model":
+			lit, _, ok := s.strOrNull()
+			c.model = nonEmpty(lit)
+			return 2, ok
+		case "choices":
+			return 4, fastChoices(&s, c)
+		case "usage":
+			return 8, s.null()
+		case "error":
+			return 16, s.null()
 		}
-	}
-	return s.end()
+		return s.other(k, chunkKeys)
+	})
+	return ok && s.end()
 }
 
 func fastChoices(s *scanner, c *chunkInfo) bool {
@@ -152,70 +114,37 @@ func fastChoices(s *scanner, c *chunkInfo) bool {
 	if s.eat(']') {
 		return true
 	}
-	if !s.eat('{') {
-		return false
-	}
 	index := 0
 	var (
-		seen             uint8
 		content, reason  []byte
 		reasonC, refusal []byte
 		finish, stopSeq  []byte
 	)
 	ntools := len(c.tools)
-	if !s.eat('}') {
-		for {
-			k, ok := s.key()
-			if !ok {
-				return false
+	ok := s.object(func(k []byte) (uint8, bool) {
+		switch string(k) {
+		case "index":
+			var ok bool
+			index, ok = s.uint()
+			return 1, ok
+		case "delta":
+			return 2, fastDelta(s, c, &content, &reasonC, &reason, &refusal)
+		case "finish_reason":
+			lit, esc, ok := s.strOrNull()
+			finish = inner(nonEmpty(lit))
+			return 4, ok && !esc
+		case "stop_reason":
+			if s.peek() != '"' {
+				return 8, s.skip(1)
 			}
-			var bit uint8
-			switch string(k) {
-			case "index":
-				bit = 1
-				if index, ok = s.uint(); !ok {
-					return false
-				}
-			case "delta":
-				bit = 2
-				if !fastDelta(s, c, &content, &reasonC, &reason, &refusal) {
-					return false
-				}
-			case "finish_reason":
-				bit = 4
-				lit, esc, ok := s.strOrNull()
-				if !ok || esc {
-					return false
-				}
-				finish = inner(nonEmpty(lit))
-			case "stop_reason":
-				bit = 8
-				if s.peek() == '"' {
-					lit, _, ok := s.str()
-					if !ok {
-						return false
-					}
-					stopSeq = nonEmpty(lit)
-				} else if !s.skip(1) {
-					return false
-				}
-			default:
-				if foldsTo(k, choiceKeys...) || !s.skip(1) {
-					return false
-				}
-			}
-			if seen&bit != 0 {
-				return false
-			}
-			seen |= bit
-			more, ok := s.next('}')
-			if !ok {
-				return false
-			}
-			if !more {
-				break
-			}
+			lit, _, ok := s.str()
+			stopSeq = nonEmpty(lit)
+			return 8, ok
 		}
+		return s.other(k, choiceKeys)
+	})
+	if !ok {
+		return false
 	}
 	if !s.eat(']') { // a second choice: slow path
 		return false
@@ -240,65 +169,34 @@ func fastDelta(s *scanner, c *chunkInfo, content, reasonC, reason, refusal *[]by
 	if s.null() {
 		return true
 	}
-	if !s.eat('{') {
-		return false
-	}
-	if s.eat('}') {
-		return true
-	}
-	var seen uint8
-	for {
-		k, ok := s.key()
-		if !ok {
-			return false
+	// text reads a string field into dst.
+	text := func(bit uint8, dst *[]byte) (uint8, bool) {
+		lit, _, ok := s.strOrNull()
+		if dst != nil {
+			*dst = lit
+			if lit != nil {
+				c.dyn++
+			}
 		}
-		var bit uint8
-		var dst *[]byte
+		return bit, ok
+	}
+	return s.object(func(k []byte) (uint8, bool) {
 		switch string(k) {
 		case "role":
-			bit = 1
+			return text(1, nil)
 		case "content":
-			bit, dst = 2, content
+			return text(2, content)
 		case "reasoning_content":
-			bit, dst = 4, reasonC
+			return text(4, reasonC)
 		case "reasoning":
-			bit, dst = 8, reason
+			return text(8, reason)
 		case "refusal":
-			bit, dst = 16, refusal
+			return text(16, refusal)
 		case "tool_calls":
-			bit = 32
-			if !fastToolCalls(s, c) {
-				return false
-			}
-		default:
-			if foldsTo(k, deltaKeys...) || !s.skip(1) {
-				return false
-			}
+			return 32, fastToolCalls(s, c)
 		}
-		if bit != 0 && bit != 32 {
-			lit, _, ok := s.strOrNull()
-			if !ok {
-				return false
-			}
-			if dst != nil {
-				*dst = lit
-				if lit != nil {
-					c.dyn++
-				}
-			}
-		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		more, ok := s.next('}')
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-	}
+		return s.other(k, deltaKeys)
+	})
 }
 
 func fastToolCalls(s *scanner, c *chunkInfo) bool {
@@ -313,61 +211,30 @@ func fastToolCalls(s *scanner, c *chunkInfo) bool {
 	}
 	for {
 		var t toolDelta
-		if !s.eat('{') {
-			return false
-		}
-		if !s.eat('}') {
-			var seen uint8
-			for {
-				k, ok := s.key()
-				if !ok {
-					return false
+		ok := s.object(func(k []byte) (uint8, bool) {
+			switch string(k) {
+			case "index":
+				var ok bool
+				t.index, ok = s.uint()
+				t.hasIndex = true
+				return 1, ok
+			case "id":
+				lit, _, ok := s.strOrNull()
+				t.id = nonEmpty(lit)
+				if lit != nil {
+					c.dyn++
 				}
-				var bit uint8
-				switch string(k) {
-				case "index":
-					bit = 1
-					if t.index, ok = s.uint(); !ok {
-						return false
-					}
-					t.hasIndex = true
-				case "id":
-					bit = 2
-					lit, _, ok := s.strOrNull()
-					if !ok {
-						return false
-					}
-					t.id = nonEmpty(lit)
-					if lit != nil {
-						c.dyn++
-					}
-				case "type":
-					bit = 4
-					if _, _, ok := s.strOrNull(); !ok {
-						return false
-					}
-				case "function":
-					bit = 8
-					if !fastFunction(s, c, &t) {
-						return false
-					}
-				default:
-					if foldsTo(k, toolCallKeys...) || !s.skip(1) {
-						return false
-					}
-				}
-				if seen&bit != 0 {
-					return false
-				}
-				seen |= bit
-				more, ok := s.next('}')
-				if !ok {
-					return false
-				}
-				if !more {
-					break
-				}
+				return 2, ok
+			case "type":
+				_, _, ok := s.strOrNull()
+				return 4, ok
+			case "function":
+				return 8, fastFunction(s, c, &t)
 			}
+			return s.other(k, toolCallKeys)
+		})
+		if !ok {
+			return false
 		}
 		c.tools = append(c.tools, t)
 		more, ok := s.next(']')
@@ -384,57 +251,24 @@ func fastFunction(s *scanner, c *chunkInfo, t *toolDelta) bool {
 	if s.null() {
 		return true
 	}
-	if !s.eat('{') {
-		return false
-	}
-	if s.eat('}') {
-		return true
-	}
-	var seen uint8
-	for {
-		k, ok := s.key()
-		if !ok {
-			return false
-		}
+	return s.object(func(k []byte) (uint8, bool) {
+		var dst *[]byte
 		var bit uint8
 		switch string(k) {
 		case "name":
-			bit = 1
-			lit, _, ok := s.strOrNull()
-			if !ok {
-				return false
-			}
-			t.name = nonEmpty(lit)
-			if lit != nil {
-				c.dyn++
-			}
+			bit, dst = 1, &t.name
 		case "arguments":
-			bit = 2
-			lit, _, ok := s.strOrNull()
-			if !ok {
-				return false
-			}
-			t.args = nonEmpty(lit)
-			if lit != nil {
-				c.dyn++
-			}
+			bit, dst = 2, &t.args
 		default:
-			if foldsTo(k, functionKeys...) || !s.skip(1) {
-				return false
-			}
+			return s.other(k, functionKeys)
 		}
-		if seen&bit != 0 {
-			return false
+		lit, _, ok := s.strOrNull()
+		*dst = nonEmpty(lit)
+		if lit != nil {
+			c.dyn++
 		}
-		seen |= bit
-		more, ok := s.next('}')
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-	}
+		return bit, ok
+	})
 }
 
 // quoteLit returns the JSON literal of a decoded string, nil for "" or nil.
@@ -534,84 +368,38 @@ func parseAnthropicEvent(data []byte, e *anthropicEvent, t *template) error {
 // ping.
 func fastAnthropicEvent(data []byte, e *anthropicEvent) bool {
 	s := scanner{data: data}
-	if !s.eat('{') {
-		return false
-	}
-	if !s.eat('}') {
-		var seen uint8
-		for {
-			k, ok := s.key()
-			if !ok {
-				return false
-			}
-			var bit uint8
-			switch string(k) {
-			case "type":
-				bit = 1
-				lit, esc, ok := s.strOrNull()
-				if !ok || esc {
-					return false
-				}
-				e.typ = inner(lit)
-			case "index":
-				bit = 2
-				if e.index, ok = s.uint(); !ok {
-					return false
-				}
-			case "delta":
-				bit = 4
-				if !fastEventDelta(&s, e) {
-					return false
-				}
-			case "message", "content_block", "usage", "error":
-				return false
-			default:
-				if foldsTo(k, eventKeys...) || !s.skip(1) {
-					return false
-				}
-			}
-			if seen&bit != 0 {
-				return false
-			}
-			seen |= bit
-			more, ok := s.next('}')
-			if !ok {
-				return false
-			}
-			if !more {
-				break
-			}
+	ok := s.object(func(k []byte) (uint8, bool) {
+		switch string(k) {
+		case "type":
+			lit, esc, ok := s.strOrNull()
+			e.typ = inner(lit)
+			return 1, ok && !esc
+		case "index":
+			var ok bool
+			e.index, ok = s.uint()
+			return 2, ok
+		case "delta":
+			return 4, fastEventDelta(&s, e)
+		case "message", "content_block", "usage", "error":
+			return 0, false
 		}
-	}
-	return s.end()
+		return s.other(k, eventKeys)
+	})
+	return ok && s.end()
 }
 
 func fastEventDelta(s *scanner, e *anthropicEvent) bool {
 	if s.null() {
 		return true
 	}
-	if !s.eat('{') {
-		return false
-	}
-	if s.eat('}') {
-		return true
-	}
-	var seen uint8
-	for {
-		k, ok := s.key()
-		if !ok {
-			return false
-		}
-		var bit uint8
+	return s.object(func(k []byte) (uint8, bool) {
 		var dst *[]byte
+		var bit uint8
 		switch string(k) {
 		case "type":
-			bit = 1
 			lit, esc, ok := s.strOrNull()
-			if !ok || esc {
-				return false
-			}
 			e.deltaType = inner(lit)
+			return 1, ok && !esc
 		case "text":
 			bit, dst = 2, &e.text
 		case "partial_json":
@@ -621,34 +409,17 @@ func fastEventDelta(s *scanner, e *anthropicEvent) bool {
 		case "signature":
 			bit, dst = 16, &e.signature
 		case "stop_reason", "stop_sequence":
-			return false
+			return 0, false
 		default:
-			if foldsTo(k, eventDeltaKeys...) || !s.skip(1) {
-				return false
-			}
+			return s.other(k, eventDeltaKeys)
 		}
-		if dst != nil {
-			lit, _, ok := s.strOrNull()
-			if !ok {
-				return false
-			}
-			*dst = nonEmpty(lit)
-			if lit != nil {
-				e.dyn++
-			}
+		lit, _, ok := s.strOrNull()
+		*dst = nonEmpty(lit)
+		if lit != nil {
+			e.dyn++
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		more, ok := s.next('}')
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-	}
+		return bit, ok
+	})
 }
 
 // slowAnthropicEvent decodes an event with encoding/json.

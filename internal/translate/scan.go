@@ -355,3 +355,42 @@ func inner(lit []byte) []byte {
 	}
 	return lit[1 : len(lit)-1]
 }
+
+// object walks the members of the object that comes next. For each key,
+// field consumes the value and returns the key's bit (a distinct bit per
+// known key, 0 for keys it skipped) and whether the fast path may go on.
+// A known key seen twice fails: encoding/json decides duplicates.
+func (s *scanner) object(field func(k []byte) (bit uint8, ok bool)) bool {
+	if !s.eat('{') {
+		return false
+	}
+	if s.eat('}') {
+		return true
+	}
+	var seen uint8
+	for {
+		k, ok := s.key()
+		if !ok {
+			return false
+		}
+		bit, ok := field(k)
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		more, ok := s.next('}')
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
+// other skips the value of a key the fast path does not read. A key that
+// matches one of known only case-insensitively fails: encoding/json
+// matches keys that way, so the slow path must decide.
+func (s *scanner) other(k []byte, known []string) (uint8, bool) {
+	return 0, !foldsTo(k, known...) && s.skip(1)
+}
