@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/internal/translate"
+	"github.com/llmgate/gateway/internal/wire"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/tokens"
 )
@@ -595,26 +595,12 @@ func usageFromJSON(f providers.Format, body []byte) (tokens.Usage, bool) {
 	return tokens.OpenAIUsage(body)
 }
 
-// upstreamErrorMessage extracts the message of an OpenAI or Anthropic error
-// body (both nest it under "error"), or returns a short prefix of the body.
+// upstreamErrorMessage extracts the message of an upstream error body in
+// either format (or of the looser shapes compatible providers use), or a
+// short prefix of a body that is not JSON.
 func upstreamErrorMessage(body []byte) string {
-	var v struct {
-		Error json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(body, &v) == nil && len(v.Error) > 0 {
-		var e struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-		}
-		if json.Unmarshal(v.Error, &e) == nil && e.Message != "" {
-			return truncate(e.Message, 512)
-		}
-		var s string
-		if json.Unmarshal(v.Error, &s) == nil && s != "" {
-			return truncate(s, 512)
-		}
-	}
-	return truncate(strings.TrimSpace(string(body)), 256)
+	msg, _ := wire.ErrorMessage(body)
+	return truncate(msg, 512)
 }
 
 func truncate(s string, n int) string {

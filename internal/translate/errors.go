@@ -1,11 +1,7 @@
 package translate
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/llmgate/gateway/internal/jsonx"
 	"github.com/llmgate/gateway/internal/wire"
@@ -14,10 +10,6 @@ import (
 
 // statusOverloaded is Anthropic's non-standard "overloaded" status.
 const statusOverloaded = 529
-
-// maxErrorText caps the bytes of a non-JSON upstream error body quoted in
-// the translated message.
-const maxErrorText = 512
 
 // ErrorResponse translates an upstream error response (status and body in
 // format from) into the status and body the client's SDK (format to)
@@ -37,7 +29,7 @@ func ErrorResponse(from, to providers.Format, status int, body []byte) (int, []b
 	if status < 400 || status > 599 {
 		status = http.StatusBadGateway
 	}
-	msg, upstreamType := errorMessage(body)
+	msg, upstreamType := wire.ErrorMessage(body)
 	if msg == "" {
 		msg = http.StatusText(status)
 		if msg == "" {
@@ -58,72 +50,6 @@ func ErrorResponse(from, to providers.Format, status int, body []byte) (int, []b
 		status = statusOverloaded
 	}
 	return status, appendAnthropicError(nil, wire.AnthropicErrorType(status), msg)
-}
-
-// errorMessage extracts the message and error type (Anthropic type, or
-// OpenAI code/type) of an error body in either format, or of the
-// {"error":"text"} and {"message":"text"} shapes some compatible providers
-// use. A body that is not JSON is returned as text, truncated.
-func errorMessage(body []byte) (msg, typ string) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return "", ""
-	}
-	if jsonx.KindOf(body) != jsonx.Object || jsonx.Valid(body) != nil {
-		return truncateText(body), ""
-	}
-	var v struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-	}
-	if json.Unmarshal(body, &v) != nil {
-		return truncateText(body), ""
-	}
-	e := bytes.TrimSpace(v.Error)
-	switch jsonx.KindOf(e) {
-	case jsonx.String:
-		_ = json.Unmarshal(e, &msg)
-		return msg, ""
-	case jsonx.Object:
-		var eo struct {
-			wire.OpenAIError
-			Message json.RawMessage `json:"message"`
-		}
-		if json.Unmarshal(e, &eo) == nil {
-			msg = rawText(eo.Message)
-			typ = eo.Type
-			if c := rawText(eo.Code); c != "" {
-				typ = c
-			}
-			return msg, typ
-		}
-	}
-	return v.Message, ""
-}
-
-// rawText returns a JSON string's value, or the raw JSON of other values
-// (numbers), or "" for null.
-func rawText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	switch jsonx.KindOf(raw) {
-	case jsonx.String:
-		var s string
-		_ = json.Unmarshal(raw, &s)
-		return s
-	case jsonx.Number, jsonx.Bool:
-		return string(raw)
-	}
-	return ""
-}
-
-func truncateText(b []byte) string {
-	if len(b) > maxErrorText {
-		b = b[:maxErrorText]
-		for len(b) > 0 && !utf8.Valid(b) {
-			b = b[:len(b)-1]
-		}
-	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 // appendOpenAIError appends {"error":{"message","type","param":null,

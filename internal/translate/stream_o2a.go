@@ -184,11 +184,11 @@ func openAIStreamError(raw []byte) (msg, typ string) {
 		if inner := bytes.TrimSpace(e.Error); len(inner) > 0 && !isNull(inner) {
 			return openAIStreamError(inner) // {"error":{...}} as the data of an error event
 		}
-		msg = rawText(e.Message)
+		msg = wire.RawText(e.Message)
 	default:
-		msg = truncateText(raw)
+		msg = wire.TruncateText(raw)
 	}
-	return msg, anthropicTypeForOpenAI(e.Type, rawText(e.Code))
+	return msg, anthropicTypeForOpenAI(e.Type, wire.RawText(e.Code))
 }
 
 // anthropicTypeForOpenAI maps an OpenAI error type or code (some providers

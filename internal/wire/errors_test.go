@@ -26,3 +26,24 @@ func TestErrorTypes(t *testing.T) {
 		require.Equal(t, want[1], AnthropicErrorType(status), "anthropic %d", status)
 	}
 }
+
+func TestErrorMessage(t *testing.T) {
+	for _, tc := range []struct{ body, msg, typ string }{
+		{`{"error":{"message":"bad key","type":"invalid_request_error","code":"invalid_api_key"}}`, "bad key", "invalid_api_key"},
+		{`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, "Overloaded", "overloaded_error"},
+		{`{"error":"plain text error"}`, "plain text error", ""},
+		{`{"message":"compat shape"}`, "compat shape", ""},
+		{`<html>bad gateway</html>`, "<html>bad gateway</html>", ""},
+		{``, "", ""},
+	} {
+		msg, typ := ErrorMessage([]byte(tc.body))
+		require.Equal(t, tc.msg, msg, tc.body)
+		require.Equal(t, tc.typ, typ, tc.body)
+	}
+	long := make([]byte, 2*MaxErrorText)
+	for i := range long {
+		long[i] = 'x'
+	}
+	msg, _ := ErrorMessage(long)
+	require.Len(t, msg, MaxErrorText)
+}
