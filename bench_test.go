@@ -162,6 +162,7 @@ func BenchmarkTranslatedStream(b *testing.B) {
 			for b.Loop() {
 				w.reset()
 				r := httptest.NewRequest(http.MethodPost, tc.path, bytes.NewReader(body))
+				r.Header.Set("Content-Type", "application/json")
 				gw.ServeHTTP(w, r)
 				if w.status != http.StatusOK {
 					b.Fatalf("status %d", w.status)

@@ -332,6 +332,7 @@ func TestTranslatedStreamKeepAlive(t *testing.T) {
 	step.Events[2].Delay = 300 * time.Millisecond // silence after the first content chunk
 	e.oa.Enqueue(step)
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/messages", strings.NewReader(messagesBody("gpt-4o", `"stream":true`)))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -71,6 +71,19 @@ const (
 	KindCanceled
 	// KindUnavailable: the gateway is closed (503, gateway_closed).
 	KindUnavailable
+	// KindRequestTimeout: the client was too slow: its body did not arrive
+	// within the body read timeout, or it accepted no bytes of the response
+	// within the write timeout (408, request_timeout). See
+	// WithClientTimeouts.
+	KindRequestTimeout
+	// KindUnsupportedMediaType: a POST body is not declared as JSON
+	// (415, unsupported_media_type). Requiring Content-Type:
+	// application/json keeps web pages from making blind cross-site POSTs
+	// to a gateway on localhost.
+	KindUnsupportedMediaType
+	// KindOriginNotAllowed: a CORS request from an origin WithCORS does not
+	// list (403, origin_not_allowed).
+	KindOriginNotAllowed
 	numKinds
 )
 
@@ -78,23 +91,26 @@ var kindInfo = [numKinds]struct {
 	code   string
 	status int
 }{
-	KindInternal:           {"internal_error", http.StatusInternalServerError},
-	KindInvalidJSON:        {"invalid_json", http.StatusBadRequest},
-	KindInvalidRequest:     {"invalid_request", http.StatusBadRequest},
-	KindNotFound:           {"not_found", http.StatusNotFound},
-	KindMethodNotAllowed:   {"method_not_allowed", http.StatusMethodNotAllowed},
-	KindInputTooLarge:      {"input_too_large", http.StatusRequestEntityTooLarge},
-	KindModelUnknown:       {"model_unknown", http.StatusUnprocessableEntity},
-	KindProviderUnknown:    {"provider_unknown", http.StatusUnprocessableEntity},
-	KindFormatUnsupported:  {"format_unsupported", http.StatusUnprocessableEntity},
-	KindProviderNotAllowed: {"provider_not_allowed", http.StatusForbidden},
-	KindModelNotAllowed:    {"model_not_allowed", http.StatusForbidden},
-	KindUpstream:           {"upstream_error", http.StatusBadGateway},
-	KindAllProvidersFailed: {"all_providers_failed", http.StatusServiceUnavailable},
-	KindTotalTimeout:       {"total_timeout", http.StatusGatewayTimeout},
-	KindStreamFailed:       {"stream_failed", http.StatusBadGateway},
-	KindCanceled:           {"client_closed_request", 499},
-	KindUnavailable:        {"gateway_closed", http.StatusServiceUnavailable},
+	KindInternal:             {"internal_error", http.StatusInternalServerError},
+	KindInvalidJSON:          {"invalid_json", http.StatusBadRequest},
+	KindInvalidRequest:       {"invalid_request", http.StatusBadRequest},
+	KindNotFound:             {"not_found", http.StatusNotFound},
+	KindMethodNotAllowed:     {"method_not_allowed", http.StatusMethodNotAllowed},
+	KindInputTooLarge:        {"input_too_large", http.StatusRequestEntityTooLarge},
+	KindModelUnknown:         {"model_unknown", http.StatusUnprocessableEntity},
+	KindProviderUnknown:      {"provider_unknown", http.StatusUnprocessableEntity},
+	KindFormatUnsupported:    {"format_unsupported", http.StatusUnprocessableEntity},
+	KindProviderNotAllowed:   {"provider_not_allowed", http.StatusForbidden},
+	KindModelNotAllowed:      {"model_not_allowed", http.StatusForbidden},
+	KindUpstream:             {"upstream_error", http.StatusBadGateway},
+	KindAllProvidersFailed:   {"all_providers_failed", http.StatusServiceUnavailable},
+	KindTotalTimeout:         {"total_timeout", http.StatusGatewayTimeout},
+	KindStreamFailed:         {"stream_failed", http.StatusBadGateway},
+	KindCanceled:             {"client_closed_request", 499},
+	KindUnavailable:          {"gateway_closed", http.StatusServiceUnavailable},
+	KindRequestTimeout:       {"request_timeout", http.StatusRequestTimeout},
+	KindUnsupportedMediaType: {"unsupported_media_type", http.StatusUnsupportedMediaType},
+	KindOriginNotAllowed:     {"origin_not_allowed", http.StatusForbidden},
 }
 
 // Code returns the stable machine-readable code of the kind, the value of
@@ -170,6 +186,28 @@ func (e *Error) HTTPStatus() int {
 // Code returns the stable machine-readable code.
 func (e *Error) Code() string { return e.Kind.Code() }
 
+// MarshalJSON encodes the error as it appears in an Event's JSON form:
+// {"code","status","message","param","retry_after_ms"}, where code is the
+// Kind's stable code. Attempts and the cause are left out (the event has
+// the attempts).
+func (e *Error) MarshalJSON() ([]byte, error) {
+	dst := append(make([]byte, 0, 128), `{"code":`...)
+	dst = jsonx.AppendQuote(dst, e.Code())
+	dst = append(dst, `,"status":`...)
+	dst = strconv.AppendInt(dst, int64(e.HTTPStatus()), 10)
+	dst = append(dst, `,"message":`...)
+	dst = jsonx.AppendQuote(dst, e.Message)
+	if e.Param != "" {
+		dst = append(dst, `,"param":`...)
+		dst = jsonx.AppendQuote(dst, e.Param)
+	}
+	if e.RetryAfter > 0 {
+		dst = append(dst, `,"retry_after_ms":`...)
+		dst = strconv.AppendInt(dst, e.RetryAfter.Milliseconds(), 10)
+	}
+	return append(dst, '}'), nil
+}
+
 type sentinel struct{ kind Kind }
 
 func (s *sentinel) Error() string { return "llmgate: " + s.kind.Code() }
@@ -216,8 +254,10 @@ func errorf(kind Kind, format string, args ...any) *Error {
 
 // appendErrorBody appends e as a JSON error body in the given format:
 // OpenAI {"error":{"message","type","param","code",...}} or Anthropic
-// {"type":"error","error":{"type","message","code",...},"request_id"}.
-func appendErrorBody(dst []byte, f providers.Format, e *Error, requestID string) []byte {
+// {"type":"error","error":{"type","message","code",...},"request_id"}. The
+// attempts list leaves out key IDs and upstream reasons unless detail is
+// set (WithErrorDetail).
+func appendErrorBody(dst []byte, f providers.Format, e *Error, requestID string, detail bool) []byte {
 	status := e.HTTPStatus()
 	if f == providers.FormatAnthropic {
 		dst = append(dst, `{"type":"error","error":{"type":`...)
@@ -226,7 +266,7 @@ func appendErrorBody(dst []byte, f providers.Format, e *Error, requestID string)
 		dst = jsonx.AppendQuote(dst, e.Message)
 		dst = append(dst, `,"code":`...)
 		dst = jsonx.AppendQuote(dst, e.Code())
-		dst = appendAttempts(dst, e.Attempts)
+		dst = appendAttempts(dst, e.Attempts, detail)
 		dst = append(dst, `},"request_id":`...)
 		dst = jsonx.AppendQuote(dst, requestID)
 		return append(dst, '}')
@@ -245,26 +285,35 @@ func appendErrorBody(dst []byte, f providers.Format, e *Error, requestID string)
 	dst = jsonx.AppendQuote(dst, e.Code())
 	dst = append(dst, `,"request_id":`...)
 	dst = jsonx.AppendQuote(dst, requestID)
-	dst = appendAttempts(dst, e.Attempts)
+	dst = appendAttempts(dst, e.Attempts, detail)
 	return append(dst, "}}"...)
 }
 
-func appendAttempts(dst []byte, attempts []Attempt) []byte {
+// maxErrorAttempts bounds the attempts listed in an error body; the rest
+// are counted in "attempts_omitted" (the event has them all).
+const maxErrorAttempts = 32
+
+func appendAttempts(dst []byte, attempts []Attempt, detail bool) []byte {
 	if len(attempts) == 0 {
 		return dst
 	}
 	dst = append(dst, `,"attempts":[`...)
-	for i := range attempts {
+	for i := range attempts[:min(len(attempts), maxErrorAttempts)] {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = attempts[i].appendJSON(dst)
+		dst = attempts[i].appendJSON(dst, detail)
 	}
-	return append(dst, ']')
+	dst = append(dst, ']')
+	if n := len(attempts) - maxErrorAttempts; n > 0 {
+		dst = append(dst, `,"attempts_omitted":`...)
+		dst = strconv.AppendInt(dst, int64(n), 10)
+	}
+	return dst
 }
 
 // writeError writes e as a complete HTTP error response in format f.
-func writeError(w http.ResponseWriter, f providers.Format, e *Error, requestID string) {
+func writeError(w http.ResponseWriter, f providers.Format, e *Error, requestID string, detail bool) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
@@ -277,7 +326,7 @@ func writeError(w http.ResponseWriter, f providers.Format, e *Error, requestID s
 		// retries, which would only repeat a request that cannot succeed.
 		h.Set("X-Should-Retry", "false")
 	}
-	body := appendErrorBody(make([]byte, 0, 256), f, e, requestID)
+	body := appendErrorBody(make([]byte, 0, 256), f, e, requestID, detail)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(e.HTTPStatus())
 	_, _ = w.Write(body)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strconv"
 	"time"
@@ -49,34 +50,72 @@ const (
 	// translated to the provider's format, and translating it would change
 	// its meaning (for example n > 1 to Anthropic).
 	AttemptSkippedTranslation AttemptError = "translation_refused"
+	// AttemptSkippedCredential: not sent; the provider has no configured key
+	// and the client's credential cannot be one of its keys (pass-through
+	// is scoped; see WithPassThrough).
+	AttemptSkippedCredential AttemptError = "credential_not_owned"
+	// AttemptSkippedLimit: not sent; the request reached WithMaxAttempts.
+	AttemptSkippedLimit AttemptError = "attempt_limit"
 )
 
 // Attempt records one upstream attempt, or one candidate skipped without a
-// request (Skipped). It never holds a secret.
+// request (Skipped). It never holds a secret. Its JSON form (MarshalJSON,
+// used in events and error bodies) is
+// {"provider","model","key_id","skipped","translated","status","error","reason","ttfb_ms","duration_ms"},
+// zero fields left out, durations in milliseconds.
 type Attempt struct {
-	Provider string `json:"provider"`
-	Model    string `json:"model"`
-	KeyID    string `json:"key_id,omitempty"`
-	Skipped  bool   `json:"skipped,omitempty"`
+	Provider string
+	Model    string
+	KeyID    string
+	Skipped  bool
 	// Translated reports that the request and answer were translated
 	// between the OpenAI and Anthropic formats.
-	Translated bool         `json:"translated,omitempty"`
-	Status     int          `json:"status,omitempty"` // upstream HTTP status, 0 if none arrived
-	Error      AttemptError `json:"error,omitempty"`  // "" for the attempt that served the request
-	Reason     string       `json:"reason,omitempty"` // human-readable detail, secrets removed
+	Translated bool
+	Status     int          // upstream HTTP status, 0 if none arrived
+	Error      AttemptError // "" for the attempt that served the request
+	Reason     string       // human-readable detail, secrets removed
 	// TTFB is the time from sending the request to the response headers.
-	TTFB time.Duration `json:"ttfb_ns,omitempty"`
+	TTFB time.Duration
 	// Duration is the time the attempt took, until its body was read or its
 	// stream ended.
-	Duration time.Duration `json:"duration_ns,omitempty"`
+	Duration time.Duration
 }
 
-func (a *Attempt) appendJSON(dst []byte) []byte {
+// MarshalJSON encodes the attempt in its one JSON form (see Attempt).
+func (a Attempt) MarshalJSON() ([]byte, error) { return a.appendJSON(make([]byte, 0, 160), true), nil }
+
+// UnmarshalJSON decodes the JSON form of MarshalJSON (and of the attempts
+// in error bodies).
+func (a *Attempt) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Provider   string       `json:"provider"`
+		Model      string       `json:"model"`
+		KeyID      string       `json:"key_id"`
+		Skipped    bool         `json:"skipped"`
+		Translated bool         `json:"translated"`
+		Status     int          `json:"status"`
+		Error      AttemptError `json:"error"`
+		Reason     string       `json:"reason"`
+		TTFB       float64      `json:"ttfb_ms"`
+		Duration   float64      `json:"duration_ms"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*a = Attempt{Provider: v.Provider, Model: v.Model, KeyID: v.KeyID, Skipped: v.Skipped, Translated: v.Translated,
+		Status: v.Status, Error: v.Error, Reason: v.Reason,
+		TTFB: time.Duration(v.TTFB * float64(time.Millisecond)), Duration: time.Duration(v.Duration * float64(time.Millisecond))}
+	return nil
+}
+
+// appendJSON appends the JSON form; without detail, the key ID and the
+// reason are left out (what clients see unless WithErrorDetail).
+func (a *Attempt) appendJSON(dst []byte, detail bool) []byte {
 	dst = append(dst, `{"provider":`...)
 	dst = jsonx.AppendQuote(dst, a.Provider)
 	dst = append(dst, `,"model":`...)
 	dst = jsonx.AppendQuote(dst, a.Model)
-	if a.KeyID != "" {
+	if a.KeyID != "" && detail {
 		dst = append(dst, `,"key_id":`...)
 		dst = jsonx.AppendQuote(dst, a.KeyID)
 	}
@@ -94,11 +133,13 @@ func (a *Attempt) appendJSON(dst []byte) []byte {
 		dst = append(dst, `,"error":`...)
 		dst = jsonx.AppendQuote(dst, string(a.Error))
 	}
-	if a.Reason != "" {
+	if a.Reason != "" && detail {
 		dst = append(dst, `,"reason":`...)
 		dst = jsonx.AppendQuote(dst, a.Reason)
 	}
 	if !a.Skipped {
+		dst = append(dst, `,"ttfb_ms":`...)
+		dst = strconv.AppendFloat(dst, float64(a.TTFB)/float64(time.Millisecond), 'f', 1, 64)
 		dst = append(dst, `,"duration_ms":`...)
 		dst = strconv.AppendFloat(dst, float64(a.Duration)/float64(time.Millisecond), 'f', 1, 64)
 	}
@@ -138,8 +179,9 @@ type Event struct {
 	// later failed in-stream; see Err).
 	Status int `json:"status"`
 	// Err is the failure, if any, including an in-stream failure after the
-	// response was committed.
-	Err *Error `json:"-"`
+	// response was committed. Its JSON form carries the stable code (see
+	// Error.MarshalJSON).
+	Err *Error `json:"error,omitempty"`
 	// Usage is the provider-reported usage; UsageReported is false when the
 	// provider reported none.
 	Usage         tokens.Usage `json:"usage"`

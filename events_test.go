@@ -23,7 +23,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := newEnv(t, envConfig{
 		openAIKeys: []ProviderKey{{Value: k1}, {Value: k2}},
-		opts:       []Option{WithEventSink(SlogSink{Logger: logger, Level: slog.LevelInfo}), WithLogger(logger)},
+		// With error detail, so the upstream reasons (redacted) reach the body.
+		opts: []Option{WithEventSink(SlogSink{Logger: logger, Level: slog.LevelInfo}), WithLogger(logger), WithErrorDetail(true)},
 	})
 	e.oa.Enqueue(
 		providertest.Error(providers.FormatOpenAI, 401, "Incorrect API key provided: "+k1),
@@ -33,7 +34,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 
 	// A pass-through client key quoted back by the upstream.
-	e2 := newEnv(t, envConfig{noKeys: true, opts: []Option{WithEventSink(SlogSink{Logger: logger})}})
+	e2 := newEnv(t, envConfig{noKeys: true, opts: []Option{WithEventSink(SlogSink{Logger: logger}), WithErrorDetail(true)}})
 	e2.oa.Enqueue(providertest.Error(providers.FormatOpenAI, 401, "Incorrect API key provided: "+clientKey))
 	_, body2 := e2.post(t, "/v1/chat/completions", chatBody("gpt-4o"), "Authorization", "Bearer "+clientKey)
 
@@ -44,7 +45,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	for k, v := range resp.Header {
 		fmt.Fprintln(&headers, k, v)
 	}
-	gw := fmt.Sprintf("%+v %#v %v", e.gw.upstreams["openai"].keys[0].key, e.gw.upstreams["openai"].keys[0].key, ev.Err)
+	gw := fmt.Sprintf("%+v %#v %v", e.gw.routing.Load().upstreams["openai"].keys[0].key, e.gw.routing.Load().upstreams["openai"].keys[0].key, ev.Err)
 	for name, text := range map[string]string{
 		"response body": string(body), "pass-through body": string(body2), "headers": headers.String(),
 		"event": string(evJSON), "logs": logs.String(), "error": ev.Err.Error(), "formatted key": gw,
@@ -88,6 +89,7 @@ func TestEventForEveryRequest(t *testing.T) {
 		{"GET", "/v1/models", "", 200},
 	} {
 		req, _ := http.NewRequest(tc.method, e.srv.URL+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()

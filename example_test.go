@@ -65,6 +65,7 @@ func Example_failover() {
 
 	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
 		strings.NewReader(`{"model":"gpt-4o","models":["gpt-4o-mini"],"messages":[{"role":"user","content":"Hi"}]}`))
+	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	gw.ServeHTTP(rec, req)
 	fmt.Println(rec.Code, rec.Header().Get(gateway.HeaderModel))
@@ -96,14 +97,16 @@ func Example_customProvider() {
 	}
 	defer gw.Close()
 
-	rec := httptest.NewRecorder()
-	gw.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
-		strings.NewReader(`{"model":"llama3.2","messages":[{"role":"user","content":"Hi"}]}`)))
+	post := func(body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		gw.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := post(`{"model":"llama3.2","messages":[{"role":"user","content":"Hi"}]}`)
 	fmt.Println(rec.Code, rec.Header().Get(gateway.HeaderModel))
-
-	rec = httptest.NewRecorder()
-	gw.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
-		strings.NewReader(`{"model":"gpt-4o","messages":[]}`)))
+	rec = post(`{"model":"gpt-4o","messages":[]}`)
 	fmt.Println(rec.Code, gateway.KindProviderNotAllowed.Code())
 	// Output:
 	// 200 my-ollama:llama3.2:latest

@@ -1,13 +1,10 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -15,284 +12,17 @@ import (
 	"github.com/llmgate/gateway/internal/translate"
 	"github.com/llmgate/gateway/internal/wire"
 	"github.com/llmgate/gateway/providers"
-	"github.com/llmgate/gateway/tokens"
 )
-
-// call is the state of one client request. It is owned by the request's
-// goroutine.
-type call struct {
-	g       *Gateway
-	w       http.ResponseWriter
-	r       *http.Request
-	reqID   string
-	surface providers.Surface
-	format  providers.Format
-	start   time.Time
-
-	body      []byte
-	parsed    parsedBody
-	clientKey providers.Secret
-	header    http.Header
-
-	cands    []candidate
-	attempts []Attempt
-	rejected []Rejection
-
-	upstreamTime time.Duration // time spent inside attempts
-	firstWrite   time.Time
-	status       int
-	servedBy     string
-	err          *Error
-	usage        tokens.Usage
-	usageKnown   bool
-	hdr          []string // backing values of the diagnostic headers
-	removed      []string // request fields translation dropped for the served candidate
-	// committed is set once response bytes reached the client; the attempt
-	// timer then acts as the stream idle timer.
-	committed atomic.Bool
-}
 
 // outcome is what an attempt decided.
 type outcome uint8
 
 const (
 	nextAttempt outcome = iota // failed; try the next key or candidate
-	done                       // the client has its response (success, fail-fast error or committed stream)
+	done                       // the client has its response (success, relayed error or committed stream)
 	stop                       // the client went away or the total timeout ran out
 )
 
-func (c *call) serve() {
-	if err := c.readBody(); err != nil {
-		c.fail(err)
-		return
-	}
-	names := c.parsed.names()
-	cands, rejected, perr := c.g.plan(c.surface, names)
-	c.rejected = rejected
-	if len(rejected) > 0 {
-		ms := make([]string, len(rejected))
-		for i, r := range rejected {
-			ms[i] = r.Model
-		}
-		c.w.Header().Set(HeaderRejectedModels, strings.Join(ms, ", "))
-	}
-	if perr != nil {
-		c.fail(perr)
-		return
-	}
-	c.cands = cands
-	c.clientKey = clientCredential(c.r, c.format)
-	c.header = forwardHeader(c.r.Header)
-	c.failover()
-}
-
-// readBody reads the body once, under the size limit, and parses it.
-func (c *call) readBody() *Error {
-	limit := c.g.cfg.maxRequestBytes
-	if c.r.ContentLength > limit {
-		return errorf(KindInputTooLarge, "request body of %d bytes exceeds the limit of %d bytes", c.r.ContentLength, limit)
-	}
-	size := 512
-	if c.r.ContentLength > 0 {
-		size = int(c.r.ContentLength) + 1 // +1 so ReadFrom sees EOF without growing
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := buf.ReadFrom(http.MaxBytesReader(c.w, c.r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errorf(KindInputTooLarge, "request body exceeds the limit of %d bytes", limit)
-		}
-		if c.r.Context().Err() != nil {
-			return &Error{Kind: KindCanceled, Message: "client went away while sending the request", Err: err}
-		}
-		return &Error{Kind: KindInvalidRequest, Message: "could not read the request body: " + err.Error(), Err: err}
-	}
-	c.body = buf.Bytes()
-	p, perr := parseBody(c.body)
-	if perr != nil {
-		return perr
-	}
-	c.parsed = p
-	if p.stream && !c.surface.Streams() {
-		return &Error{Kind: KindInvalidRequest, Param: "stream", Message: string(c.surface) + " requests cannot stream"}
-	}
-	return nil
-}
-
-// clientCredential returns the credential the client sent, preferring the
-// header of its own API format.
-func clientCredential(r *http.Request, f providers.Format) providers.Secret {
-	bearer := ""
-	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-		bearer = strings.TrimSpace(a[7:])
-	}
-	xkey := strings.TrimSpace(r.Header.Get("X-Api-Key"))
-	if f == providers.FormatAnthropic && xkey != "" || bearer == "" {
-		return providers.Secret(xkey)
-	}
-	return providers.Secret(bearer)
-}
-
-// forwardHeader copies the client's headers without credentials, cookies,
-// hop-by-hop and framing headers. Values are shared, read-only.
-func forwardHeader(in http.Header) http.Header {
-	out := make(http.Header, len(in))
-	for k, v := range in {
-		switch k {
-		case "Authorization", "X-Api-Key", "Cookie", "Proxy-Authorization", "Connection", "Keep-Alive",
-			"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host", "Accept-Encoding",
-			"Content-Type", "Accept", "Proxy-Connection":
-			continue
-		}
-		out[k] = v
-	}
-	return out
-}
-
-// failover runs the attempt loop: each candidate in order, and for each its
-// provider's keys in order, never the same (model, key) twice.
-func (c *call) failover() {
-	g := c.g
-	ctx := c.r.Context()
-	totalCtx, cancelTotal := context.WithCancelCause(ctx)
-	defer cancelTotal(nil)
-	totalTimer := time.AfterFunc(g.cfg.totalTimeout, func() { cancelTotal(errTotalTimeout) })
-	defer totalTimer.Stop()
-
-	var refused *translate.Error
-	for i := range c.cands {
-		cand := &c.cands[i]
-		rt, ok, why := cand.route(c.surface)
-		if !ok {
-			c.attempts = append(c.attempts, Attempt{Provider: cand.up.id, Model: cand.upstreamModel, Skipped: true,
-				Error: AttemptSkippedFormat, Reason: why})
-			continue
-		}
-		p := &prepared{cand: cand, route: rt}
-		if rt.translate {
-			body, removed, err := translate.Request(c.format, cand.up.format, c.body,
-				translate.RequestOptions{Model: cand.upstreamModel, MaxOutputTokens: cand.maxOutputTokens(),
-					// A catalog model without reasoning rejects reasoning
-					// settings: drop (and report) them instead.
-					NoReasoning: cand.model != nil && !cand.model.HasFeature(catalog.FeatureReasoning)})
-			if err != nil {
-				reason := err.Error()
-				var te *translate.Error
-				if errors.As(err, &te) {
-					refused, reason = te, te.Message
-				}
-				c.attempts = append(c.attempts, Attempt{Provider: cand.up.id, Model: cand.upstreamModel, Skipped: true,
-					Error: AttemptSkippedTranslation, Reason: reason})
-				continue
-			}
-			p.body, p.removed = body, removed
-		} else {
-			p.body = c.parsed.rewrite(c.body, cand.upstreamModel, c.injectUsage(cand))
-		}
-		keys := cand.up.keys
-		if len(keys) == 0 {
-			// Pass-through: the client's own credential (or none).
-			ks := &keyState{key: providers.Key{ID: passThroughKeyID, Secret: c.clientKey}}
-			if c.clientKey == "" {
-				ks.key.ID = ""
-			}
-			keys = []*keyState{ks}
-		}
-		for _, ks := range keys {
-			if until := ks.until.Load(); until != 0 && g.cfg.now().UnixNano() < until {
-				c.attempts = append(c.attempts, Attempt{Provider: cand.up.id, Model: cand.upstreamModel, KeyID: ks.key.ID, Skipped: true,
-					Error: AttemptSkippedCooldown, Reason: "key cooling down for " + time.Duration(until-g.cfg.now().UnixNano()).Round(time.Second).String()})
-				continue
-			}
-			if totalCtx.Err() != nil {
-				c.stopped(totalCtx)
-				return
-			}
-			switch c.attempt(totalCtx, totalTimer, p, ks) {
-			case done:
-				return
-			case stop:
-				c.stopped(totalCtx)
-				return
-			}
-		}
-	}
-	sent := countSent(c.attempts)
-	if sent == 0 && refused != nil {
-		// Nothing was sent because the only usable candidates would need a
-		// translation that changes the request's meaning.
-		c.fail(&Error{Kind: KindInvalidRequest, Param: refused.Param, Attempts: c.attempts,
-			Message: refused.Message + " (no candidate model serves this request natively)", Err: refused})
-		return
-	}
-	e := &Error{Kind: KindAllProvidersFailed, Attempts: c.attempts}
-	switch {
-	case sent == 0:
-		e.Message = "no upstream could be tried: every candidate was skipped"
-		e.RetryAfter = c.minCooldown()
-	case len(c.cands) == 1 && sent == 1:
-		e.Message = "the upstream request failed: " + c.lastReason()
-	default:
-		e.Message = "all " + strconv.Itoa(sent) + " upstream attempts failed; last: " + c.lastReason()
-	}
-	c.fail(e)
-}
-
-// stopped ends a request whose context ended: the client went away, or the
-// total timeout ran out.
-func (c *call) stopped(totalCtx context.Context) {
-	if c.r.Context().Err() != nil {
-		c.fail(&Error{Kind: KindCanceled, Message: "client closed the request", Attempts: c.attempts, Err: c.r.Context().Err()})
-		return
-	}
-	if errors.Is(context.Cause(totalCtx), errTotalTimeout) {
-		c.fail(&Error{Kind: KindTotalTimeout, Attempts: c.attempts,
-			Message: "total timeout of " + c.g.cfg.totalTimeout.String() + " exceeded after " + strconv.Itoa(countSent(c.attempts)) + " attempts"})
-		return
-	}
-	c.fail(&Error{Kind: KindInternal, Message: "request context ended", Attempts: c.attempts, Err: context.Cause(totalCtx)})
-}
-
-func (c *call) lastReason() string {
-	for i := len(c.attempts) - 1; i >= 0; i-- {
-		a := &c.attempts[i]
-		if a.Skipped {
-			continue
-		}
-		r := a.Provider + ":" + a.Model
-		if a.Status != 0 {
-			r += " answered " + strconv.Itoa(a.Status)
-		}
-		if a.Reason != "" {
-			r += ": " + a.Reason
-		}
-		return r
-	}
-	return "none"
-}
-
-func (c *call) minCooldown() time.Duration {
-	now := c.g.cfg.now().UnixNano()
-	var soonest time.Duration
-	for i := range c.cands {
-		for _, ks := range c.cands[i].up.keys {
-			if d := time.Duration(ks.until.Load() - now); d > 0 && (soonest == 0 || d < soonest) {
-				soonest = d
-			}
-		}
-	}
-	return soonest
-}
-
-// injectUsage reports whether to ask an OpenAI-format upstream for a usage
-// chunk at the end of the stream.
-func (c *call) injectUsage(cand *candidate) bool {
-	return c.parsed.stream && c.surface == providers.SurfaceChatCompletions && cand.up.streamUsage
-}
-
-// attempt makes one upstream request and, when it succeeds, answers the
-// client.
 // prepared is one candidate ready to be sent: its route and its upstream
 // body, shared by the attempts with each of its keys.
 type prepared struct {
@@ -302,314 +32,435 @@ type prepared struct {
 	removed []string // request fields dropped by translation
 }
 
-func (c *call) attempt(totalCtx context.Context, totalTimer *time.Timer, p *prepared, ks *keyState) outcome {
-	cand := p.cand
-	g := c.g
-	ctx, cancel := context.WithCancelCause(totalCtx)
-	defer cancel(nil)
-	timer := time.AfterFunc(g.cfg.perAttemptTimeout, func() {
-		if c.committed.Load() {
-			cancel(errIdleTimeout)
-		} else {
-			cancel(errAttemptTimeout)
-		}
-	})
-	defer timer.Stop()
+// failover runs the attempt loop: each candidate in order, and for each its
+// provider's keys in order, never the same (model, key) twice, within the
+// total timeout and the attempt cap.
+func (c *call) failover() {
+	ctx, cancelTotal := context.WithCancelCause(c.r.Context())
+	defer cancelTotal(nil)
+	c.totalTimer = time.AfterFunc(c.cfg.totalTimeout, func() { cancelTotal(errTotalTimeout) })
+	defer c.totalTimer.Stop()
 
-	a := Attempt{Provider: cand.up.id, Model: cand.upstreamModel, KeyID: ks.key.ID, Translated: p.route.translate}
-	start := time.Now()
-	finish := func(o outcome) outcome {
-		a.Duration = time.Since(start)
-		c.upstreamTime += a.Duration
-		c.attempts = append(c.attempts, a)
-		return o
-	}
-	req := &providers.Request{Surface: p.route.surface, Model: cand.upstreamModel, Body: p.body, Stream: c.parsed.stream, Header: c.header}
-	resp, err := cand.up.impl.Do(ctx, req, ks.key)
-	a.TTFB = time.Since(start)
-	if err != nil {
-		a.Error, a.Reason = c.classifyErr(ctx, err)
-		if a.Error == AttemptCanceled {
-			return finish(stop)
+	var refused *translate.Error
+	for i := range c.cands {
+		p, te := c.prepare(&c.cands[i])
+		if te != nil {
+			refused = te
 		}
-		return finish(nextAttempt)
-	}
-	a.Status = resp.StatusCode
-	if resp.StatusCode >= 400 || resp.StatusCode < 200 {
-		return finish(c.upstreamFailed(&a, p, ks, resp))
-	}
-	if c.parsed.stream {
-		return finish(c.streamResponse(ctx, timer, totalTimer, &a, p, resp))
-	}
-	// A JSON answer: read it whole (bounded) so a truncated body still fails
-	// over and usage can be read, then commit.
-	data, rerr := readAllSized(resp.Body, resp.Header.Get("Content-Length"), g.cfg.maxResponseBytes)
-	resp.Body.Close()
-	if rerr != nil {
-		if ctx.Err() != nil {
-			a.Error, a.Reason = c.classifyErr(ctx, rerr)
-			if a.Error == AttemptCanceled {
-				return finish(stop)
+		if p == nil {
+			continue
+		}
+		keys, skip := c.keysFor(p.cand)
+		if skip != "" {
+			c.skip(p, providers.Key{}, AttemptSkippedCredential, skip)
+			continue
+		}
+		for _, ks := range keys {
+			if d := ks.remaining(p.cand.upstreamModel, c.now()); d > 0 {
+				c.skip(p, ks.key, AttemptSkippedCooldown, "key cooling down for "+d.Round(time.Second).String())
+				continue
 			}
-		} else {
-			a.Error, a.Reason = AttemptBadResponse, "reading the response body: "+g.redact(rerr.Error(), c.clientKey)
+			if ctx.Err() != nil {
+				c.stopped(ctx)
+				return
+			}
+			if countSent(c.attempts) >= c.cfg.maxAttempts {
+				c.skip(p, ks.key, AttemptSkippedLimit, "the request reached its limit of "+strconv.Itoa(c.cfg.maxAttempts)+" upstream attempts")
+				c.exhausted(nil)
+				return
+			}
+			switch c.attempt(ctx, p, ks) {
+			case done:
+				return
+			case stop:
+				c.stopped(ctx)
+				return
+			}
 		}
-		return finish(nextAttempt)
 	}
-	if !looksComplete(data) {
-		a.Error, a.Reason = AttemptBadResponse, "upstream response body is not a complete JSON object"
-		return finish(nextAttempt)
+	c.exhausted(refused)
+}
+
+// prepare decides how candidate cand serves the request and builds its
+// upstream body: the client's body with the model rewritten, or its
+// translation. A candidate that cannot serve the request is recorded as
+// skipped and nil returned, with the translator's refusal if that was why.
+func (c *call) prepare(cand *candidate) (*prepared, *translate.Error) {
+	rt, ok, why := cand.route(c.surface)
+	if !ok {
+		c.attempts = append(c.attempts, Attempt{Provider: cand.up.id, Model: cand.upstreamModel, Skipped: true,
+			Error: AttemptSkippedFormat, Reason: why})
+		return nil, nil
 	}
-	usage, usageOK := usageFromJSON(cand.up.format, data)
-	if p.route.translate {
-		out, err := translate.Response(cand.up.format, c.format, data, translate.ResponseOptions{Now: g.cfg.now})
-		if err != nil {
-			a.Error, a.Reason = AttemptBadResponse, "translating the response: "+err.Error()
-			return finish(nextAttempt)
+	p := &prepared{cand: cand, route: rt}
+	if !rt.translate {
+		p.body = c.parsed.rewrite(c.body, cand.upstreamModel, c.injectUsage(cand))
+		return p, nil
+	}
+	body, removed, err := translate.Request(c.format, cand.up.format, c.body,
+		translate.RequestOptions{Model: cand.upstreamModel, MaxOutputTokens: cand.maxOutputTokens(),
+			// A catalog model without reasoning rejects reasoning
+			// settings: drop (and report) them instead.
+			NoReasoning: cand.model != nil && !cand.model.HasFeature(catalog.FeatureReasoning)})
+	if err != nil {
+		reason := err.Error()
+		var te *translate.Error
+		if errors.As(err, &te) {
+			reason = te.Message
 		}
-		data = out
+		c.attempts = append(c.attempts, Attempt{Provider: cand.up.id, Model: cand.upstreamModel, Skipped: true,
+			Error: AttemptSkippedTranslation, Reason: reason})
+		return nil, te
 	}
-	timer.Stop()
-	totalTimer.Stop()
-	if usageOK {
-		c.usage, c.usageKnown = usage, true
+	p.body, p.removed = body, removed
+	return p, nil
+}
+
+// injectUsage reports whether to ask an OpenAI-format upstream for a usage
+// chunk at the end of the stream.
+func (c *call) injectUsage(cand *candidate) bool {
+	return c.parsed.stream && c.surface == providers.SurfaceChatCompletions && cand.up.streamUsage
+}
+
+// keysFor returns the keys to try for cand: its provider's configured keys,
+// or for a keyless provider the one the pass-through mode allows (the
+// client's credential, or none), or the reason to skip it.
+func (c *call) keysFor(cand *candidate) ([]*keyState, string) {
+	if len(cand.up.keys) > 0 {
+		return cand.up.keys, ""
 	}
-	c.commitHeaders(p, countSent(c.attempts)+1)
-	h := c.w.Header()
-	if ct := resp.Header.Get("Content-Type"); ct != "" && !p.route.translate {
-		h.Set("Content-Type", ct)
-	} else {
-		h["Content-Type"] = valJSON
+	k, skip := c.keylessKey(cand.up)
+	if skip != "" {
+		return nil, skip
 	}
-	copyUpstreamIDs(h, resp.Header)
-	h.Set("Content-Length", strconv.Itoa(len(data)))
-	c.writeHeader(resp.StatusCode)
-	if _, err := c.w.Write(data); err != nil {
-		a.Reason = "client write failed: " + err.Error()
+	// Pass-through keys are the client's: they never cool down anything
+	// shared.
+	return []*keyState{{key: k}}, ""
+}
+
+// remaining returns how long the key is still cooling for model.
+func (ks *keyState) remaining(model string, now time.Time) time.Duration {
+	if ks.cool == nil {
+		return 0
 	}
-	return finish(done)
+	return ks.cool.remaining(model, now.UnixNano())
+}
+
+// skip records a (candidate, key) pair that was not tried.
+func (c *call) skip(p *prepared, k providers.Key, why AttemptError, reason string) {
+	c.attempts = append(c.attempts, Attempt{Provider: p.cand.up.id, Model: p.cand.upstreamModel, KeyID: k.ID,
+		Skipped: true, Translated: p.route.translate, Error: why, Reason: reason})
+}
+
+// attempt makes one upstream request and, when it succeeds, relays the
+// answer to the client.
+func (c *call) attempt(total context.Context, p *prepared, ks *keyState) outcome {
+	ctx, cancel := context.WithCancelCause(total)
+	defer cancel(nil)
+	dog := newWatchdog(cancel, c.cfg.perAttemptTimeout, c.cfg.streamIdleTimeout)
+	defer dog.stop()
+
+	a := Attempt{Provider: p.cand.up.id, Model: p.cand.upstreamModel, KeyID: ks.key.ID, Translated: p.route.translate}
+	start := c.now()
+	req := &providers.Request{Surface: p.route.surface, Model: p.cand.upstreamModel, Body: p.body, Stream: c.parsed.stream, Header: c.header}
+	resp, err := p.cand.up.impl.Do(ctx, req, ks.key)
+	a.TTFB = c.now().Sub(start)
+	var o outcome
+	switch {
+	case err != nil:
+		a.Error, a.Reason = c.classifyErr(ctx, err, ks.key)
+		o = nextAttempt
+		if a.Error == AttemptCanceled {
+			o = stop
+		}
+	case resp.StatusCode < 200 || resp.StatusCode >= 300:
+		a.Status = resp.StatusCode
+		o = c.upstreamFailed(&a, p, ks, resp)
+	default:
+		a.Status = resp.StatusCode
+		o = newRelay(c, ctx, dog, &a, p, ks.key, resp).run()
+	}
+	a.Duration = c.now().Sub(start)
+	c.upstreamTime += a.Duration
+	c.attempts = append(c.attempts, a)
+	return o
 }
 
 // upstreamFailed handles a non-2xx upstream answer: cool the key down when
-// the upstream refused or rate-limited it, then fail over or, for a
-// fail-fast status, relay the error.
+// the upstream refused or rate-limited it, then fail over or relay the
+// error to the client.
 func (c *call) upstreamFailed(a *Attempt, p *prepared, ks *keyState, resp *providers.Response) outcome {
-	g := c.g
-	cand := p.cand
+	status := resp.StatusCode
 	data, _ := readAll(resp.Body, 64<<10)
 	resp.Body.Close()
 	a.Error = AttemptStatus
-	a.Reason = g.redact(upstreamErrorMessage(data), c.clientKey)
+	a.Reason = c.redact(upstreamErrorMessage(data), ks.key)
+	if status >= 300 && status < 400 {
+		a.Reason = "the upstream answered with a redirect (" + strconv.Itoa(status) + "), which is never followed"
+	}
 	if a.Reason == "" {
-		a.Reason = http.StatusText(resp.StatusCode)
+		a.Reason = http.StatusText(status)
 	}
-	if ks.key.ID != passThroughKeyID && len(cand.up.keys) > 0 {
-		var d time.Duration
-		switch resp.StatusCode {
-		case http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden:
-			d = g.cfg.authCooldown
-		case http.StatusTooManyRequests:
-			d = g.cfg.rateLimitCooldown
-			if ra, ok := providers.ParseRetryAfter(resp.Header.Get("Retry-After"), g.cfg.now(), g.cfg.maxRetryAfter); ok {
-				d = ra
-			}
-		}
-		if d > 0 {
-			ks.until.Store(g.cfg.now().Add(d).UnixNano())
-		}
-	}
-	if !g.cfg.failFast[resp.StatusCode] {
+	c.coolDown(ks, p.cand, resp, data)
+	if !c.relaysError(status, p, data) {
 		return nextAttempt
 	}
-	// Fail fast: relay the provider's error, as it is in the same wire
-	// format, else translated to the status and shape the client's SDK
-	// expects.
-	status := resp.StatusCode
+	// Relay the provider's error, as it is in the same wire format, else
+	// translated to the status and shape the client's SDK expects.
 	e := &Error{Kind: KindUpstream, Status: status, Message: a.Reason}
 	c.err = e
 	switch {
 	case len(data) == 0:
-		data = appendErrorBody(nil, c.format, e, c.reqID)
+		data = appendErrorBody(nil, c.format, e, c.reqID, c.cfg.errorDetail)
 	case p.route.translate:
-		status, data = translate.ErrorResponse(cand.up.format, c.format, status, data)
+		status, data = translate.ErrorResponse(p.cand.up.format, c.format, status, data)
 		e.Status = status
 	}
+	data = c.rt.redact.Bytes(data, c.principal.credential, ks.key.Secret)
 	c.commitHeaders(p, countSent(c.attempts)+1)
 	h := c.w.Header()
-	h.Set("Content-Type", "application/json")
-	copyUpstreamIDs(h, resp.Header)
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		h.Set("Retry-After", ra)
+	h["Content-Type"] = valJSON
+	c.copyUpstreamIDs(h, resp.Header, ks.key)
+	if d, ok := providers.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now(), c.cfg.maxRetryAfter); ok {
+		h.Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}
 	if clientFault(status) {
 		h.Set("X-Should-Retry", "false")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	c.writeHeader(status)
+	c.armWrite()
 	_, _ = c.w.Write(data)
 	return done
 }
 
+// relaysError decides whether an upstream error ends the request: a status
+// listed in WithFailFastStatuses, or a 400 or 422 to a request in the
+// provider's own format that is about the request itself rather than the
+// model's limits (every model would refuse it: the client should see the
+// provider's explanation, not a 503). Everything else fails over.
+func (c *call) relaysError(status int, p *prepared, body []byte) bool {
+	if c.cfg.failFast[status] {
+		return true
+	}
+	return (status == http.StatusBadRequest || status == http.StatusUnprocessableEntity) &&
+		!p.route.translate && !wire.ModelSpecific(body)
+}
+
+// coolDown puts a configured key aside after the upstream refused it (the
+// whole key) or rate-limited it (for that model only, unless the upstream
+// says the limit is the account's).
+func (c *call) coolDown(ks *keyState, cand *candidate, resp *providers.Response, body []byte) {
+	if ks.cool == nil {
+		return
+	}
+	now := c.now()
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden:
+		if c.cfg.authCooldown > 0 {
+			ks.cool.coolKey(now.Add(c.cfg.authCooldown).UnixNano())
+		}
+	case http.StatusTooManyRequests:
+		d := c.cfg.rateLimitCooldown
+		if ra, ok := providers.ParseRetryAfter(resp.Header.Get("Retry-After"), now, c.cfg.maxRetryAfter); ok {
+			d = ra
+		}
+		if d <= 0 {
+			return
+		}
+		until := now.Add(d).UnixNano()
+		if wire.AccountWide(body) {
+			ks.cool.coolKey(until)
+		} else {
+			ks.cool.coolModel(cand.upstreamModel, until, now.UnixNano())
+		}
+	}
+}
+
 // classifyErr explains a transport error (no response, or a body read that
 // failed) in terms of what ended it.
-func (c *call) classifyErr(ctx context.Context, err error) (AttemptError, string) {
+func (c *call) classifyErr(ctx context.Context, err error, k providers.Key) (AttemptError, string) {
 	switch cause := context.Cause(ctx); {
 	case c.r.Context().Err() != nil:
 		return AttemptCanceled, "client closed the request"
 	case errors.Is(cause, errTotalTimeout):
 		return AttemptCanceled, "total timeout exceeded"
 	case errors.Is(cause, errAttemptTimeout):
-		return AttemptTimeout, "no answer within the per-attempt timeout of " + c.g.cfg.perAttemptTimeout.String()
+		return AttemptTimeout, "no answer within the per-attempt timeout of " + c.cfg.perAttemptTimeout.String()
 	case errors.Is(cause, errIdleTimeout):
-		return AttemptTimeout, "stream idle for " + c.g.cfg.streamIdleTimeout.String()
+		return AttemptTimeout, "stream idle for " + c.cfg.streamIdleTimeout.String()
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return AttemptTimeout, c.g.redact(err.Error(), c.clientKey)
+		return AttemptTimeout, c.redact(err.Error(), k)
 	}
-	return AttemptConnection, c.g.redact(err.Error(), c.clientKey)
+	return AttemptConnection, c.redact(err.Error(), k)
 }
 
-// commitHeaders sets the diagnostic headers of a response about to be
-// written by candidate p after n upstream attempts.
-func (c *call) commitHeaders(p *prepared, attempts int) {
-	c.servedBy = p.cand.name()
-	c.removed = p.removed
-	h := c.w.Header()
-	c.hdr[1], c.hdr[2] = strconv.Itoa(attempts), c.servedBy
-	h[HeaderAttempts] = c.hdr[1:2:2]
-	h[HeaderModel] = c.hdr[2:3:3]
-	if len(p.removed) > 0 {
-		h.Set(HeaderRemovedParams, strings.Join(p.removed, ", "))
-	}
-}
-
-var valJSON = []string{"application/json"}
-
-func (c *call) writeHeader(status int) {
-	c.status = status
-	c.firstWrite = time.Now()
-	c.w.WriteHeader(status)
-}
-
-// fail answers the client with e, unless the client went away.
-func (c *call) fail(e *Error) {
-	c.err = e
-	if e.Kind == KindCanceled {
-		c.status = e.HTTPStatus()
+// stopped ends a request whose context ended: the client went away, or the
+// total timeout ran out.
+func (c *call) stopped(ctx context.Context) {
+	if err := c.r.Context().Err(); err != nil {
+		c.fail(&Error{Kind: KindCanceled, Message: "client closed the request", Attempts: c.attempts, Err: err})
 		return
 	}
-	c.hdr[1] = strconv.Itoa(countSent(c.attempts))
-	c.w.Header()[HeaderAttempts] = c.hdr[1:2:2]
-	c.status = e.HTTPStatus()
-	c.firstWrite = time.Now()
-	writeError(c.w, c.format, e, c.reqID)
-}
-
-// finish emits the request's event.
-func (c *call) finish() {
-	if len(c.g.cfg.sinks) == 0 {
+	if errors.Is(context.Cause(ctx), errTotalTimeout) {
+		c.fail(&Error{Kind: KindTotalTimeout, Attempts: c.attempts,
+			Message: "total timeout of " + c.cfg.totalTimeout.String() + " exceeded after " + strconv.Itoa(countSent(c.attempts)) + " attempts"})
 		return
 	}
-	end := c.g.cfg.now()
-	ev := &Event{
-		RequestID: c.reqID, Time: c.start, Method: c.r.Method, Path: c.r.URL.Path,
-		Surface: c.surface, Format: c.format, Stream: c.parsed.stream,
-		RequestedModels: c.parsed.names(), Rejected: c.rejected, Attempts: c.attempts,
-		ServedBy: c.servedBy, RemovedParams: c.removed, Status: c.status, Err: c.err, Usage: c.usage, UsageReported: c.usageKnown,
-		Latency: end.Sub(c.start),
+	c.fail(&Error{Kind: KindInternal, Message: "request context ended", Attempts: c.attempts, Err: context.Cause(ctx)})
+}
+
+// exhausted ends a request whose every candidate and key failed or was
+// skipped.
+func (c *call) exhausted(refused *translate.Error) {
+	sent := countSent(c.attempts)
+	if sent == 0 && refused != nil {
+		// Nothing was sent because the only usable candidates would need a
+		// translation that changes the request's meaning.
+		c.fail(&Error{Kind: KindInvalidRequest, Param: refused.Param, Attempts: c.attempts,
+			Message: refused.Message + " (no candidate model serves this request natively)", Err: refused})
+		return
 	}
-	if len(c.cands) > 0 {
-		ev.Candidates = make([]string, len(c.cands))
-		for i := range c.cands {
-			ev.Candidates[i] = c.cands[i].name()
+	e := &Error{Kind: KindAllProvidersFailed, Attempts: c.attempts}
+	last := c.lastFailure()
+	switch {
+	case sent == 0:
+		e.Message = "no upstream could be tried: every candidate was skipped"
+		if last != "" {
+			e.Message += "; last: " + last
+		}
+	case len(c.cands) == 1 && sent == 1:
+		e.Message = "the upstream request failed: " + last
+	default:
+		e.Message = "all " + strconv.Itoa(sent) + " upstream attempts failed; last: " + last
+	}
+	if sent == 0 || c.allRateLimited() {
+		// Every key is cooling: say when the first one is back, on the
+		// very request whose 429s started the cooldowns too.
+		e.RetryAfter = c.minCooldown()
+	}
+	c.fail(e)
+}
+
+// lastFailure describes the last attempt, with the upstream's reason only
+// under WithErrorDetail (the event always has it).
+func (c *call) lastFailure() string {
+	for i := len(c.attempts) - 1; i >= 0; i-- {
+		a := &c.attempts[i]
+		if a.Skipped && countSent(c.attempts) > 0 {
+			continue
+		}
+		r := a.Provider + ":" + a.Model
+		switch {
+		case a.Status != 0:
+			r += " answered " + strconv.Itoa(a.Status)
+		case a.Error != "":
+			r += ": " + string(a.Error)
+		}
+		if a.Reason != "" && (c.cfg.errorDetail || a.Skipped) {
+			r += ": " + a.Reason
+		}
+		return r
+	}
+	return ""
+}
+
+// allRateLimited reports whether every attempt sent was answered 429.
+func (c *call) allRateLimited() bool {
+	n := 0
+	for i := range c.attempts {
+		if a := &c.attempts[i]; !a.Skipped {
+			if a.Status != http.StatusTooManyRequests {
+				return false
+			}
+			n++
 		}
 	}
-	ev.GatewayLatency = ev.Latency - c.upstreamTime
-	if ev.GatewayLatency < 0 {
-		ev.GatewayLatency = 0
-	}
-	if !c.firstWrite.IsZero() {
-		ev.TimeToFirstByte = c.firstWrite.Sub(c.start)
-	}
-	for _, s := range c.g.cfg.sinks {
-		s.HandleEvent(c.r.Context(), ev)
-	}
+	return n > 0
 }
 
-// copyUpstreamIDs relays the upstream's request ID headers, which providers'
-// support teams ask for.
-func copyUpstreamIDs(dst, src http.Header) {
-	for _, k := range [...]string{"X-Request-Id", "Request-Id"} {
-		if v := src.Get(k); v != "" {
-			dst.Set("Llmgate-Upstream-"+k, v)
+// minCooldown returns the time until the first of the plan's keys is
+// usable again for its model, or 0.
+func (c *call) minCooldown() time.Duration {
+	now := c.now()
+	var soonest time.Duration
+	for i := range c.cands {
+		for _, ks := range c.cands[i].up.keys {
+			if d := ks.remaining(c.cands[i].upstreamModel, now); d > 0 && (soonest == 0 || d < soonest) {
+				soonest = d
+			}
 		}
 	}
+	return soonest
 }
 
-// looksComplete is a constant-time check that a JSON response was not cut
-// short: it must be an object from its first to its last byte. (A full
-// validation would cost a scan of every response; truncation is the failure
-// that happens.)
-func looksComplete(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}'
+// redact removes every configured secret, the client's credential and the
+// attempt's key from s.
+func (c *call) redact(s string, k providers.Key) string {
+	return c.rt.redact.String(s, c.principal.credential, k.Secret)
 }
 
-// readAllSized is readAll with the buffer sized from a Content-Length
-// header when there is one (bounded by limit).
-func readAllSized(r io.Reader, contentLength string, limit int64) ([]byte, error) {
-	n, err := strconv.ParseInt(contentLength, 10, 64)
-	if err != nil || n <= 0 || n > limit {
-		return readAll(r, limit)
-	}
-	// net/http stops a body at its Content-Length and reports a shorter
-	// one as io.ErrUnexpectedEOF.
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return buf, nil
+// watchdog cancels an attempt whose upstream keeps it waiting: until the
+// commit point for the per-attempt timeout, then, for a stream, for the
+// idle timeout between events. The time spent writing to the client does
+// not count (the client has its own write deadline): the relay pauses the
+// watchdog while it writes. One timer that re-arms itself; the relay only
+// stores deadlines.
+type watchdog struct {
+	timer     *time.Timer
+	cancel    context.CancelCauseFunc
+	idle      time.Duration
+	deadline  atomic.Int64 // UnixNano the upstream must answer by; 0 while the gateway writes
+	committed atomic.Bool
 }
 
-// readAll reads r to the end, failing beyond limit bytes.
-func readAll(r io.Reader, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if n > limit {
-		return nil, errors.New("response body exceeds " + strconv.FormatInt(limit, 10) + " bytes")
-	}
-	return buf.Bytes(), nil
+func newWatchdog(cancel context.CancelCauseFunc, perAttempt, idle time.Duration) *watchdog {
+	w := &watchdog{cancel: cancel, idle: idle}
+	w.deadline.Store(time.Now().Add(perAttempt).UnixNano())
+	w.timer = time.AfterFunc(perAttempt, w.fire)
+	return w
 }
 
-// usageFromJSON reads the usage of a JSON response in format f.
-func usageFromJSON(f providers.Format, body []byte) (tokens.Usage, bool) {
-	if f == providers.FormatAnthropic {
-		return tokens.AnthropicUsage(body)
+func (w *watchdog) fire() {
+	d := w.deadline.Load()
+	if d == 0 {
+		// The gateway is writing to the client: not the upstream's time.
+		w.timer.Reset(w.idle)
+		return
 	}
-	return tokens.OpenAIUsage(body)
+	if wait := time.Until(time.Unix(0, d)); wait > 0 {
+		w.timer.Reset(wait)
+		return
+	}
+	if w.committed.Load() {
+		w.cancel(errIdleTimeout)
+	} else {
+		w.cancel(errAttemptTimeout)
+	}
 }
 
-// upstreamErrorMessage extracts the message of an upstream error body in
-// either format (or of the looser shapes compatible providers use), or a
-// short prefix of a body that is not JSON.
-func upstreamErrorMessage(body []byte) string {
-	msg, _ := wire.ErrorMessage(body)
-	return truncate(msg, 512)
+// commit switches from the per-attempt timeout to the idle timeout.
+func (w *watchdog) commit() {
+	w.committed.Store(true)
+	w.deadline.Store(0)
+	w.timer.Reset(w.idle)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// waitUpstream starts an idle period: the upstream must send its next
+// event within the idle timeout. Before the commit point the per-attempt
+// deadline stays.
+func (w *watchdog) waitUpstream() {
+	if w.committed.Load() {
+		w.deadline.Store(time.Now().Add(w.idle).UnixNano())
 	}
-	// Cut on a rune boundary.
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
 }
+
+// pause stops the clock while the gateway writes to the client.
+func (w *watchdog) pause() {
+	if w.committed.Load() {
+		w.deadline.Store(0)
+	}
+}
+
+func (w *watchdog) stop() { w.timer.Stop() }

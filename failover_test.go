@@ -28,7 +28,8 @@ func TestFailoverTriggers(t *testing.T) {
 	}{
 		{name: "500", first: providertest.Error(providers.FormatOpenAI, 500, "boom"), wantError: AttemptStatus, wantCode: 500},
 		{name: "503", first: providertest.Error(providers.FormatOpenAI, 503, "overloaded"), wantError: AttemptStatus, wantCode: 503},
-		{name: "400 fails over by default", first: providertest.Error(providers.FormatOpenAI, 400, "bad"), wantError: AttemptStatus, wantCode: 400},
+		{name: "400 about the model's limits", first: providertest.Error(providers.FormatOpenAI, 400, "This model's maximum context length is 128000 tokens."), wantError: AttemptStatus, wantCode: 400},
+		{name: "422 about an unsupported parameter", first: providertest.Error(providers.FormatOpenAI, 422, "Unsupported parameter: 'logprobs' is not supported with this model."), wantError: AttemptStatus, wantCode: 422},
 		{name: "429", first: providertest.RateLimited(providers.FormatOpenAI, "1"), wantError: AttemptStatus, wantCode: 429},
 		{name: "401", first: providertest.Error(providers.FormatOpenAI, 401, "bad key"), wantError: AttemptStatus, wantCode: 401},
 		{name: "attempt timeout", first: providertest.Step{Hang: true}, opts: []Option{WithTimeouts(200*time.Millisecond, 10*time.Second)}, wantError: AttemptTimeout},
@@ -88,7 +89,7 @@ func TestConnectionRefusedFailsOver(t *testing.T) {
 }
 
 func TestAllProvidersFailed(t *testing.T) {
-	e := newEnv(t, envConfig{})
+	e := newEnv(t, envConfig{opts: []Option{WithErrorDetail(true)}})
 	e.oa.Enqueue(providertest.Error(providers.FormatOpenAI, 500, "first broke"), providertest.Error(providers.FormatOpenAI, 500, "second broke with sk-oa-2 inside"))
 	e.an.Enqueue(providertest.Error(providers.FormatAnthropic, 529, "overloaded"))
 	resp, body := e.post(t, "/v1/chat/completions", `{"models":["gpt-4o","anthropic:claude-sonnet-4-5"],"messages":[]}`)
@@ -119,13 +120,20 @@ func TestAllProvidersFailed(t *testing.T) {
 	require.Equal(t, KindAllProvidersFailed, KindOf(ev.Err))
 }
 
+// A request-level rejection of a native request is the client's mistake:
+// it stops failover and reaches the client with the upstream's status.
 func TestAllClientErrorsAreNotRetried(t *testing.T) {
 	e := newEnv(t, envConfig{openAIKeys: []ProviderKey{{Value: "sk-1"}}})
 	e.oa.Enqueue(providertest.Error(providers.FormatOpenAI, 400, "messages must not be empty"))
-	resp, body := e.post(t, "/v1/chat/completions", chatBody("gpt-4o"))
-	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	resp, body := e.post(t, "/v1/chat/completions", `{"model":"gpt-4o","models":["anthropic:claude-sonnet-4-5"],"messages":[]}`)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, 1, e.oa.Count()+e.an.Count(), "no failover after a request-level rejection")
 	require.Equal(t, "false", resp.Header.Get("X-Should-Retry"), "SDKs must not retry a request every provider refused")
-	require.Contains(t, decodeOpenAIError(t, body).Error.Message, "messages must not be empty")
+	require.Contains(t, string(body), "messages must not be empty", "the provider's own error body is relayed")
+	require.Equal(t, "openai:gpt-4o", resp.Header.Get(HeaderModel))
+	ev := e.events.last(t)
+	require.ErrorIs(t, ev.Err, ErrUpstream)
+	require.Equal(t, http.StatusBadRequest, ev.Err.HTTPStatus())
 }
 
 func TestFailFastStatus(t *testing.T) {
@@ -245,9 +253,9 @@ func TestPassThroughCredentials(t *testing.T) {
 	}
 	// A client 401 in pass-through mode does not cool down anything shared.
 	e.oa.Enqueue(providertest.Error(providers.FormatOpenAI, 401, "bad client key"), providertest.OpenAIChat("gpt-4o", "ok", providertest.Usage{}))
-	resp, _ = e.post(t, "/v1/chat/completions", chatBody("gpt-4o"), "Authorization", "Bearer wrong")
+	resp, _ = e.post(t, "/v1/chat/completions", chatBody("gpt-4o"), "Authorization", "Bearer sk-wrong")
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
-	resp, _ = e.post(t, "/v1/chat/completions", chatBody("gpt-4o"), "Authorization", "Bearer right")
+	resp, _ = e.post(t, "/v1/chat/completions", chatBody("gpt-4o"), "Authorization", "Bearer sk-right")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
@@ -259,6 +267,7 @@ func TestRequestTooLarge(t *testing.T) {
 	require.Equal(t, "input_too_large", decodeOpenAIError(t, body).Error.Code)
 	// Chunked (no Content-Length) bodies are cut at the limit too.
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/messages", strings.NewReader(big))
+	req.Header.Set("Content-Type", "application/json")
 	req.ContentLength = -1
 	r, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)

@@ -32,26 +32,17 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/internal/httpx"
-	"github.com/llmgate/gateway/internal/jsonx"
 	"github.com/llmgate/gateway/providers"
-	"github.com/llmgate/gateway/providers/anthropic"
-	"github.com/llmgate/gateway/providers/openai"
 	"github.com/llmgate/gateway/tokens"
 )
 
@@ -71,34 +62,64 @@ const (
 	HeaderRemovedParams = "Llmgate-Removed-Params"
 )
 
-const passThroughKeyID = "client"
-
 // Gateway is the AI gateway: an http.Handler. Create one with New; the zero
 // value is not usable. Safe for concurrent use.
 type Gateway struct {
-	cfg            config
-	catalog        *catalog.Catalog
-	upstreams      map[string]*upstream // by lower-case provider ID
-	ordered        []*upstream          // configured first (config order), then catalog order
-	defaults       []catalog.Match      // the plan for "auto"
-	configuredList string
-	secrets        []string // every configured key value, for redaction
-	counter        *tokens.Counter
-	logger         *slog.Logger
-	ownTransport   *http.Transport // closed by Close when the gateway created it
-	closed         atomic.Bool
-	closeOnce      sync.Once
+	routing   atomic.Pointer[routing] // the current snapshot; swapped by Reload
+	reloadMu  sync.Mutex              // serialises Reload
+	client    *http.Client            // the default upstream client (WithHTTPClient replaces it per snapshot)
+	transport *http.Transport         // the default client's transport, closed by Close
+	counter   *tokens.Counter         // tiktoken codecs, shared by every snapshot
+	closed    atomic.Bool
+	closeOnce sync.Once
 }
 
 // New builds a Gateway from options. It applies every option, then checks
-// the rules between them, and returns every problem at once (errors.Join);
-// nothing is left to fail at request time.
+// the rules between them, and returns every problem at once (errors.Join
+// of *OptionError values; see OptionErrors); nothing is left to fail at
+// request time.
 func New(opts ...Option) (*Gateway, error) {
+	g := &Gateway{client: httpx.NewClient(), counter: tokens.NewCounter()}
+	g.transport, _ = g.client.Transport.(*http.Transport)
+	rt, err := g.build(opts, nil)
+	if err != nil {
+		g.transport.CloseIdleConnections()
+		return nil, err
+	}
+	g.routing.Store(rt)
+	return g, nil
+}
+
+// Reload replaces the gateway's whole configuration with opts, as New
+// would build it from them: providers, keys, models, defaults, timeouts,
+// sinks and the rest. It validates everything first and changes nothing
+// when any option is invalid, returning every problem as New does.
+// Requests in flight finish with the configuration they started with; new
+// requests use the new one from the moment Reload returns. Keys that stay
+// (same provider, key ID and value) keep their cooldowns. Safe for
+// concurrent use with requests; concurrent Reloads are serialised.
+func (g *Gateway) Reload(opts ...Option) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	if g.closed.Load() {
+		return errors.New("llmgate: reload of a closed gateway")
+	}
+	rt, err := g.build(opts, g.routing.Load())
+	if err != nil {
+		return err
+	}
+	g.routing.Store(rt)
+	return nil
+}
+
+// build applies opts to the defaults and builds the routing snapshot,
+// reporting every problem at once.
+func (g *Gateway) build(opts []Option, prev *routing) (*routing, error) {
 	cfg := defaultConfig()
 	var errs []error
 	for _, o := range opts {
 		if o == nil {
-			errs = append(errs, errors.New("nil Option"))
+			errs = append(errs, &OptionError{Err: errors.New("nil Option")})
 			continue
 		}
 		if err := o.apply(&cfg); err != nil {
@@ -108,194 +129,30 @@ func New(opts ...Option) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	g := &Gateway{cfg: cfg, upstreams: map[string]*upstream{}, logger: cfg.logger, counter: tokens.NewCounter()}
-	if g.logger == nil {
-		g.logger = slog.Default()
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
 	}
-	if g.cfg.streamIdleTimeout == 0 {
-		g.cfg.streamIdleTimeout = g.cfg.perAttemptTimeout
+	if cfg.streamIdleTimeout == 0 {
+		cfg.streamIdleTimeout = cfg.perAttemptTimeout
 	}
-	// Build even when options failed, so that catalog and provider problems
-	// are reported in the same error.
-	if err := g.build(); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		if g.ownTransport != nil {
-			g.ownTransport.CloseIdleConnections()
-		}
-		return nil, fmt.Errorf("llmgate: invalid configuration: %w", errors.Join(errs...))
-	}
-	return g, nil
-}
-
-// build assembles the catalog, the upstreams and the default plan.
-func (g *Gateway) build() error {
-	cfg := &g.cfg
-	base := cfg.catalog
-	if base == nil {
-		var err error
-		if base, err = catalog.Default(); err != nil {
-			return fmt.Errorf("built-in catalog: %w", err)
-		}
-	}
-	specs := make([]catalog.ProviderSpec, 0, len(cfg.providers))
-	for _, p := range cfg.providers {
-		spec := catalog.ProviderSpec{
-			ID: p.ID, Aliases: p.Aliases, BaseURL: p.BaseURL, Format: string(p.Format),
-			StreamUsage: p.StreamUsage, DefaultModel: p.DefaultModel, Models: p.Models, Disabled: p.Disabled,
-		}
-		for _, s := range p.Surfaces {
-			spec.Surfaces = append(spec.Surfaces, string(s))
-		}
-		if p.Provider != nil && spec.BaseURL == "" {
-			if _, ok := base.Provider(p.ID); !ok {
-				spec.BaseURL = "custom://" + p.ID // a custom transport needs no URL
-			}
-		}
-		specs = append(specs, spec)
-	}
-	cat, err := base.Extend(specs...)
-	if err != nil {
-		return err
-	}
-	g.catalog = cat
-
 	hc := cfg.httpClient
 	if hc == nil {
 		// A dedicated transport that never follows redirects: a
 		// redirected POST would replay the body and the credential
 		// (x-api-key is not a header net/http strips) to another URL. The
 		// 3xx answer fails the attempt instead.
-		hc = httpx.NewClient()
-		g.ownTransport, _ = hc.Transport.(*http.Transport)
+		hc = g.client
 	}
-
-	var errs []error
-	configured := map[string]*ProviderConfig{}
-	var names []string
-	for i := range cfg.providers {
-		p := &cfg.providers[i]
-		if p.Disabled {
-			continue
-		}
-		cp, ok := cat.Provider(p.ID)
-		if !ok {
-			errs = append(errs, fmt.Errorf("provider %q missing after catalog merge", p.ID))
-			continue
-		}
-		configured[lower(cp.ID)] = p
-		names = append(names, cp.ID)
-	}
-	g.configuredList = strings.Join(names, ", ")
-	pos := 0
-	for _, cp := range cat.Providers() {
-		pc := configured[lower(cp.ID)]
-		up, err := g.newUpstream(cp, pc, hc)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		up.order = len(names) + pos
-		pos++
-		if pc != nil {
-			for j, n := range names {
-				if strings.EqualFold(n, cp.ID) {
-					up.order = j
-				}
-			}
-		}
-		g.upstreams[lower(cp.ID)] = up
-		g.ordered = append(g.ordered, up)
-	}
-	sort.SliceStable(g.ordered, func(i, j int) bool { return g.ordered[i].order < g.ordered[j].order })
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	return g.buildDefaults()
-}
-
-func (g *Gateway) newUpstream(cp *catalog.Provider, pc *ProviderConfig, hc *http.Client) (*upstream, error) {
-	up := &upstream{id: cp.ID, cat: cp, format: providers.Format(cp.Format), streamUsage: cp.StreamUsage, listed: map[string]bool{}}
-	for _, s := range cp.Surfaces {
-		up.surfaces = append(up.surfaces, providers.Surface(s))
-	}
-	var headers map[string]string
-	var query map[string]string
-	var authHeader string
-	if pc != nil {
-		up.configured = true
-		headers, query, authHeader = pc.Headers, pc.QueryParams, pc.AuthHeader
-		for i, k := range pc.Keys {
-			id := k.ID
-			if id == "" {
-				id = "key-" + strconv.Itoa(i+1)
-			}
-			up.keys = append(up.keys, &keyState{key: providers.Key{ID: id, Secret: k.Value}})
-			g.secrets = append(g.secrets, k.Value.Reveal())
-		}
-		for _, m := range pc.Models {
-			if mm, ok := cp.Model(m.ID); ok {
-				up.listed[lower(mm.ID)] = true
-			}
-		}
-		if pc.Provider != nil {
-			up.impl = pc.Provider
-			if pc.Surfaces == nil {
-				up.surfaces = pc.Provider.Surfaces()
-			}
-			return up, nil
-		}
-	}
-	h := http.Header{}
-	for k, v := range headers {
-		h.Set(k, v)
-	}
-	q := map[string][]string{}
-	for k, v := range query {
-		q[k] = []string{v}
-	}
-	var err error
-	switch up.format {
-	case providers.FormatAnthropic:
-		up.impl, err = anthropic.New(anthropic.Config{Name: cp.ID, BaseURL: cp.BaseURL, Header: h, Query: q, AuthHeader: authHeader, Client: hc})
-	default:
-		up.impl, err = openai.New(openai.Config{Name: cp.ID, BaseURL: cp.BaseURL, Surfaces: up.surfaces, Header: h, Query: q, AuthHeader: authHeader, Client: hc})
-	}
+	// Build even when options failed, so that catalog and provider problems
+	// are reported in the same error.
+	rt, err := buildRouting(&cfg, hc, prev)
 	if err != nil {
-		return nil, fmt.Errorf("provider %q: %w", cp.ID, err)
+		errs = append(errs, err)
 	}
-	return up, nil
-}
-
-// buildDefaults resolves the plan used for "auto".
-func (g *Gateway) buildDefaults() error {
-	names := g.cfg.defaultModels
-	if len(names) == 0 {
-		for _, up := range g.ordered {
-			if !up.configured || up.cat.DefaultModel == "" {
-				continue
-			}
-			names = append(names, up.id+":"+up.cat.DefaultModel)
-		}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("llmgate: invalid configuration: %w", errors.Join(errs...))
 	}
-	if len(names) == 0 {
-		for _, id := range []string{"openai", "anthropic"} {
-			if up := g.upstreams[id]; up != nil && up.cat.DefaultModel != "" {
-				names = append(names, up.id+":"+up.cat.DefaultModel)
-			}
-		}
-	}
-	var errs []error
-	for _, n := range names {
-		ms, err := g.catalog.Resolve(n)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("default model %q: %w", n, err))
-			continue
-		}
-		g.defaults = append(g.defaults, ms...)
-	}
-	return errors.Join(errs...)
+	return rt, nil
 }
 
 // Close releases the gateway's resources: idle upstream connections of the
@@ -304,35 +161,54 @@ func (g *Gateway) buildDefaults() error {
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		g.closed.Store(true)
-		if g.ownTransport != nil {
-			g.ownTransport.CloseIdleConnections()
-		}
+		g.transport.CloseIdleConnections()
 	})
 	return nil
 }
 
-// Catalog returns the gateway's catalog: the built-in one extended with the
-// configured providers and models.
-func (g *Gateway) Catalog() *catalog.Catalog { return g.catalog }
+// Catalog returns the gateway's current catalog: the built-in one extended
+// with the configured providers and models.
+func (g *Gateway) Catalog() *catalog.Catalog { return g.routing.Load().catalog }
+
+// Providers returns the IDs of the providers requests may reach: every
+// enabled catalog provider, or only the configured ones under
+// WithOnlyConfiguredProviders, configured first.
+func (g *Gateway) Providers() []string {
+	rt := g.routing.Load()
+	var out []string
+	for _, up := range rt.ordered {
+		if !rt.cfg.onlyProviders || up.configured {
+			out = append(out, up.id)
+		}
+	}
+	return out
+}
+
+// PassThrough returns the pass-through mode in force.
+func (g *Gateway) PassThrough() PassThroughMode { return g.routing.Load().cfg.passThrough }
 
 // endpoint describes one client API path.
 type endpoint struct {
-	surface providers.Surface // "" for GET /v1/models
+	surface providers.Surface // "" for GET /v1/models and /v1/models/{id}
 	method  string
+	model   string // the {id} of GET /v1/models/{id}
 }
 
 func lookupRoute(path string) (endpoint, bool) {
 	switch path {
 	case "/v1/chat/completions":
-		return endpoint{providers.SurfaceChatCompletions, http.MethodPost}, true
+		return endpoint{surface: providers.SurfaceChatCompletions, method: http.MethodPost}, true
 	case "/v1/messages":
-		return endpoint{providers.SurfaceMessages, http.MethodPost}, true
+		return endpoint{surface: providers.SurfaceMessages, method: http.MethodPost}, true
 	case "/v1/responses":
-		return endpoint{providers.SurfaceResponses, http.MethodPost}, true
+		return endpoint{surface: providers.SurfaceResponses, method: http.MethodPost}, true
 	case "/v1/embeddings":
-		return endpoint{providers.SurfaceEmbeddings, http.MethodPost}, true
+		return endpoint{surface: providers.SurfaceEmbeddings, method: http.MethodPost}, true
 	case "/v1/models":
-		return endpoint{"", http.MethodGet}, true
+		return endpoint{method: http.MethodGet}, true
+	}
+	if id, ok := strings.CutPrefix(path, "/v1/models/"); ok && id != "" {
+		return endpoint{method: http.MethodGet, model: id}, true
 	}
 	return endpoint{}, false
 }
@@ -346,210 +222,55 @@ func formatForPath(path string) providers.Format {
 	return providers.FormatOpenAI
 }
 
-// ServeHTTP serves the client API.
+// ServeHTTP serves the client API. Every response, errors included,
+// carries Llmgate-Request-Id and Llmgate-Attempts, and every request emits
+// one Event.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := &call{g: g, w: w, r: r, reqID: newRequestID(), start: g.cfg.now()}
-	// One backing array for the three per-request diagnostic headers.
-	c.hdr = make([]string, 3)
-	c.hdr[0] = c.reqID
-	w.Header()[HeaderRequestID] = c.hdr[0:1:1]
-	defer c.finish()
+	c := g.newCall(w, r)
+	defer c.finish() // on every path: success, failure, disconnect, panic
 	defer c.recoverPanic()
-	path := r.URL.Path
-	rt, ok := lookupRoute(path)
-	c.format = formatForPath(path)
-	switch {
-	case !ok:
-		c.fail(errorf(KindNotFound, "no route for %s %s; llmgate serves POST /v1/chat/completions, /v1/messages, /v1/responses, /v1/embeddings and GET /v1/models", r.Method, path))
-		return
-	case r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead):
-		w.Header().Set("Allow", rt.method)
-		c.fail(errorf(KindMethodNotAllowed, "%s %s is not allowed; use %s", r.Method, path, rt.method))
-		return
-	case g.closed.Load():
-		c.fail(errorf(KindUnavailable, "the gateway is shutting down"))
-		return
-	case rt.surface == "":
-		c.status = http.StatusOK
-		c.firstWrite = time.Now()
-		w.Header()[HeaderAttempts] = attemptsZero
-		g.serveModels(w, r)
-		return
+	if c.dispatch() {
+		c.run()
 	}
-	c.surface, c.format = rt.surface, rt.surface.Format()
-	c.serve()
 }
 
 var attemptsZero = []string{"0"}
 
-// recoverPanic turns a panic in the gateway into a 500 internal_error (or,
-// once the response has started, an aborted connection), so one bad
-// request never takes the host process down. http.ErrAbortHandler passes
-// through.
-func (c *call) recoverPanic() {
-	v := recover()
-	if v == nil {
-		return
-	}
-	if v == http.ErrAbortHandler {
-		panic(v)
-	}
-	c.g.logger.Error("llmgate: panic serving request", "request_id", c.reqID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-	if c.firstWrite.IsZero() {
-		c.fail(&Error{Kind: KindInternal, Message: "internal error", Attempts: c.attempts, Err: fmt.Errorf("panic: %v", v)})
-		return
-	}
-	c.err = &Error{Kind: KindInternal, Message: "internal error after the response started", Err: fmt.Errorf("panic: %v", v)}
-	panic(http.ErrAbortHandler)
-}
-
-// newRequestID returns "req_" and 26 random base32 characters.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	var out [4 + 26]byte
-	copy(out[:], "req_")
-	base32.StdEncoding.WithPadding(base32.NoPadding).Encode(out[4:], b[:])
-	for i := 4; i < len(out); i++ {
-		if c := out[i]; c >= 'A' && c <= 'Z' {
-			out[i] = c + ('a' - 'A')
+// dispatch answers what is not an API call (unknown routes, wrong methods,
+// CORS preflights, model lists) and reports whether the request is an API
+// call for run.
+func (c *call) dispatch() bool {
+	r := c.r
+	path := r.URL.Path
+	ep, ok := lookupRoute(path)
+	c.format = formatForPath(path)
+	if len(c.cfg.corsOrigins) > 0 && r.Header.Get("Origin") != "" {
+		if !c.cors(ok) {
+			return false
 		}
 	}
-	return string(out[:])
-}
-
-// serveModels answers GET /v1/models with every model the caller may use:
-// in the OpenAI list shape with llmgate's metadata as extra fields, or, for
-// a client that sends anthropic-version (the Anthropic SDKs), in Anthropic's
-// shape. IDs are "provider:model", which every model grammar accepts.
-func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
-	anthropicShape := r.Header.Get("Anthropic-Version") != ""
-	buf := make([]byte, 0, 64<<10)
-	if anthropicShape {
-		buf = append(buf, `{"data":[`...)
-	} else {
-		buf = append(buf, `{"object":"list","data":[`...)
-	}
-	var firstID, lastID string
-	for _, up := range g.ordered {
-		if g.cfg.onlyProviders && !up.configured {
-			continue
+	switch {
+	case !ok:
+		c.fail(errorf(KindNotFound, "no route for %s %s; llmgate serves POST /v1/chat/completions, /v1/messages, /v1/responses, /v1/embeddings and GET /v1/models", r.Method, jsonSafe(path)))
+		return false
+	case r.Method != ep.method && !(ep.method == http.MethodGet && r.Method == http.MethodHead):
+		c.w.Header().Set("Allow", ep.method)
+		c.fail(errorf(KindMethodNotAllowed, "%s %s is not allowed; use %s", jsonSafe(r.Method), jsonSafe(path), ep.method))
+		return false
+	case c.g.closed.Load():
+		c.fail(errorf(KindUnavailable, "the gateway is shutting down"))
+		return false
+	case ep.surface == "":
+		c.w.Header()[HeaderAttempts] = attemptsZero
+		if ep.model != "" {
+			c.serveModel(ep.model)
+		} else {
+			c.serveModels()
 		}
-		for _, m := range up.cat.Models {
-			if g.cfg.onlyModels && !up.listed[lower(m.ID)] {
-				continue
-			}
-			if firstID != "" {
-				buf = append(buf, ',')
-			} else {
-				firstID = up.id + ":" + m.ID
-			}
-			lastID = up.id + ":" + m.ID
-			if anthropicShape {
-				buf = appendAnthropicModel(buf, up, m)
-			} else {
-				buf = appendModel(buf, up, m)
-			}
-		}
+		return false
 	}
-	if anthropicShape {
-		buf = append(buf, `],"has_more":false,"first_id":`...)
-		buf = jsonx.AppendQuote(buf, firstID)
-		buf = append(buf, `,"last_id":`...)
-		buf = jsonx.AppendQuote(buf, lastID)
-		buf = append(buf, '}')
-	} else {
-		buf = append(buf, "]}"...)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(buf)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf)
-	}
-}
-
-func appendAnthropicModel(dst []byte, up *upstream, m *catalog.Model) []byte {
-	name := m.DisplayName
-	if name == "" {
-		name = m.ID
-	}
-	dst = append(dst, `{"type":"model","id":`...)
-	dst = jsonx.AppendQuote(dst, up.id+":"+m.ID)
-	dst = append(dst, `,"display_name":`...)
-	dst = jsonx.AppendQuote(dst, name)
-	return append(dst, `,"created_at":"1970-01-01T00:00:00Z"}`...)
-}
-
-func appendModel(dst []byte, up *upstream, m *catalog.Model) []byte {
-	owner := m.Author
-	if owner == "" {
-		owner = up.id
-	}
-	dst = append(dst, `{"id":`...)
-	dst = jsonx.AppendQuote(dst, up.id+":"+m.ID)
-	dst = append(dst, `,"object":"model","created":0,"owned_by":`...)
-	dst = jsonx.AppendQuote(dst, owner)
-	dst = append(dst, `,"provider":`...)
-	dst = jsonx.AppendQuote(dst, up.id)
-	dst = append(dst, `,"model":`...)
-	dst = jsonx.AppendQuote(dst, m.ID)
-	if m.DisplayName != "" {
-		dst = append(dst, `,"display_name":`...)
-		dst = jsonx.AppendQuote(dst, m.DisplayName)
-	}
-	if len(m.Aliases) > 0 {
-		dst = append(dst, `,"aliases":[`...)
-		for i, a := range m.Aliases {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = jsonx.AppendQuote(dst, a)
-		}
-		dst = append(dst, ']')
-	}
-	dst = append(dst, `,"context_window":`...)
-	dst = strconv.AppendInt(dst, int64(m.ContextWindow), 10)
-	dst = append(dst, `,"max_output_tokens":`...)
-	dst = strconv.AppendInt(dst, int64(m.MaxOutputTokens), 10)
-	dst = append(dst, `,"surfaces":[`...)
-	for i, s := range up.surfaces {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = jsonx.AppendQuote(dst, string(s))
-	}
-	dst = append(dst, ']')
-	if !m.Pricing.IsZero() {
-		dst = append(dst, `,"pricing":{"input":`...)
-		dst = strconv.AppendInt(dst, m.Pricing.Input, 10)
-		dst = append(dst, `,"output":`...)
-		dst = strconv.AppendInt(dst, m.Pricing.Output, 10)
-		dst = append(dst, `,"cache_read":`...)
-		dst = strconv.AppendInt(dst, m.Pricing.CacheRead, 10)
-		dst = append(dst, `,"cache_write":`...)
-		dst = strconv.AppendInt(dst, m.Pricing.CacheWrite, 10)
-		dst = append(dst, `,"unit":"micro_usd_per_million_tokens"}`...)
-	}
-	if m.Deprecated {
-		dst = append(dst, `,"deprecated":true`...)
-	}
-	return append(dst, '}')
-}
-
-// redact removes every configured secret and the client's credential from
-// s, for reasons that quote upstream error text.
-func (g *Gateway) redact(s string, clientKey providers.Secret) string {
-	for _, sec := range g.secrets {
-		if len(sec) >= 4 && strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	if ck := clientKey.Reveal(); len(ck) >= 4 && strings.Contains(s, ck) {
-		s = strings.ReplaceAll(s, ck, "[redacted]")
-	}
-	return s
+	c.surface, c.format = ep.surface, ep.surface.Format()
+	return true
 }
 
 var _ http.Handler = (*Gateway)(nil)

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/llmgate/gateway/catalog"
@@ -26,7 +29,62 @@ const (
 	DefaultRateLimitCooldown = 10 * time.Second
 	DefaultMaxRetryAfter     = 2 * time.Minute
 	DefaultStreamKeepAlive   = 15 * time.Second
+	DefaultMaxModels         = 16
+	DefaultMaxAttempts       = 20
+	DefaultBodyReadTimeout   = time.Minute
+	DefaultWriteTimeout      = 30 * time.Second
 )
+
+// PassThroughMode decides whether a client's own credential (its
+// Authorization: Bearer or x-api-key header) may be sent to a provider that
+// has no configured keys.
+type PassThroughMode uint8
+
+// The pass-through modes.
+const (
+	// PassThroughScoped (the default) sends a client credential only to a
+	// provider that can own it: a catalog provider whose declared key
+	// prefixes match it ("sk-ant-" for Anthropic, "gsk_" for Groq, ...; the
+	// longest matching prefix decides), or a provider configured with
+	// ProviderConfig.PassThrough. A keyless catalog provider that cannot
+	// own the credential is skipped, with the reason in the attempt list; a
+	// keyless custom provider without PassThrough is called with no
+	// credential at all (local servers such as Ollama need none).
+	PassThroughScoped PassThroughMode = iota
+	// PassThroughOff never sends a client credential upstream: keyless
+	// providers are called with no credential.
+	PassThroughOff
+	// PassThroughAny sends the client's credential to every keyless
+	// provider in the request's plan. Unsafe: on failover an OpenAI key can
+	// reach Anthropic, and a host's own session token can reach a custom
+	// provider. It exists for gateways whose every provider trusts every
+	// client credential.
+	PassThroughAny
+)
+
+// String returns "scoped", "off" or "any".
+func (m PassThroughMode) String() string {
+	switch m {
+	case PassThroughScoped:
+		return "scoped"
+	case PassThroughOff:
+		return "off"
+	case PassThroughAny:
+		return "any"
+	}
+	return "PassThroughMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// ParsePassThroughMode parses "scoped", "off" or "any" (ASCII
+// case-insensitive).
+func ParsePassThroughMode(s string) (PassThroughMode, error) {
+	for _, m := range [...]PassThroughMode{PassThroughScoped, PassThroughOff, PassThroughAny} {
+		if strings.EqualFold(s, m.String()) {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown pass-through mode %q (want scoped, off or any)", s)
+}
 
 // Option configures a Gateway. Options are applied in order by New, but no
 // option depends on another's position: repeated options either add up
@@ -39,6 +97,82 @@ type Option interface {
 type optionFunc func(*config) error
 
 func (f optionFunc) apply(c *config) error { return f(c) }
+
+// OptionError is one problem with the options given to New or Reload: the
+// option it came from, and for WithProvider the provider and the field of
+// ProviderConfig. New and Reload return every problem at once, joined;
+// OptionErrors lists them. A configuration layer (package config) maps
+// them back to the lines of its file.
+type OptionError struct {
+	// Option is the option's constructor, such as "WithProvider" or
+	// "WithTimeouts"; "" for a rule between options.
+	Option string
+	// Provider is the provider ID, for WithProvider problems.
+	Provider string
+	// Field is the path of the field at fault inside the option's argument,
+	// such as "Keys[1].Value", "BaseURL" or "Models[2].ID"; "" for the
+	// option as a whole.
+	Field string
+	// Err is the problem.
+	Err error
+}
+
+// Error returns "Option(provider).Field: problem".
+func (e *OptionError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Option)
+	if e.Provider != "" {
+		b.WriteString("(")
+		b.WriteString(strconv.Quote(e.Provider))
+		b.WriteString(")")
+	}
+	if e.Field != "" {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(e.Field)
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// OptionErrors returns every *OptionError in err's tree (as returned by New
+// or Reload), in order.
+func OptionErrors(err error) []*OptionError {
+	var out []*OptionError
+	var walk func(error)
+	walk = func(err error) {
+		switch x := err.(type) {
+		case nil:
+		case *OptionError:
+			out = append(out, x)
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// optErr returns an *OptionError for option name.
+func optErr(option, format string, args ...any) *OptionError {
+	return &OptionError{Option: option, Err: fmt.Errorf(format, args...)}
+}
+
+// providerErr returns an *OptionError for a field of a WithProvider option.
+func providerErr(id, field, format string, args ...any) *OptionError {
+	return &OptionError{Option: "WithProvider", Provider: id, Field: field, Err: fmt.Errorf(format, args...)}
+}
 
 // ProviderKey is one upstream credential of a provider.
 type ProviderKey struct {
@@ -95,6 +229,12 @@ type ProviderConfig struct {
 	StreamUsage *bool
 	// Disabled removes the provider (and its models) from the gateway.
 	Disabled bool
+	// PassThrough lets the client's own credential reach this provider
+	// when it has no Keys, under the default PassThroughScoped mode: the
+	// opt-in of a custom provider that expects its users' own keys (see
+	// WithPassThrough). Catalog providers take the credentials their key
+	// prefixes match without it.
+	PassThrough bool
 	// Provider, when non-nil, is a custom transport used instead of the
 	// built-in OpenAI or Anthropic implementation; BaseURL, Headers,
 	// QueryParams and AuthHeader are then ignored.
@@ -124,6 +264,14 @@ type config struct {
 	sinks             []EventSink
 	defaultModels     []string
 	now               func() time.Time
+	passThrough       PassThroughMode
+	errorDetail       bool
+	corsOrigins       []string
+	maxModels         int
+	maxAttempts       int
+	bodyReadTimeout   time.Duration
+	writeTimeout      time.Duration
+	forwardHeaders    []string // canonical names, beyond the built-in allow-list
 }
 
 func defaultConfig() config {
@@ -140,6 +288,10 @@ func defaultConfig() config {
 		maxRetryAfter:     DefaultMaxRetryAfter,
 		keepAlive:         DefaultStreamKeepAlive,
 		now:               time.Now,
+		maxModels:         DefaultMaxModels,
+		maxAttempts:       DefaultMaxAttempts,
+		bodyReadTimeout:   DefaultBodyReadTimeout,
+		writeTimeout:      DefaultWriteTimeout,
 	}
 }
 
@@ -161,7 +313,7 @@ func WithProvider(p ProviderConfig) Option {
 	p.QueryParams = maps.Clone(p.QueryParams)
 	return optionFunc(func(c *config) error {
 		if p.ID == "" {
-			return errors.New("WithProvider: ID is empty")
+			return providerErr("", "ID", "provider ID is empty")
 		}
 		c.providers = append(c.providers, p)
 		return nil
@@ -173,7 +325,7 @@ func WithProvider(p ProviderConfig) Option {
 func WithCatalog(cat *catalog.Catalog) Option {
 	return optionFunc(func(c *config) error {
 		if cat == nil {
-			return errors.New("WithCatalog: catalog is nil")
+			return optErr("WithCatalog", "catalog is nil")
 		}
 		c.catalog = cat
 		return nil
@@ -203,7 +355,7 @@ func WithOnlyConfiguredModels(only bool) Option {
 func WithTimeouts(perAttempt, total time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if perAttempt <= 0 || total <= 0 {
-			return fmt.Errorf("WithTimeouts: timeouts must be positive, got %v and %v", perAttempt, total)
+			return optErr("WithTimeouts", "timeouts must be positive, got %v and %v", perAttempt, total)
 		}
 		c.perAttemptTimeout, c.totalTimeout = perAttempt, total
 		return nil
@@ -216,7 +368,7 @@ func WithTimeouts(perAttempt, total time.Duration) Option {
 func WithStreamIdleTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d <= 0 {
-			return fmt.Errorf("WithStreamIdleTimeout: must be positive, got %v", d)
+			return optErr("WithStreamIdleTimeout", "must be positive, got %v", d)
 		}
 		c.streamIdleTimeout = d
 		return nil
@@ -231,7 +383,7 @@ func WithStreamIdleTimeout(d time.Duration) Option {
 func WithStreamKeepAlive(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d < 0 {
-			return fmt.Errorf("WithStreamKeepAlive: must not be negative, got %v", d)
+			return optErr("WithStreamKeepAlive", "must not be negative, got %v", d)
 		}
 		c.keepAlive = d
 		return nil
@@ -243,7 +395,7 @@ func WithStreamKeepAlive(d time.Duration) Option {
 func WithMaxRequestBytes(n int64) Option {
 	return optionFunc(func(c *config) error {
 		if n <= 0 {
-			return fmt.Errorf("WithMaxRequestBytes: must be positive, got %d", n)
+			return optErr("WithMaxRequestBytes", "must be positive, got %d", n)
 		}
 		c.maxRequestBytes = n
 		return nil
@@ -255,7 +407,7 @@ func WithMaxRequestBytes(n int64) Option {
 func WithMaxResponseBytes(n int64) Option {
 	return optionFunc(func(c *config) error {
 		if n <= 0 {
-			return fmt.Errorf("WithMaxResponseBytes: must be positive, got %d", n)
+			return optErr("WithMaxResponseBytes", "must be positive, got %d", n)
 		}
 		c.maxResponseBytes = n
 		return nil
@@ -267,7 +419,7 @@ func WithMaxResponseBytes(n int64) Option {
 func WithMaxEventBytes(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1024 {
-			return fmt.Errorf("WithMaxEventBytes: must be at least 1024, got %d", n)
+			return optErr("WithMaxEventBytes", "must be at least 1024, got %d", n)
 		}
 		c.maxEventBytes = n
 		return nil
@@ -282,7 +434,7 @@ func WithMaxEventBytes(n int) Option {
 func WithStreamHoldback(events, bytes int) Option {
 	return optionFunc(func(c *config) error {
 		if events < 0 || bytes < 0 {
-			return fmt.Errorf("WithStreamHoldback: bounds must not be negative, got %d and %d", events, bytes)
+			return optErr("WithStreamHoldback", "bounds must not be negative, got %d and %d", events, bytes)
 		}
 		c.holdbackEvents, c.holdbackBytes = events, bytes
 		return nil
@@ -299,7 +451,7 @@ func WithFailFastStatuses(statuses ...int) Option {
 		}
 		for _, s := range statuses {
 			if s < 400 || s > 599 {
-				return fmt.Errorf("WithFailFastStatuses: %d is not a 4xx or 5xx status", s)
+				return optErr("WithFailFastStatuses", "%d is not a 4xx or 5xx status", s)
 			}
 			c.failFast[s] = true
 		}
@@ -314,7 +466,7 @@ func WithFailFastStatuses(statuses ...int) Option {
 func WithKeyCooldowns(auth, rateLimit, maxRetryAfter time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if auth < 0 || rateLimit < 0 || maxRetryAfter < 0 {
-			return errors.New("WithKeyCooldowns: durations must not be negative")
+			return optErr("WithKeyCooldowns", "durations must not be negative")
 		}
 		c.authCooldown, c.rateLimitCooldown, c.maxRetryAfter = auth, rateLimit, maxRetryAfter
 		return nil
@@ -331,10 +483,10 @@ func WithKeyCooldowns(auth, rateLimit, maxRetryAfter time.Duration) Option {
 func WithHTTPClient(hc *http.Client) Option {
 	return optionFunc(func(c *config) error {
 		if hc == nil {
-			return errors.New("WithHTTPClient: client is nil")
+			return optErr("WithHTTPClient", "client is nil")
 		}
 		if hc.Timeout != 0 {
-			return errors.New("WithHTTPClient: client.Timeout must be zero (it would cut streams); use WithTimeouts")
+			return optErr("WithHTTPClient", "client.Timeout must be zero (it would cut streams); use WithTimeouts")
 		}
 		c.httpClient = hc
 		return nil
@@ -346,7 +498,7 @@ func WithHTTPClient(hc *http.Client) Option {
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) error {
 		if l == nil {
-			return errors.New("WithLogger: logger is nil")
+			return optErr("WithLogger", "logger is nil")
 		}
 		c.logger = l
 		return nil
@@ -357,7 +509,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithEventSink(s EventSink) Option {
 	return optionFunc(func(c *config) error {
 		if s == nil {
-			return errors.New("WithEventSink: sink is nil")
+			return optErr("WithEventSink", "sink is nil")
 		}
 		c.sinks = append(c.sinks, s)
 		return nil
@@ -372,7 +524,7 @@ func WithDefaultModels(models ...string) Option {
 	return optionFunc(func(c *config) error {
 		for _, m := range models {
 			if m == "" {
-				return errors.New("WithDefaultModels: empty model name")
+				return optErr("WithDefaultModels", "empty model name")
 			}
 		}
 		c.defaultModels = append([]string(nil), models...)
@@ -380,14 +532,122 @@ func WithDefaultModels(models ...string) Option {
 	})
 }
 
-// WithClock sets the time source used for cooldowns and events (default
-// time.Now). Timeouts always use real timers.
+// WithClock sets the time source for cooldowns and for every timestamp and
+// duration in events and attempts (default time.Now). Timeouts always use
+// real timers.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) error {
 		if now == nil {
-			return errors.New("WithClock: nil function")
+			return optErr("WithClock", "nil function")
 		}
 		c.now = now
+		return nil
+	})
+}
+
+// WithPassThrough sets whether, and to which providers, a client's own
+// credential is sent when the provider has no configured keys. Default
+// PassThroughScoped. Last one wins.
+func WithPassThrough(mode PassThroughMode) Option {
+	return optionFunc(func(c *config) error {
+		if mode > PassThroughAny {
+			return optErr("WithPassThrough", "unknown mode %d", mode)
+		}
+		c.passThrough = mode
+		return nil
+	})
+}
+
+// WithErrorDetail, when on, puts the key IDs and the upstream reasons of
+// each attempt in the error bodies sent to clients (and the last upstream
+// reason in the message). Default off: clients see each attempt's
+// provider, model, status and error class only. Events always carry
+// everything. Upstream text is redacted either way.
+func WithErrorDetail(on bool) Option {
+	return optionFunc(func(c *config) error { c.errorDetail = on; return nil })
+}
+
+// WithCORS answers CORS preflight requests (OPTIONS) from the given origins
+// and adds the CORS response headers to their requests, so browser
+// applications on those origins may call the gateway. An origin is
+// "scheme://host[:port]" or "*" for any origin. Additive. Default: no
+// CORS; OPTIONS gets 405.
+func WithCORS(origins ...string) Option {
+	return optionFunc(func(c *config) error {
+		for _, o := range origins {
+			if o != "*" && !validOrigin(o) {
+				return optErr("WithCORS", "origin %q must be \"*\" or scheme://host[:port]", o)
+			}
+			c.corsOrigins = append(c.corsOrigins, strings.TrimSuffix(o, "/"))
+		}
+		return nil
+	})
+}
+
+// WithMaxModels caps how many models one request may name in "model" and
+// "models" together (default 16); a longer list gets 400 invalid_request
+// naming the limit.
+func WithMaxModels(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return optErr("WithMaxModels", "must be at least 1, got %d", n)
+		}
+		c.maxModels = n
+		return nil
+	})
+}
+
+// WithMaxAttempts caps the upstream requests one client request may make
+// across all its candidates and keys (default 20). When the cap is reached
+// the request fails with 503 all_providers_failed.
+func WithMaxAttempts(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return optErr("WithMaxAttempts", "must be at least 1, got %d", n)
+		}
+		c.maxAttempts = n
+		return nil
+	})
+}
+
+// WithClientTimeouts bounds the gateway's waits on the client, so that
+// slow or stalled clients cannot hold a handler forever: readBody bounds
+// reading the whole request body (default 1m; 408 request_timeout), and
+// write bounds each write to the client, such as one streamed event
+// (default 30s; a stream whose client stops reading is cut and its
+// upstream request canceled). They are set through http.ResponseController
+// and cleared when the request ends; a ResponseWriter without deadline
+// support is served without them.
+func WithClientTimeouts(readBody, write time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if readBody <= 0 || write <= 0 {
+			return optErr("WithClientTimeouts", "timeouts must be positive, got %v and %v", readBody, write)
+		}
+		c.bodyReadTimeout, c.writeTimeout = readBody, write
+		return nil
+	})
+}
+
+// WithForwardHeaders adds client request headers that are sent upstream,
+// beyond the built-in allow-list (User-Agent, Idempotency-Key,
+// OpenAI-Organization, OpenAI-Project, OpenAI-Beta, HTTP-Referer, X-Title,
+// Anthropic-Version, Anthropic-Beta). No other header of the client's
+// request leaves the gateway; credentials, cookies and hop-by-hop headers
+// never do. Additive. The built-in providers forward only the headers
+// their API defines; a custom providers.Provider sees all of these in
+// Request.Header.
+func WithForwardHeaders(names ...string) Option {
+	return optionFunc(func(c *config) error {
+		for _, n := range names {
+			canon := http.CanonicalHeaderKey(n)
+			switch {
+			case !validHeaderName(n):
+				return optErr("WithForwardHeaders", "%q is not a valid header name", n)
+			case neverForwarded[canon]:
+				return optErr("WithForwardHeaders", "%s is never forwarded", canon)
+			}
+			c.forwardHeaders = append(c.forwardHeaders, canon)
+		}
 		return nil
 	})
 }
@@ -396,36 +656,47 @@ func WithClock(now func() time.Time) Option {
 func (c *config) validate() error {
 	var errs []error
 	if c.perAttemptTimeout > c.totalTimeout {
-		errs = append(errs, fmt.Errorf("per-attempt timeout %v exceeds total timeout %v", c.perAttemptTimeout, c.totalTimeout))
+		errs = append(errs, optErr("WithTimeouts", "per-attempt timeout %v exceeds total timeout %v", c.perAttemptTimeout, c.totalTimeout))
 	}
 	seen := map[string]bool{}
 	for _, p := range c.providers {
 		if seen[lower(p.ID)] {
-			errs = append(errs, fmt.Errorf("provider %q configured twice", p.ID))
+			errs = append(errs, providerErr(p.ID, "ID", "provider configured twice"))
 		}
 		seen[lower(p.ID)] = true
+		if p.Disabled {
+			continue
+		}
 		if p.Format != "" && !p.Format.Valid() {
-			errs = append(errs, fmt.Errorf("provider %q: unknown format %q", p.ID, p.Format))
+			errs = append(errs, providerErr(p.ID, "Format", "unknown format %q", p.Format))
 		}
 		keyIDs := map[string]bool{}
 		for i, k := range p.Keys {
+			field := fmt.Sprintf("Keys[%d]", i)
 			if k.Value == "" {
-				errs = append(errs, fmt.Errorf("provider %q: key %d has an empty value", p.ID, i+1))
+				errs = append(errs, providerErr(p.ID, field+".Value", "key %d has an empty value", i+1))
 			}
 			id := k.ID
 			if id == "" {
 				id = fmt.Sprintf("key-%d", i+1)
 			}
 			if keyIDs[id] {
-				errs = append(errs, fmt.Errorf("provider %q: key ID %q used twice", p.ID, id))
+				errs = append(errs, providerErr(p.ID, field+".ID", "key ID %q used twice", id))
 			}
 			keyIDs[id] = true
-			if id == passThroughKeyID {
-				errs = append(errs, fmt.Errorf("provider %q: key ID %q is reserved for pass-through credentials", p.ID, id))
+			if id == clientKeyID {
+				errs = append(errs, providerErr(p.ID, field+".ID", "key ID %q is reserved for pass-through credentials", id))
 			}
 		}
+		models := map[string]int{}
+		for i, m := range p.Models {
+			if j, dup := models[lower(m.ID)]; dup && m.ID != "" {
+				errs = append(errs, providerErr(p.ID, fmt.Sprintf("Models[%d].ID", i), "model %q is listed twice (also Models[%d])", m.ID, j))
+			}
+			models[lower(m.ID)] = i
+		}
 		if p.Provider != nil && p.Provider.Name() == "" {
-			errs = append(errs, fmt.Errorf("provider %q: custom Provider has an empty Name", p.ID))
+			errs = append(errs, providerErr(p.ID, "Provider", "custom Provider has an empty Name"))
 		}
 	}
 	if c.onlyModels {
@@ -434,11 +705,19 @@ func (c *config) validate() error {
 			n += len(p.Models)
 		}
 		if n == 0 {
-			errs = append(errs, errors.New("only configured models are allowed but no provider lists any model"))
+			errs = append(errs, optErr("WithOnlyConfiguredModels", "only configured models are allowed but no provider lists any model"))
 		}
 	}
 	if c.onlyProviders && len(c.providers) == 0 {
-		errs = append(errs, errors.New("only configured providers are allowed but no provider is configured"))
+		errs = append(errs, optErr("WithOnlyConfiguredProviders", "only configured providers are allowed but no provider is configured"))
 	}
 	return errors.Join(errs...)
+}
+
+// validOrigin reports whether o is "scheme://host[:port]" with no path.
+func validOrigin(o string) bool {
+	o = strings.TrimSuffix(o, "/")
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }

@@ -65,8 +65,8 @@ func TestOptionsAreOrderIndependent(t *testing.T) {
 	b, err := New(WithDefaultModels("local:m"), WithOnlyConfiguredProviders(true), p)
 	require.NoError(t, err)
 	defer b.Close()
-	require.Equal(t, a.defaults, b.defaults)
-	require.Equal(t, a.configuredList, b.configuredList)
+	require.Equal(t, a.routing.Load().defaults, b.routing.Load().defaults)
+	require.Equal(t, a.routing.Load().configuredList, b.routing.Load().configuredList)
 }
 
 func TestOptionsCopyTheirArguments(t *testing.T) {
@@ -76,7 +76,7 @@ func TestOptionsCopyTheirArguments(t *testing.T) {
 	gw, err := New(opt)
 	require.NoError(t, err)
 	defer gw.Close()
-	require.Equal(t, providers.Secret("sk-1"), gw.upstreams["openai"].keys[0].key.Secret)
+	require.Equal(t, providers.Secret("sk-1"), gw.routing.Load().upstreams["openai"].keys[0].key.Secret)
 }
 
 func TestDisabledProvider(t *testing.T) {

@@ -1,7 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
+	"strings"
+
+	"github.com/llmgate/gateway/providers"
 
 	"github.com/llmgate/gateway/internal/jsonx"
 )
@@ -25,6 +29,70 @@ type parsedBody struct {
 	hasStreamOp bool
 	// wantsUsage reports stream_options.include_usage == true.
 	wantsUsage bool
+	// The kinds of the fields an API requires (jsonx.Invalid when absent).
+	messages, maxTokens, input jsonx.Kind
+}
+
+// routedFields are the top-level fields the gateway routes, prices or
+// checks on. A body with another key equal to one of them but for ASCII
+// case ("MODEL") is refused: the gateway would route on one while a lenient
+// upstream honoured the other.
+var routedFields = [...]string{"model", "models", "stream", "stream_options", "max_tokens",
+	"max_completion_tokens", "messages", "input", "system", "tools", "tool_choice", "n"}
+
+// shadowsRoutedField returns the routed field that key equals but for
+// ASCII case, or "". Keys without an upper-case ASCII letter (all real
+// ones) are decided by one scan.
+func shadowsRoutedField(key []byte) string {
+	upper := false
+	for _, b := range key {
+		if b >= 'A' && b <= 'Z' {
+			upper = true
+			break
+		}
+	}
+	if !upper && bytes.IndexByte(key, '\\') < 0 {
+		return ""
+	}
+	name, ok := jsonx.Unquote(key)
+	if !ok {
+		return ""
+	}
+	for _, f := range routedFields {
+		if name != f && strings.EqualFold(name, f) {
+			return f
+		}
+	}
+	return ""
+}
+
+// requireFields checks the fields the request's API requires: messages
+// for chat completions and messages (plus max_tokens for messages), input
+// for embeddings.
+func (p *parsedBody) requireFields(s providers.Surface) *Error {
+	need := func(name string, k jsonx.Kind, want jsonx.Kind) *Error {
+		switch k {
+		case want:
+			return nil
+		case jsonx.Invalid, jsonx.Null:
+			return &Error{Kind: KindInvalidRequest, Param: name, Message: name + " is required"}
+		}
+		return &Error{Kind: KindInvalidRequest, Param: name, Message: name + " must be " + want.String() + ", got " + k.String()}
+	}
+	switch s {
+	case providers.SurfaceChatCompletions:
+		return need("messages", p.messages, jsonx.Array)
+	case providers.SurfaceMessages:
+		if e := need("messages", p.messages, jsonx.Array); e != nil {
+			return e
+		}
+		return need("max_tokens", p.maxTokens, jsonx.Number)
+	case providers.SurfaceEmbeddings:
+		if p.input == jsonx.Invalid || p.input == jsonx.Null {
+			return &Error{Kind: KindInvalidRequest, Param: "input", Message: "input is required"}
+		}
+	}
+	return nil
 }
 
 // parseBody validates body as a JSON object and reads the fields the gateway
@@ -98,6 +166,12 @@ func parseBody(body []byte) (parsedBody, *Error) {
 					Message: "stream must be a boolean, got " + jsonx.KindOf(m.Value).String()}
 				return false
 			}
+		case m.KeyIs("messages"):
+			p.messages = jsonx.KindOf(m.Value)
+		case m.KeyIs("max_tokens"):
+			p.maxTokens = jsonx.KindOf(m.Value)
+		case m.KeyIs("input"):
+			p.input = jsonx.KindOf(m.Value)
 		case m.KeyIs("stream_options"):
 			if dup(3, "stream_options") {
 				return false
@@ -111,6 +185,12 @@ func parseBody(body []byte) (parsedBody, *Error) {
 					}
 					return true
 				})
+			}
+		default:
+			if f := shadowsRoutedField(m.Key); f != "" {
+				fieldErr = &Error{Kind: KindInvalidRequest, Param: f,
+					Message: "key " + jsonSafe(truncate(m.Name(), 64)) + " differs from " + f + " only in case; send " + f}
+				return false
 			}
 		}
 		return true

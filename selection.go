@@ -3,45 +3,12 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/providers"
 )
-
-// upstream is one provider as the gateway uses it: catalog entry,
-// transport, credentials and restrictions. Immutable after New except for
-// the keys' cooldown clocks.
-type upstream struct {
-	id          string
-	cat         *catalog.Provider
-	impl        providers.Provider
-	format      providers.Format
-	surfaces    []providers.Surface
-	keys        []*keyState
-	configured  bool            // listed with WithProvider
-	listed      map[string]bool // lower-case IDs of models listed in its ProviderConfig
-	streamUsage bool
-	order       int // position among configured providers, or len(configured)+catalog position
-}
-
-// serves reports whether the provider serves surface s natively.
-func (u *upstream) serves(s providers.Surface) bool {
-	for _, x := range u.surfaces {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// keyState is one configured key and its cooldown clock.
-type keyState struct {
-	key providers.Key
-	// until is the UnixNano time before which the key is skipped.
-	until atomic.Int64
-}
 
 // candidate is one entry of a request's failover plan.
 type candidate struct {
@@ -103,12 +70,32 @@ func isAuto(name string) bool {
 	return strings.EqualFold(name, "auto") || strings.EqualFold(name, "llmgate/auto") || strings.EqualFold(name, "llmgate:auto")
 }
 
+// plan is the planning phase: the candidates in order, the headers sent
+// upstream, and the fields the request's API requires.
+func (c *call) plan() *Error {
+	cands, rejected, err := c.rt.plan(c.surface, c.parsed.names())
+	c.rejected = rejected
+	if len(rejected) > 0 {
+		ms := make([]string, len(rejected))
+		for i, r := range rejected {
+			ms[i] = r.Model
+		}
+		c.w.Header().Set(HeaderRejectedModels, strings.Join(ms, ", "))
+	}
+	if err != nil {
+		return err
+	}
+	c.cands = cands
+	c.header = c.rt.forward.filter(c.r.Header, c.format)
+	return c.parsed.requireFields(c.surface)
+}
+
 // plan turns the client's model preferences into the ordered failover plan.
 // An unknown model or provider fails the whole request (a typo should be
 // seen, not silently skipped); models refused by the only-configured rules
 // are skipped and reported as rejections, and fail the request only when
 // nothing else remains.
-func (g *Gateway) plan(surface providers.Surface, names []string) ([]candidate, []Rejection, *Error) {
+func (rt *routing) plan(surface providers.Surface, names []string) ([]candidate, []Rejection, *Error) {
 	var cands []candidate
 	var rejected []Rejection
 	var firstReject *Error
@@ -119,18 +106,18 @@ func (g *Gateway) plan(surface providers.Surface, names []string) ([]candidate, 
 		}
 	}
 	add := func(requested string, m catalog.Match) {
-		up := g.upstreams[lower(m.Provider.ID)]
+		up := rt.upstreams[lower(m.Provider.ID)]
 		if up == nil {
 			return // disabled provider
 		}
-		if g.cfg.onlyProviders && !up.configured {
+		if !rt.allowedProvider(up) {
 			rejected = append(rejected, Rejection{Model: requested, Reason: "provider " + up.id + " is not allowed"})
 			if firstReject == nil {
-				firstReject = errorf(KindProviderNotAllowed, "provider %q is not allowed: only configured providers may be used (configured: %s)", up.id, g.configuredList)
+				firstReject = errorf(KindProviderNotAllowed, "provider %q is not allowed: only configured providers may be used (configured: %s)", up.id, rt.configuredList)
 			}
 			return
 		}
-		if g.cfg.onlyModels && (m.Model == nil || !up.listed[lower(m.Model.ID)]) {
+		if rt.cfg.onlyModels && (m.Model == nil || !up.listed[lower(m.Model.ID)]) {
 			rejected = append(rejected, Rejection{Model: requested, Reason: "model " + up.id + ":" + m.UpstreamID + " is not allowed"})
 			if firstReject == nil {
 				firstReject = errorf(KindModelNotAllowed, "model %q is not allowed: only configured models may be used", up.id+":"+m.UpstreamID)
@@ -148,9 +135,9 @@ func (g *Gateway) plan(surface providers.Surface, names []string) ([]candidate, 
 		if isAuto(n) {
 			continue
 		}
-		matches, err := g.catalog.Resolve(n)
+		matches, err := rt.catalog.Resolve(n)
 		if err != nil {
-			return nil, nil, resolveError(n, err)
+			return nil, nil, rt.resolveError(n, err)
 		}
 		for _, m := range matches {
 			add(n, m)
@@ -160,9 +147,9 @@ func (g *Gateway) plan(surface providers.Surface, names []string) ([]candidate, 
 		// Defaults that serve the request's API natively come first:
 		// "auto" should not pay for a translation it can avoid.
 		for pass := 0; pass < 2; pass++ {
-			for i := range g.defaults {
-				m := g.defaults[i]
-				up := g.upstreams[lower(m.Provider.ID)]
+			for i := range rt.defaults {
+				m := rt.defaults[i]
+				up := rt.upstreams[lower(m.Provider.ID)]
 				if up == nil || up.serves(surface) != (pass == 0) {
 					continue
 				}
@@ -197,21 +184,29 @@ func (g *Gateway) plan(surface providers.Surface, names []string) ([]candidate, 
 	return cands, rejected, nil
 }
 
-func resolveError(name string, err error) *Error {
+// resolveError explains why a requested model name did not resolve,
+// suggesting the nearest catalog name when there is one.
+func (rt *routing) resolveError(name string, err error) *Error {
+	name = jsonSafe(truncate(name, 256))
+	var e *Error
 	switch {
 	case errors.Is(err, catalog.ErrUnknownProvider):
-		e := errorf(KindProviderUnknown, "unknown provider in model %q: no provider with that ID is configured or built in", name)
-		e.Param, e.Err = "model", err
-		return e
+		e = errorf(KindProviderUnknown, "unknown provider in model %q: no provider with that ID is configured or built in", name)
 	case errors.Is(err, catalog.ErrUnknownModel):
-		e := errorf(KindModelUnknown, "model %q is not in the catalog; prefix it with a provider (for example \"openai:%s\") to pass it through", name, name)
-		e.Param, e.Err = "model", err
-		return e
+		e = errorf(KindModelUnknown, "model %q is not in the catalog", name)
+		if s, ok := suggest(rt.catalog, name); ok {
+			e.Message += "; did you mean " + strconv.Quote(s) + "?"
+		}
+		e.Message += " Prefix a model with its provider (for example \"openai:" + name + "\") to pass it through"
+	default:
+		e = errorf(KindInvalidRequest, "invalid model name %q", name)
 	}
-	e := errorf(KindInvalidRequest, "invalid model name %q", name)
 	e.Param, e.Err = "model", err
 	return e
 }
+
+// suggest is a stand-in for the catalog's nearest-name suggestion.
+func suggest(cat *catalog.Catalog, name string) (string, bool) { return "", false }
 
 func lower(s string) string {
 	for i := 0; i < len(s); i++ {

@@ -52,7 +52,7 @@ func TestAutoOnMessagesUsesAnthropicDefault(t *testing.T) {
 	require.Equal(t, "anthropic:"+an.DefaultModel, resp.Header.Get(HeaderModel))
 	ev := e.events.last(t)
 	require.Len(t, ev.Attempts, 1, "the native default comes first")
-	require.Equal(t, []string{"anthropic:" + an.DefaultModel, "openai:" + e.gw.upstreams["openai"].cat.DefaultModel}, ev.Candidates,
+	require.Equal(t, []string{"anthropic:" + an.DefaultModel, "openai:" + e.gw.routing.Load().upstreams["openai"].cat.DefaultModel}, ev.Candidates,
 		"then the others, through translation")
 }
 

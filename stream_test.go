@@ -154,6 +154,7 @@ func TestStreamEventsAreFlushedAsTheyArrive(t *testing.T) {
 	}
 	e.oa.Enqueue(step)
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/chat/completions", strings.NewReader(chatBody("gpt-4o", `"stream":true`)))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -202,6 +203,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	srv := newServer(t, gw)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/v1/chat/completions", strings.NewReader(chatBody("gpt-4o", `"stream":true`)))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	line, err := bufio.NewReader(resp.Body).ReadString('\n')

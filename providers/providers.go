@@ -143,6 +143,39 @@ func (s Secret) Fingerprint() string {
 	return hex.EncodeToString(sum[:4])
 }
 
+// KeySource says where an upstream credential came from, which decides
+// what the provider may do with it (for example, OpenAI-Organization and
+// OpenAI-Project belong to the account that owns the key, so they are
+// forwarded only with the client's own key).
+type KeySource uint8
+
+// The key sources.
+const (
+	// KeyConfigured: an operator key from the gateway's configuration. The
+	// zero value, so a Key built by hand is a configured one.
+	KeyConfigured KeySource = iota
+	// KeyAttached: a provider key attached to the gateway API key the
+	// client authenticated with (bring your own key, stored by the
+	// operator).
+	KeyAttached
+	// KeyClient: the client's own credential, passed through from its
+	// request (Authorization: Bearer or x-api-key).
+	KeyClient
+)
+
+// String returns "configured", "attached" or "client".
+func (s KeySource) String() string {
+	switch s {
+	case KeyConfigured:
+		return "configured"
+	case KeyAttached:
+		return "attached"
+	case KeyClient:
+		return "client"
+	}
+	return "KeySource(" + strconv.Itoa(int(s)) + ")"
+}
+
 // Key is one upstream credential. The zero Key means "send no credential"
 // (for unauthenticated local servers such as Ollama).
 type Key struct {
@@ -154,6 +187,8 @@ type Key struct {
 	// Secret is the credential sent upstream in the provider's own
 	// authentication scheme.
 	Secret Secret
+	// Source says where the credential came from.
+	Source KeySource
 }
 
 // Request is one prepared upstream call. The gateway builds it once per

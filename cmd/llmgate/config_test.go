@@ -188,6 +188,7 @@ func TestConfigReachesUpstream(t *testing.T) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
 		strings.NewReader(`{"model":"lab:qwen","messages":[{"role":"user","content":"hi lab"}]}`))
+	req.Header.Set("Content-Type", "application/json")
 	gw.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	require.Contains(t, rec.Body.String(), demo.Reply("hi lab"))

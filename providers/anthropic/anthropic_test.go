@@ -173,7 +173,7 @@ func TestClientHeadersNotForwarded(t *testing.T) {
 		t.Run(map[bool]string{false: "json", true: "stream"}[stream], func(t *testing.T) {
 			s := providertest.Start(t, providers.FormatAnthropic)
 			p := newProvider(t, anthropic.Config{BaseURL: s.URL, UserAgent: "gw/1"})
-			rec := send(t, s, p, messagesRequest(stream, client.Clone()), providers.Key{ID: "client", Secret: secret})
+			rec := send(t, s, p, messagesRequest(stream, client.Clone()), providers.Key{ID: "client", Secret: secret, Source: providers.KeyClient})
 			require.Equal(t, []string{secret}, rec.Header.Values("X-Api-Key"))
 			for _, name := range []string{"Authorization", "Cookie", "Openai-Organization", "X-Other"} {
 				require.Empty(t, rec.Header.Values(name), name)

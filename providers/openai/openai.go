@@ -120,10 +120,6 @@ var (
 	forwardClientKey = []string{"Openai-Organization", "Openai-Project"}
 )
 
-// clientKeyID is the providers.Key.ID of a credential passed through from
-// the client.
-const clientKeyID = "client"
-
 // New validates cfg and returns a Provider. It reports every problem at
 // once, joined with errors.Join, each prefixed "openai: ".
 func New(cfg Config) (*Provider, error) {
@@ -215,7 +211,8 @@ func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
 // Config.Header, the key in the configured header (no credential at all
 // when key.Secret is empty), and from req.Header only OpenAI-Beta,
 // HTTP-Referer and X-Title, plus OpenAI-Organization and OpenAI-Project
-// when the key was passed through from the client (key.ID "client").
+// when the key was passed through from the client
+// (key.Source == providers.KeyClient).
 // Credentials in req.Header are never forwarded.
 //
 // The error wraps providers.ErrNotSent when the request provably never
@@ -260,7 +257,7 @@ func (p *Provider) requestHeader(req *providers.Request, key providers.Key, secr
 			h[name] = vs
 		}
 	}
-	if key.ID == clientKeyID {
+	if key.Source == providers.KeyClient {
 		// The organization and project belong to the account that owns the
 		// key: with the client's key, the operator's configured ones do not
 		// apply.

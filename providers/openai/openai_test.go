@@ -233,7 +233,11 @@ func TestHeaderForwarding(t *testing.T) {
 			s := providertest.Start(t, providers.FormatOpenAI)
 			p := newProvider(t, openai.Config{BaseURL: s.URL, Header: tt.config})
 			req := chatRequest(tt.stream, client.Clone())
-			_, rec := send(t, s, p, req, providers.Key{ID: tt.keyID, Secret: secret})
+			key := providers.Key{ID: tt.keyID, Secret: secret}
+			if tt.keyID == "client" {
+				key.Source = providers.KeyClient
+			}
+			_, rec := send(t, s, p, req, key)
 			for name, want := range tt.want {
 				require.Equal(t, want, rec.Header.Values(name), name)
 			}
@@ -243,7 +247,7 @@ func TestHeaderForwarding(t *testing.T) {
 	t.Run("client key without org drops the operator's", func(t *testing.T) {
 		s := providertest.Start(t, providers.FormatOpenAI)
 		p := newProvider(t, openai.Config{BaseURL: s.URL, Header: http.Header{"Openai-Organization": {"org-operator"}}})
-		_, rec := send(t, s, p, chatRequest(false, nil), providers.Key{ID: "client", Secret: secret})
+		_, rec := send(t, s, p, chatRequest(false, nil), providers.Key{ID: "client", Secret: secret, Source: providers.KeyClient})
 		require.Empty(t, rec.Header.Values("Openai-Organization"))
 	})
 	t.Run("invalid client header values are dropped", func(t *testing.T) {

@@ -1,0 +1,342 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/tokens"
+)
+
+// call is the state of one client request, from arrival to its event. It
+// is owned by the request's goroutine (the keep-alive pinger of a
+// translated stream writes through its own lock).
+type call struct {
+	g       *Gateway
+	rt      *routing // the snapshot this request routes with, start to end
+	cfg     *config  // rt.cfg
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	r       *http.Request
+	reqID   string
+	surface providers.Surface
+	format  providers.Format // the client's wire format
+	start   time.Time
+
+	principal principal
+	body      []byte
+	parsed    parsedBody
+	header    http.Header // the client headers sent upstream (allow-listed)
+
+	cands    []candidate
+	attempts []Attempt
+	rejected []Rejection
+	// served is the candidate that answered, kept whole (its model and
+	// prices settle the request); served.up is nil until one did.
+	served  candidate
+	removed []string // request fields translation dropped for the served candidate
+
+	totalTimer    *time.Timer // bounds the attempts until the response is committed
+	upstreamTime  time.Duration
+	firstWrite    time.Time
+	writeDeadline time.Time // the client write deadline set, zero when none
+	status        int
+	err           *Error
+	usage         tokens.Usage
+	usageKnown    bool
+	hdr           []string // backing values of the diagnostic headers
+}
+
+func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
+	rt := g.routing.Load()
+	c := &call{g: g, rt: rt, cfg: rt.cfg, w: w, r: r, reqID: newRequestID()}
+	c.start = c.now()
+	// One backing array for the three per-request diagnostic headers.
+	c.hdr = make([]string, 3)
+	c.hdr[0] = c.reqID
+	w.Header()[HeaderRequestID] = c.hdr[0:1:1]
+	return c
+}
+
+// run is the life of one API request, phase by phase. Each phase either
+// moves the request on or ends it with an error in the client's dialect;
+// finish (deferred by ServeHTTP) closes every path.
+func (c *call) run() {
+	if e := c.authenticate(); e != nil { // who is asking (auth.go)
+		c.fail(e)
+		return
+	}
+	if e := c.readRequest(); e != nil { // body, bounded in size and time, parsed
+		c.fail(e)
+		return
+	}
+	if e := c.plan(); e != nil { // the candidates, in order (selection.go)
+		c.fail(e)
+		return
+	}
+	if e := c.admit(); e != nil { // limits and credit holds (metering.go)
+		c.fail(e)
+		return
+	}
+	c.failover() // attempts over candidates and keys, each relaying its answer (failover.go, relay.go)
+}
+
+// now is the gateway's clock (WithClock): every timestamp and duration in
+// events and attempts comes from it.
+func (c *call) now() time.Time { return c.cfg.now() }
+
+// readRequest checks the content type, reads the body once under the
+// size limit and the body read deadline, and parses the fields the gateway
+// routes on.
+func (c *call) readRequest() *Error {
+	if e := checkContentType(c.r.Header.Get("Content-Type")); e != nil {
+		return e
+	}
+	if e := c.readBody(); e != nil {
+		return e
+	}
+	p, perr := parseBody(c.body)
+	if perr != nil {
+		return perr
+	}
+	c.parsed = p
+	if p.stream && !c.surface.Streams() {
+		return &Error{Kind: KindInvalidRequest, Param: "stream", Message: string(c.surface) + " requests cannot stream"}
+	}
+	if n := len(p.models) + btoi(p.model != ""); n > c.cfg.maxModels {
+		return &Error{Kind: KindInvalidRequest, Param: "models",
+			Message: fmt.Sprintf("the request names %d models; at most %d are allowed (model and models together)", n, c.cfg.maxModels)}
+	}
+	return nil
+}
+
+// checkContentType requires a JSON media type: application/json or any
+// application/*+json. A form or text/plain POST is what a web page can send
+// cross-site without a preflight.
+func checkContentType(ct string) *Error {
+	if ct == "application/json" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	if ct == "" {
+		ct = "none"
+	}
+	return &Error{Kind: KindUnsupportedMediaType,
+		Message: "the request body must be JSON with Content-Type: application/json (got " + strconv.Quote(jsonSafe(truncate(ct, 64))) + ")"}
+}
+
+// readBody reads the body once, under the size limit and the body read
+// deadline.
+func (c *call) readBody() *Error {
+	limit := c.cfg.maxRequestBytes
+	if c.r.ContentLength > limit {
+		return errorf(KindInputTooLarge, "request body of %d bytes exceeds the limit of %d bytes", c.r.ContentLength, limit)
+	}
+	size := 512
+	if c.r.ContentLength > 0 {
+		size = int(c.r.ContentLength) + 1 // +1 so ReadFrom sees EOF without growing
+	}
+	if c.r.ContentLength != 0 {
+		// Bound the time a client may take to send its body (slowloris).
+		if c.controller().SetReadDeadline(time.Now().Add(c.cfg.bodyReadTimeout)) == nil {
+			defer func() { _ = c.controller().SetReadDeadline(time.Time{}) }()
+		}
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(http.MaxBytesReader(c.w, c.r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return errorf(KindInputTooLarge, "request body exceeds the limit of %d bytes", limit)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return &Error{Kind: KindRequestTimeout, Err: err,
+				Message: "the request body did not arrive within " + c.cfg.bodyReadTimeout.String()}
+		case c.r.Context().Err() != nil:
+			return &Error{Kind: KindCanceled, Message: "client went away while sending the request", Err: err}
+		}
+		return &Error{Kind: KindInvalidRequest, Message: "could not read the request body: " + err.Error(), Err: err}
+	}
+	c.body = buf.Bytes()
+	return nil
+}
+
+// controller returns the ResponseController of the request, made on first
+// use.
+func (c *call) controller() *http.ResponseController {
+	if c.rc == nil {
+		c.rc = http.NewResponseController(c.w)
+	}
+	return c.rc
+}
+
+// armWrite makes sure the next write to the client has a deadline at
+// least half the write timeout away (WithClientTimeouts): a client that
+// stops reading cannot hold the handler. Moving the deadline costs a
+// little, so it moves only when half of it is used up.
+func (c *call) armWrite() {
+	now := time.Now()
+	if c.writeDeadline.Sub(now) > c.cfg.writeTimeout/2 {
+		return
+	}
+	c.writeDeadline = now.Add(c.cfg.writeTimeout)
+	if c.controller().SetWriteDeadline(c.writeDeadline) != nil {
+		// Not supported by this ResponseWriter: never try again.
+		c.writeDeadline = now.Add(100 * 365 * 24 * time.Hour)
+	}
+}
+
+// commitHeaders sets the diagnostic headers of a response about to be
+// written by candidate p after n upstream attempts.
+func (c *call) commitHeaders(p *prepared, attempts int) {
+	c.served = *p.cand
+	c.removed = p.removed
+	h := c.w.Header()
+	c.hdr[1], c.hdr[2] = strconv.Itoa(attempts), p.cand.name()
+	h[HeaderAttempts] = c.hdr[1:2:2]
+	h[HeaderModel] = c.hdr[2:3:3]
+	if len(p.removed) > 0 {
+		h.Set(HeaderRemovedParams, strings.Join(p.removed, ", "))
+	}
+}
+
+var valJSON = []string{"application/json"}
+
+func (c *call) writeHeader(status int) {
+	c.status = status
+	c.firstWrite = c.now()
+	c.w.WriteHeader(status)
+}
+
+// fail answers the client with e. A client that went away before anything
+// was written still gets its 499 written: a half-closed connection may
+// read it, and nothing may look like a success.
+func (c *call) fail(e *Error) {
+	c.err = e
+	if !c.firstWrite.IsZero() {
+		return
+	}
+	c.hdr[1] = strconv.Itoa(countSent(c.attempts))
+	c.w.Header()[HeaderAttempts] = c.hdr[1:2:2]
+	c.status = e.HTTPStatus()
+	c.firstWrite = c.now()
+	c.armWrite()
+	writeError(c.w, c.format, e, c.reqID, c.cfg.errorDetail)
+}
+
+// recoverPanic turns a panic in the gateway into a 500 internal_error (or,
+// once the response has started, an aborted connection), so one bad
+// request never takes the host process down. http.ErrAbortHandler passes
+// through.
+func (c *call) recoverPanic() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	c.cfg.logger.Error("llmgate: panic serving request", "request_id", c.reqID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	if c.firstWrite.IsZero() {
+		c.fail(&Error{Kind: KindInternal, Message: "internal error", Attempts: c.attempts, Err: fmt.Errorf("panic: %v", v)})
+		return
+	}
+	c.err = &Error{Kind: KindInternal, Message: "internal error after the response started", Err: fmt.Errorf("panic: %v", v)}
+	panic(http.ErrAbortHandler)
+}
+
+// finish ends every request, whatever happened to it: it clears the client
+// deadlines, settles the request's credit hold and emits its event. It
+// runs under context.WithoutCancel, so a client that went away does not cut
+// short the accounting of what it used.
+func (c *call) finish() {
+	ctx := context.WithoutCancel(c.r.Context())
+	if !c.writeDeadline.IsZero() {
+		_ = c.controller().SetWriteDeadline(time.Time{})
+	}
+	c.settle(ctx)
+	if len(c.cfg.sinks) == 0 {
+		return
+	}
+	ev := c.event()
+	for _, s := range c.cfg.sinks {
+		s.HandleEvent(ctx, ev)
+	}
+}
+
+// event builds the request's Event.
+func (c *call) event() *Event {
+	end := c.now()
+	ev := &Event{
+		RequestID: c.reqID, Time: c.start, Method: c.r.Method, Path: c.r.URL.Path,
+		Surface: c.surface, Format: c.format, Stream: c.parsed.stream,
+		RequestedModels: c.parsed.names(), Rejected: c.rejected, Attempts: c.attempts,
+		RemovedParams: c.removed, Status: c.status, Err: c.err, Usage: c.usage, UsageReported: c.usageKnown,
+		Latency: end.Sub(c.start),
+	}
+	if c.served.up != nil {
+		ev.ServedBy = c.served.name()
+	}
+	if len(c.cands) > 0 {
+		ev.Candidates = make([]string, len(c.cands))
+		for i := range c.cands {
+			ev.Candidates[i] = c.cands[i].name()
+		}
+	}
+	ev.GatewayLatency = max(ev.Latency-c.upstreamTime, 0)
+	if !c.firstWrite.IsZero() {
+		ev.TimeToFirstByte = c.firstWrite.Sub(c.start)
+	}
+	return ev
+}
+
+// newRequestID returns "req_" and 26 random base32 characters.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	var out [4 + 26]byte
+	copy(out[:], "req_")
+	base32.StdEncoding.WithPadding(base32.NoPadding).Encode(out[4:], b[:])
+	for i := 4; i < len(out); i++ {
+		if c := out[i]; c >= 'A' && c <= 'Z' {
+			out[i] = c + ('a' - 'A')
+		}
+	}
+	return string(out[:])
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// jsonSafe returns s with invalid UTF-8 replaced, for text that echoes
+// client input into messages.
+func jsonSafe(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+// truncate cuts s to at most n bytes (plus "…"), on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}
