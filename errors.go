@@ -84,6 +84,9 @@ const (
 	// KindOriginNotAllowed: a CORS request from an origin WithCORS does not
 	// list (403, origin_not_allowed).
 	KindOriginNotAllowed
+	// KindHostNotAllowed: the request's Host is not one WithAllowedHosts
+	// lists (403, host_not_allowed).
+	KindHostNotAllowed
 	numKinds
 )
 
@@ -111,6 +114,7 @@ var kindInfo = [numKinds]struct {
 	KindRequestTimeout:       {"request_timeout", http.StatusRequestTimeout},
 	KindUnsupportedMediaType: {"unsupported_media_type", http.StatusUnsupportedMediaType},
 	KindOriginNotAllowed:     {"origin_not_allowed", http.StatusForbidden},
+	KindHostNotAllowed:       {"host_not_allowed", http.StatusForbidden},
 }
 
 // Code returns the stable machine-readable code of the kind, the value of

@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -244,6 +245,10 @@ func (c *call) dispatch() bool {
 	path := r.URL.Path
 	ep, ok := lookupRoute(path)
 	c.format = formatForPath(path)
+	if len(c.cfg.allowedHosts) > 0 && !c.hostAllowed() {
+		c.fail(errorf(KindHostNotAllowed, "requests for host %q are not served here (see WithAllowedHosts)", jsonSafe(truncate(r.Host, 256))))
+		return false
+	}
 	if len(c.cfg.corsOrigins) > 0 && r.Header.Get("Origin") != "" {
 		if !c.cors(ok) {
 			return false
@@ -271,6 +276,22 @@ func (c *call) dispatch() bool {
 	}
 	c.surface, c.format = ep.surface, ep.surface.Format()
 	return true
+}
+
+// hostAllowed reports whether the request's Host, without its port, is
+// one WithAllowedHosts lists.
+func (c *call) hostAllowed() bool {
+	host := c.r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	for _, h := range c.cfg.allowedHosts {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
 }
 
 var _ http.Handler = (*Gateway)(nil)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -272,6 +273,7 @@ type config struct {
 	bodyReadTimeout   time.Duration
 	writeTimeout      time.Duration
 	forwardHeaders    []string // canonical names, beyond the built-in allow-list
+	allowedHosts      []string // lower-case host names (no port); nil allows every Host
 }
 
 func defaultConfig() config {
@@ -647,6 +649,25 @@ func WithForwardHeaders(names ...string) Option {
 				return optErr("WithForwardHeaders", "%s is never forwarded", canon)
 			}
 			c.forwardHeaders = append(c.forwardHeaders, canon)
+		}
+		return nil
+	})
+}
+
+// WithAllowedHosts refuses (403 host_not_allowed) requests whose Host
+// header, without its port, is not one of hosts (ASCII case-insensitive).
+// A gateway on a loopback address that runs on the operator's own provider
+// keys should allow only loopback names ("localhost", "127.0.0.1", "::1"):
+// a web page the operator visits could otherwise reach it through DNS
+// rebinding. Additive. Default: every Host.
+func WithAllowedHosts(hosts ...string) Option {
+	return optionFunc(func(c *config) error {
+		for _, h := range hosts {
+			h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+			if h == "" || strings.ContainsAny(h, "/@ ") || strings.Contains(h, ":") && net.ParseIP(h) == nil {
+				return optErr("WithAllowedHosts", "%q is not a host name or IP address (no port, no scheme)", h)
+			}
+			c.allowedHosts = append(c.allowedHosts, strings.ToLower(h))
 		}
 		return nil
 	})
