@@ -142,16 +142,9 @@ func (g *Gateway) build() error {
 	specs := make([]catalog.ProviderSpec, 0, len(cfg.providers))
 	for _, p := range cfg.providers {
 		spec := catalog.ProviderSpec{
-			ID: p.ID, Aliases: p.Aliases, BaseURL: p.BaseURL, Format: string(p.Format),
+			ID: p.ID, Aliases: p.Aliases, BaseURL: p.BaseURL, Format: p.Format, Surfaces: p.Surfaces,
 			StreamUsage: p.StreamUsage, DefaultModel: p.DefaultModel, Models: p.Models, Disabled: p.Disabled,
-		}
-		for _, s := range p.Surfaces {
-			spec.Surfaces = append(spec.Surfaces, string(s))
-		}
-		if p.Provider != nil && spec.BaseURL == "" {
-			if _, ok := base.Provider(p.ID); !ok {
-				spec.BaseURL = "custom://" + p.ID // a custom transport needs no URL
-			}
+			OwnTransport: p.Provider != nil,
 		}
 		specs = append(specs, spec)
 	}
@@ -216,10 +209,8 @@ func (g *Gateway) build() error {
 }
 
 func (g *Gateway) newUpstream(cp *catalog.Provider, pc *ProviderConfig, hc *http.Client) (*upstream, error) {
-	up := &upstream{id: cp.ID, cat: cp, format: providers.Format(cp.Format), streamUsage: cp.StreamUsage, listed: map[string]bool{}}
-	for _, s := range cp.Surfaces {
-		up.surfaces = append(up.surfaces, providers.Surface(s))
-	}
+	up := &upstream{id: cp.ID, cat: cp, format: cp.Format, streamUsage: cp.StreamUsage, listed: map[string]bool{}}
+	up.surfaces = append(up.surfaces, cp.Surfaces...)
 	var headers map[string]string
 	var query map[string]string
 	var authHeader string

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/providers"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -25,7 +26,7 @@ func TestExtendOverrideProvider(t *testing.T) {
 			func(t *testing.T, p *catalog.Provider) {
 				require.Equal(t, "openai", p.ID)
 				require.Equal(t, "https://eu.api.openai.com/v1/", p.BaseURL)
-				require.Equal(t, "openai", p.Format)
+				require.Equal(t, providers.FormatOpenAI, p.Format)
 				require.Len(t, p.Surfaces, 3)
 				require.False(t, p.Custom)
 			},
@@ -44,15 +45,15 @@ func TestExtendOverrideProvider(t *testing.T) {
 			"format change resets surfaces",
 			catalog.ProviderSpec{ID: "deepseek", Format: "Anthropic", BaseURL: "https://api.deepseek.com/anthropic/"},
 			func(t *testing.T, p *catalog.Provider) {
-				require.Equal(t, "anthropic", p.Format)
-				require.Equal(t, []string{"messages"}, p.Surfaces)
+				require.Equal(t, providers.FormatAnthropic, p.Format)
+				require.Equal(t, []providers.Surface{"messages"}, p.Surfaces)
 			},
 		},
 		{
 			"explicit surfaces",
-			catalog.ProviderSpec{ID: "google", Surfaces: []string{"chat-completions"}},
+			catalog.ProviderSpec{ID: "google", Surfaces: []providers.Surface{"chat-completions"}},
 			func(t *testing.T, p *catalog.Provider) {
-				require.Equal(t, []string{"chat-completions"}, p.Surfaces)
+				require.Equal(t, []providers.Surface{"chat-completions"}, p.Surfaces)
 				require.False(t, p.Serves("embeddings"))
 			},
 		},
@@ -95,8 +96,8 @@ func TestExtendCustomProvider(t *testing.T) {
 		require.True(t, ok)
 		require.True(t, p.Custom)
 		require.Equal(t, "my-ollama", p.DisplayName)
-		require.Equal(t, "openai", p.Format)
-		require.Equal(t, []string{"chat-completions", "responses", "embeddings"}, p.Surfaces)
+		require.Equal(t, providers.FormatOpenAI, p.Format)
+		require.Equal(t, []providers.Surface{"chat-completions", "responses", "embeddings"}, p.Surfaces)
 		require.True(t, p.StreamUsage)
 		require.Equal(t, "http://localhost:11434/v1/", p.BaseURL)
 		require.Equal(t, "llama3.2:latest", p.DefaultModel)
@@ -112,7 +113,7 @@ func TestExtendCustomProvider(t *testing.T) {
 	t.Run("anthropic-format defaults", func(t *testing.T) {
 		p, ok := c.Provider("claude-proxy")
 		require.True(t, ok)
-		require.Equal(t, []string{"messages"}, p.Surfaces)
+		require.Equal(t, []providers.Surface{"messages"}, p.Surfaces)
 		require.False(t, p.StreamUsage)
 	})
 	t.Run("ollama colon names", func(t *testing.T) {
@@ -216,7 +217,7 @@ func TestExtendLeavesReceiverUnchanged(t *testing.T) {
 		ID:       "openai",
 		BaseURL:  "https://proxy.test/v1/",
 		Aliases:  []string{"oai"},
-		Surfaces: []string{"chat-completions"},
+		Surfaces: []providers.Surface{"chat-completions"},
 		Models: []catalog.Model{
 			{ID: "gpt-4o", Aliases: []string{"four-oh"}, Features: []string{"x"}, Metadata: meta, Pricing: catalog.Pricing{Input: 1}},
 		},
@@ -283,13 +284,13 @@ func TestExtendErrors(t *testing.T) {
 		want  []string
 	}{
 		{"empty id", []catalog.ProviderSpec{{}}, []string{"provider spec 0: empty id"}},
-		{"custom provider without base url", []catalog.ProviderSpec{{ID: "lab"}}, []string{`provider "lab": base_url: required`}},
+		{"custom provider without base url", []catalog.ProviderSpec{{ID: "lab"}}, []string{`provider "lab": base URL is required`}},
 		{"custom provider with a bad format", []catalog.ProviderSpec{{ID: "lab", BaseURL: "https://lab.test/", Format: "grpc"}}, []string{`unknown format "grpc"`}},
 		{"custom provider with colon id", []catalog.ProviderSpec{{ID: "lab:1", BaseURL: "https://lab.test/"}}, []string{`id "lab:1": contains ':'`}},
 		{"alias taken by another provider", []catalog.ProviderSpec{{ID: "lab", BaseURL: "https://lab.test/", Aliases: []string{"Gemini"}}}, []string{`alias "Gemini" is already used by provider "google"`}},
 		{"two specs for one provider", []catalog.ProviderSpec{{ID: "openai"}, {ID: "open-ai"}}, []string{"provider already configured by spec 0"}},
 		{"unknown default model", []catalog.ProviderSpec{{ID: "openai", DefaultModel: "gpt-9"}}, []string{`default_model "gpt-9"`}},
-		{"surface of another format", []catalog.ProviderSpec{{ID: "anthropic", Surfaces: []string{"responses"}}}, []string{`surface "responses" is not served in format "anthropic"`}},
+		{"surface of another format", []catalog.ProviderSpec{{ID: "anthropic", Surfaces: []providers.Surface{"responses"}}}, []string{`surface "responses" is not served in format "anthropic"`}},
 		{"duplicate model names", []catalog.ProviderSpec{{ID: "lab", BaseURL: "https://lab.test/", Models: []catalog.Model{{ID: "a"}, {ID: "b", Aliases: []string{"A"}}}}}, []string{`alias "A" is already used by model "a"`}},
 		{"bad model values", []catalog.ProviderSpec{{ID: "lab", BaseURL: "https://lab.test/", Models: []catalog.Model{{ID: ""}, {ID: "x", ContextWindow: -1, Encoding: "bogus", Pricing: catalog.Pricing{Output: -5}}}}}, []string{`id "": empty`, "negative context_window -1", `unknown encoding "bogus"`, "negative output price -5"}},
 		{"negative override", []catalog.ProviderSpec{{ID: "openai", Models: []catalog.Model{{ID: "gpt-4o", Pricing: catalog.Pricing{Input: -1}}}}}, []string{`model "gpt-4o": negative input price -1`}},
@@ -300,9 +301,9 @@ func TestExtendErrors(t *testing.T) {
 				{ID: "openai", BaseURL: "not a url"},
 				{ID: "", BaseURL: "https://x.test/"},
 				{ID: "OpenAI", Disabled: true},
-				{ID: "lab2", BaseURL: "https://lab2.test/", Format: "anthropic", Surfaces: []string{"embeddings"}},
+				{ID: "lab2", BaseURL: "https://lab2.test/", Format: "anthropic", Surfaces: []providers.Surface{"embeddings"}},
 			},
-			[]string{"provider spec 2: empty id", "provider spec 3", `provider "lab": base_url: required`, `provider "openai": base_url`, `surface "embeddings" is not served in format "anthropic"`},
+			[]string{"provider spec 2: empty id", "provider spec 3", `provider "lab": base URL is required`, `provider "openai": base URL "not%20a%20url": scheme must be http or https`, `surface "embeddings" is not served in format "anthropic"`},
 		},
 	}
 	for _, tt := range tests {
