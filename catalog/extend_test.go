@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -327,4 +328,125 @@ func TestExtendNilAndZeroCatalog(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "solo", ms[0].Provider.ID)
 	}
+}
+
+func TestExtendOwnTransport(t *testing.T) {
+	base := defaultCatalog(t)
+	t.Run("custom provider without a base URL", func(t *testing.T) {
+		c, err := base.Extend(catalog.ProviderSpec{ID: "echo", OwnTransport: true, Models: []catalog.Model{{ID: "echo-1"}}})
+		require.NoError(t, err)
+		p, ok := c.Provider("echo")
+		require.True(t, ok)
+		require.True(t, p.OwnTransport)
+		require.Empty(t, p.BaseURL)
+		ms, err := c.Resolve("echo:echo-1")
+		require.NoError(t, err)
+		require.Same(t, p, ms[0].Provider)
+	})
+	t.Run("a base URL given is still checked and normalised", func(t *testing.T) {
+		c, err := base.Extend(catalog.ProviderSpec{ID: "echo", OwnTransport: true, BaseURL: "https://echo.test/v1"})
+		require.NoError(t, err)
+		p, _ := c.Provider("echo")
+		require.Equal(t, "https://echo.test/v1/", p.BaseURL)
+		_, err = base.Extend(catalog.ProviderSpec{ID: "echo", OwnTransport: true, BaseURL: "custom://echo"})
+		require.EqualError(t, err, `catalog: provider "echo": base URL "custom://echo": scheme must be http or https`)
+	})
+	t.Run("without OwnTransport the base URL is required", func(t *testing.T) {
+		_, err := base.Extend(catalog.ProviderSpec{ID: "echo"})
+		require.EqualError(t, err, `catalog: provider "echo": base URL is required`)
+	})
+	t.Run("catalog provider keeps its base URL", func(t *testing.T) {
+		c, err := base.Extend(catalog.ProviderSpec{ID: "openai", OwnTransport: true})
+		require.NoError(t, err)
+		p, _ := c.Provider("openai")
+		require.True(t, p.OwnTransport)
+		require.Equal(t, "https://api.openai.com/v1/", p.BaseURL)
+		q, _ := base.Provider("openai")
+		require.False(t, q.OwnTransport, "the receiver is unchanged")
+	})
+}
+
+func TestExtendBaseURL(t *testing.T) {
+	base := defaultCatalog(t)
+	tests := []struct{ in, want string }{
+		{"https://lab.test", "https://lab.test/"},
+		{" https://lab.test/v1 ", "https://lab.test/v1/"},
+		{"http://localhost:11434/v1/", "http://localhost:11434/v1/"},
+		// A query is kept (the provider implementations merge it into every
+		// request URL); the "/" goes on the path.
+		{"https://res.openai.azure.com/openai/deployments/gpt-4o?api-version=2024-10-21", "https://res.openai.azure.com/openai/deployments/gpt-4o/?api-version=2024-10-21"},
+		{"https://lab.test/a%2Fb/v1", "https://lab.test/a%2Fb/v1/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			c, err := base.Extend(catalog.ProviderSpec{ID: "lab", BaseURL: tt.in})
+			require.NoError(t, err)
+			p, _ := c.Provider("lab")
+			require.Equal(t, tt.want, p.BaseURL)
+		})
+	}
+}
+
+func TestExtendKeyPrefixes(t *testing.T) {
+	base := defaultCatalog(t)
+	spec := catalog.ProviderSpec{ID: "lab", BaseURL: "https://lab.test", KeyPrefixes: []string{"lab-"}}
+	c, err := base.Extend(spec)
+	require.NoError(t, err)
+	spec.KeyPrefixes[0] = "mutated"
+	p, _ := c.Provider("lab")
+	require.Equal(t, []string{"lab-"}, p.KeyPrefixes, "the spec's slice is copied")
+
+	c, err = base.Extend(catalog.ProviderSpec{ID: "groq", DisplayName: "Groq"})
+	require.NoError(t, err)
+	p, _ = c.Provider("groq")
+	require.Equal(t, []string{"gsk_"}, p.KeyPrefixes, "an empty KeyPrefixes keeps the catalog's")
+
+	_, err = base.Extend(catalog.ProviderSpec{ID: "lab", BaseURL: "https://lab.test", KeyPrefixes: []string{"a", "", " b", "a", "c\x00"}})
+	require.Error(t, err)
+	require.Equal(t, []string{
+		`catalog: provider "lab": empty key prefix`,
+		`catalog: provider "lab": key prefix " b" has white space or control characters`,
+		`catalog: provider "lab": duplicate key prefix "a"`,
+		`catalog: provider "lab": key prefix "c\x00" has white space or control characters`,
+	}, strings.Split(err.Error(), "\n"))
+}
+
+// TestExtendDuplicateModels: two entries of one spec naming the same model
+// are an error naming both, whether the provider is custom or from the
+// catalog.
+func TestExtendDuplicateModels(t *testing.T) {
+	base := defaultCatalog(t)
+	tests := []struct {
+		name  string
+		spec  catalog.ProviderSpec
+		field string
+		want  string
+	}{
+		{
+			"same id", catalog.ProviderSpec{ID: "lab", BaseURL: "https://lab.test", Models: []catalog.Model{{ID: "a"}, {ID: "b"}, {ID: "A", ContextWindow: 5}}},
+			"Models[2].ID", `catalog: provider "lab": model "A": names the same model as Models[0] ("a"): list each model once`,
+		},
+		{
+			"id is an earlier alias", catalog.ProviderSpec{ID: "lab", BaseURL: "https://lab.test", Models: []catalog.Model{{ID: "a", Aliases: []string{"alpha"}}, {ID: "alpha"}}},
+			"Models[1].ID", `catalog: provider "lab": model "alpha": names the same model as Models[0] ("a"): list each model once`,
+		},
+		{
+			"two names of one catalog model", catalog.ProviderSpec{ID: "openai", Models: []catalog.Model{{ID: "gpt-4o", Pricing: catalog.Pricing{Input: 1}}, {ID: "gpt-4o-2024-08-06", Pricing: catalog.Pricing{Input: 2}}}},
+			"Models[1].ID", `catalog: provider "openai": model "gpt-4o-2024-08-06": names the same model as Models[0] ("gpt-4o"): list each model once`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := base.Extend(tt.spec)
+			require.Nil(t, c)
+			require.EqualError(t, err, tt.want)
+			var se *catalog.SpecError
+			require.ErrorAs(t, err, &se)
+			require.Equal(t, tt.field, se.Field)
+		})
+	}
+	t.Run("distinct models are fine", func(t *testing.T) {
+		_, err := base.Extend(catalog.ProviderSpec{ID: "openai", Models: []catalog.Model{{ID: "gpt-4o"}, {ID: "gpt-4o-mini"}, {ID: "my-model"}}})
+		require.NoError(t, err)
+	})
 }

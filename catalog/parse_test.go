@@ -31,6 +31,7 @@ func TestParseValid(t *testing.T) {
 			"id": "acme", "aliases": ["ACME-AI", "acme.ai"], "display_name": "Acme", "website": "https://acme.test",
 			"base_url": "https://api.acme.test/v1", "format": "OpenAI", "surfaces": ["Chat-Completions", "embeddings"],
 			"stream_usage": true, "default_model": "Small", "default_model_note": "cheap", "comment": "c",
+			"key_prefixes": ["acme-", "ak_"], "key_prefixes_note": "documented at https://acme.test/keys",
 			"models": [
 				{"id": "acme-small", "aliases": ["small", "acme-small-2026-01-01"], "author": "acme", "display_name": "Small",
 				 "context_window": 8192, "max_output_tokens": 1024, "input_modalities": ["text"], "output_modalities": ["text"],
@@ -50,6 +51,9 @@ func TestParseValid(t *testing.T) {
 	require.Equal(t, []providers.Surface{"chat-completions", "embeddings"}, p.Surfaces)
 	require.Equal(t, "acme-small", p.DefaultModel, "default model is canonicalised to the ID")
 	require.True(t, p.StreamUsage)
+	require.Equal(t, []string{"acme-", "ak_"}, p.KeyPrefixes)
+	require.True(t, c.MayOwnKey(p, "ak_123"))
+	require.False(t, p.OwnTransport)
 
 	small := p.Models[0]
 	require.Equal(t, "acme", small.Provider)

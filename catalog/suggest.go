@@ -26,10 +26,11 @@ const MaxSuggestLen = 128
 //     ("gpt-4o-mnii" → "gpt-4o-mini").
 //
 // A name is near when at most 1 edit away for names of 3 or 4 bytes, 2 for
-// up to 12 bytes and 3 beyond; names shorter than 3 bytes or longer than
-// [MaxSuggestLen] get no suggestion. Ties go to the first name in catalog
-// order (IDs before aliases). A name the catalog resolves exactly comes back
-// in its catalog spelling. ok is false when nothing is near.
+// up to 12 bytes and 3 beyond; names shorter than 3 bytes match only
+// exactly, and names longer than [MaxSuggestLen] get no suggestion. Ties go
+// to the first name in catalog order (IDs before aliases). A name the
+// catalog knows exactly comes back in its catalog spelling. ok is false when
+// nothing is near.
 //
 // Suggest is meant for error paths: it scans the whole catalog (a few
 // thousand comparisons of at most MaxSuggestLen bytes) and does not
@@ -68,11 +69,13 @@ func (c *Catalog) Suggest(name string) (suggestion string, ok bool) {
 }
 
 // maxEdits is the largest edit distance at which a name of n bytes is near
-// another.
+// another; -1 (nothing is near) for an empty name.
 func maxEdits(n int) int {
 	switch {
-	case n < 3:
+	case n == 0:
 		return -1
+	case n < 3:
+		return 0
 	case n <= 4:
 		return 1
 	case n <= 12:
