@@ -345,3 +345,14 @@ func must[T any](v T, ok bool) T {
 	}
 	return v
 }
+
+// BenchmarkDefault measures building the embedded catalog, which every
+// gateway does once at New and on reload.
+func BenchmarkDefault(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := catalog.Default(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
