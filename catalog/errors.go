@@ -17,6 +17,8 @@ import (
 type SpecError struct {
 	// Index is the position of the provider definition: in the file's
 	// "providers" array for Parse, in Extend's specs argument for Extend.
+	// Extend reports a problem that no spec caused (which a valid base
+	// catalog rules out) with Index -1 and the catalog provider's ID.
 	Index int
 	// Provider is the provider's ID as written in the file or the spec
 	// (possibly an alias of a catalog provider); empty when it has none.
