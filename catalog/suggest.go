@@ -53,7 +53,7 @@ func (c *Catalog) Suggest(name string) (suggestion string, ok bool) {
 			return "", false
 		}
 		best, bestD := "", -1
-		if p, pname, dp := s.nearestProvider(c, toLower(prefix)); p != nil {
+		if p, pname, dp := s.nearestProvider(c, toLower(prefix)); p != nil && rest != "" {
 			best, bestD = pname+":"+rest, dp
 			if m, dm := s.nearestModel(c, p, rest, restLower, maxEdits(len(rest))); dm >= 0 && dp+dm <= maxEdits(len(name)) {
 				best, bestD = pname+":"+m, dp+dm

@@ -56,6 +56,7 @@ func TestSuggest(t *testing.T) {
 		{"opnai:gpt4o", "openai:gpt-4o"},
 		{"openrouterr:anthropic/claude-x", "openrouter:anthropic/claude-x"},
 		{"zzz:gpt-4o", ""},
+		{"opnai:", ""}, // "openai:" would be invalid
 		{"x:y", ""},
 	}
 	for _, tt := range tests {
@@ -115,4 +116,22 @@ func BenchmarkSuggest(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzSuggest: Suggest never panics, and whatever it suggests is a name the
+// catalog resolves.
+func FuzzSuggest(f *testing.F) {
+	c := defaultCatalog(f)
+	for _, s := range []string{"gpt-4o-mnii", "openai:gpt4o", "opnai:gpt-4o", "openai/gpt-4o-mnii", "x:y", ":gpt-4o", "a/", "/b", "openai:", "Ω:ß/ü", strings.Repeat("a", 200)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		s, ok := c.Suggest(name)
+		if !ok {
+			require.Empty(t, s)
+			return
+		}
+		_, err := c.Resolve(s)
+		require.NoError(t, err, "suggestion %q for %q", s, name)
+	})
 }
