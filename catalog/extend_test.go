@@ -450,3 +450,30 @@ func TestExtendDuplicateModels(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// FuzzExtend: Extend never panics, and every problem it reports is a
+// *SpecError that points at one of the specs given.
+func FuzzExtend(f *testing.F) {
+	base := defaultCatalog(f)
+	f.Add("lab", "alias", "https://lab.test", "m", "gpt-4o", "chat-completions", "sk-")
+	f.Add("openai", "groqcloud", "ftp://x", "gpt-4o", "gpt-4o-mini", "messages", "")
+	f.Add("Open-AI", "Gemini", "", "GPT-4O", "GPT-4O-2024-08-06", "bogus", "sk-")
+	f.Fuzz(func(t *testing.T, id, alias, baseURL, model, modelAlias, surface, keyPrefix string) {
+		specs := []catalog.ProviderSpec{
+			{ID: id, Aliases: []string{alias}, BaseURL: baseURL, Surfaces: []providers.Surface{providers.Surface(surface)}, KeyPrefixes: []string{keyPrefix},
+				Models: []catalog.Model{{ID: model, Aliases: []string{modelAlias}}, {ID: modelAlias, Replacement: model}}},
+			{ID: "anthropic", Aliases: []string{alias}, Models: []catalog.Model{{ID: modelAlias, Aliases: []string{model}}}},
+		}
+		c, err := base.Extend(specs...)
+		if err == nil {
+			require.NotNil(t, c)
+			return
+		}
+		require.Nil(t, c)
+		for _, se := range specErrors(t, err) {
+			require.True(t, se.Index >= -1 && se.Index < len(specs), "index %d", se.Index)
+			require.NotEmpty(t, se.Field)
+			require.True(t, strings.HasPrefix(se.Error(), "catalog: provider "))
+		}
+	})
+}
