@@ -194,7 +194,7 @@ func (rt *routing) resolveError(name string, err error) *Error {
 		e = errorf(KindProviderUnknown, "unknown provider in model %q: no provider with that ID is configured or built in", name)
 	case errors.Is(err, catalog.ErrUnknownModel):
 		e = errorf(KindModelUnknown, "model %q is not in the catalog", name)
-		if s, ok := suggest(rt.catalog, name); ok {
+		if s, ok := rt.catalog.Suggest(name); ok {
 			e.Message += "; did you mean " + strconv.Quote(s) + "?"
 		}
 		e.Message += " Prefix a model with its provider (for example \"openai:" + name + "\") to pass it through"
@@ -204,9 +204,6 @@ func (rt *routing) resolveError(name string, err error) *Error {
 	e.Param, e.Err = "model", err
 	return e
 }
-
-// suggest is a stand-in for the catalog's nearest-name suggestion.
-func suggest(cat *catalog.Catalog, name string) (string, bool) { return "", false }
 
 func lower(s string) string {
 	for i := 0; i < len(s); i++ {

@@ -149,7 +149,7 @@ func TestLoadConfigEveryField(t *testing.T) {
 	defer gw.Close()
 	p, ok := gw.Catalog().Provider("lab")
 	require.True(t, ok)
-	require.Equal(t, []string{"chat-completions", "embeddings"}, p.Surfaces)
+	require.Equal(t, []providers.Surface{"chat-completions", "embeddings"}, p.Surfaces)
 	m, ok := p.Model("qwen")
 	require.True(t, ok)
 	require.Equal(t, catalog.Pricing{Input: 2500000, Output: 10000000, CacheRead: 1250000}, m.Pricing)
