@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gateway "github.com/llmgate/gateway"
+	"github.com/llmgate/gateway/providers"
+)
+
+// config is a soak run's configuration.
+type config struct {
+	duration        time.Duration // how long clients start new requests
+	clients         int           // concurrent clients
+	seed            uint64        // determines every request's shape and every upstream request's fault
+	faultRate       float64       // probability that an upstream request gets a fault
+	attemptTimeout  time.Duration // gateway.WithTimeouts per attempt (also the stream idle timeout)
+	totalTimeout    time.Duration // gateway.WithTimeouts total
+	keysPerProvider int
+	settle          time.Duration // how long to wait for goroutines and descriptors to go
+	goroutineSlack  int           // goroutines allowed above the start level after the run
+	rssSlackMiB     int           // RSS allowed above the start level after the run
+	examples        int           // examples printed per kind of violation
+	weights         faultWeights
+	// wrap, when set, wraps the gateway's handler (tests use it to break
+	// the gateway on purpose and see the soak notice).
+	wrap func(http.Handler) http.Handler
+}
+
+func defaultConfig() config {
+	return config{
+		duration:        2 * time.Minute,
+		clients:         64,
+		seed:            1,
+		faultRate:       0.45,
+		attemptTimeout:  500 * time.Millisecond,
+		totalTimeout:    2 * time.Second,
+		keysPerProvider: 4,
+		settle:          10 * time.Second,
+		rssSlackMiB:     20,
+		examples:        3,
+		weights:         defaultFaultWeights(),
+	}
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if c.duration <= 0 {
+		errs = append(errs, errors.New("-duration must be positive"))
+	}
+	if c.clients < 1 {
+		errs = append(errs, errors.New("-clients must be at least 1"))
+	}
+	if c.faultRate < 0 || c.faultRate > 1 {
+		errs = append(errs, errors.New("-fault-rate must be in [0, 1]"))
+	}
+	if c.attemptTimeout <= 0 || c.totalTimeout < c.attemptTimeout {
+		errs = append(errs, errors.New("-attempt-timeout must be positive and at most -total-timeout"))
+	}
+	if c.keysPerProvider < 1 {
+		errs = append(errs, errors.New("-keys must be at least 1"))
+	}
+	if c.examples < 1 {
+		errs = append(errs, errors.New("-examples must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// run starts the fake upstreams and the gateway, runs the clients for the
+// configured duration, shuts everything down and checks that the
+// process's resources came back to their start level.
+func run(ctx context.Context, cfg config) (*summary, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	warmUp()
+	start := measure()
+	t := newTally(cfg.examples)
+	l := newLedger()
+
+	var opts []gateway.Option
+	var ups []*upstream
+	defer func() {
+		for _, u := range ups {
+			u.close()
+		}
+	}()
+	for _, p := range []struct {
+		id     string
+		format providers.Format
+	}{{"openai", providers.FormatOpenAI}, {"anthropic", providers.FormatAnthropic}} {
+		keys := make([]gateway.ProviderKey, cfg.keysPerProvider)
+		byValue := map[string]string{}
+		for i := range keys {
+			keys[i] = gateway.ProviderKey{ID: p.id[:2] + "-" + strconv.Itoa(i+1), Value: providers.Secret(fmt.Sprintf("sk-soak-%s-%d", p.id, i+1))}
+			byValue[keys[i].Value.Reveal()] = keys[i].ID
+		}
+		u, err := startUpstream(p.id, p.format, &cfg, byValue, l, t)
+		if err != nil {
+			return nil, err
+		}
+		ups = append(ups, u)
+		opts = append(opts, gateway.WithProvider(gateway.ProviderConfig{ID: p.id, BaseURL: u.url, Keys: keys}))
+	}
+	opts = append(opts,
+		gateway.WithOnlyConfiguredProviders(true),
+		gateway.WithTimeouts(cfg.attemptTimeout, cfg.totalTimeout),
+		// Short cooldowns, so that 429s and 401s take keys out of rotation
+		// for a moment (now and then all of a provider's keys) without
+		// starving the run; Retry-After values are capped.
+		gateway.WithKeyCooldowns(30*time.Millisecond, 20*time.Millisecond, 25*time.Millisecond),
+		// Translated streams get keep-alives while a stalled upstream is
+		// silent.
+		gateway.WithStreamKeepAlive(cfg.attemptTimeout/3),
+		gateway.WithLogger(slog.New(slogTally{t})),
+	)
+	gw, err := gateway.New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	var handler http.Handler = gw
+	if cfg.wrap != nil {
+		handler = cfg.wrap(gw)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = gw.Close()
+		return nil, err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(logWriter{t, "gateway's http.Server logged an error", true}, "", 0),
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(ln)
+	}()
+	base := "http://" + ln.Addr().String()
+
+	tr := &http.Transport{MaxIdleConns: 2 * cfg.clients, MaxIdleConnsPerHost: 2 * cfg.clients, DisableCompression: true}
+	hc := &http.Client{Transport: tr}
+	deadline := cfg.totalTimeout + 10*time.Second
+	began := time.Now()
+	stopAt := began.Add(cfg.duration)
+	var seq atomic.Uint64
+	var wg sync.WaitGroup
+	for range cfg.clients {
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(stopAt) {
+				p := newPlan(cfg.seed, seq.Add(1))
+				r := do(hc, base, p, deadline)
+				recs := l.take(p.marker)
+				t.add(p, r, recs, check(p, r, recs))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+
+	// Tear down: clients' connections, the gateway's server, the gateway,
+	// the upstreams.
+	tr.CloseIdleConnections()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := srv.Shutdown(sctx); err != nil {
+		t.violation("gateway's server did not shut down", "http.Server.Shutdown: "+err.Error()+" (handlers still running after every client finished)")
+		_ = srv.Close()
+	}
+	cancel()
+	<-served
+	_ = gw.Close()
+	for _, u := range ups {
+		u.close()
+	}
+	ups = nil
+
+	s := &summary{cfg: cfg, elapsed: elapsed, tally: t, start: start}
+	l.mu.Lock()
+	s.upstreamRequests, s.faults = l.requests, l.faults
+	l.mu.Unlock()
+	s.late = l.leftover()
+	s.end = settle(start, cfg.goroutineSlack, cfg.settle)
+	checkResources(t, start, s.end, cfg.goroutineSlack, cfg.rssSlackMiB)
+	return s, nil
+}
