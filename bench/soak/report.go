@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -392,10 +391,4 @@ func sortedKeys(m map[string]*exampleLog) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// discardBody drains and closes a response body.
-func discardBody(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
 }

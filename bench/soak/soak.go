@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,42 @@ func (c *config) validate() error {
 	return errors.Join(errs...)
 }
 
+// eventCheck is the gateway's event sink: it counts events and checks that
+// every complete response reports the usage the fake upstreams send.
+type eventCheck struct {
+	t      *tally
+	events atomic.Int64
+}
+
+// HandleEvent implements gateway.EventSink.
+func (e *eventCheck) HandleEvent(_ context.Context, ev *gateway.Event) {
+	e.events.Add(1)
+	if ev.Status == http.StatusOK && ev.Err == nil && !ev.UsageReported {
+		kind := "JSON response"
+		if ev.Stream {
+			kind = "stream"
+		}
+		e.t.violation("complete "+kind+" without usage in its event",
+			fmt.Sprintf("%s %s served by %s (%s client); the fake upstreams always report usage", ev.RequestID, ev.Path, ev.ServedBy, ev.Format))
+	}
+}
+
+// waitUpstreamsIdle waits up to d for the upstreams to have no request
+// open and returns the ones still open.
+func waitUpstreamsIdle(ups []*upstream, d time.Duration) []string {
+	deadline := time.Now().Add(d)
+	for {
+		var open []string
+		for _, u := range ups {
+			open = append(open, u.openRequests()...)
+		}
+		if len(open) == 0 || time.Now().After(deadline) {
+			return open
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // run starts the fake upstreams and the gateway, runs the clients for the
 // configured duration, shuts everything down and checks that the
 // process's resources came back to their start level.
@@ -86,6 +123,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	start := measure()
 	t := newTally(cfg.examples)
 	l := newLedger()
+	events := &eventCheck{t: t}
 
 	var opts []gateway.Option
 	var ups []*upstream
@@ -122,15 +160,21 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		// silent.
 		gateway.WithStreamKeepAlive(cfg.attemptTimeout/3),
 		gateway.WithLogger(slog.New(slogTally{t})),
+		gateway.WithEventSink(events),
 	)
 	gw, err := gateway.New(opts...)
 	if err != nil {
 		return nil, err
 	}
-	var handler http.Handler = gw
+	var inner http.Handler = gw
 	if cfg.wrap != nil {
-		handler = cfg.wrap(gw)
+		inner = cfg.wrap(gw)
 	}
+	var handled atomic.Int64
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handled.Add(1)
+		inner.ServeHTTP(w, r)
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		_ = gw.Close()
@@ -179,6 +223,15 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	cancel()
 	<-served
 	_ = gw.Close()
+	if n, e := handled.Load(), events.events.Load(); n != e {
+		t.violation("not one event per request", fmt.Sprintf("%d requests handled, %d events emitted", n, e))
+	}
+	// Every gateway handler has returned: no upstream request may still be
+	// open (the gateway cancels or finishes every one it makes).
+	if open := waitUpstreamsIdle(ups, cfg.settle); len(open) > 0 {
+		t.violation("upstream requests still open after the gateway finished",
+			fmt.Sprintf("%d open %v after every gateway handler returned and Close: %s", len(open), cfg.settle, excerpt([]byte(strings.Join(open, "; ")), 2000)))
+	}
 	for _, u := range ups {
 		u.close()
 	}

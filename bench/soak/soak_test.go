@@ -24,6 +24,8 @@ var knownGatewayIssues = map[string]string{
 	"served from a failed upstream attempt (truncated JSON (short body))": "looksComplete accepts a JSON " +
 		"body cut right after an inner '}' and relays it as a 200",
 	"JSON response is not valid JSON": "the same truncated JSON body, as the client sees it",
+	"complete JSON response without usage in its event": "the same truncated JSON body, whose usage " +
+		"object was cut off, as the event sink sees it",
 }
 
 // shortConfig is a soak of a few seconds.

@@ -100,6 +100,10 @@ type upstream struct {
 	srv     *http.Server
 	closing chan struct{}
 	served  chan struct{} // closed when Serve has returned
+
+	mu     sync.Mutex
+	nextID uint64
+	open   map[uint64]string // requests being answered: what they are
 }
 
 func startUpstream(provider string, format providers.Format, cfg *config, keys map[string]string, l *ledger, t *tally) (*upstream, error) {
@@ -111,6 +115,7 @@ func startUpstream(provider string, format providers.Format, cfg *config, keys m
 		provider: provider, format: format, path: "/v1/chat/completions",
 		url: "http://" + ln.Addr().String() + "/v1/", seed: cfg.seed, rate: cfg.faultRate, weights: &cfg.weights,
 		keys: keys, ledger: l, tally: t, closing: make(chan struct{}), served: make(chan struct{}),
+		open: map[uint64]string{},
 	}
 	if format == providers.FormatAnthropic {
 		u.path = "/v1/messages"
@@ -148,7 +153,39 @@ type upstreamRequest struct {
 	Models json.RawMessage `json:"models"`
 }
 
+// track records a request being answered and returns the function that
+// updates its description and the one that forgets it.
+func (u *upstream) track() (describe func(string), done func()) {
+	u.mu.Lock()
+	u.nextID++
+	id := u.nextID
+	u.open[id] = "(request body not read yet)"
+	u.mu.Unlock()
+	return func(s string) {
+			u.mu.Lock()
+			u.open[id] = s
+			u.mu.Unlock()
+		}, func() {
+			u.mu.Lock()
+			delete(u.open, id)
+			u.mu.Unlock()
+		}
+}
+
+// openRequests describes the requests still being answered.
+func (u *upstream) openRequests() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]string, 0, len(u.open))
+	for _, s := range u.open {
+		out = append(out, s)
+	}
+	return out
+}
+
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	describe, done := u.track()
+	defer done()
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		return // the gateway gave up while sending
@@ -184,7 +221,10 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rng := rngFor(u.seed, "upstream", marker, u.provider, req.Model, keyID)
 	f := pickFault(rng, u.rate, req.Stream, u.weights)
-	id := u.ledger.record(marker, attemptRecord{provider: u.provider, model: req.Model, keyID: keyID, fault: f, stream: req.Stream})
+	a := attemptRecord{provider: u.provider, model: req.Model, keyID: keyID, fault: f, stream: req.Stream}
+	id := u.ledger.record(marker, a)
+	a.id = id
+	describe("upstream request " + a.String() + " for " + marker)
 	u.play(w, r, &req, marker, id, f, rng)
 }
 
