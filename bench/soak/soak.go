@@ -112,41 +112,45 @@ func waitUpstreamsIdle(ups []*upstream, d time.Duration) []string {
 	}
 }
 
-// run starts the fake upstreams and the gateway, runs the clients for the
-// configured duration, shuts everything down and checks that the
-// process's resources came back to their start level.
-func run(ctx context.Context, cfg config) (*summary, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	warmUp()
-	start := measure()
-	t := newTally(cfg.examples)
-	l := newLedger()
-	events := &eventCheck{t: t}
+// rig is the system under test: the fake upstreams and the gateway behind
+// its own http.Server.
+type rig struct {
+	ups     []*upstream
+	gw      *gateway.Gateway
+	srv     *http.Server
+	served  chan struct{} // closed when srv.Serve has returned
+	base    string        // the gateway's URL
+	handled atomic.Int64  // requests that reached the gateway's handler
+	events  *eventCheck
+}
 
-	var opts []gateway.Option
-	var ups []*upstream
+// startRig starts the upstreams and the gateway. On error everything
+// started is stopped again.
+func startRig(cfg *config, t *tally, l *ledger) (_ *rig, err error) {
+	rg := &rig{events: &eventCheck{t: t}}
 	defer func() {
-		for _, u := range ups {
-			u.close()
+		if err != nil {
+			for _, u := range rg.ups {
+				u.close()
+			}
 		}
 	}()
+	var opts []gateway.Option
 	for _, p := range []struct {
-		id     string
-		format providers.Format
-	}{{"openai", providers.FormatOpenAI}, {"anthropic", providers.FormatAnthropic}} {
+		id, keyPrefix string
+		format        providers.Format
+	}{{"openai", "oa", providers.FormatOpenAI}, {"anthropic", "an", providers.FormatAnthropic}} {
 		keys := make([]gateway.ProviderKey, cfg.keysPerProvider)
 		byValue := map[string]string{}
 		for i := range keys {
-			keys[i] = gateway.ProviderKey{ID: p.id[:2] + "-" + strconv.Itoa(i+1), Value: providers.Secret(fmt.Sprintf("sk-soak-%s-%d", p.id, i+1))}
+			keys[i] = gateway.ProviderKey{ID: p.keyPrefix + "-" + strconv.Itoa(i+1), Value: providers.Secret(fmt.Sprintf("sk-soak-%s-%d", p.id, i+1))}
 			byValue[keys[i].Value.Reveal()] = keys[i].ID
 		}
-		u, err := startUpstream(p.id, p.format, &cfg, byValue, l, t)
+		u, err := startUpstream(p.id, p.format, cfg, byValue, l, t)
 		if err != nil {
 			return nil, err
 		}
-		ups = append(ups, u)
+		rg.ups = append(rg.ups, u)
 		opts = append(opts, gateway.WithProvider(gateway.ProviderConfig{ID: p.id, BaseURL: u.url, Keys: keys}))
 	}
 	opts = append(opts,
@@ -160,39 +164,69 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		// silent.
 		gateway.WithStreamKeepAlive(cfg.attemptTimeout/3),
 		gateway.WithLogger(slog.New(slogTally{t})),
-		gateway.WithEventSink(events),
+		gateway.WithEventSink(rg.events),
 	)
-	gw, err := gateway.New(opts...)
-	if err != nil {
+	if rg.gw, err = gateway.New(opts...); err != nil {
 		return nil, err
 	}
-	var inner http.Handler = gw
+	var inner http.Handler = rg.gw
 	if cfg.wrap != nil {
-		inner = cfg.wrap(gw)
+		inner = cfg.wrap(rg.gw)
 	}
-	var handled atomic.Int64
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handled.Add(1)
-		inner.ServeHTTP(w, r)
-	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		_ = gw.Close()
+		_ = rg.gw.Close()
 		return nil, err
 	}
-	srv := &http.Server{
-		Handler:           handler,
+	rg.base = "http://" + ln.Addr().String()
+	rg.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rg.handled.Add(1)
+			inner.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(logWriter{t, "gateway's http.Server logged an error", true}, "", 0),
 	}
-	served := make(chan struct{})
+	rg.served = make(chan struct{})
 	go func() {
-		defer close(served)
-		_ = srv.Serve(ln)
+		defer close(rg.served)
+		_ = rg.srv.Serve(ln)
 	}()
-	base := "http://" + ln.Addr().String()
+	return rg, nil
+}
 
+// stop shuts the gateway's server down, closes the gateway and the
+// upstreams, and records what did not end as it should: handlers still
+// running, events not one per request, upstream requests left open.
+func (rg *rig) stop(t *tally, settle time.Duration) {
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := rg.srv.Shutdown(sctx); err != nil {
+		t.violation("gateway's server did not shut down", "http.Server.Shutdown: "+err.Error()+" (handlers still running after every client finished)")
+		_ = rg.srv.Close()
+	}
+	cancel()
+	<-rg.served
+	_ = rg.gw.Close()
+	if n, e := rg.handled.Load(), rg.events.events.Load(); n != e {
+		t.violation("not one event per request", fmt.Sprintf("%d requests handled, %d events emitted", n, e))
+	}
+	// Every gateway handler has returned: no upstream request may still be
+	// open (the gateway cancels or finishes every one it makes).
+	if open := waitUpstreamsIdle(rg.ups, settle); len(open) > 0 {
+		t.violation("upstream requests still open after the gateway finished",
+			fmt.Sprintf("%d open %v after every gateway handler returned and Close: %s", len(open), settle, excerpt([]byte(strings.Join(open, "; ")), 2000)))
+	}
+	for _, u := range rg.ups {
+		u.close()
+	}
+}
+
+// drive runs cfg.clients clients against the gateway at base until the
+// duration is over or ctx ends, checks every request and returns how long
+// it took. Requests in flight at the end are finished.
+func drive(ctx context.Context, cfg *config, base string, t *tally, l *ledger) time.Duration {
 	tr := &http.Transport{MaxIdleConns: 2 * cfg.clients, MaxIdleConnsPerHost: 2 * cfg.clients, DisableCompression: true}
+	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
 	deadline := cfg.totalTimeout + 10*time.Second
 	began := time.Now()
@@ -210,32 +244,26 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(began)
+	return time.Since(began)
+}
 
-	// Tear down: clients' connections, the gateway's server, the gateway,
-	// the upstreams.
-	tr.CloseIdleConnections()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	if err := srv.Shutdown(sctx); err != nil {
-		t.violation("gateway's server did not shut down", "http.Server.Shutdown: "+err.Error()+" (handlers still running after every client finished)")
-		_ = srv.Close()
+// run starts the fake upstreams and the gateway, runs the clients for the
+// configured duration, shuts everything down and checks that the
+// process's resources came back to their start level.
+func run(ctx context.Context, cfg config) (*summary, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	cancel()
-	<-served
-	_ = gw.Close()
-	if n, e := handled.Load(), events.events.Load(); n != e {
-		t.violation("not one event per request", fmt.Sprintf("%d requests handled, %d events emitted", n, e))
+	warmUp()
+	start := measure()
+	t := newTally(cfg.examples)
+	l := newLedger()
+	rg, err := startRig(&cfg, t, l)
+	if err != nil {
+		return nil, err
 	}
-	// Every gateway handler has returned: no upstream request may still be
-	// open (the gateway cancels or finishes every one it makes).
-	if open := waitUpstreamsIdle(ups, cfg.settle); len(open) > 0 {
-		t.violation("upstream requests still open after the gateway finished",
-			fmt.Sprintf("%d open %v after every gateway handler returned and Close: %s", len(open), cfg.settle, excerpt([]byte(strings.Join(open, "; ")), 2000)))
-	}
-	for _, u := range ups {
-		u.close()
-	}
-	ups = nil
+	elapsed := drive(ctx, &cfg, rg.base, t, l)
+	rg.stop(t, cfg.settle)
 
 	s := &summary{cfg: cfg, elapsed: elapsed, tally: t, start: start}
 	l.mu.Lock()
