@@ -183,6 +183,8 @@ func (u *upstream) openRequests() []string {
 	return out
 }
 
+// ServeHTTP checks an upstream request, draws its fault, records it in the
+// ledger and answers it.
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	describe, done := u.track()
 	defer done()
@@ -252,6 +254,7 @@ func preambleEvents(f providers.Format) int {
 	return 1
 }
 
+// play answers the request with upstream request ID id, as fault f says.
 func (u *upstream) play(w http.ResponseWriter, r *http.Request, req *upstreamRequest, marker, id string, f fault, rng *rand.Rand) {
 	ctx := r.Context()
 	deltas := replyDeltas(marker)
