@@ -47,9 +47,16 @@ type plan struct {
 	cancelAfter  time.Duration // clientCancel
 }
 
+// doomedSuffix ends the marker of a request whose every upstream request
+// hangs, so that it runs into the total timeout (or runs out of attempts).
+const doomedSuffix = "-doomed"
+
 func newPlan(seed, n uint64) *plan {
 	p := &plan{n: n, marker: fmt.Sprintf("soak-%d-%d", seed, n)}
 	rng := rngFor(seed, "plan", p.marker)
+	if rng.IntN(1000) < 5 {
+		p.marker += doomedSuffix
+	}
 	p.format = providers.FormatOpenAI
 	if rng.IntN(2) == 0 {
 		p.format = providers.FormatAnthropic

@@ -223,6 +223,12 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rng := rngFor(u.seed, "upstream", marker, u.provider, req.Model, keyID)
 	f := pickFault(rng, u.rate, req.Stream, u.weights)
+	if strings.HasSuffix(marker, doomedSuffix) {
+		f = faultHang
+		if req.Stream && rng.IntN(2) == 0 {
+			f = faultStallBefore
+		}
+	}
 	a := attemptRecord{provider: u.provider, model: req.Model, keyID: keyID, fault: f, stream: req.Stream}
 	id := u.ledger.record(marker, a)
 	a.id = id
