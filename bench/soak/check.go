@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/llmgate/gateway/providers"
 )
@@ -53,7 +54,12 @@ type outcome struct {
 	cross      bool // served by a provider of the other format
 	failover   bool // served after more than one upstream attempt
 	violations []violation
+	notes      []violation // what would be a violation but for a process stall
 }
+
+// stallTolerance is the process stall (see stallMonitor) from which a
+// request's timing verdicts are not trusted.
+const stallTolerance = 100 * time.Millisecond
 
 // errorPayload is the inner error object of both dialects.
 type errorPayload struct {
@@ -491,7 +497,13 @@ func checkServed(p *plan, r *result, recs []attemptRecord, o *outcome, bad func(
 			bad("in-stream error without a message", "error event %s", v.errEvent)
 		}
 		if rec != nil && rec.fault.verdict() == mayServe {
-			bad("in-stream error from an upstream that answered well", "upstream request %s; error %q", rec, v.errEvent.Message)
+			detail := fmt.Sprintf("upstream request %s; error %q", rec, v.errEvent.Message)
+			if r.stall >= stallTolerance && strings.Contains(v.errEvent.Message, "idle") {
+				o.notes = append(o.notes, violation{"idle cut of a good stream during a process stall",
+					fmt.Sprintf("%s; the process stalled for %v", detail, r.stall.Round(time.Millisecond))})
+			} else {
+				bad("in-stream error from an upstream that answered well", "%s", detail)
+			}
 		}
 	case v.terminal:
 		o.class = classOKStream

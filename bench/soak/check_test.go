@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -44,6 +45,7 @@ func TestCheck(t *testing.T) {
 	anStream := providertest.AnthropicStream("claude-haiku-4-5", deltas, providertest.Usage{}).StreamBytes()
 	oaCut := oaStream[:bytes.LastIndex(oaStream, []byte("data: [DONE]"))]
 	oaFailed := append(append([]byte(nil), oaCut...), `data: {"error":{"message":"upstream stream failed","type":"server_error","param":null,"code":"stream_failed"}}`+"\n\n"...)
+	oaIdle := append(append([]byte(nil), oaCut...), `data: {"error":{"message":"upstream stream failed: stream idle for 500ms","type":"server_error","param":null,"code":"stream_failed"}}`+"\n\n"...)
 	anNoCode := append(bytes.Clone(anStream[:bytes.Index(anStream, []byte("event: content_block_stop"))]),
 		"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream stream failed\"}}\n\n"...)
 
@@ -54,6 +56,7 @@ func TestCheck(t *testing.T) {
 		recs      []attemptRecord
 		wantClass string
 		want      []string // violation kinds
+		wantNotes []string
 	}{
 		{
 			name: "openai JSON ok", plan: oaPlan(false),
@@ -126,6 +129,18 @@ func TestCheck(t *testing.T) {
 			result:    result{status: 200, header: served(oaModel, "up-1", "1", "text/event-stream"), body: oaFailed},
 			recs:      []attemptRecord{rec("up-1", oaModel, faultSlow)},
 			wantClass: classViolation, want: []string{"in-stream error from an upstream that answered well"},
+		},
+		{
+			name: "idle cut of a good stream", plan: oaPlan(true),
+			result:    result{status: 200, header: served(oaModel, "up-1", "1", "text/event-stream"), body: oaIdle},
+			recs:      []attemptRecord{rec("up-1", oaModel, faultSlow)},
+			wantClass: classViolation, want: []string{"in-stream error from an upstream that answered well"},
+		},
+		{
+			name: "idle cut of a good stream during a process stall", plan: oaPlan(true),
+			result:    result{status: 200, header: served(oaModel, "up-1", "1", "text/event-stream"), body: oaIdle, stall: 300 * time.Millisecond},
+			recs:      []attemptRecord{rec("up-1", oaModel, faultSlow)},
+			wantClass: classStreamFailed, wantNotes: []string{"idle cut of a good stream during a process stall"},
 		},
 		{
 			name: "in-stream error without code", plan: anPlan(true),
@@ -233,6 +248,11 @@ func TestCheck(t *testing.T) {
 			}
 			require.ElementsMatch(t, tc.want, kinds, "%+v", o.violations)
 			require.Equal(t, tc.wantClass, o.class)
+			var notes []string
+			for _, n := range o.notes {
+				notes = append(notes, n.kind)
+			}
+			require.ElementsMatch(t, tc.wantNotes, notes)
 		})
 	}
 }
@@ -241,4 +261,17 @@ func TestSplitSSE(t *testing.T) {
 	evs, rest := splitSSE([]byte(": ping\n\nevent: a\ndata: 1\ndata: 2\n\ndata: [DONE]\n\ndata: par"))
 	require.Equal(t, []sseEvent{{comment: true}, {name: "a", data: "1\n2"}, {data: "[DONE]"}}, evs)
 	require.Equal(t, "data: par", string(rest))
+}
+
+func TestStallMonitorDuring(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := &stallMonitor{period: 5 * time.Millisecond, stalls: []stall{
+		{start: t0, late: 200 * time.Millisecond},
+		{start: t0.Add(time.Second), late: 150 * time.Millisecond},
+	}}
+	require.Equal(t, 200*time.Millisecond, m.during(t0.Add(-time.Second), t0.Add(time.Millisecond)))
+	require.Equal(t, 200*time.Millisecond, m.during(t0.Add(100*time.Millisecond), t0.Add(300*time.Millisecond)), "inside the stall")
+	require.Equal(t, time.Duration(0), m.during(t0.Add(300*time.Millisecond), t0.Add(900*time.Millisecond)), "between stalls")
+	require.Equal(t, 200*time.Millisecond, m.during(t0.Add(-time.Second), t0.Add(2*time.Second)), "the longest of both")
+	require.Equal(t, 150*time.Millisecond, m.during(t0.Add(1100*time.Millisecond), t0.Add(2*time.Second)))
 }

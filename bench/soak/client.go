@@ -150,19 +150,22 @@ func (p *plan) String() string {
 
 // result is what a client saw.
 type result struct {
-	status     int // 0: no response
-	header     http.Header
-	body       []byte
-	err        error // transport or body read error
-	canceled   bool  // the client's own cancel (clientCancel) fired before the end
-	hungUp     bool  // the client hung up on purpose (clientDisconnect)
-	timedOut   bool  // the client's safety deadline ran out: the gateway never finished
-	sawContent bool
+	status   int // 0: no response
+	header   http.Header
+	body     []byte
+	err      error // transport or body read error
+	canceled bool  // the client's own cancel (clientCancel) fired before the end
+	hungUp   bool  // the client hung up on purpose (clientDisconnect)
+	timedOut bool  // the client's safety deadline ran out: the gateway never finished
+	began    time.Time
+	ended    time.Time
+	stall    time.Duration // the longest process stall while the request ran (see stallMonitor)
 }
 
 // do sends p to the gateway at base and reads the response as p says.
 func do(hc *http.Client, base string, p *plan, deadline time.Duration) *result {
-	r := &result{}
+	r := &result{began: time.Now()}
+	defer func() { r.ended = time.Now() }()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	var canceled atomic.Bool

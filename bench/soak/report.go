@@ -127,6 +127,9 @@ func (t *tally) add(p *plan, r *result, recs []attemptRecord, o outcome) {
 	for _, v := range o.violations {
 		t.addExample(t.violations, v.kind, v.detail+"\n"+ex)
 	}
+	for _, v := range o.notes {
+		t.addExample(t.notes, v.kind, v.detail)
+	}
 }
 
 // describe tells what a request was, what the upstreams did and what the
@@ -214,6 +217,8 @@ type summary struct {
 	upstreamRequests int64
 	faults           [numFaults]int64
 	late             int // upstream requests recorded after their client request was checked
+	stalls           int // process stalls of stallTolerance or more
+	longestStall     time.Duration
 	start, end       resources
 }
 
@@ -348,6 +353,11 @@ func (s *summary) print(w io.Writer) {
 	}
 
 	fmt.Fprintf(w, "\nLate upstream requests (arrived after their client request was checked): %d\n", s.late)
+	fmt.Fprintf(w, "Process stalls of %v or more (an overloaded machine): %d", stallTolerance, s.stalls)
+	if s.stalls > 0 {
+		fmt.Fprintf(w, ", longest %v; timing verdicts on requests that overlapped one are notes, not violations", s.longestStall.Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
 	if len(t.notes) > 0 {
 		fmt.Fprintln(w, "\nNotes (do not fail the run):")
 		for _, k := range sortedKeys(t.notes) {

@@ -224,7 +224,7 @@ func (rg *rig) stop(t *tally, settle time.Duration) {
 // drive runs cfg.clients clients against the gateway at base until the
 // duration is over or ctx ends, checks every request and returns how long
 // it took. Requests in flight at the end are finished.
-func drive(ctx context.Context, cfg *config, base string, t *tally, l *ledger) time.Duration {
+func drive(ctx context.Context, cfg *config, base string, t *tally, l *ledger, mon *stallMonitor) time.Duration {
 	tr := &http.Transport{MaxIdleConns: 2 * cfg.clients, MaxIdleConnsPerHost: 2 * cfg.clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
@@ -238,6 +238,7 @@ func drive(ctx context.Context, cfg *config, base string, t *tally, l *ledger) t
 			for ctx.Err() == nil && time.Now().Before(stopAt) {
 				p := newPlan(cfg.seed, seq.Add(1))
 				r := do(hc, base, p, deadline)
+				r.stall = mon.during(r.began, r.ended)
 				recs := l.take(p.marker)
 				t.add(p, r, recs, check(p, r, recs))
 			}
@@ -262,10 +263,13 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	elapsed := drive(ctx, &cfg, rg.base, t, l)
+	mon := startStallMonitor(5*time.Millisecond, stallTolerance)
+	elapsed := drive(ctx, &cfg, rg.base, t, l, mon)
+	mon.close()
 	rg.stop(t, cfg.settle)
 
 	s := &summary{cfg: cfg, elapsed: elapsed, tally: t, start: start}
+	s.stalls, s.longestStall = mon.summary()
 	l.mu.Lock()
 	s.upstreamRequests, s.faults = l.requests, l.faults
 	l.mu.Unlock()
