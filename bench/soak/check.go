@@ -324,7 +324,7 @@ func check(p *plan, r *result, recs []attemptRecord) (o outcome) {
 	}
 	switch {
 	case r.timedOut:
-		bad("request never finished", "no complete response within the client's deadline (%d bytes so far, err %v)", len(r.body), r.err)
+		bad("request never finished", "the gateway sent nothing more for the client's silence limit (%d bytes so far, err %v)", len(r.body), r.err)
 		return o
 	case r.status == 0 && r.canceled:
 		o.class = classCanceled
@@ -498,10 +498,15 @@ func checkServed(p *plan, r *result, recs []attemptRecord, o *outcome, bad func(
 		}
 		if rec != nil && rec.fault.verdict() == mayServe {
 			detail := fmt.Sprintf("upstream request %s; error %q", rec, v.errEvent.Message)
-			if r.stall >= stallTolerance && strings.Contains(v.errEvent.Message, "idle") {
+			switch {
+			case strings.Contains(v.errEvent.Message, "per-attempt timeout") || strings.Contains(v.errEvent.Message, "total timeout"):
+				// Those timeouts only bound the time to the commit point:
+				// the gateway committed the stream after one had fired.
+				bad("stream committed after its attempt or total timeout fired", "%s", detail)
+			case r.stall >= stallTolerance && strings.Contains(v.errEvent.Message, "idle"):
 				o.notes = append(o.notes, violation{"idle cut of a good stream during a process stall",
 					fmt.Sprintf("%s; the process stalled for %v", detail, r.stall.Round(time.Millisecond))})
-			} else {
+			default:
 				bad("in-stream error from an upstream that answered well", "%s", detail)
 			}
 		}

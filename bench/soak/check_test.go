@@ -137,6 +137,13 @@ func TestCheck(t *testing.T) {
 			wantClass: classViolation, want: []string{"in-stream error from an upstream that answered well"},
 		},
 		{
+			name: "stream cut by the per-attempt timeout after the commit", plan: oaPlan(true),
+			result: result{status: 200, header: served(oaModel, "up-1", "1", "text/event-stream"),
+				body: bytes.Replace(oaIdle, []byte("stream idle for 500ms"), []byte("no answer within the per-attempt timeout of 500ms"), 1)},
+			recs:      []attemptRecord{rec("up-1", oaModel, faultSlow)},
+			wantClass: classViolation, want: []string{"stream committed after its attempt or total timeout fired"},
+		},
+		{
 			name: "idle cut of a good stream during a process stall", plan: oaPlan(true),
 			result:    result{status: 200, header: served(oaModel, "up-1", "1", "text/event-stream"), body: oaIdle, stall: 300 * time.Millisecond},
 			recs:      []attemptRecord{rec("up-1", oaModel, faultSlow)},

@@ -156,18 +156,26 @@ type result struct {
 	err      error // transport or body read error
 	canceled bool  // the client's own cancel (clientCancel) fired before the end
 	hungUp   bool  // the client hung up on purpose (clientDisconnect)
-	timedOut bool  // the client's safety deadline ran out: the gateway never finished
+	timedOut bool  // the gateway sent nothing for the client's whole silence limit
 	began    time.Time
 	ended    time.Time
 	stall    time.Duration // the longest process stall while the request ran (see stallMonitor)
 }
 
-// do sends p to the gateway at base and reads the response as p says.
-func do(hc *http.Client, base string, p *plan, deadline time.Duration) *result {
+// do sends p to the gateway at base and reads the response as p says. It
+// gives up when the gateway sends nothing (no headers, no body bytes) for
+// silence: a slow response is not a hung one.
+func do(hc *http.Client, base string, p *plan, silence time.Duration) *result {
 	r := &result{began: time.Now()}
 	defer func() { r.ended = time.Now() }()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var silent atomic.Bool
+	watchdog := time.AfterFunc(silence, func() {
+		silent.Store(true)
+		cancel()
+	})
+	defer watchdog.Stop()
 	var canceled atomic.Bool
 	if p.cfault == clientCancel {
 		t := time.AfterFunc(p.cancelAfter, func() {
@@ -194,7 +202,7 @@ func do(hc *http.Client, base string, p *plan, deadline time.Duration) *result {
 	resp, err := hc.Do(req)
 	finish := func() {
 		r.canceled = canceled.Load()
-		r.timedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
+		r.timedOut = silent.Load()
 	}
 	if err != nil {
 		r.err = err
@@ -202,6 +210,7 @@ func do(hc *http.Client, base string, p *plan, deadline time.Duration) *result {
 		return r
 	}
 	defer resp.Body.Close()
+	watchdog.Reset(silence)
 	r.status, r.header = resp.StatusCode, resp.Header
 	if p.cfault == clientDisconnect && !p.stream && resp.StatusCode == http.StatusOK {
 		r.hungUp = true
@@ -216,6 +225,9 @@ func do(hc *http.Client, base string, p *plan, deadline time.Duration) *result {
 	for {
 		n, err := resp.Body.Read(buf)
 		r.body = append(r.body, buf[:n]...)
+		if n > 0 {
+			watchdog.Reset(silence)
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				r.err = err

@@ -228,7 +228,7 @@ func drive(ctx context.Context, cfg *config, base string, t *tally, l *ledger, m
 	tr := &http.Transport{MaxIdleConns: 2 * cfg.clients, MaxIdleConnsPerHost: 2 * cfg.clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
-	deadline := cfg.totalTimeout + 10*time.Second
+	silence := cfg.totalTimeout + 10*time.Second
 	began := time.Now()
 	stopAt := began.Add(cfg.duration)
 	var seq atomic.Uint64
@@ -237,7 +237,7 @@ func drive(ctx context.Context, cfg *config, base string, t *tally, l *ledger, m
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(stopAt) {
 				p := newPlan(cfg.seed, seq.Add(1))
-				r := do(hc, base, p, deadline)
+				r := do(hc, base, p, silence)
 				r.stall = mon.during(r.began, r.ended)
 				recs := l.take(p.marker)
 				t.add(p, r, recs, check(p, r, recs))

@@ -24,6 +24,10 @@ var knownGatewayIssues = map[string]string{
 	"served from a failed upstream attempt (truncated JSON (short body))": "looksComplete accepts a JSON " +
 		"body cut right after an inner '}' and relays it as a 200",
 	"JSON response is not valid JSON": "the same truncated JSON body, as the client sees it",
+	"stream committed after its attempt or total timeout fired": "a race on a loaded machine: the " +
+		"per-attempt (or total) timer fires just before the first content event commits the stream; the " +
+		"stream is committed anyway and then cut with that timeout's reason (commit does not check " +
+		"timer.Stop's result)",
 	"complete JSON response without usage in its event": "the same truncated JSON body, whose usage " +
 		"object was cut off, as the event sink sees it",
 }
