@@ -51,10 +51,12 @@ type plan struct {
 // hangs, so that it runs into the total timeout (or runs out of attempts).
 const doomedSuffix = "-doomed"
 
-func newPlan(seed, n uint64) *plan {
+// newPlan draws request n of the run with the seed; doomed requests are
+// doomedPerMille in 1000.
+func newPlan(seed, n uint64, doomedPerMille int) *plan {
 	p := &plan{n: n, marker: fmt.Sprintf("soak-%d-%d", seed, n)}
 	rng := rngFor(seed, "plan", p.marker)
-	if rng.IntN(1000) < 5 {
+	if rng.IntN(1000) < doomedPerMille {
 		p.marker += doomedSuffix
 	}
 	p.format = providers.FormatOpenAI

@@ -55,6 +55,7 @@ func main() {
 	flag.DurationVar(&cfg.settle, "settle", cfg.settle, "how long to wait after the run for goroutines and descriptors to go")
 	flag.IntVar(&cfg.goroutineSlack, "goroutine-slack", cfg.goroutineSlack, "goroutines allowed above the start level after the run")
 	flag.IntVar(&cfg.rssSlackMiB, "rss-slack", cfg.rssSlackMiB, "MiB of RSS allowed above the start level after the run")
+	flag.IntVar(&cfg.doomedPerMille, "doomed", cfg.doomedPerMille, "requests in 1000 whose every upstream request hangs (total timeouts)")
 	flag.IntVar(&cfg.examples, "examples", cfg.examples, "examples printed per kind of violation")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: go run ./bench/soak [flags]\n\nCI: go run ./bench/soak -duration 30s\n\nFlags:\n")

@@ -31,6 +31,7 @@ type config struct {
 	goroutineSlack  int           // goroutines allowed above the start level after the run
 	rssSlackMiB     int           // RSS allowed above the start level after the run
 	examples        int           // examples printed per kind of violation
+	doomedPerMille  int           // requests in 1000 whose every upstream request hangs
 	weights         faultWeights
 	// wrap, when set, wraps the gateway's handler (tests use it to break
 	// the gateway on purpose and see the soak notice).
@@ -49,6 +50,7 @@ func defaultConfig() config {
 		settle:          10 * time.Second,
 		rssSlackMiB:     20,
 		examples:        3,
+		doomedPerMille:  5,
 		weights:         defaultFaultWeights(),
 	}
 }
@@ -69,6 +71,9 @@ func (c *config) validate() error {
 	}
 	if c.keysPerProvider < 1 {
 		errs = append(errs, errors.New("-keys must be at least 1"))
+	}
+	if c.doomedPerMille < 0 || c.doomedPerMille > 1000 {
+		errs = append(errs, errors.New("-doomed must be in [0, 1000]"))
 	}
 	if c.examples < 1 {
 		errs = append(errs, errors.New("-examples must be at least 1"))
@@ -236,7 +241,7 @@ func drive(ctx context.Context, cfg *config, base string, t *tally, l *ledger, m
 	for range cfg.clients {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(stopAt) {
-				p := newPlan(cfg.seed, seq.Add(1))
+				p := newPlan(cfg.seed, seq.Add(1), cfg.doomedPerMille)
 				r := do(hc, base, p, silence)
 				r.stall = mon.during(r.began, r.ended)
 				recs := l.take(p.marker)

@@ -123,6 +123,7 @@ func TestSoakNoticesACleanEndAfterAFailure(t *testing.T) {
 	cfg.faultRate = 1
 	cfg.weights = faultWeights{}
 	cfg.weights.stream[faultDropAfter] = 1 // every stream breaks after its first content event
+	cfg.doomedPerMille = 0
 	cfg.wrap = func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h.ServeHTTP(&cleanEnding{ResponseWriter: w}, r)
@@ -137,7 +138,7 @@ func TestSoakNoticesACleanEndAfterAFailure(t *testing.T) {
 
 func TestPlansAndFaultsAreDeterministic(t *testing.T) {
 	for n := range uint64(50) {
-		require.Equal(t, newPlan(7, n), newPlan(7, n))
+		require.Equal(t, newPlan(7, n, 5), newPlan(7, n, 5))
 	}
 	w := defaultFaultWeights()
 	for i := range 50 {
