@@ -19,17 +19,6 @@ import (
 var knownGatewayIssues = map[string]string{
 	"in-stream error without code stream_failed": "a translated stream to an Anthropic client ends with " +
 		`{"type":"error","error":{"type","message"}} without "code" (internal/translate appendAnthropicErrorEvent)`,
-	"upstream's in-stream error relayed without code stream_failed": "a same-format stream relays the " +
-		"upstream's own error event byte for byte, without code stream_failed",
-	"served from a failed upstream attempt (truncated JSON (short body))": "looksComplete accepts a JSON " +
-		"body cut right after an inner '}' and relays it as a 200",
-	"JSON response is not valid JSON": "the same truncated JSON body, as the client sees it",
-	"stream committed after its attempt or total timeout fired": "a race on a loaded machine: the " +
-		"per-attempt (or total) timer fires just before the first content event commits the stream; the " +
-		"stream is committed anyway and then cut with that timeout's reason (commit does not check " +
-		"timer.Stop's result)",
-	"complete JSON response without usage in its event": "the same truncated JSON body, whose usage " +
-		"object was cut off, as the event sink sees it",
 }
 
 // shortConfig is a soak of a few seconds.
