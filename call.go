@@ -236,7 +236,13 @@ func (c *call) fail(e *Error) {
 		return
 	}
 	c.hdr[1] = strconv.Itoa(countSent(c.attempts))
-	c.w.Header()[HeaderAttempts] = c.hdr[1:2:2]
+	h := c.w.Header()
+	h[HeaderAttempts] = c.hdr[1:2:2]
+	if c.body == nil && c.r.ContentLength != 0 && c.r.ProtoMajor == 1 {
+		// The body was not read (refused before, or cut short): close the
+		// connection rather than let net/http wait for the rest of it.
+		h.Set("Connection", "close")
+	}
 	c.status = e.HTTPStatus()
 	c.firstWrite = c.now()
 	c.armWrite()

@@ -268,8 +268,6 @@ func TestHostileRequests(t *testing.T) {
 		// with invalid bytes can differ from the upstream's (encoding/json,
 		// and so translation, turns them into U+FFFD; strict parsers refuse
 		// the body).
-		// BUG: jsonx accepts invalid UTF-8 in strings and keys; these
-		// bodies are forwarded upstream (200 from the fake upstream).
 		{name: "json/invalid UTF-8 in a string", send: chat(`{` + okChat[:len(okChat)-3] + "\xff\xfe\"}]}"), status: bad, code: ij, shape: oa},
 		{name: "json/invalid UTF-8 in a key", send: chat(`{` + okChat + ",\"\xffmax_tokens\":5}"), status: bad, code: ij, shape: oa},
 		{name: "json/UTF-8 encoded surrogate", send: chat(`{` + okChat[:len(okChat)-3] + "\xed\xa0\x80\"}]}"), status: bad, code: ij, shape: oa},
@@ -289,10 +287,6 @@ func TestHostileRequests(t *testing.T) {
 		{name: "type/models object", send: chat(`{"models":{"0":"openai:gpt-4o-mini"},` + hiMessages + `}`), status: bad, code: ir, shape: oa, param: "models"},
 		{name: "type/stream string", send: chat(`{` + okChat + `,"stream":"true"}`), status: bad, code: ir, shape: oa, param: "stream"},
 		{name: "type/stream number", send: msgs(`{` + okMessages + `,"stream":1}`), status: bad, code: ir, shape: an},
-		// BUG: a non-object stream_options is not checked; on a stream the
-		// gateway then prepends "stream_options":{"include_usage":true} and
-		// sends the upstream a body with the key twice (Llmgate-Attempts 1,
-		// the upstream's 400 relayed).
 		{name: "type/stream_options string", send: chat(`{` + okChat + `,"stream":true,"stream_options":"include_usage"}`), status: bad, code: ir, shape: oa, param: "stream_options"},
 		{name: "type/stream_options array", send: chat(`{` + okChat + `,"stream":true,"stream_options":[true]}`), status: bad, code: ir, shape: oa, param: "stream_options"},
 		{name: "type/messages string", send: chat(`{"model":"openai:gpt-4o-mini","messages":"Hi"}`), status: bad, code: ir, shape: oa, param: "messages"},
@@ -306,10 +300,6 @@ func TestHostileRequests(t *testing.T) {
 		{name: "dup/models twice", send: msgs(`{"models":["anthropic:claude-haiku-4-5"],"models":["openai:gpt-4o-mini"],"max_tokens":5,` + hiMessages + `}`), status: bad, code: ir, shape: an},
 		{name: "dup/stream twice", send: chat(`{` + okChat + `,"stream":false,"stream":true}`), status: bad, code: ir, shape: oa, param: "stream"},
 		{name: "dup/stream_options twice", send: chat(`{` + okChat + `,"stream":true,"stream_options":{"include_usage":true},"stream_options":{}}`), status: bad, code: ir, shape: oa, param: "stream_options"},
-		// BUG: duplicates are refused only for model, models, stream and
-		// stream_options; a duplicate messages or max_tokens (fields the
-		// gateway checks and will price on) is forwarded (200). Parsers
-		// disagree on duplicates (last wins, first wins, or an error).
 		{name: "dup/messages twice", send: chat(`{` + okChat + `,` + hiMessages + `}`), status: bad, code: ir, shape: oa, param: "messages"},
 		{name: "dup/max_tokens twice", send: msgs(`{` + okMessages + `,"max_tokens":100000}`), status: bad, code: ir, shape: an, contains: "max_tokens"},
 
@@ -325,11 +315,6 @@ func TestHostileRequests(t *testing.T) {
 		{name: "case/escaped long s \\u017ftream", send: chat(`{` + okChat + `,"\u017ftream":true}`), status: bad, code: ir, shape: oa, param: "stream"},
 		// Go's encoding/json (Ollama, many proxies) folds "ſ" to "s" and
 		// the Kelvin sign to "k" when it matches field names.
-		// BUG: shadowsRoutedField looks only at keys with an ASCII upper-case
-		// letter or a backslash, so the raw UTF-8 forms pass while the
-		// escaped "\u017ftream" above is refused. The fake upstream (Go)
-		// honours "ſtream":true and streams: 503 all_providers_failed after
-		// 2 attempts (bad_response); the Kelvin case is forwarded (200).
 		{name: "case/raw long s ſtream", send: chat(`{` + okChat + `,"ſtream":true}`), status: bad, code: ir, shape: oa, param: "stream"},
 		{name: "case/raw Kelvin sign max_toKens", send: msgs(`{` + okMessages + `,"max_to` + "\u212a" + `ens":100000}`), status: bad, code: ir, shape: an},
 
@@ -355,11 +340,7 @@ func TestHostileRequests(t *testing.T) {
 		{name: "models/escaped newline in name", send: chat(`{"model":"openai:gpt-4o-mini\nX-Injected: 1",` + hiMessages + `}`), status: bad, code: ir, shape: oa, param: "model"},
 		{name: "models/escaped NUL in name", send: msgs(`{"model":"anthropic:claude\u0000","max_tokens":5,` + hiMessages + `}`), status: bad, code: ir, shape: an},
 		{name: "models/DEL in name", send: chat(`{"model":"openai:gpt` + "\x7f" + `",` + hiMessages + `}`), status: bad, code: ir, shape: oa, param: "model"},
-		// BUG: same root cause as json/invalid UTF-8 (harmless here: 422
-		// model_unknown with the bytes replaced by U+FFFD, valid JSON).
 		{name: "models/0xFF bytes in unknown model", send: chat(`{"model":"gpt-4o` + "\xff\xfe" + `",` + hiMessages + `}`), status: bad, code: ij, shape: oa},
-		// BUG: same root cause; "openai:\xff" is passed through and the
-		// upstream receives the invalid bytes as its model (200).
 		{name: "models/0xFF bytes after provider prefix", send: chat(`{"model":"openai:` + "\xff" + `",` + hiMessages + `}`), status: bad, code: ij, shape: oa},
 		{name: "models/100 KB name", send: chat(`{"model":"` + long100k + `",` + hiMessages + `}`), status: bad, code: ir, shape: oa, param: "model"},
 		{name: "models/100 KB name after provider", send: msgs(`{"model":"anthropic:` + long100k + `","max_tokens":5,` + hiMessages + `}`), status: bad, code: ir, shape: an},
@@ -406,17 +387,11 @@ func TestHostileRequests(t *testing.T) {
 		{name: "path/trailing slash", send: post("/v1/chat/completions/", `{`+okChat+`}`), status: notF, code: "not_found", shape: oa},
 		{name: "path/upper case", send: post("/V1/CHAT/COMPLETIONS", `{`+okChat+`}`), status: notF, code: "not_found", shape: oa},
 		{name: "path/messages dot-dot to chat", send: post("/v1/messages/../chat/completions", `{`+okChat+`}`), status: notF, code: "not_found", shape: an},
-		// BUG: routes match the decoded path, so "/v1/chat%2Fcompletions"
-		// is served as chat completions (200 upstream call). An encoded
-		// slash is not a path separator (RFC 3986); net/http's ServeMux
-		// does not match it, and a proxy rule in front of the gateway sees
-		// another path. "%63" (an unreserved letter) may be decoded: see
-		// path/encoded unreserved letter routes.
 		{name: "path/encoded slash", send: post("/v1/chat%2Fcompletions", `{`+okChat+`}`), status: notF, code: "not_found", shape: oa},
 		{name: "path/encoded NUL", send: post("/v1/chat/completions%00", `{`+okChat+`}`), status: notF, code: "not_found", shape: oa},
 		{name: "path/encoded 0xFF", send: post("/v1/%FF", `{`+okChat+`}`), status: notF, code: "not_found", shape: oa},
 		{name: "path/raw 0xFF in request line", send: raw("POST /v1/\xff\xfe HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"), status: notF, code: "not_found", shape: oa},
-		{name: "path/encoded unreserved letter routes", send: post("/v1/chat/%63ompletions", `{"model":42}`), status: bad, code: ir, shape: oa, param: "model"},
+		{name: "path/encoded unreserved letter", send: post("/v1/chat/%63ompletions", `{"model":42}`), status: notF, code: "not_found", shape: oa},
 		{name: "path/model id 0xFF", send: get("/v1/models/%FF%FE"), status: notF, code: "model_unknown", shape: oa},
 		{name: "path/model id traversal", send: get("/v1/models/..%2F..%2Fetc%2Fpasswd", "Anthropic-Version", "2023-06-01"), status: notF, code: "model_unknown", shape: an},
 		{name: "path/model id 100 KB", send: get("/v1/models/" + long100k), status: notF, code: ir, shape: oa},
@@ -461,15 +436,6 @@ func TestHostileRequests(t *testing.T) {
 		{name: "cors/preflight from another origin", env: envStrict, send: method(http.MethodOptions, "/v1/chat/completions", "Origin", "https://evil.example", "Access-Control-Request-Method", "POST"), status: forb, code: "origin_not_allowed", shape: oa},
 
 		// Slow and cut-short bodies (body read timeout 300 ms, limit 4 KiB).
-		// BUG: the gateway clears the read deadline when readBody returns
-		// and writes its error without "Connection: close"; net/http then
-		// tries to drain the unread body (up to 256 KiB) before it sends
-		// the response, with no deadline. A client that stalls its body
-		// never receives the 408 (or the 413 below) and holds the
-		// connection and its goroutine for as long as it likes: the body
-		// read timeout does not stop a slowloris, and nothing else does in
-		// cmd/llmgate (no http.Server ReadTimeout). Here the raw client
-		// gives up after 2 s ("i/o timeout").
 		{name: "body/stalled", env: envSlow, send: raw("POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\":"), status: http.StatusRequestTimeout, code: "request_timeout", shape: oa},
 		{name: "body/trickled a byte at a time", env: envSlow, send: rawAfter("POST /v1/messages HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", trickle), status: http.StatusRequestTimeout, code: "request_timeout", shape: an},
 		{name: "body/declared 8 KiB over a 4 KiB limit, body withheld", env: envSlow, send: raw("POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 8192\r\n\r\n"), status: http.StatusRequestEntityTooLarge, code: "input_too_large", shape: oa},

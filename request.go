@@ -1,9 +1,10 @@
 package gateway
 
 import (
-	"bytes"
 	"errors"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/llmgate/gateway/providers"
 
@@ -34,9 +35,10 @@ type parsedBody struct {
 }
 
 // routedFields are the top-level fields the gateway routes, prices or
-// checks on. A body with another key equal to one of them but for ASCII
-// case ("MODEL") is refused: the gateway would route on one while a lenient
-// upstream honoured the other.
+// checks on. Each may appear once, and a body with another key equal to one
+// of them but for case ("MODEL", "ſtream") is refused: the gateway would
+// route on one while a lenient upstream honoured the other (Go's
+// encoding/json matches keys with Unicode case folding).
 var routedFields = [...]string{"model", "models", "stream", "stream_options", "max_tokens",
 	"max_completion_tokens", "messages", "input", "system", "tools", "tool_choice", "n"}
 
@@ -44,14 +46,16 @@ var routedFields = [...]string{"model", "models", "stream", "stream_options", "m
 // ASCII case, or "". Keys without an upper-case ASCII letter (all real
 // ones) are decided by one scan.
 func shadowsRoutedField(key []byte) string {
-	upper := false
+	folds := false
 	for _, b := range key {
-		if b >= 'A' && b <= 'Z' {
-			upper = true
+		// An upper-case letter, an escape or a non-ASCII byte (the long s
+		// "ſ" and the Kelvin sign fold to "s" and "k").
+		if b >= 'A' && b <= 'Z' || b == '\\' || b >= 0x80 {
+			folds = true
 			break
 		}
 	}
-	if !upper && bytes.IndexByte(key, '\\') < 0 {
+	if !folds {
 		return ""
 	}
 	name, ok := jsonx.Unquote(key)
@@ -95,105 +99,20 @@ func (p *parsedBody) requireFields(s providers.Surface) *Error {
 	return nil
 }
 
-// parseBody validates body as a JSON object and reads the fields the gateway
-// routes on. Problems are 400 errors naming the field.
+// parseBody validates body as a JSON object in UTF-8 and reads the fields
+// the gateway routes on. Problems are 400 errors naming the field.
 func parseBody(body []byte) (parsedBody, *Error) {
 	var p parsedBody
-	var fieldErr *Error
-	var seen [4]bool // model, models, stream, stream_options
-	dup := func(i int, name string) bool {
-		if seen[i] {
-			fieldErr = &Error{Kind: KindInvalidRequest, Param: name, Message: "duplicate key " + name + " in the request body"}
-			return true
-		}
-		seen[i] = true
-		return false
+	if !utf8.Valid(body) {
+		// JSON is UTF-8 (RFC 8259 §8.1); parsers disagree on what else
+		// means, and the translator would rewrite it.
+		return p, &Error{Kind: KindInvalidJSON, Message: "request body is not valid UTF-8"}
 	}
+	var fieldErr *Error
+	var seen uint16 // bit i: routedFields[i] was seen
 	err := jsonx.Members(body, func(m jsonx.Member) bool {
-		switch {
-		case m.KeyIs("model"):
-			if dup(0, "model") {
-				return false
-			}
-			p.modelSpan = span{m.Start, m.End}
-			switch jsonx.KindOf(m.Value) {
-			case jsonx.String:
-				p.model, _ = jsonx.Unquote(m.Value)
-				p.hasModel = true
-			case jsonx.Null:
-			default:
-				fieldErr = &Error{Kind: KindInvalidRequest, Param: "model",
-					Message: "model must be a string, got " + jsonx.KindOf(m.Value).String()}
-				return false
-			}
-		case m.KeyIs("models"):
-			if dup(1, "models") {
-				return false
-			}
-			p.modelsSpan = span{m.Start, m.End}
-			p.hasModels = true
-			switch jsonx.KindOf(m.Value) {
-			case jsonx.Null:
-			case jsonx.Array:
-				_ = jsonx.Elements(m.Value, func(e []byte) bool {
-					if jsonx.KindOf(e) != jsonx.String {
-						fieldErr = &Error{Kind: KindInvalidRequest, Param: "models",
-							Message: "models must be an array of strings, found " + jsonx.KindOf(e).String()}
-						return false
-					}
-					s, _ := jsonx.Unquote(e)
-					p.models = append(p.models, s)
-					return true
-				})
-				if fieldErr != nil {
-					return false
-				}
-			default:
-				fieldErr = &Error{Kind: KindInvalidRequest, Param: "models",
-					Message: "models must be an array of strings, got " + jsonx.KindOf(m.Value).String()}
-				return false
-			}
-		case m.KeyIs("stream"):
-			if dup(2, "stream") {
-				return false
-			}
-			switch string(m.Value) {
-			case "true":
-				p.stream = true
-			case "false", "null":
-			default:
-				fieldErr = &Error{Kind: KindInvalidRequest, Param: "stream",
-					Message: "stream must be a boolean, got " + jsonx.KindOf(m.Value).String()}
-				return false
-			}
-		case m.KeyIs("messages"):
-			p.messages = jsonx.KindOf(m.Value)
-		case m.KeyIs("max_tokens"):
-			p.maxTokens = jsonx.KindOf(m.Value)
-		case m.KeyIs("input"):
-			p.input = jsonx.KindOf(m.Value)
-		case m.KeyIs("stream_options"):
-			if dup(3, "stream_options") {
-				return false
-			}
-			if jsonx.KindOf(m.Value) == jsonx.Object {
-				p.hasStreamOp = true
-				p.streamOpts = span{m.End - len(m.Value), m.End}
-				_ = jsonx.Members(m.Value, func(o jsonx.Member) bool {
-					if o.KeyIs("include_usage") && string(o.Value) == "true" {
-						p.wantsUsage = true
-					}
-					return true
-				})
-			}
-		default:
-			if f := shadowsRoutedField(m.Key); f != "" {
-				fieldErr = &Error{Kind: KindInvalidRequest, Param: f,
-					Message: "key " + jsonSafe(truncate(m.Name(), 64)) + " differs from " + f + " only in case; send " + f}
-				return false
-			}
-		}
-		return true
+		fieldErr = p.member(m, &seen)
+		return fieldErr == nil
 	})
 	if err != nil {
 		if errors.Is(err, jsonx.ErrNotObject) {
@@ -201,10 +120,97 @@ func parseBody(body []byte) (parsedBody, *Error) {
 		}
 		return p, &Error{Kind: KindInvalidJSON, Message: "request body is not valid JSON: " + err.Error(), Err: err}
 	}
-	if fieldErr != nil {
-		return p, fieldErr
+	return p, fieldErr
+}
+
+// member reads one top-level member of the body. seen tracks the routed
+// fields met so far: every one of them may appear once (parsers disagree
+// on which of two copies wins).
+func (p *parsedBody) member(m jsonx.Member, seen *uint16) *Error {
+	f := -1
+	for i, name := range routedFields {
+		if m.KeyIs(name) {
+			f = i
+			break
+		}
 	}
-	return p, nil
+	if f < 0 {
+		if name := shadowsRoutedField(m.Key); name != "" {
+			return &Error{Kind: KindInvalidRequest, Param: name,
+				Message: "key " + strconv.Quote(jsonSafe(truncate(m.Name(), 64))) + " differs from " + name + " only in case; send " + name}
+		}
+		return nil
+	}
+	name := routedFields[f]
+	if *seen&(1<<f) != 0 {
+		return &Error{Kind: KindInvalidRequest, Param: name, Message: "duplicate key " + name + " in the request body"}
+	}
+	*seen |= 1 << f
+	kind := jsonx.KindOf(m.Value)
+	wrongType := func(want string) *Error {
+		return &Error{Kind: KindInvalidRequest, Param: name, Message: name + " must be " + want + ", got " + kind.String()}
+	}
+	switch name {
+	case "model":
+		p.modelSpan = span{m.Start, m.End}
+		switch kind {
+		case jsonx.String:
+			p.model, _ = jsonx.Unquote(m.Value)
+			p.hasModel = true
+		case jsonx.Null:
+		default:
+			return wrongType("a string")
+		}
+	case "models":
+		p.modelsSpan, p.hasModels = span{m.Start, m.End}, true
+		switch kind {
+		case jsonx.Null:
+		case jsonx.Array:
+			var e *Error
+			_ = jsonx.Elements(m.Value, func(v []byte) bool {
+				if k := jsonx.KindOf(v); k != jsonx.String {
+					e = &Error{Kind: KindInvalidRequest, Param: name, Message: "models must be an array of strings, found " + k.String()}
+					return false
+				}
+				s, _ := jsonx.Unquote(v)
+				p.models = append(p.models, s)
+				return true
+			})
+			return e
+		default:
+			return wrongType("an array of strings")
+		}
+	case "stream":
+		switch string(m.Value) {
+		case "true":
+			p.stream = true
+		case "false", "null":
+		default:
+			return wrongType("a boolean")
+		}
+	case "stream_options":
+		switch kind {
+		case jsonx.Null:
+		case jsonx.Object:
+			p.hasStreamOp = true
+			p.streamOpts = span{m.End - len(m.Value), m.End}
+			_ = jsonx.Members(m.Value, func(o jsonx.Member) bool {
+				if o.KeyIs("include_usage") && string(o.Value) == "true" {
+					p.wantsUsage = true
+				}
+				return true
+			})
+		default:
+			return wrongType("an object")
+		}
+	case "messages":
+		p.messages = kind
+	case "max_tokens":
+		p.maxTokens = kind
+	case "input":
+		p.input = kind
+	}
+	return nil
 }
 
 // names returns model followed by models: the client's preference order.
