@@ -176,7 +176,8 @@ func TestInvalidUTF8IsNeverEchoedRaw(t *testing.T) {
 		"{\"model\":\"nope\xfe:gpt-4o\",\"messages\":[]}",
 	} {
 		resp, b := e.post(t, "/v1/chat/completions", body)
-		require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, string(b))
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(b))
+		require.Equal(t, "invalid_json", decodeOpenAIError(t, b).Error.Code)
 		require.True(t, json.Valid(b), "%q", b)
 		resp, b = e.post(t, "/v1/messages", body)
 		require.True(t, json.Valid(b), "%q", b)
