@@ -163,23 +163,7 @@ func (p *parsedBody) member(m jsonx.Member, seen *uint16) *Error {
 		}
 	case "models":
 		p.modelsSpan, p.hasModels = span{m.Start, m.End}, true
-		switch kind {
-		case jsonx.Null:
-		case jsonx.Array:
-			var e *Error
-			_ = jsonx.Elements(m.Value, func(v []byte) bool {
-				if k := jsonx.KindOf(v); k != jsonx.String {
-					e = &Error{Kind: KindInvalidRequest, Param: name, Message: "models must be an array of strings, found " + k.String()}
-					return false
-				}
-				s, _ := jsonx.Unquote(v)
-				p.models = append(p.models, s)
-				return true
-			})
-			return e
-		default:
-			return wrongType("an array of strings")
-		}
+		return p.readModels(m.Value)
 	case "stream":
 		switch string(m.Value) {
 		case "true":
@@ -192,14 +176,7 @@ func (p *parsedBody) member(m jsonx.Member, seen *uint16) *Error {
 		switch kind {
 		case jsonx.Null:
 		case jsonx.Object:
-			p.hasStreamOp = true
-			p.streamOpts = span{m.End - len(m.Value), m.End}
-			_ = jsonx.Members(m.Value, func(o jsonx.Member) bool {
-				if o.KeyIs("include_usage") && string(o.Value) == "true" {
-					p.wantsUsage = true
-				}
-				return true
-			})
+			p.readStreamOptions(m)
 		default:
 			return wrongType("an object")
 		}
@@ -211,6 +188,41 @@ func (p *parsedBody) member(m jsonx.Member, seen *uint16) *Error {
 		p.input = kind
 	}
 	return nil
+}
+
+// readModels reads the "models" array of names.
+func (p *parsedBody) readModels(v []byte) *Error {
+	switch k := jsonx.KindOf(v); k {
+	case jsonx.Null:
+		return nil
+	case jsonx.Array:
+	default:
+		return &Error{Kind: KindInvalidRequest, Param: "models", Message: "models must be an array of strings, got " + k.String()}
+	}
+	var e *Error
+	_ = jsonx.Elements(v, func(v []byte) bool {
+		if k := jsonx.KindOf(v); k != jsonx.String {
+			e = &Error{Kind: KindInvalidRequest, Param: "models", Message: "models must be an array of strings, found " + k.String()}
+			return false
+		}
+		s, _ := jsonx.Unquote(v)
+		p.models = append(p.models, s)
+		return true
+	})
+	return e
+}
+
+// readStreamOptions notes where the stream_options object is and whether
+// it asks for usage.
+func (p *parsedBody) readStreamOptions(m jsonx.Member) {
+	p.hasStreamOp = true
+	p.streamOpts = span{m.End - len(m.Value), m.End}
+	_ = jsonx.Members(m.Value, func(o jsonx.Member) bool {
+		if o.KeyIs("include_usage") && string(o.Value) == "true" {
+			p.wantsUsage = true
+		}
+		return true
+	})
 }
 
 // names returns model followed by models: the client's preference order.
@@ -228,61 +240,74 @@ func (p *parsedBody) names() []string {
 func (p *parsedBody) rewrite(body []byte, model string, injectUsage bool) []byte {
 	injectUsage = injectUsage && !p.wantsUsage
 	out := make([]byte, 0, len(body)+len(model)+48)
-	// Edits sorted by position: replace model, delete models, replace
-	// stream_options value.
-	type edit struct {
-		span
-		repl string
-		del  bool
-	}
-	var edits [3]edit
-	n := 0
 	modelMember := `"model":` + string(jsonx.AppendQuote(nil, model))
-	if p.modelSpan != (span{}) {
-		edits[n] = edit{span: p.modelSpan, repl: modelMember}
-		n++
-	}
-	if p.hasModels {
-		edits[n] = edit{span: p.modelsSpan, del: true}
-		n++
-	}
-	if injectUsage && p.hasStreamOp {
-		edits[n] = edit{span: p.streamOpts, repl: mergeIncludeUsage(body[p.streamOpts.start:p.streamOpts.end])}
-		n++
-	}
-	// Insertion sort of at most three edits.
-	for i := 1; i < n; i++ {
-		for j := i; j > 0 && edits[j].start < edits[j-1].start; j-- {
-			edits[j], edits[j-1] = edits[j-1], edits[j]
-		}
-	}
 	// Find the opening brace; prepend new members right after it.
 	open := 0
 	for open < len(body) && body[open] != '{' {
 		open++
 	}
 	out = append(out, body[:open+1]...)
-	var prefix []string
+	prefixed := false
 	if p.modelSpan == (span{}) {
-		prefix = append(prefix, modelMember)
+		out, prefixed = append(append(out, modelMember...), ','), true
 	}
 	if injectUsage && !p.hasStreamOp {
-		prefix = append(prefix, `"stream_options":{"include_usage":true}`)
+		out, prefixed = append(append(out, `"stream_options":{"include_usage":true}`...), ','), true
 	}
-	for _, m := range prefix {
-		out = append(out, m...)
-		out = append(out, ',')
+	var edits [3]bodyEdit
+	out, pos := applyEdits(out, body, open+1, p.edits(edits[:0], body, modelMember, injectUsage))
+	out = append(out, body[pos:]...)
+	if prefixed {
+		// A prefix member followed by an object that is now empty leaves a
+		// trailing comma: "{"model":"x",}".
+		k := lastNonSpace(out, len(out)-1)
+		if k > 0 && out[k] == '}' {
+			if j := lastNonSpace(out, k-1); j >= 0 && out[j] == ',' {
+				out = append(out[:j], out[k:]...)
+			}
+		}
 	}
-	pos := open + 1
-	for i := 0; i < n; i++ {
-		e := edits[i]
+	return out
+}
+
+// bodyEdit replaces (or, with del, removes) one member of the body.
+type bodyEdit struct {
+	span
+	repl string
+	del  bool
+}
+
+// edits returns the edits of rewrite, sorted by position: replace model,
+// delete models, replace the stream_options value.
+func (p *parsedBody) edits(dst []bodyEdit, body []byte, modelMember string, injectUsage bool) []bodyEdit {
+	if p.modelSpan != (span{}) {
+		dst = append(dst, bodyEdit{span: p.modelSpan, repl: modelMember})
+	}
+	if p.hasModels {
+		dst = append(dst, bodyEdit{span: p.modelsSpan, del: true})
+	}
+	if injectUsage && p.hasStreamOp {
+		dst = append(dst, bodyEdit{span: p.streamOpts, repl: mergeIncludeUsage(body[p.streamOpts.start:p.streamOpts.end])})
+	}
+	for i := 1; i < len(dst); i++ { // insertion sort of at most three
+		for j := i; j > 0 && dst[j].start < dst[j-1].start; j-- {
+			dst[j], dst[j-1] = dst[j-1], dst[j]
+		}
+	}
+	return dst
+}
+
+// applyEdits appends body from pos with the edits applied and returns the
+// position in body after the last edit. A deleted member takes one adjacent
+// comma with it.
+func applyEdits(out, body []byte, pos int, edits []bodyEdit) ([]byte, int) {
+	for _, e := range edits {
 		out = append(out, body[pos:e.start]...)
 		pos = e.end
 		if !e.del {
 			out = append(out, e.repl...)
 			continue
 		}
-		// Delete the member and one adjacent comma.
 		j := pos
 		for j < len(body) && isSpace(body[j]) {
 			j++
@@ -292,33 +317,20 @@ func (p *parsedBody) rewrite(body []byte, model string, injectUsage bool) []byte
 			continue
 		}
 		// No comma after it: it was the last member; drop the comma before.
-		k := len(out) - 1
-		for k >= 0 && isSpace(out[k]) {
-			k--
-		}
-		if k >= 0 && out[k] == ',' {
+		if k := lastNonSpace(out, len(out)-1); k >= 0 && out[k] == ',' {
 			out = out[:k]
 		}
 	}
-	out = append(out, body[pos:]...)
-	// A prefix member followed by an object that is now empty leaves a
-	// trailing comma: "{"model":"x",}".
-	if len(prefix) > 0 {
-		k := len(out) - 1
-		for k >= 0 && isSpace(out[k]) {
-			k--
-		}
-		if k > 0 && out[k] == '}' {
-			j := k - 1
-			for j >= 0 && isSpace(out[j]) {
-				j--
-			}
-			if j >= 0 && out[j] == ',' {
-				out = append(out[:j], out[k:]...)
-			}
-		}
+	return out, pos
+}
+
+// lastNonSpace returns the index of the last non-space byte of b[:i+1], or
+// -1.
+func lastNonSpace(b []byte, i int) int {
+	for i >= 0 && isSpace(b[i]) {
+		i--
 	}
-	return out
+	return i
 }
 
 // mergeIncludeUsage returns the stream_options object with include_usage set
