@@ -201,6 +201,9 @@ func (rt *routing) resolveError(name string, err error) *Error {
 	switch {
 	case errors.Is(err, catalog.ErrUnknownProvider):
 		e = errorf(KindProviderUnknown, "unknown provider in model %q: no provider with that ID is configured or built in", name)
+		if s, ok := rt.catalog.Suggest(name); ok {
+			e.Message += "; did you mean " + strconv.Quote(s) + "?"
+		}
 	case errors.Is(err, catalog.ErrUnknownModel):
 		e = errorf(KindModelUnknown, "model %q is not in the catalog", name)
 		if s, ok := rt.catalog.Suggest(name); ok {
