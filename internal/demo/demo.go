@@ -212,9 +212,68 @@ func (u *Upstream) fail(w http.ResponseWriter, r *http.Request, f providers.Form
 	u.answer(w, r, f, providertest.Error(f, status, message))
 }
 
-// badJSON describes a body that is not the JSON object the API expects.
-func badJSON(err error) string {
-	return "the request body is not valid JSON: " + err.Error()
+// named is the model field every request has.
+type named struct {
+	Model string `json:"model"`
+}
+
+func (n *named) model() string { return n.Model }
+
+// decode parses body into req, a pointer to a request struct that embeds
+// named. When the body is not valid JSON or names no model it answers a
+// 400 in format f and reports false.
+func (u *Upstream) decode(w http.ResponseWriter, r *http.Request, f providers.Format, body []byte, req interface{ model() string }) bool {
+	if err := json.Unmarshal(body, req); err != nil {
+		u.fail(w, r, f, http.StatusBadRequest, "the request body is not valid JSON: "+err.Error())
+		return false
+	}
+	if req.model() == "" {
+		msg := "you must provide a model parameter"
+		if f == providers.FormatAnthropic {
+			msg = "model: Field required"
+		}
+		u.fail(w, r, f, http.StatusBadRequest, msg)
+		return false
+	}
+	return true
+}
+
+// message is a chat message of either format.
+type message struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+// conversation sums messages up: the bytes of their text, the text of the
+// last user message that has text, and whether that message is the last.
+func conversation(msgs []message) (chars int, lastUser string, lastIsUser bool) {
+	for i, m := range msgs {
+		t := textOf(m.Content, "text")
+		chars += len(t)
+		if m.Role == "user" && t != "" {
+			lastUser, lastIsUser = t, i == len(msgs)-1
+		}
+	}
+	return chars, lastUser, lastIsUser
+}
+
+// toolChoice is what a request says about calling tools, in either
+// format's terms.
+type toolChoice struct {
+	first             string // the first declared tool, "" for none
+	name              string // the tool a call would call
+	forced, forbidden bool
+}
+
+// maybeCall turns reply into a call of the chosen tool, with the arguments
+// {} and an id with the prefix, when the choice forces a call or the last
+// message is the user's and asks for a tool (see asksForTool).
+func (u *Upstream) maybeCall(reply *providertest.Reply, tc toolChoice, idPrefix, lastUser string, lastIsUser bool) {
+	if tc.forbidden || tc.name == "" || !(tc.forced || (lastIsUser && asksForTool(lastUser, tc.first))) {
+		return
+	}
+	reply.ToolCalls = []providertest.ToolCall{{ID: u.nextID(idPrefix), Name: tc.name, Arguments: []string{"{}"}}}
+	reply.Usage.Output = countTokens(len(tc.name) + 2)
 }
 
 // textOf extracts the text of a message content that is either a JSON

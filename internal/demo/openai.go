@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -16,12 +17,9 @@ import (
 // ---- chat completions --------------------------------------------------
 
 type chatRequest struct {
-	Model    string `json:"model"`
-	Messages []struct {
-		Role    string          `json:"role"`
-		Content json.RawMessage `json:"content"`
-	} `json:"messages"`
-	Stream        bool `json:"stream"`
+	named
+	Messages      []message `json:"messages"`
+	Stream        bool      `json:"stream"`
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
@@ -64,41 +62,21 @@ func (u *Upstream) openAIError(w http.ResponseWriter, r *http.Request, message s
 
 func (u *Upstream) chatCompletions(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req chatRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		u.openAIError(w, r, badJSON(err))
-		return
-	}
-	if req.Model == "" {
-		u.openAIError(w, r, "you must provide a model parameter")
+	if !u.decode(w, r, providers.FormatOpenAI, body, &req) {
 		return
 	}
 	if len(req.Messages) == 0 {
 		u.openAIError(w, r, "messages: must contain at least one message")
 		return
 	}
-	inChars, lastUser, lastIsUser := 0, "", false
-	for i, m := range req.Messages {
-		t := textOf(m.Content, "text")
-		inChars += len(t)
-		if m.Role == "user" && t != "" {
-			lastUser = t
-			lastIsUser = i == len(req.Messages)-1
-		}
-	}
+	inChars, lastUser, lastIsUser := conversation(req.Messages)
 	text := Reply(lastUser)
 	reply := u.reply("chatcmpl-demo-", req.Model, text, providertest.Usage{Input: countTokens(inChars), Output: countTokens(len(text))})
-
-	// Decide between a text answer and a tool call.
 	if len(req.Tools) > 0 {
-		forced, forbidden, name := openAIToolChoice(req.ToolChoice)
-		first := req.Tools[0].Function.Name
-		if name == "" {
-			name = first
-		}
-		if !forbidden && name != "" && (forced || (lastIsUser && asksForTool(lastUser, first))) {
-			reply.ToolCalls = []providertest.ToolCall{{ID: u.nextID("call_demo_"), Name: name, Arguments: []string{"{}"}}}
-			reply.Usage.Output = countTokens(len(name) + 2)
-		}
+		tc := toolChoice{first: req.Tools[0].Function.Name}
+		tc.forced, tc.forbidden, tc.name = openAIToolChoice(req.ToolChoice)
+		tc.name = cmp.Or(tc.name, tc.first)
+		u.maybeCall(&reply, tc, "call_demo_", lastUser, lastIsUser)
 	}
 
 	if !req.Stream {
@@ -112,7 +90,7 @@ func (u *Upstream) chatCompletions(w http.ResponseWriter, r *http.Request, body 
 // ---- responses ---------------------------------------------------------
 
 type responsesRequest struct {
-	Model        string          `json:"model"`
+	named
 	Input        json.RawMessage `json:"input"`
 	Instructions *string         `json:"instructions"`
 	Stream       bool            `json:"stream"`
@@ -156,12 +134,7 @@ func responsesInput(raw json.RawMessage) (all int, lastUser string, ok bool) {
 
 func (u *Upstream) responses(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req responsesRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		u.openAIError(w, r, badJSON(err))
-		return
-	}
-	if req.Model == "" {
-		u.openAIError(w, r, "you must provide a model parameter")
+	if !u.decode(w, r, providers.FormatOpenAI, body, &req) {
 		return
 	}
 	inChars, lastUser, ok := responsesInput(req.Input)
@@ -185,7 +158,7 @@ func (u *Upstream) responses(w http.ResponseWriter, r *http.Request, body []byte
 // ---- embeddings --------------------------------------------------------
 
 type embeddingsRequest struct {
-	Model          string          `json:"model"`
+	named
 	Input          json.RawMessage `json:"input"`
 	EncodingFormat string          `json:"encoding_format"`
 	Dimensions     int             `json:"dimensions"`
@@ -255,12 +228,7 @@ func Embedding(model, text string, dims int) []float32 {
 
 func (u *Upstream) embeddings(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req embeddingsRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		u.openAIError(w, r, badJSON(err))
-		return
-	}
-	if req.Model == "" {
-		u.openAIError(w, r, "you must provide a model parameter")
+	if !u.decode(w, r, providers.FormatOpenAI, body, &req) {
 		return
 	}
 	inputs, ok := embeddingInputs(req.Input)

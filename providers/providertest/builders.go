@@ -2,6 +2,7 @@ package providertest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -151,34 +152,6 @@ type Reply struct {
 	Pace time.Duration
 }
 
-func (r Reply) id(def string) string {
-	if r.ID == "" {
-		return def
-	}
-	return r.ID
-}
-
-func (r Reply) itemID() string {
-	if r.ItemID == "" {
-		return ResponseItemID
-	}
-	return r.ItemID
-}
-
-func (r Reply) created() int64 {
-	if r.Created == 0 {
-		return Created
-	}
-	return r.Created
-}
-
-func (r Reply) fingerprint() string {
-	if r.Fingerprint == "" {
-		return Fingerprint
-	}
-	return r.Fingerprint
-}
-
 // text returns the answer text: the deltas joined.
 func (r Reply) text() string { return strings.Join(r.Deltas, "") }
 
@@ -256,9 +229,9 @@ func OpenAIChatReply(r Reply) Step {
 		finish = "tool_calls"
 	}
 	return jsonStep(openAIHeader(), object{
-		{"id", r.id(ChatID)},
+		{"id", cmp.Or(r.ID, ChatID)},
 		{"object", "chat.completion"},
-		{"created", r.created()},
+		{"created", cmp.Or(r.Created, Created)},
 		{"model", r.Model},
 		{"choices", []any{object{
 			{"index", 0},
@@ -268,7 +241,7 @@ func OpenAIChatReply(r Reply) Step {
 		}}},
 		{"usage", openAIUsage(r.Usage)},
 		{"service_tier", "default"},
-		{"system_fingerprint", r.fingerprint()},
+		{"system_fingerprint", cmp.Or(r.Fingerprint, Fingerprint)},
 	})
 }
 
@@ -283,11 +256,11 @@ type chunks struct {
 
 func (c *chunks) add(choices []any, usage any, delay time.Duration) {
 	o := object{
-		{"id", c.r.id(ChatID)},
+		{"id", cmp.Or(c.r.ID, ChatID)},
 		{"object", "chat.completion.chunk"},
-		{"created", c.r.created()},
+		{"created", cmp.Or(c.r.Created, Created)},
 		{"model", c.r.Model},
-		{"system_fingerprint", c.r.fingerprint()},
+		{"system_fingerprint", cmp.Or(c.r.Fingerprint, Fingerprint)},
 		{"choices", choices},
 	}
 	if c.includeUsage {
@@ -440,7 +413,7 @@ func outputText(text string) object {
 
 func (r Reply) outputMessage(status string, content []any) object {
 	return object{
-		{"id", r.itemID()},
+		{"id", cmp.Or(r.ItemID, ResponseItemID)},
 		{"type", "message"},
 		{"status", status},
 		{"content", content},
@@ -453,16 +426,16 @@ func (r Reply) outputMessage(status string, content []any) object {
 func (r Reply) responseObject(status string, output []any, usage any) object {
 	var completedAt any
 	if status == "completed" {
-		completedAt = r.created()
+		completedAt = cmp.Or(r.Created, Created)
 	}
 	var instructions any
 	if r.Instructions != nil {
 		instructions = *r.Instructions
 	}
 	return object{
-		{"id", r.id(ResponseID)},
+		{"id", cmp.Or(r.ID, ResponseID)},
 		{"object", "response"},
-		{"created_at", r.created()},
+		{"created_at", cmp.Or(r.Created, Created)},
 		{"status", status},
 		{"background", false},
 		{"completed_at", completedAt},
@@ -517,7 +490,7 @@ func OpenAIResponsesStream(model string, deltas []string, u Usage) Step {
 // text (see OpenAIResponsesStream).
 func OpenAIResponsesReplyStream(r Reply) Step {
 	text := r.text()
-	itemID := r.itemID()
+	itemID := cmp.Or(r.ItemID, ResponseItemID)
 	var events []Event
 	add := func(delay time.Duration, typ string, fields ...field) {
 		o := append(object{{"type", typ}, {"sequence_number", len(events)}}, fields...)
@@ -565,7 +538,7 @@ func anthropicUsage(u Usage) object {
 
 func (r Reply) anthropicMessage(content []any, stopReason any, usage object) object {
 	return object{
-		{"id", r.id(MessageID)},
+		{"id", cmp.Or(r.ID, MessageID)},
 		{"type", "message"},
 		{"role", "assistant"},
 		{"model", r.Model},

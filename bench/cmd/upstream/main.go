@@ -36,17 +36,14 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/llmgate/gateway/bench/internal/listen"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/providers/providertest"
 )
@@ -55,31 +52,15 @@ import (
 const maxCachedProfiles = 64
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:0", "listen address")
+	listenAddr := flag.String("listen", "127.0.0.1:0", "listen address")
 	var def params
-	flag.IntVar(&def.events, "events", 20, "content chunks per streamed response")
-	flag.DurationVar(&def.delay, "delay", 5*time.Millisecond, "pause between streamed content chunks")
-	flag.DurationVar(&def.latency, "latency", 0, "pause before the response (JSON) or its first event (stream)")
-	flag.IntVar(&def.size, "size", 600, "bytes of assistant content in a JSON response")
+	def.register(flag.CommandLine)
 	flag.Parse()
 	if err := def.validate(); err != nil {
 		log.Fatalf("upstream: %v", err)
 	}
-
 	s := &server{def: build(def), cache: map[string]*profile{}}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatalf("upstream: %v", err)
-	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	fmt.Printf("LISTEN http://%s\n", ln.Addr())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := listen.Serve(context.Background(), *listenAddr, s, os.Stdout); err != nil {
 		log.Fatalf("upstream: %v", err)
 	}
 }
@@ -90,6 +71,33 @@ type params struct {
 	delay   time.Duration // between content chunks
 	latency time.Duration // before the first byte of the answer
 	size    int           // bytes of JSON answer content
+}
+
+// register defines the flags that set p, with p's defaults. The query
+// parameters of a request go through the same definitions.
+func (p *params) register(fs *flag.FlagSet) {
+	fs.IntVar(&p.events, "events", 20, "content chunks per streamed response")
+	fs.DurationVar(&p.delay, "delay", 5*time.Millisecond, "pause between streamed content chunks")
+	fs.DurationVar(&p.latency, "latency", 0, "pause before the response (JSON) or its first event (stream)")
+	fs.IntVar(&p.size, "size", 600, "bytes of assistant content in a JSON response")
+}
+
+// withQuery returns p with the query's parameters applied.
+func (p params) withQuery(rawQuery string) (params, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return p, err
+	}
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	var out params
+	out.register(fs)
+	out = p // keep p's values; the flags now point at out
+	for name, vs := range q {
+		if err := fs.Set(name, vs[len(vs)-1]); err != nil {
+			return p, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return out, out.validate()
 }
 
 func (p params) validate() error {
@@ -176,32 +184,8 @@ func (s *server) profile(rawQuery string) (*profile, error) {
 	if p != nil {
 		return p, nil
 	}
-	q, err := url.ParseQuery(rawQuery)
+	prm, err := s.def.params.withQuery(rawQuery)
 	if err != nil {
-		return nil, err
-	}
-	prm := s.def.params
-	if v := q.Get("events"); v != "" {
-		if prm.events, err = strconv.Atoi(v); err != nil {
-			return nil, err
-		}
-	}
-	if v := q.Get("size"); v != "" {
-		if prm.size, err = strconv.Atoi(v); err != nil {
-			return nil, err
-		}
-	}
-	if v := q.Get("delay"); v != "" {
-		if prm.delay, err = time.ParseDuration(v); err != nil {
-			return nil, err
-		}
-	}
-	if v := q.Get("latency"); v != "" {
-		if prm.latency, err = time.ParseDuration(v); err != nil {
-			return nil, err
-		}
-	}
-	if err := prm.validate(); err != nil {
 		return nil, err
 	}
 	p = build(prm)

@@ -145,6 +145,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"bad query", http.MethodPost, "/v1/chat/completions?events=x", http.StatusBadRequest, false},
 		{"bad query, anthropic", http.MethodPost, "/v1/messages?events=0", http.StatusBadRequest, true},
+		{"unknown query parameter", http.MethodPost, "/v1/chat/completions?evnts=3", http.StatusBadRequest, false},
 		{"unknown path", http.MethodPost, "/v1/embeddings", http.StatusNotFound, false},
 		{"wrong method", http.MethodGet, "/v1/messages", http.StatusMethodNotAllowed, true},
 	} {
