@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
-	"math"
 	"strconv"
 	"strings"
 	"syscall"
