@@ -345,10 +345,11 @@ func mergeWindows(ws []*window) *window {
 type holdWindow struct {
 	streams  int
 	errs     tally
-	maxOpen  int   // most streams open at once (first event seen, not ended)
-	idleRSS  int64 // proxy VmRSS before the streams, bytes
-	peakRSS  int64 // proxy VmHWM after them, bytes
-	resetHWM bool  // whether VmHWM was reset before the streams
+	maxOpen  int           // most streams open at once (first event seen, not ended)
+	lastOpen time.Duration // from the start to the last stream's first event
+	idleRSS  int64         // proxy VmRSS before the streams, bytes
+	peakRSS  int64         // proxy VmHWM after them, bytes
+	resetHWM bool          // whether VmHWM was reset before the streams
 	elapsed  time.Duration
 }
 
@@ -359,8 +360,10 @@ func (h *holdWindow) perStream() float64 {
 
 // hold opens n streams of s against host at once, each on a new
 // connection, waits for all of them to end, and records the peak RSS of
-// process pid meanwhile. Each stream costs the load generator one
-// goroutine, one connection and small buffers.
+// process pid meanwhile. The connections are opened first and the requests
+// sent together once all are open, so that the streams overlap as much as
+// they can. Each stream costs the load generator one goroutine, one
+// connection and small buffers.
 func (g *loadGen) hold(ctx context.Context, host string, s *spec, n, pid int) (*holdWindow, error) {
 	idle, _, err := memory(pid)
 	if err != nil {
@@ -369,33 +372,45 @@ func (g *loadGen) hold(ctx context.Context, host string, s *spec, n, pid int) (*
 	h := &holdWindow{streams: n, idleRSS: idle, resetHWM: resetPeakRSS(pid) == nil}
 	var open, maxOpen atomic.Int64
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := time.Now()
+	var dialed, wg sync.WaitGroup
+	ready := make(chan struct{})
+	var start time.Time
+	dialed.Add(n)
 	for range n {
 		wg.Go(func() {
 			w := g.newWorker(host, smallBuffers)
 			defer w.drop()
+			err := w.dial(ctx)
+			dialed.Done()
+			<-ready
 			opened := false
-			_, err := w.do(ctx, s, time.Now(), func() {
-				opened = true
-				now := open.Add(1)
-				for {
-					m := maxOpen.Load()
-					if now <= m || maxOpen.CompareAndSwap(m, now) {
-						break
+			var first time.Duration
+			if err == nil {
+				first, err = w.do(ctx, s, start, func() {
+					opened = true
+					now := open.Add(1)
+					for {
+						m := maxOpen.Load()
+						if now <= m || maxOpen.CompareAndSwap(m, now) {
+							break
+						}
 					}
-				}
-			})
+				})
+			}
 			if opened {
 				open.Add(-1)
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
-				mu.Lock()
 				h.errs.add(err)
-				mu.Unlock()
 			}
+			h.lastOpen = max(h.lastOpen, first)
 		})
 	}
+	dialed.Wait()
+	start = time.Now()
+	close(ready)
 	wg.Wait()
 	h.elapsed = time.Since(start)
 	h.maxOpen = int(maxOpen.Load())
@@ -470,13 +485,8 @@ func (w *worker) drop() {
 // status and the Content-Type. On error the connection is dropped. The
 // caller must read the body to its end, or drop the connection.
 func (w *worker) roundTrip(ctx context.Context, req []byte, wantType string) (*http.Response, error) {
-	if w.conn == nil {
-		c, err := w.g.dialer.DialContext(ctx, "tcp", w.host)
-		if err != nil {
-			return nil, &checkError{errTransport, err.Error()}
-		}
-		w.conn = c
-		w.cr.Reset(c)
+	if err := w.dial(ctx); err != nil {
+		return nil, err
 	}
 	_ = w.conn.SetDeadline(time.Now().Add(time.Minute))
 	if _, err := w.conn.Write(req); err != nil {
@@ -498,6 +508,20 @@ func (w *worker) roundTrip(ctx context.Context, req []byte, wantType string) (*h
 		return nil, &checkError{errStatus, fmt.Sprintf("Content-Type %q, want %s", ct, wantType)}
 	}
 	return resp, nil
+}
+
+// dial opens the worker's connection unless it is open.
+func (w *worker) dial(ctx context.Context) error {
+	if w.conn != nil {
+		return nil
+	}
+	c, err := w.g.dialer.DialContext(ctx, "tcp", w.host)
+	if err != nil {
+		return &checkError{errTransport, err.Error()}
+	}
+	w.conn = c
+	w.cr.Reset(c)
+	return nil
 }
 
 // cancelOnDone unblocks the worker's I/O when ctx is done; call the

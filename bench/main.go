@@ -107,7 +107,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.hold, "hold", 2*time.Second, "length of each long stream")
 	fs.IntVar(&c.holdEvents, "hold-events", 40, "content chunks per long stream")
 	fs.IntVar(&c.largeBytes, "large-bytes", 380_000, "bytes of conversation text in a large request (380,000 make a request body of ~400 KB, ~95k tokens)")
-	fs.DurationVar(&c.largeDuration, "large-duration", 2*time.Second, "measured time per path, request and round of the large-body scenario")
+	fs.DurationVar(&c.largeDuration, "large-duration", time.Second, "measured time per path, request and round of the large-body scenario")
 	fs.IntVar(&c.largeConc, "large-concurrency", 1, "clients in the large-body scenario")
 	fs.IntVar(&c.scaleStreams, "scale-streams", 2000, "slow streams held open at once in the scale scenario (0 skips it)")
 	fs.IntVar(&c.scaleEvents, "scale-events", 20, "content chunks per scale stream")

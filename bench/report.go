@@ -327,6 +327,16 @@ func (r *report) holdTable(w io.Writer, m map[string][]*holdWindow) {
 			r.holdRatioCell(m, path, perOpen), r.holdRatioCell(m, path, peakRSS))
 	}
 	t.write(w)
+	for _, path := range r.paths {
+		for _, h := range m[path] {
+			if h.maxOpen < h.streams {
+				fmt.Fprintf(w, "\n**Not all streams were open at once** via %s (at most %d of %d): the streams ended before the last "+
+					"ones started, so the peak understates what %d open streams cost. Make them longer (-scale-delay, -hold).\n",
+					r.label(path), h.maxOpen, h.streams, h.streams)
+				return
+			}
+		}
+	}
 }
 
 // Names of the large-body requests (spec names) and how the report calls

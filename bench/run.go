@@ -145,8 +145,8 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 					rep.notes = append(rep.notes, "VmHWM could not be reset through /proc/<pid>/clear_refs: "+
 						"the peak RSS of the held streams may include the proxy's warm-up.")
 				}
-				progress("round %d/%d  %-6s  %-21s  %d streams, max %d open, RSS %s → peak %s (%s per stream), errors %d",
-					round+1, rounds, name, rep.label(t.name), h.streams, h.maxOpen,
+				progress("round %d/%d  %-6s  %-21s  %d streams, max %d open, all open after %v, RSS %s → peak %s (%s per stream), errors %d",
+					round+1, rounds, name, rep.label(t.name), h.streams, h.maxOpen, h.lastOpen.Round(time.Millisecond),
 					fmtMiB(float64(h.idleRSS)), fmtMiB(float64(h.peakRSS)), fmtKiB(h.perStream()), h.errs.total())
 			}
 		}
