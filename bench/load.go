@@ -424,7 +424,7 @@ func (g *loadGen) hold(ctx context.Context, host string, s *spec, n, pid int) (*
 // read whole responses quickly, small for the thousands of held streams.
 const (
 	bigBuffers   = 32 << 10
-	smallBuffers = 2 << 10
+	smallBuffers = 4 << 10
 )
 
 // worker is one closed-loop client with one keep-alive connection, which

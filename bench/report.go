@@ -246,7 +246,7 @@ func (r *report) render(w io.Writer) {
 	if len(r.scale) > 0 {
 		p("\n### Scale: %s slow streams held open at once, %d chunks %v apart\n\n", commas(float64(cfg.scaleStreams)), cfg.scaleEvents, cfg.scaleDelay)
 		p("A fresh proxy per path and round (%d round(s)); the load generator holds one goroutine and one connection per stream. "+
-			"Open-file limit: %s.\n\n", cfg.scaleRounds, commas(float64(r.fdLimit)))
+			"Open-file limit: %s.\n\n", cfg.scaleRounds, orDash(strings.TrimPrefix(commas(float64(r.fdLimit)), "0")))
 		r.holdTable(w, r.scale)
 	}
 
