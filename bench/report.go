@@ -386,14 +386,7 @@ func (r *report) renderLarge(w io.Writer) {
 	t = &table{head: []string{"Path", "CPU, JSON", "First byte, JSON", "CPU, stream", "First event, stream", "Targets"}}
 	for _, gw := range r.llmgates() {
 		cross := func(c, s string, f func(*window) float64) []float64 {
-			cw, sw := r.large[c][gw], r.large[s][gw]
-			var rs []float64
-			for i := range min(len(cw), len(sw)) {
-				if d := f(sw[i]); d > 0 {
-					rs = append(rs, f(cw[i])/d)
-				}
-			}
-			return rs
+			return perRound(r.large[c][gw], r.large[s][gw], f)
 		}
 		cpuJ, firstJ := cross("cross JSON", "same JSON", cpuPerRq), cross("cross JSON", "same JSON", first50)
 		cpuS, firstS := cross("cross stream", "same stream", cpuPerRq), cross("cross stream", "same stream", first50)
@@ -416,16 +409,21 @@ func (r *report) cpuCell(path string, ws []*window) string {
 	return fmtMicros(medianOf(ws, cpuPerRq))
 }
 
-// ratio returns f(path) / f(plain) for each round.
-func (r *report) ratio(m map[string][]*window, path string, f func(*window) float64) []float64 {
-	gw, pl := m[path], m[pathPlain]
+// perRound returns f(a[i]) / f(b[i]) for each round i both have, skipping
+// rounds where f(b[i]) is not positive.
+func perRound[T any](a, b []T, f func(T) float64) []float64 {
 	var rs []float64
-	for i := range min(len(gw), len(pl)) {
-		if d := f(pl[i]); d > 0 {
-			rs = append(rs, f(gw[i])/d)
+	for i := range min(len(a), len(b)) {
+		if d := f(b[i]); d > 0 {
+			rs = append(rs, f(a[i])/d)
 		}
 	}
 	return rs
+}
+
+// ratio returns f(path) / f(plain) for each round.
+func (r *report) ratio(m map[string][]*window, path string, f func(*window) float64) []float64 {
+	return perRound(m[path], m[pathPlain], f)
 }
 
 // ratioCell formats the median of ratio for an llmgate path, "—" for the
@@ -440,16 +438,11 @@ func (r *report) ratioCell(m map[string][]*window, path string, f func(*window) 
 // holdRatio returns f(path) / f(plain) for each round of a held-streams
 // scenario.
 func holdRatio(m map[string][]*holdWindow, path string, f func(*holdWindow) float64) []float64 {
-	gw, pl := m[path], m[pathPlain]
-	var rs []float64
-	for i := range min(len(gw), len(pl)) {
-		if d := f(pl[i]); d > 0 {
-			rs = append(rs, f(gw[i])/d)
-		}
-	}
-	return rs
+	return perRound(m[path], m[pathPlain], f)
 }
 
+// holdRatioCell formats the median of holdRatio for a path, "—" for the
+// plain proxy.
 func (r *report) holdRatioCell(m map[string][]*holdWindow, path string, f func(*holdWindow) float64) string {
 	if path == pathPlain {
 		return "—"
