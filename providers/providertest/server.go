@@ -13,6 +13,15 @@
 //		providertest.OpenAIChat("gpt-4o", "Hi!", providertest.Usage{Input: 9, Output: 2}))
 //	p, _ := openai.New(openai.Config{Name: "openai", BaseURL: s.URL})
 //	// the first Do gets a 429, the second the completion, later ones auto-replies
+//
+// The builders are the one implementation of the two wire formats that the
+// module's fake upstreams share:
+// the fixed ones (OpenAIChat, AnthropicStream, ...) use deterministic ids,
+// and those named *Reply build the same shapes from a Reply, which also
+// sets ids, timestamps, tool calls and a pause between streamed deltas. A
+// Step is an http.Handler, so other fake upstreams — the llmgate demo
+// upstream, the load benchmark's — answer with the same bytes without a
+// Server.
 package providertest
 
 import (
