@@ -183,20 +183,29 @@ func requestIDHeader(f providers.Format) string {
 	return "X-Request-Id"
 }
 
+// doResult is what one call of Provider.Do returned.
+type doResult struct {
+	resp *providers.Response
+	err  error
+}
+
+// goDo calls p.Do in a goroutine and sends what it returns on the channel,
+// which has room for it, so the goroutine ends even if nobody receives.
+func goDo(ctx context.Context, p providers.Provider, req *providers.Request, key providers.Key) <-chan doResult {
+	ch := make(chan doResult, 1)
+	go func() {
+		resp, err := p.Do(ctx, req, key)
+		ch <- doResult{resp, err}
+	}()
+	return ch
+}
+
 // doWithin calls p.Do and fails the test if it does not return within d;
 // then it cancels the call and waits for it a little longer.
 func doWithin(t *testing.T, p providers.Provider, ctx context.Context, req *providers.Request, key providers.Key, d time.Duration) (*providers.Response, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
-	type result struct {
-		resp *providers.Response
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		resp, err := p.Do(ctx, req, key)
-		ch <- result{resp, err}
-	}()
+	ch := goDo(ctx, p, req, key)
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
@@ -550,15 +559,7 @@ func (c *conformance) cancelWhileWaiting(t *testing.T) {
 	req, key := newRequest(p.Surfaces()[0], false), testKey()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	type result struct {
-		resp *providers.Response
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		resp, err := p.Do(ctx, req, key)
-		ch <- result{resp, err}
-	}()
+	ch := goDo(ctx, p, req, key)
 	deadline := time.Now().Add(30 * time.Second)
 	for s.Count() == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
