@@ -414,6 +414,19 @@ func streamSurfaces(p providers.Provider) []providers.Surface {
 	return out
 }
 
+// setupStream is setup for a test of the provider's first streaming
+// surface, which it returns; it skips the test when there is none.
+func (c *conformance) setupStream(t *testing.T) (*Server, providers.Provider, providers.Surface) {
+	t.Helper()
+	_, probe := c.setup(t)
+	surfaces := streamSurfaces(probe)
+	if len(surfaces) == 0 {
+		t.Skip("the provider serves no streaming surface")
+	}
+	s, p := c.setup(t)
+	return s, p, surfaces[0]
+}
+
 // gatedStream scripts a stream for surface whose second event waits for
 // the returned release function (also called at cleanup).
 func gatedStream(t *testing.T, s *Server, sf providers.Surface) (step Step, release func()) {
@@ -586,13 +599,7 @@ func (c *conformance) cancelWhileWaiting(t *testing.T) {
 }
 
 func (c *conformance) cancelMidStream(t *testing.T) {
-	_, probe := c.setup(t)
-	surfaces := streamSurfaces(probe)
-	if len(surfaces) == 0 {
-		t.Skip("the provider serves no streaming surface")
-	}
-	s, p := c.setup(t)
-	sf := surfaces[0]
+	s, p, sf := c.setupStream(t)
 	step, _ := gatedStream(t, s, sf) // the second event never comes
 	req, key := newRequest(sf, true), testKey()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -615,13 +622,7 @@ func (c *conformance) cancelMidStream(t *testing.T) {
 }
 
 func (c *conformance) truncatedStream(t *testing.T) {
-	_, probe := c.setup(t)
-	surfaces := streamSurfaces(probe)
-	if len(surfaces) == 0 {
-		t.Skip("the provider serves no streaming surface")
-	}
-	s, p := c.setup(t)
-	sf := surfaces[0]
+	s, p, sf := c.setupStream(t)
 	step := reply(sf, true)
 	step.DropAfter = 2
 	s.Enqueue(step)
