@@ -388,6 +388,9 @@ func (r *report) renderLarge(w io.Writer) {
 		cross := func(c, s string, f func(*window) float64) []float64 {
 			return perRound(r.large[c][gw], r.large[s][gw], f)
 		}
+		if len(r.large["cross JSON"][gw]) == 0 {
+			continue // a baseline without cross-format serving
+		}
 		cpuJ, firstJ := cross("cross JSON", "same JSON", cpuPerRq), cross("cross JSON", "same JSON", first50)
 		cpuS, firstS := cross("cross stream", "same stream", cpuPerRq), cross("cross stream", "same stream", first50)
 		met := median(cpuJ) <= crossCPUTarget && median(cpuS) <= crossCPUTarget &&
