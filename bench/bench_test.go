@@ -2,11 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -14,29 +19,37 @@ func TestParseStatCPU(t *testing.T) {
 	// counted from the last ')'.
 	line := "4242 (proxy (x) y) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 123456 1000000 2000 18446744073709551615\n"
 	got, err := parseStatCPU([]byte(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := 3250 * time.Millisecond; got != want {
-		t.Fatalf("parseStatCPU = %v, want %v", got, want)
-	}
-	if _, err := parseStatCPU([]byte("4242 (x) S 1 2")); err == nil {
-		t.Fatal("parseStatCPU accepted a short line")
-	}
+	require.NoError(t, err)
+	require.Equal(t, 3250*time.Millisecond, got)
+	_, err = parseStatCPU([]byte("4242 (x) S 1 2"))
+	require.Error(t, err)
+}
+
+func TestParseSchedstat(t *testing.T) {
+	got, err := parseSchedstat([]byte("1055476 1703132 8\n"))
+	require.NoError(t, err)
+	require.Equal(t, 1055476*time.Nanosecond, got)
+	_, err = parseSchedstat([]byte(""))
+	require.Error(t, err)
+}
+
+func TestCPUTimeOfSelf(t *testing.T) {
+	cmd := exec.Command("sleep", "0.1")
+	require.NoError(t, cmd.Start())
+	defer cmd.Wait()
+	d, err := cpuTime(cmd.Process.Pid)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, d, time.Duration(0))
 }
 
 func TestParseStatusMemory(t *testing.T) {
 	status := "Name:\tproxy\nVmPeak:\t 1000 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nThreads:\t5\n"
 	rss, peak, err := parseStatusMemory([]byte(status))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rss != 10<<20 || peak != 20<<20 {
-		t.Fatalf("rss, peak = %d, %d; want %d, %d", rss, peak, 10<<20, 20<<20)
-	}
-	if _, _, err := parseStatusMemory([]byte("Name:\tx\nVmRSS:\t1 kB\n")); err == nil {
-		t.Fatal("parseStatusMemory accepted a status without VmHWM")
-	}
+	require.NoError(t, err)
+	require.EqualValues(t, 10<<20, rss)
+	require.EqualValues(t, 20<<20, peak)
+	_, _, err = parseStatusMemory([]byte("Name:\tx\nVmRSS:\t1 kB\n"))
+	require.Error(t, err, "a status without VmHWM")
 }
 
 func TestPercentileAndMedian(t *testing.T) {
@@ -48,22 +61,12 @@ func TestPercentileAndMedian(t *testing.T) {
 		p    float64
 		want time.Duration
 	}{{0.5, 50}, {0.99, 99}, {1, 100}, {0, 1}} {
-		if got := percentile(d, c.p); got != c.want {
-			t.Errorf("percentile(%v) = %v, want %v", c.p, got, c.want)
-		}
+		require.Equal(t, c.want, percentile(d, c.p), "percentile(%v)", c.p)
 	}
-	if percentile(nil, 0.5) != 0 {
-		t.Error("percentile of nothing is not 0")
-	}
-	if got := median([]float64{3, 1, 2}); got != 2 {
-		t.Errorf("median odd = %v", got)
-	}
-	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
-		t.Errorf("median even = %v", got)
-	}
-	if !math.IsNaN(median(nil)) {
-		t.Error("median of nothing is not NaN")
-	}
+	require.Zero(t, percentile(nil, 0.5))
+	require.Equal(t, 2.0, median([]float64{3, 1, 2}))
+	require.Equal(t, 2.5, median([]float64{4, 1, 3, 2}))
+	require.True(t, math.IsNaN(median(nil)))
 }
 
 // sseStream renders a stream like the fake upstream's with n content
@@ -81,7 +84,7 @@ func sseStream(n int, eol string) string {
 	return b.String()
 }
 
-func TestReadStream(t *testing.T) {
+func TestReadChatStream(t *testing.T) {
 	const n = 5
 	full := sseStream(n, "\n")
 	tests := []struct {
@@ -102,20 +105,62 @@ func TestReadStream(t *testing.T) {
 	br := bufio.NewReaderSize(nil, 64<<10)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			first, err := readStream(br, strings.NewReader(tc.stream), wantEvents(n), time.Now(), nil)
+			first, err := readChatStream(br, strings.NewReader(tc.stream), wantEvents(n), time.Now(), nil)
 			if tc.ok {
-				if err != nil {
-					t.Fatalf("readStream: %v", err)
-				}
-				if first <= 0 {
-					t.Fatalf("first event time %v", first)
-				}
+				require.NoError(t, err)
+				require.Positive(t, first)
 				return
 			}
 			var ce *checkError
-			if !errors.As(err, &ce) || ce.kind != errIncomplete {
-				t.Fatalf("readStream = %v, want an %q error", err, errIncomplete)
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, errIncomplete, ce.kind)
+		})
+	}
+}
+
+// messagesStream renders an Anthropic stream with n text deltas.
+func messagesStream(n int) string {
+	var b strings.Builder
+	ev := func(name, data string) { b.WriteString("event: " + name + "\ndata: " + data + "\n\n") }
+	ev("message_start", `{"type":"message_start","message":{"usage":{"input_tokens":9}}}`)
+	ev("content_block_start", `{"type":"content_block_start","index":0}`)
+	ev("ping", `{"type":"ping"}`)
+	for range n {
+		ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}`)
+	}
+	ev("content_block_stop", `{"type":"content_block_stop","index":0}`)
+	ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}`)
+	ev("message_stop", `{"type":"message_stop"}`)
+	return b.String()
+}
+
+func TestReadMessagesStream(t *testing.T) {
+	full := messagesStream(3)
+	tests := []struct {
+		name   string
+		stream string
+		ok     bool
+	}{
+		{"complete", full, true},
+		{"no message_stop", strings.TrimSuffix(full, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), false},
+		{"no text", messagesStream(0), false},
+		{"not message_start first", strings.Replace(full, "event: message_start", "event: ping", 1), false},
+		{"no usage", strings.Replace(full, `"usage":{"output_tokens"`, `"x":{"output_tokens"`, 1), false},
+		{"event after message_stop", full + "event: ping\ndata: {}\n\n", false},
+		{"error event", strings.Replace(full, "event: message_delta", "event: error", 1), false},
+		{"cut inside an event", strings.TrimSuffix(full, "\n\n"), false},
+	}
+	br := bufio.NewReaderSize(nil, 4<<10)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := readMessagesStream(br, strings.NewReader(tc.stream), time.Now(), nil)
+			if tc.ok {
+				require.NoError(t, err)
+				return
 			}
+			var ce *checkError
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, errIncomplete, ce.kind)
 		})
 	}
 }
@@ -126,13 +171,8 @@ func TestTally(t *testing.T) {
 	a.add(&checkError{errStatus, "503"})
 	b.add(errors.New("connection reset"))
 	a.merge(b)
-	if a.total() != 3 {
-		t.Fatalf("total = %d", a.total())
-	}
-	want := "1 × transport error (e.g. connection reset); 2 × unexpected status (e.g. 502)"
-	if got := a.String(); got != want {
-		t.Fatalf("String = %q, want %q", got, want)
-	}
+	require.Equal(t, 3, a.total())
+	require.Equal(t, "1 × transport error (e.g. connection reset); 2 × unexpected status (e.g. 502)", a.String())
 }
 
 func TestFormat(t *testing.T) {
@@ -146,36 +186,88 @@ func TestFormat(t *testing.T) {
 		{fmtRatio(1.234), "1.23×"},
 		{fmtRatio(math.NaN()), "—"},
 	} {
-		if c.got != c.want {
-			t.Errorf("got %q, want %q", c.got, c.want)
-		}
+		require.Equal(t, c.want, c.got)
 	}
 	var b strings.Builder
 	tb := &table{head: []string{"Path", "p50"}}
 	tb.add("llmgate", "1 ms")
 	tb.write(&b)
-	want := "| Path    |  p50 |\n| ------- | ---: |\n| llmgate | 1 ms |\n"
-	if b.String() != want {
-		t.Fatalf("table:\n%s\nwant:\n%s", b.String(), want)
-	}
+	require.Equal(t, "| Path    |  p50 |\n| ------- | ---: |\n| llmgate | 1 ms |\n", b.String())
 }
 
 func TestParseFlags(t *testing.T) {
 	c, err := parseFlags([]string{"-quick", "-concurrency", "4"})
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	require.Equal(t, time.Second, c.duration)
+	require.Equal(t, 1, c.rounds)
+	require.Equal(t, 32, c.streams)
+	require.Equal(t, 4, c.concurrency)
+	require.Equal(t, 200, c.scaleStreams)
+	c, err = parseFlags([]string{"-baseline", "192e4bb", "-scale-streams", "4000"})
+	require.NoError(t, err)
+	require.Equal(t, 5, c.rounds)
+	require.Equal(t, 256, c.streams)
+	require.Equal(t, 4000, c.scaleStreams)
+	require.Equal(t, "192e4bb", c.baseline)
+	for _, bad := range [][]string{{"-rounds", "0"}, {"-large-concurrency", "0"}, {"-scale-streams", "-1"}, {"-baseline", "-x"}} {
+		_, err := parseFlags(bad)
+		require.Error(t, err, "%q", bad)
 	}
-	if c.duration != time.Second || c.rounds != 1 || c.streams != 32 || c.concurrency != 4 {
-		t.Fatalf("quick config = %+v", c)
+}
+
+func TestLargeSpecs(t *testing.T) {
+	sameJSON, sameStream, crossJSON, crossStream := largeSpecs(380_000, 20)
+	for _, s := range []*spec{sameJSON, sameStream, crossJSON, crossStream} {
+		require.True(t, json.Valid(s.body), s.name)
+		require.InDelta(t, 400_000, len(s.body), 20_000, s.name)
 	}
-	c, err = parseFlags(nil)
-	if err != nil {
-		t.Fatal(err)
+	var chat struct {
+		Model    string        `json:"model"`
+		Messages []chatMessage `json:"messages"`
 	}
-	if c.rounds < 3 || c.concurrency != 32 || c.streams != 256 {
-		t.Fatalf("default config = %+v", c)
+	require.NoError(t, json.Unmarshal(crossJSON.body, &chat))
+	require.Equal(t, anthropicModel, chat.Model)
+	require.Equal(t, "system", chat.Messages[0].Role)
+	var msgs struct {
+		Model    string        `json:"model"`
+		System   string        `json:"system"`
+		Messages []chatMessage `json:"messages"`
+		Stream   bool          `json:"stream"`
 	}
-	if _, err := parseFlags([]string{"-rounds", "0"}); err == nil {
-		t.Fatal("parseFlags accepted -rounds 0")
+	require.NoError(t, json.Unmarshal(crossStream.body, &msgs))
+	require.Equal(t, openAIModel, msgs.Model)
+	require.True(t, msgs.Stream)
+	require.Equal(t, chat.Messages[0].Content, msgs.System)
+	// Anthropic wants user and assistant turns alternating, user first and
+	// last.
+	for i, m := range msgs.Messages {
+		require.Equal(t, []string{"user", "assistant"}[i%2], m.Role)
 	}
+	require.Equal(t, "user", msgs.Messages[len(msgs.Messages)-1].Role)
+	require.Contains(t, msgs.Messages[1].Content, "```go\n// ")
+	require.Contains(t, msgs.Messages[1].Content, "\nfunc ")
+	require.Equal(t, conversation(5000), conversation(5000), "the same for the same size")
+	require.True(t, bytes.Contains(sameStream.body, []byte(`"stream":true`)))
+	require.Equal(t, wantEvents(20), sameStream.want)
+}
+
+func TestCopyGoFiles(t *testing.T) {
+	from, to := t.TempDir(), t.TempDir()
+	require.NoError(t, writeFile(from+"/a.go", "package a"))
+	require.NoError(t, writeFile(from+"/a_test.go", "package a"))
+	require.NoError(t, writeFile(from+"/sub/b.go", "package sub"))
+	require.NoError(t, writeFile(from+"/README.md", "x"))
+	require.NoError(t, copyGoFiles(from, to))
+	var got []string
+	for _, f := range []string{"a.go", "a_test.go", "sub/b.go", "README.md"} {
+		if fileExists(to + "/" + f) {
+			got = append(got, f)
+		}
+	}
+	require.Equal(t, []string{"a.go", "sub/b.go"}, got)
+}
+
+func TestFirstLines(t *testing.T) {
+	require.Equal(t, "a\nb\n…", firstLines("a\nb\nc\n", 2))
+	require.Equal(t, "a", firstLines("a\n", 2))
 }

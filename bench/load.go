@@ -19,10 +19,10 @@ import (
 	"time"
 )
 
-// chatRequest is the body of every request: a realistic chat completion
-// request of about 1 KB (a system and a user message). The streaming
-// variant adds "stream" and asks for the usage chunk, as clients that
-// meter usage do.
+// chatRequest is the body of the requests of the main scenarios: a
+// realistic chat completion request of about 1 KB (a system and a user
+// message), without its closing brace. The streaming variant adds "stream"
+// and asks for the usage chunk, as clients that meter usage do.
 const chatRequest = `{"model":"gpt-4o-mini","messages":[` +
 	`{"role":"system","content":"You are a concise technical assistant for a software company. Answer in plain English, ` +
 	`prefer short paragraphs and bullet lists, include code only when it helps, and say so when you are not sure. ` +
@@ -103,6 +103,44 @@ func (t *tally) String() string {
 	return strings.Join(parts, "; ")
 }
 
+// respKind is the kind of response a request expects, and how it is
+// checked.
+type respKind int
+
+const (
+	// respJSON is a chat.completion: valid JSON with finish_reason "stop"
+	// and usage.
+	respJSON respKind = iota
+	// respChatStream is a chat.completion.chunk stream: exactly spec.want
+	// data events, the last "[DONE]", one before carrying usage.
+	respChatStream
+	// respMessagesStream is an Anthropic Messages stream: message_start
+	// first, text deltas, message_delta with usage, message_stop last.
+	respMessagesStream
+)
+
+// spec is one kind of request the load generator sends. Read-only once
+// made.
+type spec struct {
+	name string // for progress lines
+	path string // request path, for example "/v1/chat/completions"
+	body []byte
+	kind respKind
+	want int // respChatStream: data events
+}
+
+// stream reports whether the response is an event stream.
+func (s *spec) stream() bool { return s.kind != respJSON }
+
+// chatSpecs returns the requests of the main scenarios: JSON and streamed
+// chat completions with chatRequest, streams of events content chunks.
+func chatSpecs(events int) (json, stream *spec) {
+	json = &spec{name: "json", path: "/v1/chat/completions", body: []byte(chatRequest + "}"), kind: respJSON}
+	stream = &spec{name: "stream", path: "/v1/chat/completions", kind: respChatStream, want: wantEvents(events),
+		body: []byte(chatRequest + `,"stream":true,"stream_options":{"include_usage":true}}`)}
+	return json, stream
+}
+
 // loadGen is the load generator: closed-loop clients, each with its own
 // keep-alive connection, which it drives with precomputed request bytes and
 // http.ReadResponse rather than an http.Transport. That spares the
@@ -110,19 +148,15 @@ func (t *tally) String() string {
 // that the load generator, which shares a CPU with the fake upstream, costs
 // as little as possible. Safe for concurrent use.
 type loadGen struct {
-	jsonBody   []byte
-	streamBody []byte
-	dialer     net.Dialer
-	mu         sync.Mutex
-	idle       map[string][]*worker // by host: workers with open connections
+	dialer net.Dialer
+	mu     sync.Mutex
+	idle   map[string][]*worker // by host: workers with open connections
 }
 
 func newLoadGen() *loadGen {
 	return &loadGen{
-		jsonBody:   []byte(chatRequest + "}"),
-		streamBody: []byte(chatRequest + `,"stream":true,"stream_options":{"include_usage":true}}`),
-		dialer:     net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
-		idle:       map[string][]*worker{},
+		dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
+		idle:   map[string][]*worker{},
 	}
 }
 
@@ -136,7 +170,7 @@ func (g *loadGen) workers(host string, n int) []*worker {
 	g.idle[host] = idle[:len(idle)-k]
 	g.mu.Unlock()
 	for len(ws) < n {
-		ws = append(ws, g.newWorker(host))
+		ws = append(ws, g.newWorker(host, bigBuffers))
 	}
 	return ws
 }
@@ -188,6 +222,11 @@ func (s cpuSnapshot) others() time.Duration {
 	return max(0, s.machine-s.proxy-s.upstream-s.self)
 }
 
+// sub returns s − o.
+func (s cpuSnapshot) sub(o cpuSnapshot) cpuSnapshot {
+	return cpuSnapshot{proxy: s.proxy - o.proxy, upstream: s.upstream - o.upstream, self: s.self - o.self, machine: s.machine - o.machine}
+}
+
 func snapshot(p pids) (cpuSnapshot, error) {
 	var s cpuSnapshot
 	var errs []error
@@ -217,7 +256,7 @@ type window struct {
 	errs     tally         // failed requests
 	elapsed  time.Duration // from the first request to the last response
 	latency  []time.Duration
-	first    []time.Duration // streams: time to the first event
+	first    []time.Duration // time to the first event (streams) or the response header (JSON)
 	cpu      cpuSnapshot     // CPU used during the window
 }
 
@@ -232,12 +271,11 @@ func (w *window) cpuPerRequest() time.Duration {
 	return w.cpu.proxy / time.Duration(w.requests)
 }
 
-// measure runs conc closed-loop clients against baseURL for d: each sends a
-// request, checks the whole response, and sends the next. Requests still in
-// flight at d finish and count. With stream, each request is a streaming
-// one whose response must carry exactly wantEvents data events, the last
-// "[DONE]". It records the CPU time of the processes in p.
-func (g *loadGen) measure(ctx context.Context, host string, stream bool, wantEvents, conc int, d time.Duration, p pids) (*window, error) {
+// measure runs conc closed-loop clients sending s to host for d: each sends
+// a request, checks the whole response, and sends the next. Requests still
+// in flight at d finish and count. It records the CPU time of the
+// processes in p.
+func (g *loadGen) measure(ctx context.Context, host string, s *spec, conc int, d time.Duration, p pids) (*window, error) {
 	workers := g.workers(host, conc)
 	defer g.release(workers)
 	for _, w := range workers {
@@ -254,13 +292,7 @@ func (g *loadGen) measure(ctx context.Context, host string, stream bool, wantEve
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				t0 := time.Now()
-				var first time.Duration
-				var err error
-				if stream {
-					first, err = w.stream(ctx, wantEvents, t0, nil)
-				} else {
-					err = w.json(ctx)
-				}
+				first, err := w.do(ctx, s, t0, nil)
 				total := time.Since(t0)
 				w.n++
 				if err != nil {
@@ -268,9 +300,7 @@ func (g *loadGen) measure(ctx context.Context, host string, stream bool, wantEve
 					continue
 				}
 				w.latency = append(w.latency, total)
-				if stream {
-					w.first = append(w.first, first)
-				}
+				w.first = append(w.first, first)
 			}
 		})
 	}
@@ -280,12 +310,7 @@ func (g *loadGen) measure(ctx context.Context, host string, stream bool, wantEve
 	if err != nil {
 		return nil, err
 	}
-	win := &window{elapsed: elapsed, cpu: cpuSnapshot{
-		proxy:    after.proxy - before.proxy,
-		upstream: after.upstream - before.upstream,
-		self:     after.self - before.self,
-		machine:  after.machine - before.machine,
-	}}
+	win := &window{elapsed: elapsed, cpu: after.sub(before)}
 	for _, w := range workers {
 		win.requests += w.n
 		win.errs.merge(w.errs)
@@ -316,21 +341,30 @@ func mergeWindows(ws []*window) *window {
 	return m
 }
 
-// holdWindow is the outcome of one run of the long-streams scenario.
+// holdWindow is the outcome of one run of a held-streams scenario.
 type holdWindow struct {
 	streams  int
 	errs     tally
-	maxOpen  int   // most streams open at once (first event seen, not ended)
-	idleRSS  int64 // proxy VmRSS before the streams, bytes
-	peakRSS  int64 // proxy VmHWM after them, bytes
-	resetHWM bool  // whether VmHWM was reset before the streams
+	maxOpen  int           // most streams open at once (first event seen, not ended)
+	lastOpen time.Duration // from the start to the last stream's first event
+	idleRSS  int64         // proxy VmRSS before the streams, bytes
+	peakRSS  int64         // proxy VmHWM after them, bytes
+	resetHWM bool          // whether VmHWM was reset before the streams
 	elapsed  time.Duration
 }
 
-// hold opens n streams against host at once, each on a new connection,
-// waits for all of them to end, and records the peak RSS of process pid
-// meanwhile.
-func (g *loadGen) hold(ctx context.Context, host string, wantEvents, n, pid int) (*holdWindow, error) {
+// perStream returns (peak − before) / streams, in bytes.
+func (h *holdWindow) perStream() float64 {
+	return float64(h.peakRSS-h.idleRSS) / float64(h.streams)
+}
+
+// hold opens n streams of s against host at once, each on a new
+// connection, waits for all of them to end, and records the peak RSS of
+// process pid meanwhile. The connections are opened first and the requests
+// sent together once all are open, so that the streams overlap as much as
+// they can. Each stream costs the load generator one goroutine, one
+// connection and small buffers.
+func (g *loadGen) hold(ctx context.Context, host string, s *spec, n, pid int) (*holdWindow, error) {
 	idle, _, err := memory(pid)
 	if err != nil {
 		return nil, err
@@ -338,33 +372,45 @@ func (g *loadGen) hold(ctx context.Context, host string, wantEvents, n, pid int)
 	h := &holdWindow{streams: n, idleRSS: idle, resetHWM: resetPeakRSS(pid) == nil}
 	var open, maxOpen atomic.Int64
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := time.Now()
+	var dialed, wg sync.WaitGroup
+	ready := make(chan struct{})
+	var start time.Time
+	dialed.Add(n)
 	for range n {
 		wg.Go(func() {
-			w := g.newWorker(host)
+			w := g.newWorker(host, smallBuffers)
 			defer w.drop()
+			err := w.dial(ctx)
+			dialed.Done()
+			<-ready
 			opened := false
-			_, err := w.stream(ctx, wantEvents, time.Now(), func() {
-				opened = true
-				now := open.Add(1)
-				for {
-					m := maxOpen.Load()
-					if now <= m || maxOpen.CompareAndSwap(m, now) {
-						break
+			var first time.Duration
+			if err == nil {
+				first, err = w.do(ctx, s, start, func() {
+					opened = true
+					now := open.Add(1)
+					for {
+						m := maxOpen.Load()
+						if now <= m || maxOpen.CompareAndSwap(m, now) {
+							break
+						}
 					}
-				}
-			})
+				})
+			}
 			if opened {
 				open.Add(-1)
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
-				mu.Lock()
 				h.errs.add(err)
-				mu.Unlock()
 			}
+			h.lastOpen = max(h.lastOpen, first)
 		})
 	}
+	dialed.Wait()
+	start = time.Now()
+	close(ready)
 	wg.Wait()
 	h.elapsed = time.Since(start)
 	h.maxOpen = int(maxOpen.Load())
@@ -374,35 +420,50 @@ func (g *loadGen) hold(ctx context.Context, host string, wantEvents, n, pid int)
 	return h, ctx.Err()
 }
 
+// Buffer sizes of a worker's readers: big for the closed-loop clients, which
+// read whole responses quickly, small for the thousands of held streams.
+const (
+	bigBuffers   = 32 << 10
+	smallBuffers = 4 << 10
+)
+
 // worker is one closed-loop client with one keep-alive connection, which
 // it opens on first use and after a failure. It reuses its buffers between
 // requests. Not safe for concurrent use.
 type worker struct {
-	g         *loadGen
-	host      string
-	jsonReq   []byte // whole HTTP requests
-	streamReq []byte
-	conn      net.Conn
-	cr        *bufio.Reader // reads conn
-	sr        *bufio.Reader // reads a stream body
-	buf       bytes.Buffer
-	n         int // requests sent in the current window
-	errs      tally
-	latency   []time.Duration
-	first     []time.Duration
+	g    *loadGen
+	host string
+	reqs map[*spec][]byte // whole HTTP requests, rendered on first use
+	conn net.Conn
+	cr   *bufio.Reader // reads conn
+	sr   *bufio.Reader // reads a stream body
+	buf  bytes.Buffer
+	data []byte // the data of the stream event being read
+
+	n       int // requests sent in the current window
+	errs    tally
+	latency []time.Duration
+	first   []time.Duration
 }
 
-func (g *loadGen) newWorker(host string) *worker {
-	req := func(body []byte) []byte {
-		return append([]byte("POST /v1/chat/completions HTTP/1.1\r\nHost: "+host+
-			"\r\nUser-Agent: llmgate-bench/1\r\nContent-Type: application/json\r\nAuthorization: Bearer sk-bench-client"+
-			"\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"), body...)
-	}
+// newWorker returns a worker for host whose readers have bufSize bytes.
+func (g *loadGen) newWorker(host string, bufSize int) *worker {
 	return &worker{
-		g: g, host: host,
-		jsonReq: req(g.jsonBody), streamReq: req(g.streamBody),
-		cr: bufio.NewReaderSize(nil, 32<<10), sr: bufio.NewReaderSize(nil, 64<<10),
+		g: g, host: host, reqs: map[*spec][]byte{},
+		cr: bufio.NewReaderSize(nil, bufSize), sr: bufio.NewReaderSize(nil, bufSize),
 	}
+}
+
+// request returns the HTTP request bytes of s.
+func (w *worker) request(s *spec) []byte {
+	if b, ok := w.reqs[s]; ok {
+		return b
+	}
+	b := append([]byte("POST "+s.path+" HTTP/1.1\r\nHost: "+w.host+
+		"\r\nUser-Agent: llmgate-bench/1\r\nContent-Type: application/json\r\nAuthorization: Bearer sk-bench-client"+
+		"\r\nContent-Length: "+strconv.Itoa(len(s.body))+"\r\n\r\n"), s.body...)
+	w.reqs[s] = b
+	return b
 }
 
 // reset clears the counters of the current window.
@@ -424,13 +485,8 @@ func (w *worker) drop() {
 // status and the Content-Type. On error the connection is dropped. The
 // caller must read the body to its end, or drop the connection.
 func (w *worker) roundTrip(ctx context.Context, req []byte, wantType string) (*http.Response, error) {
-	if w.conn == nil {
-		c, err := w.g.dialer.DialContext(ctx, "tcp", w.host)
-		if err != nil {
-			return nil, &checkError{errTransport, err.Error()}
-		}
-		w.conn = c
-		w.cr.Reset(c)
+	if err := w.dial(ctx); err != nil {
+		return nil, err
 	}
 	_ = w.conn.SetDeadline(time.Now().Add(time.Minute))
 	if _, err := w.conn.Write(req); err != nil {
@@ -454,6 +510,20 @@ func (w *worker) roundTrip(ctx context.Context, req []byte, wantType string) (*h
 	return resp, nil
 }
 
+// dial opens the worker's connection unless it is open.
+func (w *worker) dial(ctx context.Context) error {
+	if w.conn != nil {
+		return nil
+	}
+	c, err := w.g.dialer.DialContext(ctx, "tcp", w.host)
+	if err != nil {
+		return &checkError{errTransport, err.Error()}
+	}
+	w.conn = c
+	w.cr.Reset(c)
+	return nil
+}
+
 // cancelOnDone unblocks the worker's I/O when ctx is done; call the
 // returned function when the request is over.
 func (w *worker) cancelOnDone(ctx context.Context) (stop func() bool) {
@@ -464,20 +534,44 @@ func (w *worker) cancelOnDone(ctx context.Context) (stop func() bool) {
 	})
 }
 
-// json sends a JSON chat completion request and checks that the whole
-// response arrived: valid JSON with a finish_reason and usage.
-func (w *worker) json(ctx context.Context) error {
+// do sends s and reads and checks the whole response (see respKind). It
+// returns the time from start to the first event of a stream, or to the
+// response header of a JSON response, and calls onFirst, if not nil, at
+// that moment.
+func (w *worker) do(ctx context.Context, s *spec, start time.Time, onFirst func()) (time.Duration, error) {
 	defer w.cancelOnDone(ctx)()
-	resp, err := w.roundTrip(ctx, w.jsonReq, "application/json")
-	if err != nil {
-		return err
+	wantType := "application/json"
+	if s.stream() {
+		wantType = "text/event-stream"
 	}
-	w.buf.Reset()
-	_, err = w.buf.ReadFrom(resp.Body)
+	resp, err := w.roundTrip(ctx, w.request(s), wantType)
+	if err != nil {
+		return 0, err
+	}
+	var first time.Duration
+	switch s.kind {
+	case respJSON:
+		first = time.Since(start)
+		if onFirst != nil {
+			onFirst()
+		}
+		err = w.readJSON(resp.Body)
+	case respChatStream:
+		first, err = readChatStream(w.sr, resp.Body, s.want, start, onFirst)
+	case respMessagesStream:
+		first, err = readMessagesStream(w.sr, resp.Body, start, onFirst)
+	}
 	if err != nil || resp.Close {
 		w.drop()
 	}
-	if err != nil {
+	return first, err
+}
+
+// readJSON reads a chat.completion and checks that the whole response
+// arrived: valid JSON with a finish_reason and usage.
+func (w *worker) readJSON(body io.Reader) error {
+	w.buf.Reset()
+	if _, err := w.buf.ReadFrom(body); err != nil {
 		return &checkError{errBadBody, "reading the body: " + err.Error()}
 	}
 	b := w.buf.Bytes()
@@ -490,77 +584,87 @@ func (w *worker) json(ctx context.Context) error {
 	return nil
 }
 
-// stream sends a streaming request and reads the event stream to its end,
-// returning the time from start to the first event. It calls onFirst, if
-// not nil, when the first event arrives. The stream must end with the
-// server closing it after exactly want data events, the last "[DONE]", one
-// before carrying usage.
-func (w *worker) stream(ctx context.Context, want int, start time.Time, onFirst func()) (time.Duration, error) {
-	defer w.cancelOnDone(ctx)()
-	resp, err := w.roundTrip(ctx, w.streamReq, "text/event-stream")
-	if err != nil {
-		return 0, err
-	}
-	first, err := readStream(w.sr, resp.Body, want, start, onFirst)
-	if err != nil || resp.Close {
-		w.drop()
-	}
-	return first, err
-}
-
-// readStream reads a chat.completion.chunk event stream from body (see
-// worker.stream), using br as its buffer.
-func readStream(br *bufio.Reader, body io.Reader, want int, start time.Time, onFirst func()) (first time.Duration, err error) {
+// readEvents reads a text/event-stream from body with br as its buffer and
+// calls ev with the name and data of each event that has data, in order,
+// until the body ends; an error from ev stops it. It returns the time from
+// start to the first such event, calling onFirst, if not nil, then. The
+// data passed to ev is only valid during the call.
+func readEvents(br *bufio.Reader, body io.Reader, start time.Time, onFirst func(), ev func(name, data []byte) error) (first time.Duration, err error) {
 	br.Reset(body)
 	defer br.Reset(nil)
 	var (
-		events         int
-		isData, isDone bool // about the event being read
-		done, sawUsage bool // about the stream so far
+		name, data []byte
+		isData     bool // the event being read has a data line
+		inEvent    bool // lines of an unfinished event were read
+		n          int
 	)
-	incomplete := func(why string) error {
-		return &checkError{errIncomplete, fmt.Sprintf("%s (%d of %d data events)", why, events, want)}
-	}
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, io.EOF) && len(line) == 0 {
-			break
+			if inEvent {
+				return first, &checkError{errIncomplete, "stream ended inside an event"}
+			}
+			return first, nil
 		}
 		if errors.Is(err, io.EOF) {
-			return first, incomplete("stream ended inside an event")
+			return first, &checkError{errIncomplete, "stream ended inside an event"}
 		}
 		if err != nil {
-			return first, incomplete(err.Error())
+			return first, &checkError{errIncomplete, err.Error()}
 		}
 		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			if isData {
-				events++
-				if events == 1 {
-					first = time.Since(start)
-					if onFirst != nil {
-						onFirst()
-					}
+		if len(line) > 0 {
+			inEvent = true
+			if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+				if isData {
+					data = append(data, '\n')
 				}
-				done = isDone
+				data = append(data, bytes.TrimPrefix(v, []byte(" "))...)
+				isData = true
+			} else if v, ok := bytes.CutPrefix(line, []byte("event:")); ok {
+				name = append(name[:0], bytes.TrimPrefix(v, []byte(" "))...)
 			}
-			isData, isDone = false, false
 			continue
 		}
-		if done {
-			return first, incomplete("data after [DONE]")
-		}
-		if data, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			data = bytes.TrimPrefix(data, []byte(" "))
-			isData = true
-			if string(data) == "[DONE]" {
-				isDone = true
-			} else if bytes.Contains(data, []byte(`"usage":{"prompt_tokens"`)) {
-				sawUsage = true
+		if isData {
+			n++
+			if n == 1 {
+				first = time.Since(start)
+				if onFirst != nil {
+					onFirst()
+				}
+			}
+			if err := ev(name, data); err != nil {
+				return first, err
 			}
 		}
+		name, data, isData, inEvent = name[:0], data[:0], false, false
 	}
+}
+
+// readChatStream reads a chat.completion.chunk event stream (see
+// respChatStream) with br as its buffer.
+func readChatStream(br *bufio.Reader, body io.Reader, want int, start time.Time, onFirst func()) (time.Duration, error) {
+	var events int
+	var done, sawUsage bool
+	incomplete := func(why string) error {
+		return &checkError{errIncomplete, fmt.Sprintf("%s (%d of %d data events)", why, events, want)}
+	}
+	first, err := readEvents(br, body, start, onFirst, func(_, data []byte) error {
+		if done {
+			return errors.New("data after [DONE]")
+		}
+		events++
+		if string(data) == "[DONE]" {
+			done = true
+		} else if bytes.Contains(data, []byte(`"usage":{"prompt_tokens"`)) {
+			sawUsage = true
+		}
+		return nil
+	})
 	switch {
+	case err != nil:
+		return first, incomplete(detail(err))
 	case !done:
 		return first, incomplete("no [DONE] at the end")
 	case events != want:
@@ -569,4 +673,55 @@ func readStream(br *bufio.Reader, body io.Reader, want int, start time.Time, onF
 		return first, incomplete("no usage chunk")
 	}
 	return first, nil
+}
+
+// readMessagesStream reads an Anthropic Messages event stream (see
+// respMessagesStream) with br as its buffer.
+func readMessagesStream(br *bufio.Reader, body io.Reader, start time.Time, onFirst func()) (time.Duration, error) {
+	var events, deltas int
+	var stopped, sawUsage bool
+	first, err := readEvents(br, body, start, onFirst, func(name, data []byte) error {
+		events++
+		switch {
+		case stopped:
+			return errors.New("event after message_stop")
+		case events == 1 && string(name) != "message_start":
+			return fmt.Errorf("first event %q, want message_start", name)
+		}
+		switch string(name) {
+		case "content_block_delta":
+			if bytes.Contains(data, []byte(`"text_delta"`)) {
+				deltas++
+			}
+		case "message_delta":
+			sawUsage = bytes.Contains(data, []byte(`"usage":{`))
+		case "message_stop":
+			stopped = true
+		case "error":
+			return errors.New("error event: " + string(data))
+		}
+		return nil
+	})
+	why := ""
+	switch {
+	case err != nil:
+		why = detail(err)
+	case !stopped:
+		why = "no message_stop at the end"
+	case deltas == 0:
+		why = "no text delta"
+	case !sawUsage:
+		why = "no usage in message_delta"
+	default:
+		return first, nil
+	}
+	return first, &checkError{errIncomplete, fmt.Sprintf("%s (%d events, %d text deltas)", why, events, deltas)}
+}
+
+// detail returns the detail of a checkError, or the error's text.
+func detail(err error) string {
+	if ce, ok := errors.AsType[*checkError](err); ok {
+		return ce.detail
+	}
+	return err.Error()
 }

@@ -1,28 +1,32 @@
 // Command bench is the load benchmark of llmgate. It measures, in one run,
-// three paths to a fake OpenAI upstream:
+// the paths to a fake upstream that speaks the OpenAI and Anthropic APIs:
 //
 //  1. calling the upstream directly,
 //  2. through a plain httputil.ReverseProxy (the floor of any Go proxy),
-//  3. through llmgate (gateway.New with one "openai" provider),
+//  3. through llmgate (gateway.New with an "openai" and an "anthropic"
+//     provider, both pointed at the fake upstream),
+//  4. with -baseline REV, through llmgate as it was at git revision REV,
 //
 // for JSON chat completions and streamed ones at a fixed number of
 // concurrent clients (latency percentiles, throughput, time to the first
-// stream event, proxy CPU time per request), and the peak RSS of each proxy
-// while it holds many long streams open. It prints a Markdown report with
-// the ratios llmgate ÷ ReverseProxy and the latency each proxy adds over the
-// direct path.
+// stream event, proxy CPU time per request), the peak RSS of each proxy
+// while it holds many streams open, large (~400 KB) requests served in the
+// client's format and translated to the other one, and thousands of slow
+// streams held open at once. It prints a Markdown report with the ratios of
+// every llmgate path to the ReverseProxy and the latency each proxy adds
+// over the direct path.
 //
 // Usage, from the module root:
 //
-//	go run ./bench [-duration 5s] [-rounds 5] [-concurrency 32] [-streams 256] [-quick] [-out FILE]
+//	go run ./bench [-quick] [-baseline REV] [-rounds 5] [-scale-streams 2000] [-out FILE]
 //
 // The driver builds bench/cmd/upstream and bench/cmd/proxy into a temporary
 // directory and runs the fake upstream and each proxy as its own process,
-// so that CPU time (/proc/<pid>/stat) and peak RSS (/proc/<pid>/status) are
-// attributable. With taskset available it pins the proxies to -proxy-cpus
-// and the upstream and itself to -load-cpus. Every response is checked; a
-// run with failed requests says so at the top and bottom of the report and
-// exits with status 1. See bench/README.md.
+// so that CPU time (/proc/<pid>/task/*/schedstat) and peak RSS
+// (/proc/<pid>/status) are attributable. With taskset available it pins the
+// proxies to -proxy-cpus and the upstream and itself to -load-cpus. Every
+// response is checked; a run with failed requests says so at the top and
+// bottom of the report and exits with status 1. See bench/README.md.
 package main
 
 import (
@@ -31,7 +35,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,12 +60,23 @@ type config struct {
 	delay       time.Duration // between content chunks
 	hold        time.Duration // length of a long stream
 	holdEvents  int           // content chunks per long stream
-	quick       bool
-	out         string
-	pin         bool
-	liveBody    bool   // the plain proxy forwards request bodies live
-	proxyCPUs   string // taskset CPU list of the proxies
-	loadCPUs    string // taskset CPU list of the upstream and the driver
+
+	largeBytes    int           // text in a large request
+	largeDuration time.Duration // measured window per path and request of the large-body scenario
+	largeConc     int           // clients in the large-body scenario
+
+	scaleStreams int           // streams held open at once in the scale scenario; 0 skips it
+	scaleEvents  int           // content chunks per scale stream
+	scaleDelay   time.Duration // between them
+	scaleRounds  int
+
+	baseline  string // git revision of the baseline llmgate, "" for none
+	quick     bool
+	out       string
+	pin       bool
+	liveBody  bool   // the plain proxy forwards request bodies live
+	proxyCPUs string // taskset CPU list of the proxies
+	loadCPUs  string // taskset CPU list of the upstream and the driver
 }
 
 // singleDuration returns the measured window of the single-client
@@ -92,6 +106,14 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.delay, "delay", 5*time.Millisecond, "pause between content chunks")
 	fs.DurationVar(&c.hold, "hold", 2*time.Second, "length of each long stream")
 	fs.IntVar(&c.holdEvents, "hold-events", 40, "content chunks per long stream")
+	fs.IntVar(&c.largeBytes, "large-bytes", 380_000, "bytes of conversation text in a large request (380,000 make a request body of ~400 KB, ~95k tokens)")
+	fs.DurationVar(&c.largeDuration, "large-duration", time.Second, "measured time per path, request and round of the large-body scenario")
+	fs.IntVar(&c.largeConc, "large-concurrency", 1, "clients in the large-body scenario")
+	fs.IntVar(&c.scaleStreams, "scale-streams", 2000, "slow streams held open at once in the scale scenario (0 skips it)")
+	fs.IntVar(&c.scaleEvents, "scale-events", 20, "content chunks per scale stream")
+	fs.DurationVar(&c.scaleDelay, "scale-delay", 200*time.Millisecond, "pause between the chunks of a scale stream")
+	fs.IntVar(&c.scaleRounds, "scale-rounds", 1, "rounds of the scale scenario")
+	fs.StringVar(&c.baseline, "baseline", "", "also measure llmgate as built at this git revision (a temporary git worktree)")
 	fs.BoolVar(&c.quick, "quick", false, "smoke test for CI: 1 round of ~1 s per scenario, low counts (explicit flags still win)")
 	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
 	fs.BoolVar(&c.liveBody, "plain-live-body", false, "let httputil.ReverseProxy forward request bodies as live streams (truncates some streams: golang/go#40747)")
@@ -108,13 +130,16 @@ func parseFlags(args []string) (config, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quick := map[string]func(){
-			"duration":    func() { c.duration = time.Second },
-			"warmup":      func() { c.warmup = 200 * time.Millisecond },
-			"rounds":      func() { c.rounds = 1 },
-			"concurrency": func() { c.concurrency = 8 },
-			"streams":     func() { c.streams = 32 },
-			"hold":        func() { c.hold = 500 * time.Millisecond },
-			"hold-events": func() { c.holdEvents = 10 },
+			"duration":       func() { c.duration = time.Second },
+			"warmup":         func() { c.warmup = 200 * time.Millisecond },
+			"rounds":         func() { c.rounds = 1 },
+			"concurrency":    func() { c.concurrency = 8 },
+			"streams":        func() { c.streams = 32 },
+			"hold":           func() { c.hold = 500 * time.Millisecond },
+			"hold-events":    func() { c.holdEvents = 10 },
+			"large-duration": func() { c.largeDuration = 500 * time.Millisecond },
+			"scale-streams":  func() { c.scaleStreams = 200 },
+			"scale-delay":    func() { c.scaleDelay = 50 * time.Millisecond },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -123,14 +148,20 @@ func parseFlags(args []string) (config, error) {
 		}
 	}
 	var errs []error
-	if c.duration <= 0 || c.slice <= 0 || c.warmup < 0 || c.hold <= 0 || c.delay < 0 {
-		errs = append(errs, errors.New("-duration, -slice and -hold must be positive, -warmup and -delay not negative"))
+	if c.duration <= 0 || c.slice <= 0 || c.warmup < 0 || c.hold <= 0 || c.delay < 0 || c.largeDuration <= 0 || c.scaleDelay < 0 {
+		errs = append(errs, errors.New("-duration, -slice, -hold and -large-duration must be positive, -warmup, -delay and -scale-delay not negative"))
 	}
-	if c.rounds < 1 || c.concurrency < 1 || c.streams < 1 || c.events < 1 {
-		errs = append(errs, errors.New("-rounds, -concurrency, -streams and -events must be at least 1"))
+	if c.rounds < 1 || c.concurrency < 1 || c.streams < 1 || c.events < 1 || c.largeConc < 1 || c.scaleEvents < 1 || c.scaleRounds < 1 {
+		errs = append(errs, errors.New("-rounds, -concurrency, -streams, -events, -large-concurrency, -scale-events and -scale-rounds must be at least 1"))
 	}
 	if c.holdEvents < 2 {
 		errs = append(errs, errors.New("-hold-events must be at least 2"))
+	}
+	if c.largeBytes < 1000 || c.scaleStreams < 0 {
+		errs = append(errs, errors.New("-large-bytes must be at least 1000 and -scale-streams not negative"))
+	}
+	if strings.HasPrefix(c.baseline, "-") {
+		errs = append(errs, fmt.Errorf("-baseline %q: want a git revision", c.baseline))
 	}
 	return c, errors.Join(errs...)
 }
@@ -214,243 +245,6 @@ func pin(cfg config) (taskset, note string) {
 		err = syscall.Exec(path, argv, append(os.Environ(), pinnedEnv+"=1"))
 	}
 	return "", fmt.Sprintf("**Processes not pinned: re-running under taskset failed** (%v).", err)
-}
-
-// target is one path under test.
-type target struct {
-	name string
-	host string // host:port
-	pid  int    // the proxy's process, 0 for the direct path
-}
-
-// hostOf returns the host:port of a child's base URL.
-func hostOf(baseURL string) string { return strings.TrimPrefix(baseURL, "http://") }
-
-// run builds and starts the processes, measures every scenario and returns
-// the report. On error the report, when not nil, holds what was measured.
-func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, error) {
-	rep := &report{
-		cfg:     cfg,
-		command: strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " "),
-		started: time.Now(),
-		pinned:  taskset != "",
-		pinNote: pinNote,
-		load:    loadAverage(),
-		cpus:    runtime.NumCPU(),
-		model:   cpuModel(),
-		paths:   []string{pathDirect, pathPlain, pathLLMGate},
-		json:    map[string][]*window{},
-		single:  map[string][]*window{},
-		stream:  map[string][]*window{},
-		hold:    map[string][]*holdWindow{},
-	}
-	if n, err := onlineCPUs(); err == nil {
-		rep.cpus = n
-	}
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rep.commit = gitDescribe(ctx, root)
-	dir, err := os.MkdirTemp("", "llmgate-bench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	progress("building bench/cmd/upstream and bench/cmd/proxy")
-	upBin, proxyBin, err := buildBinaries(ctx, root, dir)
-	if err != nil {
-		return nil, err
-	}
-
-	up, err := startChild(ctx, dir, "upstream", taskset, cfg.loadCPUs, upBin,
-		"-events", strconv.Itoa(cfg.events), "-delay", cfg.delay.String())
-	if err != nil {
-		return nil, err
-	}
-	defer up.stop()
-	var children []*child
-	defer func() {
-		for _, c := range children {
-			c.stop()
-		}
-	}()
-	if cfg.liveBody {
-		rep.notes = append(rep.notes, "httputil.ReverseProxy forwards request bodies as live streams (-plain-live-body): "+
-			"expect truncated streams under load (golang/go#40747).")
-	} else {
-		rep.notes = append(rep.notes, "httputil.ReverseProxy reads each request body before forwarding it, as llmgate does: "+
-			"forwarded as a live stream, the body races with the flushed response and some streams are truncated "+
-			"(golang/go#40747; run with -plain-live-body to see it).")
-	}
-	targets := []target{{name: pathDirect, host: hostOf(up.url)}}
-	for _, mode := range []string{pathPlain, pathLLMGate} {
-		c, err := startChild(ctx, dir, mode, taskset, cfg.proxyCPUs, proxyBin, proxyArgs(cfg, mode, up.url)...)
-		if err != nil {
-			return nil, err
-		}
-		children = append(children, c)
-		targets = append(targets, target{name: mode, host: hostOf(c.url), pid: c.pid()})
-	}
-
-	gen := newLoadGen()
-	defer gen.close()
-	self := os.Getpid()
-	want := wantEvents(cfg.events)
-	for _, t := range targets {
-		if err := sanityCheck(ctx, gen, t.host, want); err != nil {
-			return nil, fmt.Errorf("%s does not answer correctly: %w%s", pathLabel(t.name), err, childLog(children, t.name))
-		}
-	}
-
-	scenarios := []struct {
-		name   string
-		stream bool
-		conc   int
-		window time.Duration
-		dst    map[string][]*window
-	}{
-		{"json", false, cfg.concurrency, cfg.duration, rep.json},
-		{"json-1", false, 1, cfg.singleDuration(), rep.single},
-		{"stream", true, cfg.concurrency, cfg.duration, rep.stream},
-	}
-	for round := range cfg.rounds {
-		for _, sc := range scenarios {
-			order := make([]target, len(targets))
-			for i := range targets {
-				order[i] = targets[(i+round)%len(targets)]
-			}
-			if cfg.warmup > 0 {
-				for _, t := range order {
-					warm, err := gen.measure(ctx, t.host, sc.stream, want, sc.conc, cfg.warmup, pids{})
-					if err != nil {
-						return rep, err
-					}
-					rep.warmup.merge(warm.errs)
-				}
-			}
-			// The window is cut into slices that alternate between the
-			// paths, so that a burst of load from other processes hits
-			// every path of the round alike.
-			n := max(1, int((sc.window+cfg.slice/2)/cfg.slice))
-			slices := make([][]*window, len(order))
-			for range n {
-				for i, t := range order {
-					w, err := gen.measure(ctx, t.host, sc.stream, want, sc.conc, sc.window/time.Duration(n),
-						pids{proxy: t.pid, upstream: up.pid(), self: self})
-					if err != nil {
-						return rep, err
-					}
-					slices[i] = append(slices[i], w)
-				}
-			}
-			for i, t := range order {
-				w := mergeWindows(slices[i])
-				sc.dst[t.name] = append(sc.dst[t.name], w)
-				cpu := "—"
-				if t.pid != 0 {
-					cpu = fmtMicros(float64(w.cpuPerRequest()) / 1e3)
-				}
-				progress("round %d/%d  %-6s  %-21s  %7.0f req/s  p50 %-9s  p99 %-9s  proxy cpu/req %-9s  others %-4s  errors %d",
-					round+1, cfg.rounds, sc.name, pathLabel(t.name), w.rps(),
-					fmtMs(ms(percentile(w.latency, 0.5))), fmtMs(ms(percentile(w.latency, 0.99))), cpu,
-					fmtPct(busy(w.cpu.others(), w.elapsed)), w.errs.total())
-			}
-		}
-	}
-
-	// Long streams: a fresh proxy process per round, so that its peak RSS
-	// is that of holding the streams, not of the load before.
-	q := url.Values{"events": {strconv.Itoa(cfg.holdEvents)}, "delay": {cfg.holdDelay().String()}}
-	holdURL := up.url + "?" + q.Encode()
-	holdWant := wantEvents(cfg.holdEvents)
-	modes := []string{pathPlain, pathLLMGate}
-	hwmNoted := false
-	for round := range cfg.rounds {
-		for i := range modes {
-			mode := modes[(i+round)%len(modes)]
-			h, err := holdRound(ctx, cfg, gen, dir, taskset, proxyBin, mode, round, holdURL, holdWant, &rep.warmup)
-			if err != nil {
-				return rep, err
-			}
-			rep.hold[mode] = append(rep.hold[mode], h)
-			if !h.resetHWM && !hwmNoted {
-				hwmNoted = true
-				rep.notes = append(rep.notes, "VmHWM could not be reset through /proc/<pid>/clear_refs: "+
-					"the peak RSS of the held streams may include the proxy's warm-up.")
-			}
-			progress("round %d/%d  hold    %-21s  %d streams, max %d open, RSS %s → peak %s, errors %d",
-				round+1, cfg.rounds, pathLabel(mode), h.streams, h.maxOpen,
-				fmtMiB(float64(h.idleRSS)), fmtMiB(float64(h.peakRSS)), h.errs.total())
-		}
-	}
-
-	for _, c := range append([]*child{up}, children...) {
-		if !c.alive() {
-			rep.notes = append(rep.notes, fmt.Sprintf("**%s exited during the run** (%v). %s", c.name, c.waitErr, c.logTail(5)))
-		} else if n := c.logLines(); n > 0 {
-			rep.notes = append(rep.notes, fmt.Sprintf("%s wrote %d lines on stderr. %s", c.name, n, c.logTail(3)))
-		}
-	}
-	return rep, nil
-}
-
-// holdRound starts a fresh proxy in mode, warms it up with JSON requests,
-// holds cfg.streams long streams open through it and stops it. Failures
-// during the warm-up are added to warmupErrs.
-func holdRound(ctx context.Context, cfg config, gen *loadGen, dir, taskset, proxyBin, mode string, round int,
-	holdURL string, want int, warmupErrs *tally) (*holdWindow, error) {
-	name := fmt.Sprintf("%s-hold-%d", mode, round+1)
-	c, err := startChild(ctx, dir, name, taskset, cfg.proxyCPUs, proxyBin, proxyArgs(cfg, mode, holdURL)...)
-	if err != nil {
-		return nil, err
-	}
-	defer c.stop()
-	defer gen.forget(hostOf(c.url))
-	if cfg.warmup > 0 {
-		warm, err := gen.measure(ctx, hostOf(c.url), false, 0, cfg.concurrency, cfg.warmup, pids{})
-		if err != nil {
-			return nil, err
-		}
-		warmupErrs.merge(warm.errs)
-	}
-	h, err := gen.hold(ctx, hostOf(c.url), want, cfg.streams, c.pid())
-	if n := c.logLines(); n > 0 && h != nil && h.errs.total() > 0 {
-		progress("%s", c.logTail(5))
-	}
-	return h, err
-}
-
-// proxyArgs returns the command line of a proxy process.
-func proxyArgs(cfg config, mode, upstream string) []string {
-	args := []string{"-mode", mode, "-upstream", upstream}
-	if mode == pathPlain && cfg.liveBody {
-		args = append(args, "-live-body")
-	}
-	return args
-}
-
-// sanityCheck sends one JSON and one streaming request.
-func sanityCheck(ctx context.Context, gen *loadGen, host string, want int) error {
-	w := gen.newWorker(host)
-	defer w.drop()
-	if err := w.json(ctx); err != nil {
-		return fmt.Errorf("JSON request: %w", err)
-	}
-	if _, err := w.stream(ctx, want, time.Now(), nil); err != nil {
-		return fmt.Errorf("streaming request: %w", err)
-	}
-	return nil
-}
-
-// childLog returns the stderr tail of the named child, for an error.
-func childLog(children []*child, name string) string {
-	for _, c := range children {
-		if c.name == name {
-			return "\n" + c.logTail(10)
-		}
-	}
-	return ""
 }
 
 // progress prints a progress line on stderr.

@@ -194,14 +194,54 @@ func gitDescribe(ctx context.Context, root string) string {
 	return rev
 }
 
-// cpuTime returns the CPU time (user + system, all threads) a process has
-// used, from /proc/<pid>/stat.
+// cpuTime returns the CPU time a process has used: the sum over its
+// threads of their time on a CPU in nanoseconds, from
+// /proc/<pid>/task/<tid>/schedstat, or, where the kernel has no schedstat,
+// utime + stime in 10 ms ticks from /proc/<pid>/stat. (A thread that exits
+// takes its schedstat time with it; Go programs keep their threads.)
 func cpuTime(pid int) (time.Duration, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	dir := "/proc/" + strconv.Itoa(pid)
+	tasks, err := os.ReadDir(dir + "/task")
+	if err == nil {
+		var sum time.Duration
+		for _, t := range tasks {
+			data, err := os.ReadFile(dir + "/task/" + t.Name() + "/schedstat")
+			if errors.Is(err, os.ErrNotExist) {
+				continue // the thread exited meanwhile
+			}
+			if err != nil {
+				sum = -1
+				break
+			}
+			d, err := parseSchedstat(data)
+			if err != nil {
+				return 0, err
+			}
+			sum += d
+		}
+		if sum >= 0 {
+			return sum, nil
+		}
+	}
+	data, err := os.ReadFile(dir + "/stat")
 	if err != nil {
 		return 0, err
 	}
 	return parseStatCPU(data)
+}
+
+// parseSchedstat reads the time on a CPU (the first field, nanoseconds) of
+// a /proc/<pid>/task/<tid>/schedstat line.
+func parseSchedstat(data []byte) (time.Duration, error) {
+	f := strings.Fields(string(data))
+	if len(f) < 1 {
+		return 0, errors.New("/proc schedstat: empty")
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc schedstat: %w", err)
+	}
+	return time.Duration(ns), nil
 }
 
 // parseStatCPU reads utime and stime (fields 14 and 15) of a

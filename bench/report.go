@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,48 +15,108 @@ import (
 
 // Names of the paths under test, in table order.
 const (
-	pathDirect  = "direct"
-	pathPlain   = "plain"
-	pathLLMGate = "llmgate"
+	pathDirect   = "direct"
+	pathPlain    = "plain"
+	pathLLMGate  = "llmgate"
+	pathBaseline = "baseline" // llmgate built at -baseline
 )
 
-// pathLabel returns the name of a path in the tables.
-func pathLabel(name string) string {
-	switch name {
-	case pathDirect:
-		return "direct (no proxy)"
-	case pathPlain:
-		return "httputil.ReverseProxy"
-	}
-	return name
-}
+// Targets the large-body scenario checks: a cross-format request costs at
+// most this many times the CPU of the same-format one, and its first byte
+// arrives within this many times.
+const (
+	crossCPUTarget   = 2.0
+	crossFirstTarget = 1.2
+)
 
 // report holds every measurement of a run and renders them.
 type report struct {
-	cfg     config
-	command string
-	started time.Time
-	commit  string
-	pinned  bool
-	pinNote string
-	load    string // load average at start
-	cpus    int    // online CPUs
-	model   string // CPU model
+	cfg         config
+	command     string
+	started     time.Time
+	commit      string
+	baselineRev string // short hash of -baseline, "" for none
+	pinned      bool
+	pinNote     string
+	load        string // load average at start
+	cpus        int    // online CPUs
+	model       string // CPU model
+	fdLimit     int    // hard limit on open files, for the scale scenario
+	hwmNoted    bool   // the VmHWM note was added
 
 	paths  []string             // every path, in table order
 	json   map[string][]*window // by path, one per round
 	single map[string][]*window // JSON with one client
 	stream map[string][]*window
-	hold   map[string][]*holdWindow // proxies only
-	warmup tally                    // failures during warm-ups
-	notes  []string                 // things the reader must know
+	hold   map[string][]*holdWindow        // proxies only
+	large  map[string]map[string][]*window // by spec name, then path
+	scale  map[string][]*holdWindow        // proxies only
+	warmup tally                           // failures during warm-ups
+	notes  []string                        // things the reader must know
+}
+
+func newReport(cfg config, pinNote string, pinned bool) *report {
+	r := &report{
+		cfg:     cfg,
+		command: strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " "),
+		started: time.Now(),
+		pinned:  pinned,
+		pinNote: pinNote,
+		load:    loadAverage(),
+		cpus:    runtime.NumCPU(),
+		model:   cpuModel(),
+		paths:   []string{pathDirect, pathPlain, pathLLMGate},
+		json:    map[string][]*window{},
+		single:  map[string][]*window{},
+		stream:  map[string][]*window{},
+		hold:    map[string][]*holdWindow{},
+		large:   map[string]map[string][]*window{},
+		scale:   map[string][]*holdWindow{},
+	}
+	if n, err := onlineCPUs(); err == nil {
+		r.cpus = n
+	}
+	return r
+}
+
+// label returns the name of a path in the tables.
+func (r *report) label(path string) string {
+	switch path {
+	case pathDirect:
+		return "direct (no proxy)"
+	case pathPlain:
+		return "httputil.ReverseProxy"
+	case pathBaseline:
+		return "llmgate @ " + r.baselineRev
+	}
+	return path
+}
+
+// llmgates returns the llmgate paths: current, then the baseline.
+func (r *report) llmgates() []string {
+	var ps []string
+	for _, p := range r.paths {
+		if p == pathLLMGate || p == pathBaseline {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// windowSets returns every map of windows with its name, for totals.
+func (r *report) windowSets() map[string]map[string][]*window {
+	sets := map[string]map[string][]*window{"JSON": r.json, "JSON, 1 client": r.single, "streaming": r.stream}
+	for name, m := range r.large {
+		sets["large "+name] = m
+	}
+	return sets
 }
 
 // failures returns the number of failed requests of the whole run and the
 // number of requests.
 func (r *report) failures() (failed, total int) {
 	failed = r.warmup.total()
-	for _, m := range []map[string][]*window{r.json, r.single, r.stream} {
+	for _, m := range r.windowSets() {
 		for _, ws := range m {
 			for _, w := range ws {
 				failed += w.errs.total()
@@ -61,10 +124,12 @@ func (r *report) failures() (failed, total int) {
 			}
 		}
 	}
-	for _, hs := range r.hold {
-		for _, h := range hs {
-			failed += h.errs.total()
-			total += h.streams
+	for _, m := range []map[string][]*holdWindow{r.hold, r.scale} {
+		for _, hs := range m {
+			for _, h := range hs {
+				failed += h.errs.total()
+				total += h.streams
+			}
 		}
 	}
 	return failed, total
@@ -79,23 +144,40 @@ func (r *report) errorSummary() string {
 		}
 	}
 	add("warm-up", r.warmup)
+	sets := r.windowSets()
+	for _, name := range slices.Sorted(maps.Keys(sets)) {
+		for _, p := range r.paths {
+			var t tally
+			for _, w := range sets[name][p] {
+				t.merge(w.errs)
+			}
+			add(name+" via "+r.label(p), t)
+		}
+	}
 	for _, p := range r.paths {
-		var j, s, h tally
-		for _, w := range append(slices.Clone(r.json[p]), r.single[p]...) {
-			j.merge(w.errs)
+		for name, m := range map[string]map[string][]*holdWindow{"held streams": r.hold, "scale streams": r.scale} {
+			var t tally
+			for _, h := range m[p] {
+				t.merge(h.errs)
+			}
+			add(name+" via "+r.label(p), t)
 		}
-		for _, w := range r.stream[p] {
-			s.merge(w.errs)
-		}
-		for _, w := range r.hold[p] {
-			h.merge(w.errs)
-		}
-		add("JSON via "+pathLabel(p), j)
-		add("streaming via "+pathLabel(p), s)
-		add("long streams via "+pathLabel(p), h)
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Metrics of a window or a held-streams run.
+var (
+	p50      = func(w *window) float64 { return ms(percentile(w.latency, 0.50)) }
+	p99      = func(w *window) float64 { return ms(percentile(w.latency, 0.99)) }
+	first50  = func(w *window) float64 { return ms(percentile(w.first, 0.50)) }
+	first99  = func(w *window) float64 { return ms(percentile(w.first, 0.99)) }
+	cpuPerRq = func(w *window) float64 { return float64(w.cpuPerRequest()) / 1e3 } // µs
+	rps      = (*window).rps
+	peakRSS  = func(h *holdWindow) float64 { return float64(h.peakRSS) }
+	idleRSS  = func(h *holdWindow) float64 { return float64(h.idleRSS) }
+	perOpen  = (*holdWindow).perStream
+)
 
 // render writes the Markdown report.
 func (r *report) render(w io.Writer) {
@@ -110,10 +192,15 @@ func (r *report) render(w io.Writer) {
 	if cfg.rounds > 1 {
 		rounds = strconv.Itoa(cfg.rounds) + " rounds"
 	}
-	p("%s %s; in each, every path is warmed up for %v, then measured for %v per scenario (%v with 1 client) "+
+	p("%s %s; in each, every path is warmed up for %v, then measured for %v per scenario (%v with 1 client, %v per large request) "+
 		"in slices of about %v that alternate between the paths. Tables show medians over rounds; "+
-		"ratios and added latencies are medians of per-round values. Fake upstream and clients on loopback.\n\n",
-		r.pinNote, rounds, cfg.warmup, cfg.duration, cfg.singleDuration(), min(cfg.slice, cfg.duration))
+		"ratios (\"÷ plain\": to httputil.ReverseProxy) and added latencies are medians of per-round values. "+
+		"Proxy CPU is the time the proxy process's threads spent on a CPU (schedstat). Fake upstream and clients on loopback.\n\n",
+		r.pinNote, rounds, cfg.warmup, cfg.duration, cfg.singleDuration(), cfg.largeDuration, min(cfg.slice, cfg.duration))
+	if r.baselineRev != "" {
+		p("**llmgate @ %s** is the library at that revision, built with the current `bench/cmd/proxy`; **llmgate** is %s.\n\n",
+			r.baselineRev, orDash(r.commit))
+	}
 	if failed > 0 {
 		p("> **⚠ ERRORS: %d of %d requests failed. These numbers are not trustworthy.**\n>\n", failed, total)
 		for line := range strings.Lines(r.errorSummary()) {
@@ -121,95 +208,74 @@ func (r *report) render(w io.Writer) {
 		}
 		p("\n\n")
 	} else {
-		p("No errors: all %s responses had status 200 and were complete (JSON valid with usage; streams with every event, usage and `[DONE]`).\n\n", commas(float64(total)))
+		p("No errors: all %s responses had status 200 and were complete (JSON valid with usage; streams with every event, usage and their end).\n\n", commas(float64(total)))
 	}
 
 	p("### JSON chat completions, %d concurrent clients\n\n", cfg.concurrency)
-	t := &table{head: []string{"Path", "p50", "p99", "Throughput", "Proxy CPU / request"}}
+	t := &table{head: []string{"Path", "p50", "p99", "Throughput", "Proxy CPU / request", "CPU ÷ plain", "Throughput ÷ plain"}}
 	for _, path := range r.paths {
 		ws := r.json[path]
-		t.add(pathLabel(path),
-			fmtMs(medianOf(ws, func(w *window) float64 { return ms(percentile(w.latency, 0.50)) })),
-			fmtMs(medianOf(ws, func(w *window) float64 { return ms(percentile(w.latency, 0.99)) })),
-			fmtRate(medianOf(ws, (*window).rps), "req/s"),
-			r.cpuCell(path, ws))
+		t.add(r.label(path), fmtMs(medianOf(ws, p50)), fmtMs(medianOf(ws, p99)), fmtRate(medianOf(ws, rps), "req/s"),
+			r.cpuCell(path, ws), r.ratioCell(r.json, path, cpuPerRq), r.ratioCell(r.json, path, rps))
 	}
 	t.write(w)
 
 	p("\n### JSON chat completions, 1 client (latency without queueing)\n\n")
-	t = &table{head: []string{"Path", "p50", "p99", "Throughput", "Proxy CPU / request"}}
+	t = &table{head: []string{"Path", "p50", "p99", "Throughput", "Proxy CPU / request", "p50 ÷ plain", "CPU ÷ plain"}}
 	for _, path := range r.paths {
 		ws := r.single[path]
-		t.add(pathLabel(path),
-			fmtMs(medianOf(ws, func(w *window) float64 { return ms(percentile(w.latency, 0.50)) })),
-			fmtMs(medianOf(ws, func(w *window) float64 { return ms(percentile(w.latency, 0.99)) })),
-			fmtRate(medianOf(ws, (*window).rps), "req/s"),
-			r.cpuCell(path, ws))
+		t.add(r.label(path), fmtMs(medianOf(ws, p50)), fmtMs(medianOf(ws, p99)), fmtRate(medianOf(ws, rps), "req/s"),
+			r.cpuCell(path, ws), r.ratioCell(r.single, path, p50), r.ratioCell(r.single, path, cpuPerRq))
 	}
 	t.write(w)
 
 	p("\n### Streaming chat completions, %d concurrent clients, %d content chunks %v apart\n\n", cfg.concurrency, cfg.events, cfg.delay)
-	t = &table{head: []string{"Path", "First event p50", "First event p99", "Stream p50", "Stream p99", "Throughput", "Proxy CPU / request"}}
+	t = &table{head: []string{"Path", "First event p50", "First event p99", "Stream p50", "Stream p99", "Throughput", "Proxy CPU / request", "CPU ÷ plain", "First event ÷ plain"}}
 	for _, path := range r.paths {
 		ws := r.stream[path]
-		t.add(pathLabel(path),
-			fmtMs(medianOf(ws, func(w *window) float64 { return ms(percentile(w.first, 0.50)) })),
-			fmtMs(medianOf(ws, func(w *window) float64 { return ms(percentile(w.first, 0.99)) })),
-			fmtMs(medianOf(ws, func(w *window) float64 { return ms(percentile(w.latency, 0.50)) })),
-			fmtMs(medianOf(ws, func(w *window) float64 { return ms(percentile(w.latency, 0.99)) })),
-			fmtRate(medianOf(ws, (*window).rps), "streams/s"),
-			r.cpuCell(path, ws))
+		t.add(r.label(path), fmtMs(medianOf(ws, first50)), fmtMs(medianOf(ws, first99)), fmtMs(medianOf(ws, p50)), fmtMs(medianOf(ws, p99)),
+			fmtRate(medianOf(ws, rps), "streams/s"), r.cpuCell(path, ws), r.ratioCell(r.stream, path, cpuPerRq), r.ratioCell(r.stream, path, first50))
 	}
 	t.write(w)
 
 	p("\n### %d concurrent streams held open, %v each (%d chunks %v apart)\n\n", cfg.streams, cfg.hold, cfg.holdEvents, cfg.holdDelay().Round(100*time.Microsecond))
-	t = &table{head: []string{"Path", "RSS before", "Peak RSS (VmHWM)", "Peak − before, per stream", "Max streams open at once"}}
-	for _, path := range r.paths {
-		hs := r.hold[path]
-		if len(hs) == 0 {
-			continue
-		}
-		t.add(pathLabel(path),
-			fmtMiB(medianOf(hs, func(h *holdWindow) float64 { return float64(h.idleRSS) })),
-			fmtMiB(medianOf(hs, func(h *holdWindow) float64 { return float64(h.peakRSS) })),
-			fmtKiB(medianOf(hs, func(h *holdWindow) float64 { return float64(h.peakRSS-h.idleRSS) / float64(h.streams) })),
-			strconv.Itoa(int(medianOf(hs, func(h *holdWindow) float64 { return float64(h.maxOpen) }))))
-	}
-	t.write(w)
+	r.holdTable(w, r.hold)
 
-	p("\n### llmgate ÷ httputil.ReverseProxy\n\n")
-	if cfg.rounds > 1 {
-		p("Median of the per-round ratios, with their range over rounds in parentheses.\n\n")
+	r.renderLarge(w)
+
+	if len(r.scale) > 0 {
+		p("\n### Scale: %s slow streams held open at once, %d chunks %v apart\n\n", commas(float64(cfg.scaleStreams)), cfg.scaleEvents, cfg.scaleDelay)
+		p("A fresh proxy per path and round (%d round(s)); the load generator holds one goroutine and one connection per stream. "+
+			"Open-file limit: %s.\n\n", cfg.scaleRounds, orDash(strings.TrimPrefix(commas(float64(r.fdLimit)), "0")))
+		r.holdTable(w, r.scale)
 	}
-	t = &table{head: []string{"Ratio", "JSON", "Streaming"}}
-	t.add("Proxy CPU per request",
-		fmtRatios(r.ratio(r.json, func(w *window) float64 { return float64(w.cpuPerRequest()) })),
-		fmtRatios(r.ratio(r.stream, func(w *window) float64 { return float64(w.cpuPerRequest()) })))
-	t.add("Throughput",
-		fmtRatios(r.ratio(r.json, (*window).rps)),
-		fmtRatios(r.ratio(r.stream, (*window).rps)))
-	t.add("Latency p50 (JSON: response; streaming: first event)",
-		fmtRatios(r.ratio(r.json, func(w *window) float64 { return ms(percentile(w.latency, 0.50)) })),
-		fmtRatios(r.ratio(r.stream, func(w *window) float64 { return ms(percentile(w.first, 0.50)) })))
-	t.add("Latency p99 (JSON: response; streaming: first event)",
-		fmtRatios(r.ratio(r.json, func(w *window) float64 { return ms(percentile(w.latency, 0.99)) })),
-		fmtRatios(r.ratio(r.stream, func(w *window) float64 { return ms(percentile(w.first, 0.99)) })))
-	t.write(w)
-	if rss := r.holdRatio(); len(rss) > 0 {
-		p("\nPeak RSS with %d open streams: llmgate ÷ httputil.ReverseProxy = %s.\n", cfg.streams, fmtRatios(rss))
+
+	for _, gw := range r.llmgates() {
+		p("\n### %s ÷ httputil.ReverseProxy\n\n", r.label(gw))
+		if cfg.rounds > 1 {
+			p("Median of the per-round ratios, with their range over rounds in parentheses.\n\n")
+		}
+		t = &table{head: []string{"Ratio", "JSON", "Streaming"}}
+		t.add("Proxy CPU per request", fmtRatios(r.ratio(r.json, gw, cpuPerRq)), fmtRatios(r.ratio(r.stream, gw, cpuPerRq)))
+		t.add("Throughput", fmtRatios(r.ratio(r.json, gw, rps)), fmtRatios(r.ratio(r.stream, gw, rps)))
+		t.add("Latency p50 (JSON: response; streaming: first event)", fmtRatios(r.ratio(r.json, gw, p50)), fmtRatios(r.ratio(r.stream, gw, first50)))
+		t.add("Latency p99 (JSON: response; streaming: first event)", fmtRatios(r.ratio(r.json, gw, p99)), fmtRatios(r.ratio(r.stream, gw, first99)))
+		t.write(w)
+		if rss := holdRatio(r.hold, gw, peakRSS); len(rss) > 0 {
+			p("\nPeak RSS with %d open streams: %s.", cfg.streams, fmtRatios(rss))
+		}
+		if rss := holdRatio(r.scale, gw, perOpen); len(rss) > 0 {
+			p(" Memory per open stream with %s streams: %s.", commas(float64(cfg.scaleStreams)), fmtRatios(rss))
+		}
+		p("\n")
 	}
 
 	p("\n### Added p50 latency over calling the upstream directly\n\n")
 	t = &table{head: []string{"Path", "JSON response", "JSON response, 1 client", "Stream first event", "Whole stream"}}
-	for _, path := range r.paths {
-		if path == pathDirect {
-			continue
-		}
-		t.add(pathLabel(path),
-			fmtAdded(r.added(r.json, path, func(w *window) float64 { return ms(percentile(w.latency, 0.50)) })),
-			fmtAdded(r.added(r.single, path, func(w *window) float64 { return ms(percentile(w.latency, 0.50)) })),
-			fmtAdded(r.added(r.stream, path, func(w *window) float64 { return ms(percentile(w.first, 0.50)) })),
-			fmtAdded(r.added(r.stream, path, func(w *window) float64 { return ms(percentile(w.latency, 0.50)) })))
+	for _, path := range r.paths[1:] {
+		t.add(r.label(path),
+			fmtAdded(r.added(r.json, path, p50)), fmtAdded(r.added(r.single, path, p50)),
+			fmtAdded(r.added(r.stream, path, first50)), fmtAdded(r.added(r.stream, path, p50)))
 	}
 	t.write(w)
 
@@ -230,7 +296,7 @@ func (r *report) render(w io.Writer) {
 			if path != pathDirect {
 				proxy = fmtPct(medianOf(ws, func(w *window) float64 { return busy(w.cpu.proxy, w.elapsed) }))
 			}
-			t.add(sc.name, pathLabel(path), commas(float64(requests)), strconv.Itoa(errs), proxy,
+			t.add(sc.name, r.label(path), commas(float64(requests)), strconv.Itoa(errs), proxy,
 				fmtPct(medianOf(ws, func(w *window) float64 { return busy(w.cpu.self+w.cpu.upstream, w.elapsed) })),
 				fmtPct(medianOf(ws, func(w *window) float64 { return busy(w.cpu.others(), w.elapsed) })))
 		}
@@ -248,36 +314,143 @@ func (r *report) render(w io.Writer) {
 	}
 }
 
+// holdTable writes the table of a held-streams scenario.
+func (r *report) holdTable(w io.Writer, m map[string][]*holdWindow) {
+	t := &table{head: []string{"Path", "RSS before", "Peak RSS (VmHWM)", "Peak − before, per stream", "Max streams open at once", "Per stream ÷ plain", "Peak ÷ plain"}}
+	for _, path := range r.paths {
+		hs := m[path]
+		if len(hs) == 0 {
+			continue
+		}
+		t.add(r.label(path), fmtMiB(medianOf(hs, idleRSS)), fmtMiB(medianOf(hs, peakRSS)), fmtKiB(medianOf(hs, perOpen)),
+			strconv.Itoa(int(medianOf(hs, func(h *holdWindow) float64 { return float64(h.maxOpen) }))),
+			r.holdRatioCell(m, path, perOpen), r.holdRatioCell(m, path, peakRSS))
+	}
+	t.write(w)
+	for _, path := range r.paths {
+		for _, h := range m[path] {
+			if h.maxOpen < h.streams {
+				fmt.Fprintf(w, "\n**Not all streams were open at once** via %s (at most %d of %d): the streams ended before the last "+
+					"ones started, so the peak understates what %d open streams cost. Make them longer (-scale-delay, -hold).\n",
+					r.label(path), h.maxOpen, h.streams, h.streams)
+				return
+			}
+		}
+	}
+}
+
+// Names of the large-body requests (spec names) and how the report calls
+// them.
+var largeRequests = []struct{ name, label string }{
+	{"same JSON", "OpenAI client → GPT, JSON"},
+	{"same stream", "OpenAI client → GPT, stream"},
+	{"cross JSON", "OpenAI client → Claude, JSON (translated)"},
+	{"cross stream", "Anthropic client → GPT, stream (translated)"},
+}
+
+// renderLarge writes the large-body tables.
+func (r *report) renderLarge(w io.Writer) {
+	if len(r.large) == 0 {
+		return
+	}
+	cfg := r.cfg
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	size := 0
+	if s, _, _, _ := largeSpecs(cfg.largeBytes, cfg.events); s != nil {
+		size = len(s.body)
+	}
+	clients := "1 client"
+	if cfg.largeConc > 1 {
+		clients = strconv.Itoa(cfg.largeConc) + " concurrent clients"
+	}
+	p("\n### Large requests: %s KB of conversation (~%sk tokens), %s\n\n", commas(float64(size)/1000), commas(float64(cfg.largeBytes)/4000), clients)
+	p("First byte: the response header of a JSON response, the first event of a stream. Streams have %d content chunks sent back to back "+
+		"(proxies of their own), so that CPU per request is the proxy's work, not its wake-ups between chunks. "+
+		"The ReverseProxy cannot translate, so it only serves the same-format requests.\n\n", cfg.events)
+	t := &table{head: []string{"Request", "Path", "First byte p50", "First byte p99", "Complete p50", "Proxy CPU / request", "CPU ÷ plain", "First byte ÷ plain"}, left: 2}
+	for _, req := range largeRequests {
+		m := r.large[req.name]
+		for _, path := range r.paths {
+			ws := m[path]
+			if len(ws) == 0 {
+				continue
+			}
+			t.add(req.label, r.label(path), fmtMs(medianOf(ws, first50)), fmtMs(medianOf(ws, first99)), fmtMs(medianOf(ws, p50)),
+				r.cpuCell(path, ws), r.ratioCell(m, path, cpuPerRq), r.ratioCell(m, path, first50))
+		}
+	}
+	t.write(w)
+
+	p("\n#### Cross-format ÷ same-format (targets: CPU ≤ %.0f×, first byte ≤ %.1f×)\n\n", crossCPUTarget, crossFirstTarget)
+	p("Per path and round: translated JSON ÷ same-format JSON, and translated stream ÷ same-format stream; medians over rounds, range in parentheses.\n\n")
+	t = &table{head: []string{"Path", "CPU, JSON", "First byte, JSON", "CPU, stream", "First event, stream", "Targets"}}
+	for _, gw := range r.llmgates() {
+		cross := func(c, s string, f func(*window) float64) []float64 {
+			return perRound(r.large[c][gw], r.large[s][gw], f)
+		}
+		if len(r.large["cross JSON"][gw]) == 0 {
+			continue // a baseline without cross-format serving
+		}
+		cpuJ, firstJ := cross("cross JSON", "same JSON", cpuPerRq), cross("cross JSON", "same JSON", first50)
+		cpuS, firstS := cross("cross stream", "same stream", cpuPerRq), cross("cross stream", "same stream", first50)
+		met := median(cpuJ) <= crossCPUTarget && median(cpuS) <= crossCPUTarget &&
+			median(firstJ) <= crossFirstTarget && median(firstS) <= crossFirstTarget
+		verdict := "**not met**"
+		if met {
+			verdict = "met"
+		}
+		t.add(r.label(gw), fmtRatios(cpuJ), fmtRatios(firstJ), fmtRatios(cpuS), fmtRatios(firstS), verdict)
+	}
+	t.write(w)
+}
+
 // cpuCell formats the median proxy CPU per request of a path.
 func (r *report) cpuCell(path string, ws []*window) string {
 	if path == pathDirect {
 		return "—"
 	}
-	return fmtMicros(medianOf(ws, func(w *window) float64 { return float64(w.cpuPerRequest()) / 1e3 }))
+	return fmtMicros(medianOf(ws, cpuPerRq))
 }
 
-// ratio returns f(llmgate) / f(plain) for each round.
-func (r *report) ratio(m map[string][]*window, f func(*window) float64) []float64 {
-	gw, pl := m[pathLLMGate], m[pathPlain]
+// perRound returns f(a[i]) / f(b[i]) for each round i both have, skipping
+// rounds where f(b[i]) is not positive.
+func perRound[T any](a, b []T, f func(T) float64) []float64 {
 	var rs []float64
-	for i := range min(len(gw), len(pl)) {
-		if d := f(pl[i]); d > 0 {
-			rs = append(rs, f(gw[i])/d)
+	for i := range min(len(a), len(b)) {
+		if d := f(b[i]); d > 0 {
+			rs = append(rs, f(a[i])/d)
 		}
 	}
 	return rs
 }
 
-// holdRatio returns the peak RSS ratio llmgate / plain for each round.
-func (r *report) holdRatio() []float64 {
-	gw, pl := r.hold[pathLLMGate], r.hold[pathPlain]
-	var rs []float64
-	for i := range min(len(gw), len(pl)) {
-		if pl[i].peakRSS > 0 {
-			rs = append(rs, float64(gw[i].peakRSS)/float64(pl[i].peakRSS))
-		}
+// ratio returns f(path) / f(plain) for each round.
+func (r *report) ratio(m map[string][]*window, path string, f func(*window) float64) []float64 {
+	return perRound(m[path], m[pathPlain], f)
+}
+
+// ratioCell formats the median of ratio for an llmgate path, "—" for the
+// others.
+func (r *report) ratioCell(m map[string][]*window, path string, f func(*window) float64) string {
+	if path == pathDirect || path == pathPlain {
+		return "—"
 	}
-	return rs
+	return fmtRatio(median(r.ratio(m, path, f)))
+}
+
+// holdRatio returns f(path) / f(plain) for each round of a held-streams
+// scenario.
+func holdRatio(m map[string][]*holdWindow, path string, f func(*holdWindow) float64) []float64 {
+	return perRound(m[path], m[pathPlain], f)
+}
+
+// holdRatioCell formats the median of holdRatio for a path, "—" for the
+// plain proxy.
+func (r *report) holdRatioCell(m map[string][]*holdWindow, path string, f func(*holdWindow) float64) string {
+	if path == pathPlain {
+		return "—"
+	}
+	return fmtRatio(median(holdRatio(m, path, f)))
 }
 
 // fmtRatios formats the median of per-round ratios, with their range when
@@ -314,14 +487,14 @@ func (r *report) saturationNotes() []string {
 		name string
 		m    map[string][]*window
 	}{{"JSON", r.json}, {"streaming", r.stream}} {
-		for _, path := range []string{pathPlain, pathLLMGate} {
+		for _, path := range r.paths[1:] {
 			ws := sc.m[path]
 			gen := medianOf(ws, func(w *window) float64 { return busy(w.cpu.self+w.cpu.upstream, w.elapsed) })
 			proxy := medianOf(ws, func(w *window) float64 { return busy(w.cpu.proxy, w.elapsed) })
 			if gen >= 0.9 && proxy < 0.85 {
 				notes = append(notes, fmt.Sprintf("%s via %s: the load generator's CPU was %s busy and the proxy's %s, "+
 					"so throughput there is bounded by the load generator and understates the proxy's capacity; "+
-					"compare CPU per request instead.", sc.name, pathLabel(path), fmtPct(gen), fmtPct(proxy)))
+					"compare CPU per request instead.", sc.name, r.label(path), fmtPct(gen), fmtPct(proxy)))
 			}
 		}
 	}

@@ -27,6 +27,10 @@
 // Malformed requests get a 400 in the format's own error shape; unknown
 // paths 404 and wrong methods 405, also in the shape of the format the path
 // belongs to.
+//
+// The demo only decides what to answer: the responses, event streams and
+// errors are written by the builders of [providertest], the fake upstream
+// the gateway's own tests use, and played by [providertest.Step].
 package demo
 
 import (
@@ -42,6 +46,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/llmgate/gateway/internal/sse"
+	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/providers/providertest"
 )
 
 // Marker starts every answer of the demo upstream.
@@ -126,11 +132,14 @@ func countTokens(n int) int {
 	return max(1, n/4)
 }
 
+// fingerprint is the system_fingerprint of the demo's chat completions.
+const fingerprint = "fp_llmgate_demo"
+
 // ServeHTTP routes a request to its API.
 func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f := openAI
+	f := providers.FormatOpenAI
 	if strings.HasPrefix(r.URL.Path, "/anthropic/") {
-		f = anthropic
+		f = providers.FormatAnthropic
 	}
 	var serve func(http.ResponseWriter, *http.Request, []byte)
 	switch r.URL.Path {
@@ -143,22 +152,22 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/anthropic/v1/messages":
 		serve = u.messages
 	default:
-		f.writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("the llmgate demo upstream has no route for %s %s", r.Method, r.URL.Path))
+		u.fail(w, r, f, http.StatusNotFound, fmt.Sprintf("the llmgate demo upstream has no route for %s %s", r.Method, r.URL.Path))
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		f.writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s %s is not allowed; use POST", r.Method, r.URL.Path))
+		u.fail(w, r, f, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s is not allowed; use POST", r.Method, r.URL.Path))
 		return
 	}
 	body, err := readBody(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			f.writeError(w, http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("request body exceeds %d bytes", maxBody))
+			u.fail(w, r, f, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", maxBody))
 			return
 		}
-		f.writeError(w, http.StatusBadRequest, "invalid_request_error", "could not read the request body: "+err.Error())
+		u.fail(w, r, f, http.StatusBadRequest, "could not read the request body: "+err.Error())
 		return
 	}
 	serve(w, r, body)
@@ -175,131 +184,96 @@ func (u *Upstream) nextID(prefix string) string {
 	return prefix + strconv.FormatUint(u.seq.Add(1), 10)
 }
 
-// pause waits between two streamed words; it reports false when the
-// request ended meanwhile.
-func (u *Upstream) pause(r *http.Request) bool {
-	if u.delay <= 0 {
-		return r.Context().Err() == nil
-	}
-	t := time.NewTimer(u.delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.Context().Done():
-		return false
+// reply returns the answer to a request for model: text, sent word by word
+// with the demo's pause when streamed, under a fresh id with the prefix.
+func (u *Upstream) reply(idPrefix, model, text string, usage providertest.Usage) providertest.Reply {
+	return providertest.Reply{
+		ID: u.nextID(idPrefix), Created: time.Now().Unix(), Fingerprint: fingerprint,
+		Model: model, Deltas: Words(text), Usage: usage, Pace: max(u.delay, 0),
 	}
 }
 
-// format is one of the two wire formats, for errors.
-type format int
+// answer plays step, a response in format f, under a fresh request id.
+// Streams carry the gateway's own SSE headers.
+func (u *Upstream) answer(w http.ResponseWriter, r *http.Request, f providers.Format, step providertest.Step) {
+	name := "X-Request-Id"
+	if f == providers.FormatAnthropic {
+		name = "Request-Id"
+	}
+	step.Header.Set(name, u.nextID("req_demo_"))
+	if step.Events != nil {
+		sse.SetHeaders(step.Header)
+	}
+	step.ServeHTTP(w, r)
+}
 
-const (
-	openAI format = iota
-	anthropic
-)
+// fail answers with an error in format f's shape.
+func (u *Upstream) fail(w http.ResponseWriter, r *http.Request, f providers.Format, status int, message string) {
+	u.answer(w, r, f, providertest.Error(f, status, message))
+}
 
-// writeError writes an error in the format's shape. kind is a hint used for
-// the error type: "invalid_request_error", "not_found", ...
-func (f format) writeError(w http.ResponseWriter, status int, kind, message string) {
-	if f == anthropic {
-		typ := "invalid_request_error"
-		switch status {
-		case http.StatusNotFound:
-			typ = "not_found_error"
-		case http.StatusRequestEntityTooLarge:
-			typ = "request_too_large"
+// named is the model field every request has.
+type named struct {
+	Model string `json:"model"`
+}
+
+func (n *named) model() string { return n.Model }
+
+// decode parses body into req, a pointer to a request struct that embeds
+// named. When the body is not valid JSON or names no model it answers a
+// 400 in format f and reports false.
+func (u *Upstream) decode(w http.ResponseWriter, r *http.Request, f providers.Format, body []byte, req interface{ model() string }) bool {
+	if err := json.Unmarshal(body, req); err != nil {
+		u.fail(w, r, f, http.StatusBadRequest, "the request body is not valid JSON: "+err.Error())
+		return false
+	}
+	if req.model() == "" {
+		msg := "you must provide a model parameter"
+		if f == providers.FormatAnthropic {
+			msg = "model: Field required"
 		}
-		writeJSON(w, status, anthropicError{
-			Type:      "error",
-			Error:     anthropicErrorDetail{Type: typ, Message: message},
-			RequestID: "req_demo",
-		})
+		u.fail(w, r, f, http.StatusBadRequest, msg)
+		return false
+	}
+	return true
+}
+
+// message is a chat message of either format.
+type message struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+// conversation sums messages up: the bytes of their text, the text of the
+// last user message that has text, and whether that message is the last.
+func conversation(msgs []message) (chars int, lastUser string, lastIsUser bool) {
+	for i, m := range msgs {
+		t := textOf(m.Content, "text")
+		chars += len(t)
+		if m.Role == "user" && t != "" {
+			lastUser, lastIsUser = t, i == len(msgs)-1
+		}
+	}
+	return chars, lastUser, lastIsUser
+}
+
+// toolChoice is what a request says about calling tools, in either
+// format's terms.
+type toolChoice struct {
+	first             string // the first declared tool, "" for none
+	name              string // the tool a call would call
+	forced, forbidden bool
+}
+
+// maybeCall turns reply into a call of the chosen tool, with the arguments
+// {} and an id with the prefix, when the choice forces a call or the last
+// message is the user's and asks for a tool (see asksForTool).
+func (u *Upstream) maybeCall(reply *providertest.Reply, tc toolChoice, idPrefix, lastUser string, lastIsUser bool) {
+	if tc.forbidden || tc.name == "" || !(tc.forced || (lastIsUser && asksForTool(lastUser, tc.first))) {
 		return
 	}
-	var code *string
-	if kind != "invalid_request_error" {
-		code = &kind
-	}
-	writeJSON(w, status, openAIError{Error: openAIErrorDetail{
-		Message: message, Type: "invalid_request_error", Param: nil, Code: code,
-	}})
-}
-
-type openAIError struct {
-	Error openAIErrorDetail `json:"error"`
-}
-
-type openAIErrorDetail struct {
-	Message string  `json:"message"`
-	Type    string  `json:"type"`
-	Param   *string `json:"param"`
-	Code    *string `json:"code"`
-}
-
-type anthropicError struct {
-	Type      string               `json:"type"`
-	Error     anthropicErrorDetail `json:"error"`
-	RequestID string               `json:"request_id,omitempty"`
-}
-
-type anthropicErrorDetail struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
-}
-
-// badJSON describes a body that is not the JSON object the API expects.
-func badJSON(err error) string {
-	return "the request body is not valid JSON: " + err.Error()
-}
-
-// marshal encodes v without HTML escaping and without a trailing newline.
-func marshal(v any) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		// Every value marshalled here is built from strings and numbers.
-		panic("demo: marshal: " + err.Error())
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b := marshal(v)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-// stream writes server-sent events, flushing each one.
-type stream struct {
-	sw *sse.Writer
-}
-
-func startStream(w http.ResponseWriter) *stream {
-	sse.SetHeaders(w.Header())
-	w.WriteHeader(http.StatusOK)
-	return &stream{sw: sse.NewWriter(w)}
-}
-
-// send writes one event (unnamed when name is "") and flushes it; it reports
-// false once the client is gone.
-func (s *stream) send(name string, v any) bool {
-	if err := s.sw.WriteEvent(name, marshal(v)); err != nil {
-		return false
-	}
-	return s.sw.Flush() == nil
-}
-
-// sendRaw writes one unnamed event with literal data.
-func (s *stream) sendRaw(data string) bool {
-	if err := s.sw.WriteEvent("", []byte(data)); err != nil {
-		return false
-	}
-	return s.sw.Flush() == nil
+	reply.ToolCalls = []providertest.ToolCall{{ID: u.nextID(idPrefix), Name: tc.name, Arguments: []string{"{}"}}}
+	reply.Usage.Output = countTokens(len(tc.name) + 2)
 }
 
 // textOf extracts the text of a message content that is either a JSON

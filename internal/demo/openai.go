@@ -2,25 +2,24 @@ package demo
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"math"
 	"net/http"
 	"strconv"
-	"time"
+
+	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/providers/providertest"
 )
 
 // ---- chat completions --------------------------------------------------
 
 type chatRequest struct {
-	Model    string `json:"model"`
-	Messages []struct {
-		Role    string          `json:"role"`
-		Content json.RawMessage `json:"content"`
-	} `json:"messages"`
-	Stream        bool `json:"stream"`
+	named
+	Messages      []message `json:"messages"`
+	Stream        bool      `json:"stream"`
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
@@ -31,82 +30,6 @@ type chatRequest struct {
 		} `json:"function"`
 	} `json:"tools"`
 	ToolChoice json.RawMessage `json:"tool_choice"`
-}
-
-type chatCompletion struct {
-	ID                string       `json:"id"`
-	Object            string       `json:"object"`
-	Created           int64        `json:"created"`
-	Model             string       `json:"model"`
-	Choices           []chatChoice `json:"choices"`
-	Usage             chatUsage    `json:"usage"`
-	SystemFingerprint string       `json:"system_fingerprint"`
-}
-
-type chatChoice struct {
-	Index        int         `json:"index"`
-	Message      chatMessage `json:"message"`
-	Logprobs     *struct{}   `json:"logprobs"`
-	FinishReason string      `json:"finish_reason"`
-}
-
-type chatMessage struct {
-	Role        string     `json:"role"`
-	Content     *string    `json:"content"`
-	Refusal     *string    `json:"refusal"`
-	ToolCalls   []toolCall `json:"tool_calls,omitempty"`
-	Annotations []struct{} `json:"annotations"`
-}
-
-type toolCall struct {
-	Index    *int         `json:"index,omitempty"` // in stream deltas only
-	ID       string       `json:"id,omitempty"`
-	Type     string       `json:"type,omitempty"`
-	Function toolFunction `json:"function"`
-}
-
-type toolFunction struct {
-	Name      string `json:"name,omitempty"`
-	Arguments string `json:"arguments"`
-}
-
-type chatUsage struct {
-	PromptTokens        int `json:"prompt_tokens"`
-	CompletionTokens    int `json:"completion_tokens"`
-	TotalTokens         int `json:"total_tokens"`
-	PromptTokensDetails struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-	CompletionTokensDetails struct {
-		ReasoningTokens int `json:"reasoning_tokens"`
-	} `json:"completion_tokens_details"`
-}
-
-func newChatUsage(in, out int) chatUsage {
-	return chatUsage{PromptTokens: in, CompletionTokens: out, TotalTokens: in + out}
-}
-
-type chatChunk struct {
-	ID                string          `json:"id"`
-	Object            string          `json:"object"`
-	Created           int64           `json:"created"`
-	Model             string          `json:"model"`
-	SystemFingerprint string          `json:"system_fingerprint"`
-	Choices           []chunkChoice   `json:"choices"`
-	Usage             json.RawMessage `json:"usage,omitempty"` // null, an object, or absent
-}
-
-type chunkChoice struct {
-	Index        int        `json:"index"`
-	Delta        chunkDelta `json:"delta"`
-	Logprobs     *struct{}  `json:"logprobs"`
-	FinishReason *string    `json:"finish_reason"`
-}
-
-type chunkDelta struct {
-	Role      string     `json:"role,omitempty"`
-	Content   *string    `json:"content,omitempty"`
-	ToolCalls []toolCall `json:"tool_calls,omitempty"`
 }
 
 // openAIToolChoice interprets tool_choice: "none", "auto" (also absent),
@@ -132,197 +55,45 @@ func openAIToolChoice(raw json.RawMessage) (forced, forbidden bool, name string)
 	return false, false, ""
 }
 
+// openAIError answers a bad OpenAI request with a 400.
+func (u *Upstream) openAIError(w http.ResponseWriter, r *http.Request, message string) {
+	u.fail(w, r, providers.FormatOpenAI, http.StatusBadRequest, message)
+}
+
 func (u *Upstream) chatCompletions(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req chatRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", badJSON(err))
-		return
-	}
-	if req.Model == "" {
-		openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", "you must provide a model parameter")
+	if !u.decode(w, r, providers.FormatOpenAI, body, &req) {
 		return
 	}
 	if len(req.Messages) == 0 {
-		openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", "messages: must contain at least one message")
+		u.openAIError(w, r, "messages: must contain at least one message")
 		return
 	}
-	inChars, lastUser, lastIsUser := 0, "", false
-	for i, m := range req.Messages {
-		t := textOf(m.Content, "text")
-		inChars += len(t)
-		if m.Role == "user" && t != "" {
-			lastUser = t
-			lastIsUser = i == len(req.Messages)-1
-		}
-	}
-
-	// Decide between a text answer and a tool call.
-	var call *toolCall
-	if len(req.Tools) > 0 {
-		forced, forbidden, name := openAIToolChoice(req.ToolChoice)
-		first := req.Tools[0].Function.Name
-		if name == "" {
-			name = first
-		}
-		if !forbidden && name != "" && (forced || (lastIsUser && asksForTool(lastUser, first))) {
-			call = &toolCall{ID: u.nextID("call_demo_"), Type: "function", Function: toolFunction{Name: name, Arguments: "{}"}}
-		}
-	}
+	inChars, lastUser, lastIsUser := conversation(req.Messages)
 	text := Reply(lastUser)
-	usage := newChatUsage(countTokens(inChars), countTokens(len(text)))
-	if call != nil {
-		usage = newChatUsage(countTokens(inChars), countTokens(len(call.Function.Name)+2))
+	reply := u.reply("chatcmpl-demo-", req.Model, text, providertest.Usage{Input: countTokens(inChars), Output: countTokens(len(text))})
+	if len(req.Tools) > 0 {
+		tc := toolChoice{first: req.Tools[0].Function.Name}
+		tc.forced, tc.forbidden, tc.name = openAIToolChoice(req.ToolChoice)
+		tc.name = cmp.Or(tc.name, tc.first)
+		u.maybeCall(&reply, tc, "call_demo_", lastUser, lastIsUser)
 	}
-	id, created := u.nextID("chatcmpl-demo-"), time.Now().Unix()
-	w.Header().Set("X-Request-Id", u.nextID("req_demo_"))
 
 	if !req.Stream {
-		msg := chatMessage{Role: "assistant", Annotations: []struct{}{}}
-		finish := "stop"
-		if call != nil {
-			msg.ToolCalls = []toolCall{*call}
-			finish = "tool_calls"
-		} else {
-			msg.Content = &text
-		}
-		writeJSON(w, http.StatusOK, chatCompletion{
-			ID: id, Object: "chat.completion", Created: created, Model: req.Model,
-			Choices:           []chatChoice{{Index: 0, Message: msg, FinishReason: finish}},
-			Usage:             usage,
-			SystemFingerprint: "fp_llmgate_demo",
-		})
+		u.answer(w, r, providers.FormatOpenAI, providertest.OpenAIChatReply(reply))
 		return
 	}
-
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	s := startStream(w)
-	chunk := func(choices []chunkChoice, usage json.RawMessage) bool {
-		c := chatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			SystemFingerprint: "fp_llmgate_demo", Choices: choices}
-		if includeUsage {
-			c.Usage = json.RawMessage("null")
-			if usage != nil {
-				c.Usage = usage
-			}
-		}
-		return s.send("", c)
-	}
-	delta := func(d chunkDelta, finish string) []chunkChoice {
-		c := chunkChoice{Index: 0, Delta: d}
-		if finish != "" {
-			c.FinishReason = &finish
-		}
-		return []chunkChoice{c}
-	}
-	empty := ""
-	finish := "stop"
-	if call != nil {
-		zero := 0
-		start := *call
-		start.Index, start.Function.Arguments = &zero, ""
-		if !chunk(delta(chunkDelta{Role: "assistant", ToolCalls: []toolCall{start}}, ""), nil) {
-			return
-		}
-		if !u.pause(r) || !chunk(delta(chunkDelta{ToolCalls: []toolCall{{Index: &zero, Function: toolFunction{Arguments: "{}"}}}}, ""), nil) {
-			return
-		}
-		finish = "tool_calls"
-	} else {
-		if !chunk(delta(chunkDelta{Role: "assistant", Content: &empty}, ""), nil) {
-			return
-		}
-		for i, word := range Words(text) {
-			if i > 0 && !u.pause(r) {
-				return
-			}
-			if !chunk(delta(chunkDelta{Content: &word}, ""), nil) {
-				return
-			}
-		}
-	}
-	if !chunk(delta(chunkDelta{}, finish), nil) {
-		return
-	}
-	if includeUsage && !chunk([]chunkChoice{}, marshal(usage)) {
-		return
-	}
-	s.sendRaw("[DONE]")
+	u.answer(w, r, providers.FormatOpenAI, providertest.OpenAIChatReplyStream(reply, includeUsage))
 }
 
 // ---- responses ---------------------------------------------------------
 
 type responsesRequest struct {
-	Model        string          `json:"model"`
+	named
 	Input        json.RawMessage `json:"input"`
 	Instructions *string         `json:"instructions"`
 	Stream       bool            `json:"stream"`
-}
-
-type responseObject struct {
-	ID                 string         `json:"id"`
-	Object             string         `json:"object"`
-	CreatedAt          int64          `json:"created_at"`
-	Status             string         `json:"status"`
-	Error              *struct{}      `json:"error"`
-	IncompleteDetails  *struct{}      `json:"incomplete_details"`
-	Instructions       *string        `json:"instructions"`
-	MaxOutputTokens    *int           `json:"max_output_tokens"`
-	Model              string         `json:"model"`
-	Output             []outputItem   `json:"output"`
-	ParallelToolCalls  bool           `json:"parallel_tool_calls"`
-	PreviousResponseID *string        `json:"previous_response_id"`
-	Store              bool           `json:"store"`
-	Temperature        float64        `json:"temperature"`
-	Text               map[string]any `json:"text"`
-	ToolChoice         string         `json:"tool_choice"`
-	Tools              []struct{}     `json:"tools"`
-	TopP               float64        `json:"top_p"`
-	Truncation         string         `json:"truncation"`
-	Usage              *responseUsage `json:"usage"`
-	Metadata           map[string]any `json:"metadata"`
-}
-
-type outputItem struct {
-	ID      string       `json:"id"`
-	Type    string       `json:"type"`
-	Status  string       `json:"status"`
-	Role    string       `json:"role"`
-	Content []outputText `json:"content"`
-}
-
-type outputText struct {
-	Type        string     `json:"type"`
-	Text        string     `json:"text"`
-	Annotations []struct{} `json:"annotations"`
-	Logprobs    []struct{} `json:"logprobs"`
-}
-
-type responseUsage struct {
-	InputTokens        int `json:"input_tokens"`
-	InputTokensDetails struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"input_tokens_details"`
-	OutputTokens        int `json:"output_tokens"`
-	OutputTokensDetails struct {
-		ReasoningTokens int `json:"reasoning_tokens"`
-	} `json:"output_tokens_details"`
-	TotalTokens int `json:"total_tokens"`
-}
-
-// responseEvent is one Responses API stream event; only the fields of its
-// type are set.
-type responseEvent struct {
-	Type           string          `json:"type"`
-	SequenceNumber int             `json:"sequence_number"`
-	Response       *responseObject `json:"response,omitempty"`
-	OutputIndex    *int            `json:"output_index,omitempty"`
-	ItemID         string          `json:"item_id,omitempty"`
-	ContentIndex   *int            `json:"content_index,omitempty"`
-	Item           *outputItem     `json:"item,omitempty"`
-	Part           *outputText     `json:"part,omitempty"`
-	Delta          *string         `json:"delta,omitempty"`
-	Text           *string         `json:"text,omitempty"`
-	Logprobs       []struct{}      `json:"logprobs,omitempty"`
 }
 
 // responsesInput returns the text of all input and of the last user
@@ -363,100 +134,34 @@ func responsesInput(raw json.RawMessage) (all int, lastUser string, ok bool) {
 
 func (u *Upstream) responses(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req responsesRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", badJSON(err))
-		return
-	}
-	if req.Model == "" {
-		openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", "you must provide a model parameter")
+	if !u.decode(w, r, providers.FormatOpenAI, body, &req) {
 		return
 	}
 	inChars, lastUser, ok := responsesInput(req.Input)
 	if !ok {
-		openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", "input: must be a string or a list of input items")
+		u.openAIError(w, r, "input: must be a string or a list of input items")
 		return
 	}
 	if req.Instructions != nil {
 		inChars += len(*req.Instructions)
 	}
 	text := Reply(lastUser)
-	id, itemID, created := u.nextID("resp_demo_"), u.nextID("msg_demo_"), time.Now().Unix()
-	usage := &responseUsage{InputTokens: countTokens(inChars), OutputTokens: countTokens(len(text))}
-	usage.TotalTokens = usage.InputTokens + usage.OutputTokens
-	object := func(status string, output []outputItem, usage *responseUsage) *responseObject {
-		return &responseObject{
-			ID: id, Object: "response", CreatedAt: created, Status: status,
-			Instructions: req.Instructions, Model: req.Model, Output: output,
-			ParallelToolCalls: true, Temperature: 1, TopP: 1, Truncation: "disabled",
-			Text:       map[string]any{"format": map[string]string{"type": "text"}},
-			ToolChoice: "auto", Tools: []struct{}{}, Usage: usage, Metadata: map[string]any{},
-		}
-	}
-	part := func(t string) outputText {
-		return outputText{Type: "output_text", Text: t, Annotations: []struct{}{}, Logprobs: []struct{}{}}
-	}
-	done := outputItem{ID: itemID, Type: "message", Status: "completed", Role: "assistant", Content: []outputText{part(text)}}
-	w.Header().Set("X-Request-Id", u.nextID("req_demo_"))
-
+	reply := u.reply("resp_demo_", req.Model, text, providertest.Usage{Input: countTokens(inChars), Output: countTokens(len(text))})
+	reply.ItemID, reply.Instructions = u.nextID("msg_demo_"), req.Instructions
 	if !req.Stream {
-		writeJSON(w, http.StatusOK, object("completed", []outputItem{done}, usage))
+		u.answer(w, r, providers.FormatOpenAI, providertest.OpenAIResponsesReply(reply))
 		return
 	}
-
-	s := startStream(w)
-	seq := 0
-	send := func(ev responseEvent) bool {
-		ev.SequenceNumber = seq
-		seq++
-		return s.send(ev.Type, ev)
-	}
-	zero := 0
-	inProgress := outputItem{ID: itemID, Type: "message", Status: "in_progress", Role: "assistant", Content: []outputText{}}
-	emptyPart := part("")
-	donePart := part(text)
-	if !send(responseEvent{Type: "response.created", Response: object("in_progress", []outputItem{}, nil)}) ||
-		!send(responseEvent{Type: "response.in_progress", Response: object("in_progress", []outputItem{}, nil)}) ||
-		!send(responseEvent{Type: "response.output_item.added", OutputIndex: &zero, Item: &inProgress}) ||
-		!send(responseEvent{Type: "response.content_part.added", ItemID: itemID, OutputIndex: &zero, ContentIndex: &zero, Part: &emptyPart}) {
-		return
-	}
-	for i, word := range Words(text) {
-		if i > 0 && !u.pause(r) {
-			return
-		}
-		if !send(responseEvent{Type: "response.output_text.delta", ItemID: itemID, OutputIndex: &zero, ContentIndex: &zero, Delta: &word, Logprobs: []struct{}{}}) {
-			return
-		}
-	}
-	_ = send(responseEvent{Type: "response.output_text.done", ItemID: itemID, OutputIndex: &zero, ContentIndex: &zero, Text: &text, Logprobs: []struct{}{}}) &&
-		send(responseEvent{Type: "response.content_part.done", ItemID: itemID, OutputIndex: &zero, ContentIndex: &zero, Part: &donePart}) &&
-		send(responseEvent{Type: "response.output_item.done", OutputIndex: &zero, Item: &done}) &&
-		send(responseEvent{Type: "response.completed", Response: object("completed", []outputItem{done}, usage)})
+	u.answer(w, r, providers.FormatOpenAI, providertest.OpenAIResponsesReplyStream(reply))
 }
 
 // ---- embeddings --------------------------------------------------------
 
 type embeddingsRequest struct {
-	Model          string          `json:"model"`
+	named
 	Input          json.RawMessage `json:"input"`
 	EncodingFormat string          `json:"encoding_format"`
 	Dimensions     int             `json:"dimensions"`
-}
-
-type embeddingList struct {
-	Object string      `json:"object"`
-	Data   []embedding `json:"data"`
-	Model  string      `json:"model"`
-	Usage  struct {
-		PromptTokens int `json:"prompt_tokens"`
-		TotalTokens  int `json:"total_tokens"`
-	} `json:"usage"`
-}
-
-type embedding struct {
-	Object    string `json:"object"`
-	Index     int    `json:"index"`
-	Embedding any    `json:"embedding"` // []float32, or a base64 string
 }
 
 // embeddingInputs splits "input" into its texts: a string, an array of
@@ -523,48 +228,32 @@ func Embedding(model, text string, dims int) []float32 {
 
 func (u *Upstream) embeddings(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req embeddingsRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", badJSON(err))
-		return
-	}
-	if req.Model == "" {
-		openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", "you must provide a model parameter")
+	if !u.decode(w, r, providers.FormatOpenAI, body, &req) {
 		return
 	}
 	inputs, ok := embeddingInputs(req.Input)
 	if !ok {
-		openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", "input: must be a non-empty string, array of strings, array of tokens or array of token arrays")
+		u.openAIError(w, r, "input: must be a non-empty string, array of strings, array of tokens or array of token arrays")
 		return
 	}
 	if req.EncodingFormat != "" && req.EncodingFormat != "float" && req.EncodingFormat != "base64" {
-		openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", "encoding_format: must be \"float\" or \"base64\"")
+		u.openAIError(w, r, "encoding_format: must be \"float\" or \"base64\"")
 		return
 	}
 	dims := u.dims
 	if req.Dimensions != 0 {
 		if req.Dimensions < 1 || req.Dimensions > maxDims {
-			openAI.writeError(w, http.StatusBadRequest, "invalid_request_error", "dimensions: must be between 1 and "+strconv.Itoa(maxDims))
+			u.openAIError(w, r, "dimensions: must be between 1 and "+strconv.Itoa(maxDims))
 			return
 		}
 		dims = req.Dimensions
 	}
-	out := embeddingList{Object: "list", Model: req.Model, Data: make([]embedding, len(inputs))}
+	vectors := make([][]float32, len(inputs))
 	chars := 0
 	for i, in := range inputs {
 		chars += len(in)
-		v := Embedding(req.Model, in, dims)
-		var e any = v
-		if req.EncodingFormat == "base64" {
-			b := make([]byte, 4*len(v))
-			for j, f := range v {
-				binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(f))
-			}
-			e = base64.StdEncoding.EncodeToString(b)
-		}
-		out.Data[i] = embedding{Object: "embedding", Index: i, Embedding: e}
+		vectors[i] = Embedding(req.Model, in, dims)
 	}
-	out.Usage.PromptTokens = countTokens(chars)
-	out.Usage.TotalTokens = out.Usage.PromptTokens
-	w.Header().Set("X-Request-Id", u.nextID("req_demo_"))
-	writeJSON(w, http.StatusOK, out)
+	u.answer(w, r, providers.FormatOpenAI,
+		providertest.OpenAIEmbeddingVectors(req.Model, vectors, req.EncodingFormat == "base64", countTokens(chars)))
 }

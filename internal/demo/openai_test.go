@@ -352,6 +352,7 @@ func TestChatStreamWire(t *testing.T) {
 			require.Empty(t, c["choices"])
 		}
 	}
-	require.Contains(t, events[0], `"delta":{"role":"assistant","content":""}`)
+	// The role chunk: content "" (then "refusal": null, as OpenAI sends it).
+	require.Contains(t, events[0], `"delta":{"role":"assistant","content":"",`)
 	require.Contains(t, events[len(events)-3], `"finish_reason":"stop"`)
 }

@@ -2,10 +2,13 @@ package providertest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/llmgate/gateway/providers"
 )
@@ -106,6 +109,69 @@ func mustJSON(v any) []byte {
 	return b
 }
 
+// ---- Replies -----------------------------------------------------------
+
+// Reply describes one assistant answer for the builders that take one:
+// OpenAIChatReply, OpenAIChatReplyStream, OpenAIResponsesReply,
+// OpenAIResponsesReplyStream, AnthropicReply and AnthropicReplyStream. The
+// fixed builders (OpenAIChat, AnthropicStream, ...) are those builders
+// called with the package's deterministic identifiers, which the zero
+// identity fields of a Reply stand for, so a Reply only needs what differs.
+// Upstreams other than the scripted Server (a demo, a load benchmark's
+// fake) build their answers from a Reply and play the Step.
+type Reply struct {
+	// Model is the model the answer names.
+	Model string
+	// Deltas is the answer text in the pieces a stream sends, one event
+	// each; JSON builders send them joined.
+	Deltas []string
+	// ToolCalls, when not empty, makes the answer a call of these tools
+	// instead of text (finish_reason "tool_calls", stop_reason "tool_use"),
+	// and Deltas are not sent. The joined Arguments of each call must be a
+	// JSON object, "" meaning {}. The Responses API builders ignore them
+	// and answer with text.
+	ToolCalls []ToolCall
+	// Usage is the token usage reported.
+	Usage Usage
+	// ID is the id of the chat completion, Responses API object or
+	// Anthropic message; "" means ChatID, ResponseID or MessageID.
+	ID string
+	// ItemID is the id of the Responses API output message; "" means
+	// ResponseItemID.
+	ItemID string
+	// Created is the Unix time of OpenAI objects; 0 means Created.
+	Created int64
+	// Fingerprint is the system_fingerprint of chat completions; "" means
+	// Fingerprint.
+	Fingerprint string
+	// Instructions is echoed in Responses API objects; nil writes null.
+	Instructions *string
+	// Pace is the pause before every streamed delta but the first and
+	// before every tool-call argument fragment (Event.Delay), so that a
+	// stream can be watched as it arrives; 0 means none.
+	Pace time.Duration
+}
+
+// text returns the answer text: the deltas joined.
+func (r Reply) text() string { return strings.Join(r.Deltas, "") }
+
+// callID returns the id of the i-th tool call: its own or
+// <prefix><i+1>.
+func callID(c ToolCall, i int, prefix string) string {
+	if c.ID != "" {
+		return c.ID
+	}
+	return prefix + strconv.Itoa(i+1)
+}
+
+// paced returns the pause before a streamed piece: none for the first.
+func (r Reply) paced(i int) time.Duration {
+	if i == 0 {
+		return 0
+	}
+	return r.Pace
+}
+
 // ---- OpenAI -----------------------------------------------------------
 
 func openAIHeader() http.Header {
@@ -140,48 +206,89 @@ func openAIUsage(u Usage) object {
 // OpenAIChat returns a chat.completion object with one assistant choice
 // holding text, finish_reason "stop" and usage u.
 func OpenAIChat(model, text string, u Usage) Step {
+	return OpenAIChatReply(Reply{Model: model, Deltas: []string{text}, Usage: u})
+}
+
+// OpenAIChatReply returns a chat.completion object with one assistant
+// choice: the text of r with finish_reason "stop", or, when r has tool
+// calls, content null, the calls (ids "call_fake_<n>" unless given) and
+// finish_reason "tool_calls".
+func OpenAIChatReply(r Reply) Step {
+	msg := object{{"role", "assistant"}, {"content", r.text()}, {"refusal", nil}, {"annotations", []any{}}}
+	finish := "stop"
+	if len(r.ToolCalls) > 0 {
+		calls := make([]any, len(r.ToolCalls))
+		for i, c := range r.ToolCalls {
+			calls[i] = object{
+				{"id", callID(c, i, "call_fake_")},
+				{"type", "function"},
+				{"function", object{{"name", c.Name}, {"arguments", strings.Join(c.Arguments, "")}}},
+			}
+		}
+		msg = object{{"role", "assistant"}, {"content", nil}, {"refusal", nil}, {"tool_calls", calls}, {"annotations", []any{}}}
+		finish = "tool_calls"
+	}
 	return jsonStep(openAIHeader(), object{
-		{"id", ChatID},
+		{"id", cmp.Or(r.ID, ChatID)},
 		{"object", "chat.completion"},
-		{"created", Created},
-		{"model", model},
+		{"created", cmp.Or(r.Created, Created)},
+		{"model", r.Model},
 		{"choices", []any{object{
 			{"index", 0},
-			{"message", object{
-				{"role", "assistant"},
-				{"content", text},
-				{"refusal", nil},
-				{"annotations", []any{}},
-			}},
+			{"message", msg},
 			{"logprobs", nil},
-			{"finish_reason", "stop"},
+			{"finish_reason", finish},
 		}}},
-		{"usage", openAIUsage(u)},
+		{"usage", openAIUsage(r.Usage)},
 		{"service_tier", "default"},
-		{"system_fingerprint", Fingerprint},
+		{"system_fingerprint", cmp.Or(r.Fingerprint, Fingerprint)},
 	})
 }
 
-// chunk returns one chat.completion.chunk event. With includeUsage, usage
-// is written (null for every chunk but the last, as OpenAI does); without
-// it the field is absent.
-func chunk(model string, choices []any, includeUsage bool, usage any) Event {
-	o := object{
-		{"id", ChatID},
-		{"object", "chat.completion.chunk"},
-		{"created", Created},
-		{"model", model},
-		{"system_fingerprint", Fingerprint},
-		{"choices", choices},
-	}
-	if includeUsage {
-		o = append(o, field{"usage", usage})
-	}
-	return Event{Data: string(mustJSON(o))}
+// chunks builds the chat.completion.chunk events of one stream. With
+// includeUsage, usage is written (null for every chunk but the last, as
+// OpenAI does); without it the field is absent.
+type chunks struct {
+	r            Reply
+	includeUsage bool
+	events       []Event
 }
 
-func chunkChoice(delta object, finish any) []any {
-	return []any{object{{"index", 0}, {"delta", delta}, {"logprobs", nil}, {"finish_reason", finish}}}
+func (c *chunks) add(choices []any, usage any, delay time.Duration) {
+	o := object{
+		{"id", cmp.Or(c.r.ID, ChatID)},
+		{"object", "chat.completion.chunk"},
+		{"created", cmp.Or(c.r.Created, Created)},
+		{"model", c.r.Model},
+		{"system_fingerprint", cmp.Or(c.r.Fingerprint, Fingerprint)},
+		{"choices", choices},
+	}
+	if c.includeUsage {
+		o = append(o, field{"usage", usage})
+	}
+	c.events = append(c.events, Event{Data: string(mustJSON(o)), Delay: delay})
+}
+
+// delta adds a chunk with one choice.
+func (c *chunks) delta(delta object, finish any, delay time.Duration) {
+	c.add([]any{object{{"index", 0}, {"delta", delta}, {"logprobs", nil}, {"finish_reason", finish}}}, nil, delay)
+}
+
+// text adds the role chunk (content "") and one chunk per delta.
+func (c *chunks) text() {
+	c.delta(object{{"role", "assistant"}, {"content", ""}, {"refusal", nil}}, nil, 0)
+	for i, d := range c.r.Deltas {
+		c.delta(object{{"content", d}}, nil, c.r.paced(i))
+	}
+}
+
+// end adds the finish chunk, the usage chunk when asked for and [DONE].
+func (c *chunks) end(finish string) {
+	c.delta(object{}, finish, 0)
+	if c.includeUsage {
+		c.add([]any{}, openAIUsage(c.r.Usage), 0)
+	}
+	c.events = append(c.events, doneEvent())
 }
 
 // doneEvent is the OpenAI chat stream terminator.
@@ -193,29 +300,13 @@ func sseStep(h http.Header, events []Event) Step {
 	return Step{Header: h, Events: events}
 }
 
-// openAIChatEvents returns the chunks before the finish chunk: the
-// role-only first chunk and one chunk per delta.
-func openAIChatEvents(model string, deltas []string, includeUsage bool) []Event {
-	events := []Event{chunk(model, chunkChoice(object{{"role", "assistant"}, {"content", ""}, {"refusal", nil}}, nil), includeUsage, nil)}
-	for _, d := range deltas {
-		events = append(events, chunk(model, chunkChoice(object{{"content", d}}, nil), includeUsage, nil))
-	}
-	return events
-}
-
 // OpenAIChatStream returns a chat completion stream: a role-only first
 // chunk with content "", one chunk per delta, a finish chunk with
 // finish_reason "stop", then, when includeUsage (the request's
 // stream_options.include_usage), a usage-only chunk with "choices": [],
 // and finally "data: [DONE]".
 func OpenAIChatStream(model string, deltas []string, u Usage, includeUsage bool) Step {
-	events := openAIChatEvents(model, deltas, includeUsage)
-	events = append(events, chunk(model, chunkChoice(object{}, "stop"), includeUsage, nil))
-	if includeUsage {
-		events = append(events, chunk(model, []any{}, true, openAIUsage(u)))
-	}
-	events = append(events, doneEvent())
-	return sseStep(openAIHeader(), events)
+	return OpenAIChatReplyStream(Reply{Model: model, Deltas: deltas, Usage: u}, includeUsage)
 }
 
 // OpenAIToolCallStream returns a chat completion stream in which the
@@ -224,33 +315,36 @@ func OpenAIChatStream(model string, deltas []string, u Usage, includeUsage bool)
 // per argument fragment; then a finish chunk with finish_reason
 // "tool_calls", the usage-only chunk when includeUsage, and "data: [DONE]".
 func OpenAIToolCallStream(model string, calls []ToolCall, u Usage, includeUsage bool) Step {
-	events := []Event{chunk(model, chunkChoice(object{{"role", "assistant"}, {"content", nil}, {"refusal", nil}}, nil), includeUsage, nil)}
-	for i, c := range calls {
-		id := c.ID
-		if id == "" {
-			id = fmt.Sprintf("call_fake_%d", i+1)
-		}
-		start := object{{"tool_calls", []any{object{
+	return OpenAIChatReplyStream(Reply{Model: model, ToolCalls: calls, Usage: u}, includeUsage)
+}
+
+// OpenAIChatReplyStream returns the chat completion stream of r: as
+// OpenAIChatStream for a text answer, as OpenAIToolCallStream when r has
+// tool calls.
+func OpenAIChatReplyStream(r Reply, includeUsage bool) Step {
+	c := chunks{r: r, includeUsage: includeUsage}
+	if len(r.ToolCalls) == 0 {
+		c.text()
+		c.end("stop")
+		return sseStep(openAIHeader(), c.events)
+	}
+	c.delta(object{{"role", "assistant"}, {"content", nil}, {"refusal", nil}}, nil, 0)
+	for i, call := range r.ToolCalls {
+		c.delta(object{{"tool_calls", []any{object{
 			{"index", i},
-			{"id", id},
+			{"id", callID(call, i, "call_fake_")},
 			{"type", "function"},
-			{"function", object{{"name", c.Name}, {"arguments", ""}}},
-		}}}}
-		events = append(events, chunk(model, chunkChoice(start, nil), includeUsage, nil))
-		for _, frag := range c.Arguments {
-			d := object{{"tool_calls", []any{object{
+			{"function", object{{"name", call.Name}, {"arguments", ""}}},
+		}}}}, nil, 0)
+		for _, frag := range call.Arguments {
+			c.delta(object{{"tool_calls", []any{object{
 				{"index", i},
 				{"function", object{{"arguments", frag}}},
-			}}}}
-			events = append(events, chunk(model, chunkChoice(d, nil), includeUsage, nil))
+			}}}}, nil, r.Pace)
 		}
 	}
-	events = append(events, chunk(model, chunkChoice(object{}, "tool_calls"), includeUsage, nil))
-	if includeUsage {
-		events = append(events, chunk(model, []any{}, true, openAIUsage(u)))
-	}
-	events = append(events, doneEvent())
-	return sseStep(openAIHeader(), events)
+	c.end("tool_calls")
+	return sseStep(openAIHeader(), c.events)
 }
 
 // Embedding returns the deterministic fake embedding vector number i
@@ -273,11 +367,23 @@ func OpenAIEmbeddings(model string, n int) Step {
 }
 
 func openAIEmbeddings(model string, n int, base64 bool) Step {
-	data := make([]any, n)
-	for i := range data {
-		var emb any = Embedding(i)
+	vectors := make([][]float32, n)
+	for i := range vectors {
+		vectors[i] = Embedding(i)
+	}
+	return OpenAIEmbeddingVectors(model, vectors, base64, 4*n)
+}
+
+// OpenAIEmbeddingVectors returns an embeddings list holding vectors, with
+// indexes 0..len(vectors)-1 and usage of promptTokens. With base64 each
+// vector is sent as OpenAI's encoding_format "base64" does: the
+// little-endian float32 values, base64-encoded.
+func OpenAIEmbeddingVectors(model string, vectors [][]float32, base64 bool, promptTokens int) Step {
+	data := make([]any, len(vectors))
+	for i, v := range vectors {
+		var emb any = v
 		if base64 {
-			emb = embeddingBase64(Embedding(i))
+			emb = embeddingBase64(v)
 		}
 		data[i] = object{{"object", "embedding"}, {"index", i}, {"embedding", emb}}
 	}
@@ -285,7 +391,7 @@ func openAIEmbeddings(model string, n int, base64 bool) Step {
 		{"object", "list"},
 		{"data", data},
 		{"model", model},
-		{"usage", object{{"prompt_tokens", 4 * n}, {"total_tokens", 4 * n}}},
+		{"usage", object{{"prompt_tokens", promptTokens}, {"total_tokens", promptTokens}}},
 	})
 }
 
@@ -305,9 +411,9 @@ func outputText(text string) object {
 	return object{{"type", "output_text"}, {"annotations", []any{}}, {"logprobs", []any{}}, {"text", text}}
 }
 
-func outputMessage(status string, content []any) object {
+func (r Reply) outputMessage(status string, content []any) object {
 	return object{
-		{"id", ResponseItemID},
+		{"id", cmp.Or(r.ItemID, ResponseItemID)},
 		{"type", "message"},
 		{"status", status},
 		{"content", content},
@@ -317,23 +423,27 @@ func outputMessage(status string, content []any) object {
 
 // responseObject is a Responses API response object; usage nil writes
 // "usage": null (as in-progress responses do).
-func responseObject(model, status string, output []any, usage any) object {
+func (r Reply) responseObject(status string, output []any, usage any) object {
 	var completedAt any
 	if status == "completed" {
-		completedAt = Created
+		completedAt = cmp.Or(r.Created, Created)
+	}
+	var instructions any
+	if r.Instructions != nil {
+		instructions = *r.Instructions
 	}
 	return object{
-		{"id", ResponseID},
+		{"id", cmp.Or(r.ID, ResponseID)},
 		{"object", "response"},
-		{"created_at", Created},
+		{"created_at", cmp.Or(r.Created, Created)},
 		{"status", status},
 		{"background", false},
 		{"completed_at", completedAt},
 		{"error", nil},
 		{"incomplete_details", nil},
-		{"instructions", nil},
+		{"instructions", instructions},
 		{"max_output_tokens", nil},
-		{"model", model},
+		{"model", r.Model},
 		{"output", output},
 		{"parallel_tool_calls", true},
 		{"previous_response_id", nil},
@@ -355,8 +465,14 @@ func responseObject(model, status string, output []any, usage any) object {
 // OpenAIResponses returns a completed Responses API object whose output is
 // one assistant message with one output_text part holding text.
 func OpenAIResponses(model, text string, u Usage) Step {
-	out := []any{outputMessage("completed", []any{outputText(text)})}
-	return jsonStep(openAIHeader(), responseObject(model, "completed", out, responsesUsage(u)))
+	return OpenAIResponsesReply(Reply{Model: model, Deltas: []string{text}, Usage: u})
+}
+
+// OpenAIResponsesReply returns the completed Responses API object of r's
+// text (see OpenAIResponses).
+func OpenAIResponsesReply(r Reply) Step {
+	out := []any{r.outputMessage("completed", []any{outputText(r.text())})}
+	return jsonStep(openAIHeader(), r.responseObject("completed", out, responsesUsage(r.Usage)))
 }
 
 // OpenAIResponsesStream returns a Responses API event stream:
@@ -367,34 +483,41 @@ func OpenAIResponses(model, text string, u Usage) Step {
 // event is named and carries its type and a sequence_number from 0; there
 // is no [DONE] terminator.
 func OpenAIResponsesStream(model string, deltas []string, u Usage) Step {
-	text := strings.Join(deltas, "")
+	return OpenAIResponsesReplyStream(Reply{Model: model, Deltas: deltas, Usage: u})
+}
+
+// OpenAIResponsesReplyStream returns the Responses API event stream of r's
+// text (see OpenAIResponsesStream).
+func OpenAIResponsesReplyStream(r Reply) Step {
+	text := r.text()
+	itemID := cmp.Or(r.ItemID, ResponseItemID)
 	var events []Event
-	add := func(typ string, fields ...field) {
+	add := func(delay time.Duration, typ string, fields ...field) {
 		o := append(object{{"type", typ}, {"sequence_number", len(events)}}, fields...)
-		events = append(events, Event{Name: typ, Data: string(mustJSON(o))})
+		events = append(events, Event{Name: typ, Data: string(mustJSON(o)), Delay: delay})
 	}
-	add("response.created", field{"response", responseObject(model, "in_progress", []any{}, nil)})
-	add("response.in_progress", field{"response", responseObject(model, "in_progress", []any{}, nil)})
-	add("response.output_item.added",
+	add(0, "response.created", field{"response", r.responseObject("in_progress", []any{}, nil)})
+	add(0, "response.in_progress", field{"response", r.responseObject("in_progress", []any{}, nil)})
+	add(0, "response.output_item.added",
 		field{"output_index", 0},
-		field{"item", outputMessage("in_progress", []any{})})
-	add("response.content_part.added",
-		field{"item_id", ResponseItemID}, field{"output_index", 0}, field{"content_index", 0},
+		field{"item", r.outputMessage("in_progress", []any{})})
+	add(0, "response.content_part.added",
+		field{"item_id", itemID}, field{"output_index", 0}, field{"content_index", 0},
 		field{"part", outputText("")})
-	for _, d := range deltas {
-		add("response.output_text.delta",
-			field{"item_id", ResponseItemID}, field{"output_index", 0}, field{"content_index", 0},
+	for i, d := range r.Deltas {
+		add(r.paced(i), "response.output_text.delta",
+			field{"item_id", itemID}, field{"output_index", 0}, field{"content_index", 0},
 			field{"delta", d}, field{"logprobs", []any{}})
 	}
-	add("response.output_text.done",
-		field{"item_id", ResponseItemID}, field{"output_index", 0}, field{"content_index", 0},
+	add(0, "response.output_text.done",
+		field{"item_id", itemID}, field{"output_index", 0}, field{"content_index", 0},
 		field{"text", text}, field{"logprobs", []any{}})
-	add("response.content_part.done",
-		field{"item_id", ResponseItemID}, field{"output_index", 0}, field{"content_index", 0},
+	add(0, "response.content_part.done",
+		field{"item_id", itemID}, field{"output_index", 0}, field{"content_index", 0},
 		field{"part", outputText(text)})
-	done := outputMessage("completed", []any{outputText(text)})
-	add("response.output_item.done", field{"output_index", 0}, field{"item", done})
-	add("response.completed", field{"response", responseObject(model, "completed", []any{done}, responsesUsage(u))})
+	done := r.outputMessage("completed", []any{outputText(text)})
+	add(0, "response.output_item.done", field{"output_index", 0}, field{"item", done})
+	add(0, "response.completed", field{"response", r.responseObject("completed", []any{done}, responsesUsage(r.Usage))})
 	return sseStep(openAIHeader(), events)
 }
 
@@ -413,12 +536,12 @@ func anthropicUsage(u Usage) object {
 	}
 }
 
-func anthropicMessage(model string, content []any, stopReason any, usage object) object {
+func (r Reply) anthropicMessage(content []any, stopReason any, usage object) object {
 	return object{
-		{"id", MessageID},
+		{"id", cmp.Or(r.ID, MessageID)},
 		{"type", "message"},
 		{"role", "assistant"},
-		{"model", model},
+		{"model", r.Model},
 		{"content", content},
 		{"stop_reason", stopReason},
 		{"stop_sequence", nil},
@@ -426,38 +549,65 @@ func anthropicMessage(model string, content []any, stopReason any, usage object)
 	}
 }
 
+// toolInput returns the input object of a tool_use block: the call's
+// joined arguments, {} when there are none.
+func toolInput(c ToolCall) json.RawMessage {
+	if in := strings.Join(c.Arguments, ""); in != "" {
+		return json.RawMessage(in)
+	}
+	return json.RawMessage("{}")
+}
+
 // AnthropicMessage returns a Message object with one text block holding
 // text, stop_reason "end_turn" and usage u.
 func AnthropicMessage(model, text string, u Usage) Step {
-	content := []any{object{{"type", "text"}, {"text", text}}}
-	return jsonStep(anthropicHeader(), anthropicMessage(model, content, "end_turn", anthropicUsage(u)))
+	return AnthropicReply(Reply{Model: model, Deltas: []string{text}, Usage: u})
+}
+
+// AnthropicReply returns the Message object of r: one text block with
+// stop_reason "end_turn", or, when r has tool calls, one tool_use block per
+// call (ids "toolu_fake_<n>" unless given) with stop_reason "tool_use".
+func AnthropicReply(r Reply) Step {
+	content, stop := []any{object{{"type", "text"}, {"text", r.text()}}}, "end_turn"
+	if len(r.ToolCalls) > 0 {
+		content, stop = make([]any, len(r.ToolCalls)), "tool_use"
+		for i, c := range r.ToolCalls {
+			content[i] = object{{"type", "tool_use"}, {"id", callID(c, i, "toolu_fake_")}, {"name", c.Name}, {"input", toolInput(c)}}
+		}
+	}
+	return jsonStep(anthropicHeader(), r.anthropicMessage(content, stop, anthropicUsage(r.Usage)))
 }
 
 // anthropicStream collects named Anthropic events.
 type anthropicStream []Event
 
 func (s *anthropicStream) add(typ string, fields ...field) {
+	s.addAfter(0, typ, fields...)
+}
+
+// addAfter adds an event sent after delay.
+func (s *anthropicStream) addAfter(delay time.Duration, typ string, fields ...field) {
 	o := append(object{{"type", typ}}, fields...)
-	*s = append(*s, Event{Name: typ, Data: string(mustJSON(o))})
+	*s = append(*s, Event{Name: typ, Data: string(mustJSON(o)), Delay: delay})
 }
 
-// start adds message_start (usage: the input counts, output 1 at most) and
-// ping.
-func (s *anthropicStream) start(model string, u Usage) {
-	startUsage := u
-	startUsage.Output = min(u.Output, 1)
-	s.add("message_start", field{"message", anthropicMessage(model, []any{}, nil, anthropicUsage(startUsage))})
+// start adds message_start (usage: the input counts, output 1 at most).
+func (s *anthropicStream) start(r Reply) {
+	startUsage := r.Usage
+	startUsage.Output = min(r.Usage.Output, 1)
+	s.add("message_start", field{"message", r.anthropicMessage([]any{}, nil, anthropicUsage(startUsage))})
 }
 
-func (s *anthropicStream) textBlock(index int, deltas []string, ping bool) {
+// textBlock adds a text block at index holding r's deltas, with a ping
+// after its start when ping is set.
+func (s *anthropicStream) textBlock(r Reply, index int, ping bool) {
 	s.add("content_block_start", field{"index", index}, field{"content_block", object{{"type", "text"}, {"text", ""}}})
 	if ping {
 		s.add("ping")
 	}
-	for _, d := range deltas {
-		s.add("content_block_delta", field{"index", index}, field{"delta", object{{"type", "text_delta"}, {"text", d}}})
+	for i, d := range r.Deltas {
+		s.addAfter(r.paced(i), "content_block_delta", field{"index", index}, field{"delta", object{{"type", "text_delta"}, {"text", d}}})
 	}
-	s.add("content_block_stop", field{"index", index})
 }
 
 // end adds message_delta (with cumulative usage: every count, as the API
@@ -474,31 +624,7 @@ func (s *anthropicStream) end(stopReason string, u Usage) {
 // text_delta per delta, content_block_stop, message_delta with stop_reason
 // "end_turn" and the cumulative usage, and message_stop.
 func AnthropicStream(model string, deltas []string, u Usage) Step {
-	var s anthropicStream
-	s.start(model, u)
-	s.textBlock(0, deltas, true)
-	s.end("end_turn", u)
-	return sseStep(anthropicHeader(), s)
-}
-
-// AnthropicThinkingStream returns a Messages stream with extended thinking:
-// a thinking block (index 0) with one thinking_delta per thinking fragment
-// and a signature_delta, then a text block (index 1) with one text_delta per
-// delta, stop_reason "end_turn".
-func AnthropicThinkingStream(model string, thinking, deltas []string, u Usage) Step {
-	var s anthropicStream
-	s.start(model, u)
-	s.add("content_block_start", field{"index", 0},
-		field{"content_block", object{{"type", "thinking"}, {"thinking", ""}, {"signature", ""}}})
-	s.add("ping")
-	for _, t := range thinking {
-		s.add("content_block_delta", field{"index", 0}, field{"delta", object{{"type", "thinking_delta"}, {"thinking", t}}})
-	}
-	s.add("content_block_delta", field{"index", 0}, field{"delta", object{{"type", "signature_delta"}, {"signature", "fake-signature"}}})
-	s.add("content_block_stop", field{"index", 0})
-	s.textBlock(1, deltas, false)
-	s.end("end_turn", u)
-	return sseStep(anthropicHeader(), s)
+	return AnthropicReplyStream(Reply{Model: model, Deltas: deltas, Usage: u})
 }
 
 // AnthropicToolUseStream returns a Messages stream in which the assistant
@@ -507,23 +633,56 @@ func AnthropicThinkingStream(model string, thinking, deltas []string, u Usage) S
 // partial_json "" and one per argument fragment, and content_block_stop;
 // then message_delta with stop_reason "tool_use" and message_stop.
 func AnthropicToolUseStream(model string, calls []ToolCall, u Usage) Step {
+	return AnthropicReplyStream(Reply{Model: model, ToolCalls: calls, Usage: u})
+}
+
+// AnthropicReplyStream returns the Messages stream of r: as AnthropicStream
+// for a text answer, as AnthropicToolUseStream (with a ping after
+// message_start) when r has tool calls.
+func AnthropicReplyStream(r Reply) Step {
 	var s anthropicStream
-	s.start(model, u)
+	s.start(r)
+	if len(r.ToolCalls) == 0 {
+		s.textBlock(r, 0, true)
+		s.add("content_block_stop", field{"index", 0})
+		s.end("end_turn", r.Usage)
+		return sseStep(anthropicHeader(), s)
+	}
 	s.add("ping")
-	for i, c := range calls {
-		id := c.ID
-		if id == "" {
-			id = fmt.Sprintf("toolu_fake_%d", i+1)
-		}
+	for i, c := range r.ToolCalls {
 		s.add("content_block_start", field{"index", i},
-			field{"content_block", object{{"type", "tool_use"}, {"id", id}, {"name", c.Name}, {"input", object{}}}})
-		for _, frag := range append([]string{""}, c.Arguments...) {
-			s.add("content_block_delta", field{"index", i},
+			field{"content_block", object{{"type", "tool_use"}, {"id", callID(c, i, "toolu_fake_")}, {"name", c.Name}, {"input", object{}}}})
+		s.add("content_block_delta", field{"index", i},
+			field{"delta", object{{"type", "input_json_delta"}, {"partial_json", ""}}})
+		for _, frag := range c.Arguments {
+			s.addAfter(r.Pace, "content_block_delta", field{"index", i},
 				field{"delta", object{{"type", "input_json_delta"}, {"partial_json", frag}}})
 		}
 		s.add("content_block_stop", field{"index", i})
 	}
-	s.end("tool_use", u)
+	s.end("tool_use", r.Usage)
+	return sseStep(anthropicHeader(), s)
+}
+
+// AnthropicThinkingStream returns a Messages stream with extended thinking:
+// a thinking block (index 0) with one thinking_delta per thinking fragment
+// and a signature_delta, then a text block (index 1) with one text_delta per
+// delta, stop_reason "end_turn".
+func AnthropicThinkingStream(model string, thinking, deltas []string, u Usage) Step {
+	r := Reply{Model: model, Deltas: deltas, Usage: u}
+	var s anthropicStream
+	s.start(r)
+	s.add("content_block_start", field{"index", 0},
+		field{"content_block", object{{"type", "thinking"}, {"thinking", ""}, {"signature", ""}}})
+	s.add("ping")
+	for _, t := range thinking {
+		s.add("content_block_delta", field{"index", 0}, field{"delta", object{{"type", "thinking_delta"}, {"thinking", t}}})
+	}
+	s.add("content_block_delta", field{"index", 0}, field{"delta", object{{"type", "signature_delta"}, {"signature", "fake-signature"}}})
+	s.add("content_block_stop", field{"index", 0})
+	s.textBlock(r, 1, false)
+	s.add("content_block_stop", field{"index", 1})
+	s.end("end_turn", u)
 	return sseStep(anthropicHeader(), s)
 }
 
@@ -643,18 +802,16 @@ func StreamErrorEvent(format providers.Format, status int, message string) Event
 // chunk and one chunk per delta, then an error data event. The stream ends
 // after the error event, without the terminating events or [DONE].
 func StreamError(format providers.Format, model string, deltas []string, status int, message string) Step {
+	r := Reply{Model: model, Deltas: deltas}
 	if format == providers.FormatAnthropic {
 		var s anthropicStream
-		s.start(model, Usage{})
-		s.add("content_block_start", field{"index", 0}, field{"content_block", object{{"type", "text"}, {"text", ""}}})
-		s.add("ping")
-		for _, d := range deltas {
-			s.add("content_block_delta", field{"index", 0}, field{"delta", object{{"type", "text_delta"}, {"text", d}}})
-		}
+		s.start(r)
+		s.textBlock(r, 0, true)
 		s = append(s, StreamErrorEvent(format, status, message))
 		return sseStep(anthropicHeader(), s)
 	}
-	events := openAIChatEvents(model, deltas, false)
-	events = append(events, StreamErrorEvent(format, status, message))
-	return sseStep(openAIHeader(), events)
+	c := chunks{r: r}
+	c.text()
+	c.events = append(c.events, StreamErrorEvent(format, status, message))
+	return sseStep(openAIHeader(), c.events)
 }

@@ -183,20 +183,29 @@ func requestIDHeader(f providers.Format) string {
 	return "X-Request-Id"
 }
 
+// doResult is what one call of Provider.Do returned.
+type doResult struct {
+	resp *providers.Response
+	err  error
+}
+
+// goDo calls p.Do in a goroutine and sends what it returns on the channel,
+// which has room for it, so the goroutine ends even if nobody receives.
+func goDo(ctx context.Context, p providers.Provider, req *providers.Request, key providers.Key) <-chan doResult {
+	ch := make(chan doResult, 1)
+	go func() {
+		resp, err := p.Do(ctx, req, key)
+		ch <- doResult{resp, err}
+	}()
+	return ch
+}
+
 // doWithin calls p.Do and fails the test if it does not return within d;
 // then it cancels the call and waits for it a little longer.
 func doWithin(t *testing.T, p providers.Provider, ctx context.Context, req *providers.Request, key providers.Key, d time.Duration) (*providers.Response, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
-	type result struct {
-		resp *providers.Response
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		resp, err := p.Do(ctx, req, key)
-		ch <- result{resp, err}
-	}()
+	ch := goDo(ctx, p, req, key)
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
@@ -405,6 +414,19 @@ func streamSurfaces(p providers.Provider) []providers.Surface {
 	return out
 }
 
+// setupStream is setup for a test of the provider's first streaming
+// surface, which it returns; it skips the test when there is none.
+func (c *conformance) setupStream(t *testing.T) (*Server, providers.Provider, providers.Surface) {
+	t.Helper()
+	_, probe := c.setup(t)
+	surfaces := streamSurfaces(probe)
+	if len(surfaces) == 0 {
+		t.Skip("the provider serves no streaming surface")
+	}
+	s, p := c.setup(t)
+	return s, p, surfaces[0]
+}
+
 // gatedStream scripts a stream for surface whose second event waits for
 // the returned release function (also called at cleanup).
 func gatedStream(t *testing.T, s *Server, sf providers.Surface) (step Step, release func()) {
@@ -550,15 +572,7 @@ func (c *conformance) cancelWhileWaiting(t *testing.T) {
 	req, key := newRequest(p.Surfaces()[0], false), testKey()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	type result struct {
-		resp *providers.Response
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		resp, err := p.Do(ctx, req, key)
-		ch <- result{resp, err}
-	}()
+	ch := goDo(ctx, p, req, key)
 	deadline := time.Now().Add(30 * time.Second)
 	for s.Count() == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -585,13 +599,7 @@ func (c *conformance) cancelWhileWaiting(t *testing.T) {
 }
 
 func (c *conformance) cancelMidStream(t *testing.T) {
-	_, probe := c.setup(t)
-	surfaces := streamSurfaces(probe)
-	if len(surfaces) == 0 {
-		t.Skip("the provider serves no streaming surface")
-	}
-	s, p := c.setup(t)
-	sf := surfaces[0]
+	s, p, sf := c.setupStream(t)
 	step, _ := gatedStream(t, s, sf) // the second event never comes
 	req, key := newRequest(sf, true), testKey()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -614,13 +622,7 @@ func (c *conformance) cancelMidStream(t *testing.T) {
 }
 
 func (c *conformance) truncatedStream(t *testing.T) {
-	_, probe := c.setup(t)
-	surfaces := streamSurfaces(probe)
-	if len(surfaces) == 0 {
-		t.Skip("the provider serves no streaming surface")
-	}
-	s, p := c.setup(t)
-	sf := surfaces[0]
+	s, p, sf := c.setupStream(t)
 	step := reply(sf, true)
 	step.DropAfter = 2
 	s.Enqueue(step)

@@ -13,10 +13,18 @@
 //		providertest.OpenAIChat("gpt-4o", "Hi!", providertest.Usage{Input: 9, Output: 2}))
 //	p, _ := openai.New(openai.Config{Name: "openai", BaseURL: s.URL})
 //	// the first Do gets a 429, the second the completion, later ones auto-replies
+//
+// The builders are the one implementation of the two wire formats that the
+// module's fake upstreams share:
+// the fixed ones (OpenAIChat, AnthropicStream, ...) use deterministic ids,
+// and those named *Reply build the same shapes from a Reply, which also
+// sets ids, timestamps, tool calls and a pause between streamed deltas. A
+// Step is an http.Handler, so other fake upstreams — the llmgate demo
+// upstream, the load benchmark's — answer with the same bytes without a
+// Server.
 package providertest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -217,39 +225,75 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !queued {
 		step = s.autoReply(rec)
 	}
-	s.play(w, r, step, rec)
+	play(w, r, step, rec, s.closing)
+}
+
+// ServeHTTP plays the step as the response to r, exactly as a Server plays
+// a queued step, so that a Step (or one built by the builders) can answer
+// requests outside a Server: the demo upstream and the load benchmark's
+// fake upstream serve their answers this way. When Check is set, the
+// request body is read and checked first. Waits end when r's context does.
+// A Step is not modified, so one can answer many requests concurrently.
+func (s Step) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var rec Recorded
+	if s.Check != nil {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return // the client went away while sending
+		}
+		rec = Recorded{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, Time: time.Now()}
+	}
+	play(w, r, s, rec, nil)
+}
+
+// pacer waits between the parts of a response, reusing one timer.
+type pacer struct {
+	ctx     context.Context
+	closing <-chan struct{} // nil for no Server
+	timer   *time.Timer
 }
 
 // wait blocks for d and, if gate is non-nil, until gate is closed. It
 // reports false if the client went away or the server is closing first.
-func (s *Server) wait(ctx context.Context, d time.Duration, gate <-chan struct{}) bool {
+func (p *pacer) wait(d time.Duration, gate <-chan struct{}) bool {
 	if d > 0 {
-		timer := time.NewTimer(d)
-		defer timer.Stop()
+		if p.timer == nil {
+			p.timer = time.NewTimer(d)
+		} else {
+			p.timer.Reset(d)
+		}
 		select {
-		case <-timer.C:
-		case <-ctx.Done():
+		case <-p.timer.C:
+		case <-p.ctx.Done():
 			return false
-		case <-s.closing:
+		case <-p.closing:
 			return false
 		}
 	}
 	if gate != nil {
 		select {
 		case <-gate:
-		case <-ctx.Done():
+		case <-p.ctx.Done():
 			return false
-		case <-s.closing:
+		case <-p.closing:
 			return false
 		}
 	}
 	return true
 }
 
+func (p *pacer) stop() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+}
+
 // abort drops the connection without completing the response.
 func abort() { panic(http.ErrAbortHandler) }
 
-func (s *Server) play(w http.ResponseWriter, r *http.Request, step Step, rec Recorded) {
+// play writes step as the response to r; rec is the recorded request for
+// step.Check, and closing, when closed, ends every wait.
+func play(w http.ResponseWriter, r *http.Request, step Step, rec Recorded, closing <-chan struct{}) {
 	ctx := r.Context()
 	if step.Check != nil {
 		if err := step.Check(rec); err != nil {
@@ -263,11 +307,13 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request, step Step, rec Rec
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.closing:
+		case <-closing:
 			abort()
 		}
 	}
-	if !s.wait(ctx, step.HeaderDelay, nil) {
+	p := pacer{ctx: ctx, closing: closing}
+	defer p.stop()
+	if !p.wait(step.HeaderDelay, nil) {
 		abort()
 	}
 	h := w.Header()
@@ -297,24 +343,39 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request, step Step, rec Rec
 	}
 	rc := http.NewResponseController(w)
 	w.WriteHeader(status)
-	if err := rc.Flush(); err != nil {
-		return
+	// The header goes out with the first event when that is sent at once,
+	// as real APIs send them; otherwise right away, so that the client sees
+	// the response begin before the first event.
+	if len(step.Events) == 0 || step.DropAfter < 0 || step.Events[0].Delay > 0 || step.Events[0].Wait != nil {
+		if err := rc.Flush(); err != nil {
+			return
+		}
 	}
-	var buf bytes.Buffer
+	var buf []byte
+	last := len(step.Events) - 1
 	for i, ev := range step.Events {
 		if step.DropAfter != 0 && i >= step.DropAfter {
 			abort()
 		}
-		if !s.wait(ctx, ev.Delay, ev.Wait) {
+		if !p.wait(ev.Delay, ev.Wait) {
 			abort()
 		}
-		buf.Reset()
-		ev.encode(&buf)
-		if _, err := w.Write(buf.Bytes()); err != nil {
+		var err error
+		if ev.Raw != "" {
+			_, err = io.WriteString(w, ev.Raw)
+		} else {
+			buf = ev.appendTo(buf[:0])
+			_, err = w.Write(buf)
+		}
+		if err != nil {
 			return
 		}
-		if err := rc.Flush(); err != nil {
-			return
+		// The last event goes out with the end of the body when the
+		// handler returns, unless the connection is to be dropped.
+		if i < last || step.DropAfter != 0 {
+			if err := rc.Flush(); err != nil {
+				return
+			}
 		}
 	}
 	if step.DropAfter != 0 {
@@ -322,40 +383,35 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request, step Step, rec Rec
 	}
 }
 
-// encode writes the event in text/event-stream form.
-func (e Event) encode(b *bytes.Buffer) {
+// appendTo appends the event in text/event-stream form to b.
+func (e Event) appendTo(b []byte) []byte {
 	if e.Raw != "" {
-		b.WriteString(e.Raw)
-		return
+		return append(b, e.Raw...)
 	}
 	if e.Name != "" {
-		b.WriteString("event: ")
-		b.WriteString(e.Name)
-		b.WriteByte('\n')
+		b = append(b, "event: "...)
+		b = append(b, e.Name...)
+		b = append(b, '\n')
 	}
 	for line := range strings.SplitSeq(e.Data, "\n") {
-		b.WriteString("data: ")
-		b.WriteString(line)
-		b.WriteByte('\n')
+		b = append(b, "data: "...)
+		b = append(b, line...)
+		b = append(b, '\n')
 	}
-	b.WriteByte('\n')
+	return append(b, '\n')
 }
 
 // Bytes returns the exact bytes the server writes for the event.
-func (e Event) Bytes() []byte {
-	var b bytes.Buffer
-	e.encode(&b)
-	return b.Bytes()
-}
+func (e Event) Bytes() []byte { return e.appendTo(nil) }
 
 // StreamBytes returns the exact response body a Server writes for the
 // step's Events when nothing is dropped, for byte-exact comparisons.
 func (s Step) StreamBytes() []byte {
-	var b bytes.Buffer
+	var b []byte
 	for _, e := range s.Events {
-		e.encode(&b)
+		b = e.appendTo(b)
 	}
-	return b.Bytes()
+	return b
 }
 
 // DeadURL returns an http API root ("http://127.0.0.1:<port>/v1/") on a

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -392,4 +394,53 @@ func TestDeadURL(t *testing.T) {
 
 func TestNewServerPanicsOnUnknownFormat(t *testing.T) {
 	require.Panics(t, func() { NewServer("gemini") })
+}
+
+func TestStepServeHTTP(t *testing.T) {
+	check := func(r Recorded) error {
+		if !bytes.Contains(r.Body, []byte(`"ok"`)) {
+			return errors.New("no ok")
+		}
+		return nil
+	}
+	gate := make(chan struct{})
+	var running atomic.Int64
+	step := Step{Check: check, Events: []Event{{Data: "first", Wait: gate}, {Raw: "data: raw\n\n"}}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		running.Add(1)
+		defer running.Add(-1)
+		step.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	do := func(ctx context.Context, body string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader(body))
+		require.NoError(t, err)
+		return srv.Client().Do(req)
+	}
+
+	t.Run("check fails", func(t *testing.T) {
+		resp, err := do(context.Background(), `{}`)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, 599, resp.StatusCode)
+	})
+	t.Run("client goes away while held back", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		// The header arrives before the held-back first event.
+		resp, err := do(ctx, `"ok"`)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		cancel()
+		resp.Body.Close()
+		eventually(t, func() bool { return running.Load() == 0 }, "the handler did not return")
+	})
+	t.Run("plays the events", func(t *testing.T) {
+		resp, err := do(context.Background(), `"ok"`)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		close(gate)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, "data: first\n\ndata: raw\n\n", string(body))
+	})
 }

@@ -9,9 +9,12 @@
 //     connections. It reads the request body before forwarding it, as
 //     llmgate does, since forwarding it as a live stream truncates some
 //     responses (golang/go#40747); -live-body forwards it live anyway.
-//   - llmgate: a gateway.Gateway with one provider, "openai", whose base URL
-//     is the upstream URL plus "/v1/" (its query string becomes the
-//     provider's QueryParams), with the default options.
+//   - llmgate: a gateway.Gateway with two providers, "openai" and
+//     "anthropic", whose base URL is the upstream URL plus "/v1/" (its query
+//     string becomes the providers' QueryParams), with the default options.
+//     The fake upstream speaks both formats, so an OpenAI client may ask for
+//     a Claude model and an Anthropic client for a GPT model: the gateway
+//     translates.
 //
 // The upstream URL may carry a query string (for example "?events=40&
 // delay=50ms"): both modes send it on every upstream request, which is how
@@ -20,12 +23,16 @@
 //
 // On start it prints "LISTEN http://host:port" on stdout. SIGINT or SIGTERM
 // stops it.
+//
+// The benchmark's -baseline builds this same file against the library at
+// an older revision, so it must only use API that revision has; when it
+// cannot compile there, the benchmark says so and runs without the
+// baseline.
 package main
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,26 +42,25 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	gateway "github.com/llmgate/gateway"
+	"github.com/llmgate/gateway/bench/internal/listen"
 )
 
 func main() {
 	mode := flag.String("mode", "llmgate", "proxy under test: plain or llmgate")
 	upstream := flag.String("upstream", "", "fake upstream URL, for example http://127.0.0.1:8081 (required)")
-	listen := flag.String("listen", "127.0.0.1:0", "listen address")
+	listenAddr := flag.String("listen", "127.0.0.1:0", "listen address")
 	liveBody := flag.Bool("live-body", false, "plain mode: forward the request body as a live stream instead of reading it first (golang/go#40747)")
 	flag.Parse()
-	if err := run(*mode, *upstream, *listen, *liveBody); err != nil {
+	if err := run(*mode, *upstream, *listenAddr, *liveBody); err != nil {
 		log.Fatalf("proxy: %v", err)
 	}
 }
 
-func run(mode, upstream, listen string, liveBody bool) error {
+func run(mode, upstream, addr string, liveBody bool) error {
 	target, err := url.Parse(upstream)
 	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
 		return fmt.Errorf("-upstream %q: want an http(s) URL", upstream)
@@ -84,12 +90,16 @@ func run(mode, upstream, listen string, liveBody bool) error {
 			}
 			query[k] = v[len(v)-1]
 		}
-		gw, err := gateway.New(gateway.WithProvider(gateway.ProviderConfig{
-			ID:          "openai",
-			BaseURL:     base.String(),
-			Keys:        []gateway.ProviderKey{{Value: "sk-bench"}},
-			QueryParams: query,
-		}))
+		var opts []gateway.Option
+		for _, id := range []string{"openai", "anthropic"} {
+			opts = append(opts, gateway.WithProvider(gateway.ProviderConfig{
+				ID:          id,
+				BaseURL:     base.String(),
+				Keys:        []gateway.ProviderKey{{Value: "sk-bench"}},
+				QueryParams: query,
+			}))
+		}
+		gw, err := gateway.New(opts...)
 		if err != nil {
 			return err
 		}
@@ -99,22 +109,7 @@ func run(mode, upstream, listen string, liveBody bool) error {
 		return fmt.Errorf("-mode %q: want plain or llmgate", mode)
 	}
 
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	fmt.Printf("LISTEN http://%s\n", ln.Addr())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return listen.Serve(context.Background(), addr, handler, os.Stdout)
 }
 
 // readBodyFirst reads the whole request body before calling next, which

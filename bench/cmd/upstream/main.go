@@ -1,16 +1,23 @@
-// Command upstream is the fake OpenAI chat completions server of the llmgate
-// load benchmark. It answers POST .../chat/completions (any path prefix)
-// with pre-built bytes, so that it costs as little CPU as possible and the
-// benchmark measures the proxy in front of it rather than the upstream:
+// Command upstream is the fake OpenAI and Anthropic API of the llmgate load
+// benchmark. It answers POST .../chat/completions and POST .../messages (any
+// path prefix) with pre-built responses, so that it costs as little CPU as
+// possible and the benchmark measures the proxy in front of it rather than
+// the upstream. The responses are written by providers/providertest's
+// builders, in the APIs' exact shapes, once per set of parameters:
 //
-//   - a JSON chat.completion of about 1 KB, usage included, for a request
-//     without "stream": true;
-//   - for a streaming request, a text/event-stream of chat.completion.chunk
-//     events shaped like OpenAI's: the role chunk and the first content
-//     chunk together, then one content chunk every -delay, then the
-//     finish_reason chunk, the usage chunk (choices: []) and "data: [DONE]".
-//     A stream has -events content chunks, so -events+4 data events in all,
-//     and lasts (-events-1) × -delay.
+//   - for a request without "stream": true, a JSON chat.completion (about
+//     1 KB, usage included) or an Anthropic Message with -size bytes of
+//     text;
+//   - for a streaming chat completions request, a text/event-stream of
+//     chat.completion.chunk events shaped like OpenAI's: the role chunk and
+//     the first content chunk together, then one content chunk every -delay,
+//     then the finish_reason chunk, the usage chunk (choices: []) and
+//     "data: [DONE]". A stream has -events content chunks, so -events+4 data
+//     events in all, and lasts (-events-1) × -delay;
+//   - for a streaming Messages request, Anthropic's events: message_start,
+//     content_block_start, ping and the first text delta together, then one
+//     content_block_delta every -delay, then content_block_stop,
+//     message_delta (with usage) and message_stop.
 //
 // The query string of the request URL overrides the flags for that request:
 // events=N, delay=DURATION, latency=DURATION (wait before answering) and
@@ -25,52 +32,35 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/llmgate/gateway/bench/internal/listen"
+	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/providers/providertest"
 )
 
 // maxCachedProfiles bounds the cache of responses built for query strings.
 const maxCachedProfiles = 64
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:0", "listen address")
+	listenAddr := flag.String("listen", "127.0.0.1:0", "listen address")
 	var def params
-	flag.IntVar(&def.events, "events", 20, "content chunks per streamed response")
-	flag.DurationVar(&def.delay, "delay", 5*time.Millisecond, "pause between streamed content chunks")
-	flag.DurationVar(&def.latency, "latency", 0, "pause before the response (JSON) or its first event (stream)")
-	flag.IntVar(&def.size, "size", 600, "bytes of assistant content in a JSON response")
+	def.register(flag.CommandLine)
 	flag.Parse()
 	if err := def.validate(); err != nil {
 		log.Fatalf("upstream: %v", err)
 	}
-
 	s := &server{def: build(def), cache: map[string]*profile{}}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatalf("upstream: %v", err)
-	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	fmt.Printf("LISTEN http://%s\n", ln.Addr())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := listen.Serve(context.Background(), *listenAddr, s, os.Stdout); err != nil {
 		log.Fatalf("upstream: %v", err)
 	}
 }
@@ -81,6 +71,33 @@ type params struct {
 	delay   time.Duration // between content chunks
 	latency time.Duration // before the first byte of the answer
 	size    int           // bytes of JSON answer content
+}
+
+// register defines the flags that set p, with p's defaults. The query
+// parameters of a request go through the same definitions.
+func (p *params) register(fs *flag.FlagSet) {
+	fs.IntVar(&p.events, "events", 20, "content chunks per streamed response")
+	fs.DurationVar(&p.delay, "delay", 5*time.Millisecond, "pause between streamed content chunks")
+	fs.DurationVar(&p.latency, "latency", 0, "pause before the response (JSON) or its first event (stream)")
+	fs.IntVar(&p.size, "size", 600, "bytes of assistant content in a JSON response")
+}
+
+// withQuery returns p with the query's parameters applied.
+func (p params) withQuery(rawQuery string) (params, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return p, err
+	}
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	var out params
+	out.register(fs)
+	out = p // keep p's values; the flags now point at out
+	for name, vs := range q {
+		if err := fs.Set(name, vs[len(vs)-1]); err != nil {
+			return p, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return out, out.validate()
 }
 
 func (p params) validate() error {
@@ -99,10 +116,8 @@ func (p params) validate() error {
 // built, so it is shared by concurrent requests.
 type profile struct {
 	params
-	json   []byte   // the whole JSON response
-	first  []byte   // role chunk and first content chunk
-	chunks [][]byte // the other content chunks, one event each
-	tail   []byte   // finish chunk, usage chunk, [DONE]
+	openAI, openAIStream       providertest.Step
+	anthropic, anthropicStream providertest.Step
 }
 
 // server serves the fake API. Safe for concurrent use.
@@ -114,12 +129,17 @@ type server struct {
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasSuffix(r.URL.Path, "/chat/completions") {
-		http.Error(w, `{"error":{"message":"not found","type":"invalid_request_error"}}`, http.StatusNotFound)
+	format := providers.FormatOpenAI
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/chat/completions"):
+	case strings.HasSuffix(r.URL.Path, "/messages"):
+		format = providers.FormatAnthropic
+	default:
+		providertest.Error(format, http.StatusNotFound, "no route for "+r.URL.Path).ServeHTTP(w, r)
 		return
 	}
 	if r.Method != http.MethodPost {
-		http.Error(w, `{"error":{"message":"use POST","type":"invalid_request_error"}}`, http.StatusMethodNotAllowed)
+		providertest.Error(format, http.StatusMethodNotAllowed, "use POST").ServeHTTP(w, r)
 		return
 	}
 	buf, _ := s.bufs.Get().(*bytes.Buffer)
@@ -131,57 +151,26 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stream := isStream(buf.Bytes())
 	s.bufs.Put(buf)
 	if err != nil {
-		http.Error(w, `{"error":{"message":"bad body","type":"invalid_request_error"}}`, http.StatusBadRequest)
+		providertest.Error(format, http.StatusBadRequest, "reading the body: "+err.Error()).ServeHTTP(w, r)
 		return
 	}
 	p, err := s.profile(r.URL.RawQuery)
 	if err != nil {
-		http.Error(w, `{"error":{"message":"bad query","type":"invalid_request_error"}}`, http.StatusBadRequest)
+		providertest.Error(format, http.StatusBadRequest, "bad query: "+err.Error()).ServeHTTP(w, r)
 		return
 	}
-	if p.latency > 0 && !sleep(r.Context(), p.latency) {
-		return
+	var step *providertest.Step
+	switch {
+	case format == providers.FormatAnthropic && stream:
+		step = &p.anthropicStream
+	case format == providers.FormatAnthropic:
+		step = &p.anthropic
+	case stream:
+		step = &p.openAIStream
+	default:
+		step = &p.openAI
 	}
-	h := w.Header()
-	h.Set("X-Request-Id", "req_bench0000000000000000000000")
-	if !stream {
-		h.Set("Content-Type", "application/json")
-		h.Set("Content-Length", strconv.Itoa(len(p.json)))
-		_, _ = w.Write(p.json)
-		return
-	}
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	rc := http.NewResponseController(w)
-	if _, err := w.Write(p.first); err != nil {
-		return
-	}
-	if rc.Flush() != nil {
-		return
-	}
-	var t *time.Timer
-	for _, c := range p.chunks {
-		if p.delay > 0 {
-			if t == nil {
-				t = time.NewTimer(p.delay)
-				defer t.Stop()
-			} else {
-				t.Reset(p.delay)
-			}
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if _, err := w.Write(c); err != nil {
-			return
-		}
-		if rc.Flush() != nil {
-			return
-		}
-	}
-	_, _ = w.Write(p.tail)
+	step.ServeHTTP(w, r)
 }
 
 // profile returns the answer for a request's query string.
@@ -195,32 +184,8 @@ func (s *server) profile(rawQuery string) (*profile, error) {
 	if p != nil {
 		return p, nil
 	}
-	q, err := url.ParseQuery(rawQuery)
+	prm, err := s.def.params.withQuery(rawQuery)
 	if err != nil {
-		return nil, err
-	}
-	prm := s.def.params
-	if v := q.Get("events"); v != "" {
-		if prm.events, err = strconv.Atoi(v); err != nil {
-			return nil, err
-		}
-	}
-	if v := q.Get("size"); v != "" {
-		if prm.size, err = strconv.Atoi(v); err != nil {
-			return nil, err
-		}
-	}
-	if v := q.Get("delay"); v != "" {
-		if prm.delay, err = time.ParseDuration(v); err != nil {
-			return nil, err
-		}
-	}
-	if v := q.Get("latency"); v != "" {
-		if prm.latency, err = time.ParseDuration(v); err != nil {
-			return nil, err
-		}
-	}
-	if err := prm.validate(); err != nil {
 		return nil, err
 	}
 	p = build(prm)
@@ -230,18 +195,6 @@ func (s *server) profile(rawQuery string) (*profile, error) {
 	}
 	s.mu.Unlock()
 	return p, nil
-}
-
-// sleep waits for d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // isStream reports whether a JSON request body has "stream": true at any
@@ -263,13 +216,16 @@ func isStream(body []byte) bool {
 	}
 }
 
-// Constant parts of the responses, as OpenAI sends them.
+// Constant parts of the responses, as the APIs send them.
 const (
-	completionID = "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT"
-	created      = "1741570283"
-	servedModel  = "gpt-4o-mini-2024-07-18"
-	fingerprint  = "fp_06737a9306"
-	promptTokens = 262
+	completionID       = "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT"
+	messageID          = "msg_01XFDUDYJgAACzvnptvVoYEL"
+	created            = 1741570283
+	servedModel        = "gpt-4o-mini-2024-07-18"
+	servedClaude       = "claude-haiku-4-5-20251001"
+	fingerprint        = "fp_06737a9306"
+	promptTokens       = 262
+	anthropicStreamEnd = 3 // content_block_stop, message_delta, message_stop
 )
 
 // answerText is cycled through, word by word, to make the answer text.
@@ -279,9 +235,7 @@ concurrency through goroutines and channels, which make network servers easy to 
 
 // build renders the responses for p.
 func build(p params) *profile {
-	pr := &profile{params: p}
 	words := strings.Fields(answerText)
-
 	var text strings.Builder
 	for i := 0; text.Len() < p.size; i++ {
 		if i > 0 {
@@ -289,13 +243,6 @@ func build(p params) *profile {
 		}
 		text.WriteString(words[i%len(words)])
 	}
-	content, _ := json.Marshal(text.String()[:p.size])
-	completionTokens := p.size / 4
-	pr.json = []byte(`{"id":"` + completionID + `","object":"chat.completion","created":` + created +
-		`,"model":"` + servedModel + `","choices":[{"index":0,"message":{"role":"assistant","content":` + string(content) +
-		`,"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":` + usage(completionTokens) +
-		`,"service_tier":"default","system_fingerprint":"` + fingerprint + `"}` + "\n")
-
 	deltas := make([]string, p.events)
 	for i := range deltas {
 		w := words[i%len(words)]
@@ -304,36 +251,50 @@ func build(p params) *profile {
 		}
 		deltas[i] = w
 	}
-	pr.first = append(chunk(`{"role":"assistant","content":"","refusal":null}`, "null", "null"),
-		chunk(`{"content":`+quote(deltas[0])+`}`, "null", "null")...)
-	for _, d := range deltas[1:] {
-		pr.chunks = append(pr.chunks, chunk(`{"content":`+quote(d)+`}`, "null", "null"))
+
+	chat := providertest.Reply{ID: completionID, Created: created, Fingerprint: fingerprint, Model: servedModel,
+		Deltas: []string{text.String()[:p.size]}, Usage: providertest.Usage{Input: promptTokens, Output: p.size / 4}}
+	msg := chat
+	msg.ID, msg.Model = messageID, servedClaude
+	chatStream := chat
+	chatStream.Deltas, chatStream.Usage.Output = deltas, p.events
+	msgStream := chatStream
+	msgStream.ID, msgStream.Model = messageID, servedClaude
+
+	pr := &profile{
+		params:    p,
+		openAI:    providertest.OpenAIChatReply(chat),
+		anthropic: providertest.AnthropicReply(msg),
+		// The role chunk and the first content chunk go out together, as
+		// OpenAI sends them; the finish chunk, the usage chunk and [DONE]
+		// too.
+		openAIStream: paced(providertest.OpenAIChatReplyStream(chatStream, true), 2, 3, p.delay),
+		// message_start, content_block_start, ping and the first delta go
+		// out together, and so do the three closing events.
+		anthropicStream: paced(providertest.AnthropicReplyStream(msgStream), 4, anthropicStreamEnd, p.delay),
 	}
-	pr.tail = chunk(`{}`, `"stop"`, "null")
-	pr.tail = append(pr.tail, "data: {\"id\":\""+completionID+"\",\"object\":\"chat.completion.chunk\",\"created\":"+created+
-		",\"model\":\""+servedModel+"\",\"service_tier\":\"default\",\"system_fingerprint\":\""+fingerprint+
-		"\",\"choices\":[],\"usage\":"+usage(p.events)+"}\n\n"...)
-	pr.tail = append(pr.tail, "data: [DONE]\n\n"...)
+	for _, step := range []*providertest.Step{&pr.openAI, &pr.anthropic, &pr.openAIStream, &pr.anthropicStream} {
+		step.HeaderDelay = p.latency
+	}
 	return pr
 }
 
-// chunk renders one chat.completion.chunk event with one choice.
-func chunk(delta, finishReason, usage string) []byte {
-	return []byte("data: {\"id\":\"" + completionID + "\",\"object\":\"chat.completion.chunk\",\"created\":" + created +
-		",\"model\":\"" + servedModel + "\",\"service_tier\":\"default\",\"system_fingerprint\":\"" + fingerprint +
-		"\",\"choices\":[{\"index\":0,\"delta\":" + delta + ",\"logprobs\":null,\"finish_reason\":" + finishReason +
-		"}],\"usage\":" + usage + "}\n\n")
-}
-
-// usage renders an OpenAI usage object.
-func usage(completion int) string {
-	return `{"prompt_tokens":` + strconv.Itoa(promptTokens) + `,"completion_tokens":` + strconv.Itoa(completion) +
-		`,"total_tokens":` + strconv.Itoa(promptTokens+completion) +
-		`,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":` +
-		`{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`
-}
-
-func quote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
+// paced returns step with its first head events sent as one and its last
+// tail events as one, each event in between delay after the previous one.
+// The events are pre-encoded (Event.Raw), so serving them copies bytes.
+func paced(step providertest.Step, head, tail int, delay time.Duration) providertest.Step {
+	join := func(evs []providertest.Event) providertest.Event {
+		var b []byte
+		for _, ev := range evs {
+			b = append(b, ev.Bytes()...)
+		}
+		return providertest.Event{Raw: string(b)}
+	}
+	evs := step.Events
+	out := []providertest.Event{join(evs[:head])}
+	for _, ev := range evs[head : len(evs)-tail] {
+		out = append(out, providertest.Event{Raw: string(ev.Bytes()), Delay: delay})
+	}
+	step.Events = append(out, join(evs[len(evs)-tail:]))
+	return step
 }

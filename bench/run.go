@@ -1,0 +1,353 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// target is one path under test.
+type target struct {
+	name string
+	host string // host:port
+	pid  int    // the proxy's process, 0 for the direct path
+	bin  string // the proxy's binary, "" for the direct path
+	mode string // the proxy's -mode
+}
+
+// llmgate reports whether the target is an llmgate build.
+func (t target) llmgate() bool { return t.mode == pathLLMGate }
+
+// hostOf returns the host:port of a child's base URL.
+func hostOf(baseURL string) string { return strings.TrimPrefix(baseURL, "http://") }
+
+// run builds and starts the processes, measures every scenario and returns
+// the report. On error the report, when not nil, holds what was measured.
+func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, error) {
+	rep := newReport(cfg, pinNote, taskset != "")
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.commit = gitDescribe(ctx, root)
+	dir, err := os.MkdirTemp("", "llmgate-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	progress("building bench/cmd/upstream and bench/cmd/proxy")
+	upBin, proxyBin, err := buildBinaries(ctx, root, dir)
+	if err != nil {
+		return nil, err
+	}
+	proxies := []target{{name: pathPlain, bin: proxyBin, mode: pathPlain}, {name: pathLLMGate, bin: proxyBin, mode: pathLLMGate}}
+	if cfg.baseline != "" {
+		progress("building the llmgate proxy at %s", cfg.baseline)
+		bin, rev, err := buildBaseline(ctx, root, dir, cfg.baseline)
+		if err != nil {
+			rep.notes = append(rep.notes, fmt.Sprintf("**No baseline**: %v", err))
+			progress("no baseline: %v", err)
+		} else {
+			rep.baselineRev = rev
+			rep.paths = append(rep.paths, pathBaseline)
+			proxies = append(proxies, target{name: pathBaseline, bin: bin, mode: pathLLMGate})
+		}
+	}
+
+	up, err := startChild(ctx, dir, "upstream", taskset, cfg.loadCPUs, upBin,
+		"-events", strconv.Itoa(cfg.events), "-delay", cfg.delay.String())
+	if err != nil {
+		return nil, err
+	}
+	defer up.stop()
+	var children []*child
+	defer func() {
+		for _, c := range children {
+			c.stop()
+		}
+	}()
+	if cfg.liveBody {
+		rep.notes = append(rep.notes, "httputil.ReverseProxy forwards request bodies as live streams (-plain-live-body): "+
+			"expect truncated streams under load (golang/go#40747).")
+	} else {
+		rep.notes = append(rep.notes, "httputil.ReverseProxy reads each request body before forwarding it, as llmgate does: "+
+			"forwarded as a live stream, the body races with the flushed response and some streams are truncated "+
+			"(golang/go#40747; run with -plain-live-body to see it).")
+	}
+	targets := []target{{name: pathDirect, host: hostOf(up.url)}}
+	for _, t := range proxies {
+		c, err := startChild(ctx, dir, t.name, taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t.mode, up.url)...)
+		if err != nil {
+			return nil, err
+		}
+		children = append(children, c)
+		t.host, t.pid = hostOf(c.url), c.pid()
+		targets = append(targets, t)
+	}
+
+	gen := newLoadGen()
+	defer gen.close()
+	jsonSpec, streamSpec := chatSpecs(cfg.events)
+	sameJSON, sameStream, crossJSON, crossStream := largeSpecs(cfg.largeBytes, cfg.events)
+	// An old baseline may not serve everything: without the basics it is
+	// dropped, without cross-format serving it sits those requests out.
+	noCross := map[string]bool{}
+	for i := 0; i < len(targets); i++ {
+		t := targets[i]
+		err := sanityCheck(ctx, gen, t.host, jsonSpec, streamSpec)
+		if err == nil && t.llmgate() {
+			if cerr := sanityCheck(ctx, gen, t.host, crossJSON, crossStream); cerr != nil && t.name == pathBaseline {
+				noCross[t.name] = true
+				rep.notes = append(rep.notes, fmt.Sprintf("%s does not serve the cross-format requests (%v): it has no rows for them.",
+					rep.label(t.name), cerr))
+			} else {
+				err = cerr
+			}
+		}
+		switch {
+		case err == nil:
+		case t.name == pathBaseline:
+			rep.notes = append(rep.notes, fmt.Sprintf("**No baseline**: %s does not answer correctly (%v).", rep.label(t.name), err))
+			progress("no baseline: %v", err)
+			targets = slices.Delete(targets, i, i+1)
+			proxies = slices.DeleteFunc(proxies, func(p target) bool { return p.name == pathBaseline })
+			rep.paths = slices.DeleteFunc(rep.paths, func(p string) bool { return p == pathBaseline })
+			rep.baselineRev = ""
+			i--
+		default:
+			return nil, fmt.Errorf("%s does not answer correctly: %w%s", rep.label(t.name), err, childLog(children, t.name))
+		}
+	}
+	m := measurer{cfg: cfg, gen: gen, rep: rep, upstream: up.pid()}
+
+	scenarios := []struct {
+		name   string
+		spec   *spec
+		conc   int
+		window time.Duration
+		dst    map[string][]*window
+	}{
+		{"json", jsonSpec, cfg.concurrency, cfg.duration, rep.json},
+		{"json-1", jsonSpec, 1, cfg.singleDuration(), rep.single},
+		{"stream", streamSpec, cfg.concurrency, cfg.duration, rep.stream},
+	}
+	for round := range cfg.rounds {
+		for _, sc := range scenarios {
+			if err := m.round(ctx, round, sc.name, targets, sc.spec, sc.conc, sc.window, sc.dst); err != nil {
+				return rep, err
+			}
+		}
+	}
+
+	// Long streams: a fresh proxy process per round, so that its peak RSS
+	// is that of holding the streams, not of the load before.
+	hold := func(name string, n, events int, delay time.Duration, rounds int, dst map[string][]*holdWindow) error {
+		q := url.Values{"events": {strconv.Itoa(events)}, "delay": {delay.String()}}
+		holdURL := up.url + "?" + q.Encode()
+		_, s := chatSpecs(events)
+		for round := range rounds {
+			for i := range proxies {
+				t := proxies[(i+round)%len(proxies)]
+				h, err := holdRound(ctx, cfg, gen, dir, taskset, t, fmt.Sprintf("%s-%s-%d", t.name, name, round+1),
+					holdURL, jsonSpec, s, n, &rep.warmup)
+				if err != nil {
+					return err
+				}
+				dst[t.name] = append(dst[t.name], h)
+				if !h.resetHWM && !rep.hwmNoted {
+					rep.hwmNoted = true
+					rep.notes = append(rep.notes, "VmHWM could not be reset through /proc/<pid>/clear_refs: "+
+						"the peak RSS of the held streams may include the proxy's warm-up.")
+				}
+				progress("round %d/%d  %-6s  %-21s  %d streams, max %d open, all open after %v, RSS %s → peak %s (%s per stream), errors %d",
+					round+1, rounds, name, rep.label(t.name), h.streams, h.maxOpen, h.lastOpen.Round(time.Millisecond),
+					fmtMiB(float64(h.idleRSS)), fmtMiB(float64(h.peakRSS)), fmtKiB(h.perStream()), h.errs.total())
+			}
+		}
+		return nil
+	}
+	if err := hold("hold", cfg.streams, cfg.holdEvents, cfg.holdDelay(), cfg.rounds, rep.hold); err != nil {
+		return rep, err
+	}
+
+	// Large requests, in the client's format and across formats, through
+	// proxies of their own whose upstream sends stream chunks back to back,
+	// so that a request's CPU time is the proxy's work rather than its
+	// wake-ups between chunks. The ReverseProxy cannot translate, so it only
+	// serves the same-format requests.
+	var large []target
+	for _, t := range proxies {
+		c, err := startChild(ctx, dir, t.name+"-large", taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t.mode, up.url+"?delay=0s")...)
+		if err != nil {
+			return rep, err
+		}
+		children = append(children, c)
+		t.host, t.pid = hostOf(c.url), c.pid()
+		large = append(large, t)
+	}
+	cross := slices.DeleteFunc(slices.Clone(large[1:]), func(t target) bool { return noCross[t.name] })
+	cases := []struct {
+		spec    *spec
+		targets []target
+	}{{sameJSON, large}, {sameStream, large}, {crossJSON, cross}, {crossStream, cross}}
+	for round := range cfg.rounds {
+		for _, c := range cases {
+			dst := rep.large[c.spec.name]
+			if dst == nil {
+				dst = map[string][]*window{}
+				rep.large[c.spec.name] = dst
+			}
+			if err := m.round(ctx, round, c.spec.name, c.targets, c.spec, cfg.largeConc, cfg.largeDuration, dst); err != nil {
+				return rep, err
+			}
+		}
+	}
+
+	if cfg.scaleStreams > 0 {
+		rep.fdLimit = fdLimit()
+		if need := 2*cfg.scaleStreams + 512; rep.fdLimit < need {
+			rep.notes = append(rep.notes, fmt.Sprintf("**Scale scenario skipped**: %d streams need about %d file descriptors in the proxy, "+
+				"and the limit is %d (raise it with ulimit -n).", cfg.scaleStreams, need, rep.fdLimit))
+		} else if err := hold("scale", cfg.scaleStreams, cfg.scaleEvents, cfg.scaleDelay, cfg.scaleRounds, rep.scale); err != nil {
+			return rep, err
+		}
+	}
+
+	for _, c := range append([]*child{up}, children...) {
+		if !c.alive() {
+			rep.notes = append(rep.notes, fmt.Sprintf("**%s exited during the run** (%v). %s", c.name, c.waitErr, c.logTail(5)))
+		} else if n := c.logLines(); n > 0 {
+			rep.notes = append(rep.notes, fmt.Sprintf("%s wrote %d lines on stderr. %s", c.name, n, c.logTail(3)))
+		}
+	}
+	return rep, nil
+}
+
+// measurer measures rounds of the closed-loop scenarios.
+type measurer struct {
+	cfg      config
+	gen      *loadGen
+	rep      *report
+	upstream int // the fake upstream's pid
+}
+
+// round measures one round of scenario name: s sent by conc clients to each
+// of targets, after a warm-up, for d in slices that alternate between
+// the targets (so that a burst of load from other processes hits every
+// path of the round alike), starting with a different target each round.
+// It appends each target's window to dst.
+func (m *measurer) round(ctx context.Context, round int, name string, targets []target, s *spec, conc int,
+	d time.Duration, dst map[string][]*window) error {
+	order := make([]target, len(targets))
+	for i := range targets {
+		order[i] = targets[(i+round)%len(targets)]
+	}
+	if m.cfg.warmup > 0 {
+		for _, t := range order {
+			warm, err := m.gen.measure(ctx, t.host, s, conc, m.cfg.warmup, pids{})
+			if err != nil {
+				return err
+			}
+			m.rep.warmup.merge(warm.errs)
+		}
+	}
+	n := max(1, int((d+m.cfg.slice/2)/m.cfg.slice))
+	slices := make([][]*window, len(order))
+	for range n {
+		for i, t := range order {
+			w, err := m.gen.measure(ctx, t.host, s, conc, d/time.Duration(n),
+				pids{proxy: t.pid, upstream: m.upstream, self: os.Getpid()})
+			if err != nil {
+				return err
+			}
+			slices[i] = append(slices[i], w)
+		}
+	}
+	for i, t := range order {
+		w := mergeWindows(slices[i])
+		dst[t.name] = append(dst[t.name], w)
+		cpu := "—"
+		if t.pid != 0 {
+			cpu = fmtMicros(float64(w.cpuPerRequest()) / 1e3)
+		}
+		progress("round %d/%d  %-12s  %-21s  %7.0f req/s  first %-9s  p50 %-9s  p99 %-9s  proxy cpu/req %-9s  others %-4s  errors %d",
+			round+1, m.cfg.rounds, name, m.rep.label(t.name), w.rps(),
+			fmtMs(ms(percentile(w.first, 0.5))), fmtMs(ms(percentile(w.latency, 0.5))), fmtMs(ms(percentile(w.latency, 0.99))), cpu,
+			fmtPct(busy(w.cpu.others(), w.elapsed)), w.errs.total())
+	}
+	return nil
+}
+
+// holdRound starts a fresh proxy like t, named name, in front of upstream,
+// warms it up with warm requests, holds n streams of s open through it at
+// once and stops it. Failures during the warm-up are added to warmupErrs.
+func holdRound(ctx context.Context, cfg config, gen *loadGen, dir, taskset string, t target, name, upstream string,
+	warm, s *spec, n int, warmupErrs *tally) (*holdWindow, error) {
+	c, err := startChild(ctx, dir, name, taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t.mode, upstream)...)
+	if err != nil {
+		return nil, err
+	}
+	defer c.stop()
+	defer gen.forget(hostOf(c.url))
+	if cfg.warmup > 0 {
+		w, err := gen.measure(ctx, hostOf(c.url), warm, cfg.concurrency, cfg.warmup, pids{})
+		if err != nil {
+			return nil, err
+		}
+		warmupErrs.merge(w.errs)
+		gen.forget(hostOf(c.url)) // the warm-up's connections are not part of the peak
+	}
+	h, err := gen.hold(ctx, hostOf(c.url), s, n, c.pid())
+	if h != nil && h.errs.total() > 0 && c.logLines() > 0 {
+		progress("%s", c.logTail(5))
+	}
+	return h, err
+}
+
+// proxyArgs returns the command line of a proxy process.
+func proxyArgs(cfg config, mode, upstream string) []string {
+	args := []string{"-mode", mode, "-upstream", upstream}
+	if mode == pathPlain && cfg.liveBody {
+		args = append(args, "-live-body")
+	}
+	return args
+}
+
+// sanityCheck sends one request of each spec.
+func sanityCheck(ctx context.Context, gen *loadGen, host string, specs ...*spec) error {
+	w := gen.newWorker(host, bigBuffers)
+	defer w.drop()
+	for _, s := range specs {
+		if _, err := w.do(ctx, s, time.Now(), nil); err != nil {
+			return fmt.Errorf("%s request: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// childLog returns the stderr tail of the named child, for an error.
+func childLog(children []*child, name string) string {
+	for _, c := range children {
+		if c.name == name {
+			return "\n" + c.logTail(10)
+		}
+	}
+	return ""
+}
+
+// fdLimit returns the hard limit on open files that the proxies and the
+// driver can raise their soft limit to (Go programs do so at start).
+func fdLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	return int(min(rl.Max, uint64(math.MaxInt)))
+}
