@@ -5,16 +5,17 @@
 //     vLLM, LM Studio and llama.cpp's server work the same way), configured
 //     by base URL and served by the built-in OpenAI transport, wrapped in a
 //     hand-written providers.Provider that logs every upstream call;
+//
 //   - "echo": a providers.Provider written by hand that answers locally,
 //     registered under a new ID with no base URL at all.
 //
-//	ollama pull llama3.2 && ollama serve     # in another terminal (for "local")
-//	go run ./examples/custom-provider
+//     ollama pull llama3.2 && ollama serve     # in another terminal (for "local")
+//     go run ./examples/custom-provider
 //
-//	curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' \
-//	  -d '{"model":"echo:parrot","messages":[{"role":"user","content":"Hello"}]}'
-//	curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' \
-//	  -d '{"model":"local:llama3.2","models":["echo:parrot"],"messages":[{"role":"user","content":"Hello"}]}'
+//     curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' \
+//     -d '{"model":"echo:parrot","messages":[{"role":"user","content":"Hello"}]}'
+//     curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' \
+//     -d '{"model":"local:llama3.2","models":["echo:parrot"],"messages":[{"role":"user","content":"Hello"}]}'
 //
 // The second request falls back to the echo provider when the local server
 // is down. Flags: -base-url (default http://localhost:11434/v1/), -model
