@@ -48,9 +48,21 @@ type running struct {
 	stop           func() error // cancels run and waits for it
 }
 
+// mapEnv returns a getenv function over m.
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
 // startServer runs serve with args (plus -listen 127.0.0.1:0) and env until
 // the test ends; run must return nil then.
 func startServer(t *testing.T, args []string, env map[string]string) *running {
+	t.Helper()
+	return startServerWith(t, args, env, nil)
+}
+
+// startServerWith is startServer with the server's limits replaced by lim
+// (unless nil).
+func startServerWith(t *testing.T, args []string, env map[string]string, lim *limits) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
@@ -58,7 +70,7 @@ func startServer(t *testing.T, args []string, env map[string]string) *running {
 	done := make(chan error, 1)
 	args = append([]string{"-listen", "127.0.0.1:0"}, args...)
 	go func() {
-		done <- serve(ctx, args, mapEnv(env), r.stdout, r.stderr, func(addr string) { ready <- addr })
+		done <- serve(ctx, args, mapEnv(env), r.stdout, r.stderr, hooks{ready: func(addr string) { ready <- addr }, limits: lim})
 	}()
 	select {
 	case addr := <-ready:
@@ -175,16 +187,17 @@ providers:
   - id: groq
     api_keys: [{value: "${env:GROQ_KEY}"}]
   - id: x
+    base_url: https://x.example/v1/
     format: grpc
 `), 0o600))
 	var stdout, stderr syncBuffer
 	err := run(context.Background(), []string{"-config", path}, mapEnv(nil), &stdout, &stderr)
 	require.Error(t, err)
 	for _, want := range []string{
-		path + ": invalid configuration (3 problems):",
+		path + ": invalid configuration (4 problems):", // the catalog adds "no API surfaces" for the unknown format
 		`per_request_timeout: "3 minutes" is not a duration`,
 		`providers[0].api_keys[0].value: ${env:GROQ_KEY} is not set`,
-		`providers[1].format: "grpc" is not one of openai, anthropic`,
+		`providers[1].format: unknown format "grpc" (line 8)`,
 	} {
 		require.Contains(t, err.Error(), want)
 	}
