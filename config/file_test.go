@@ -289,3 +289,20 @@ providers:
 	_, err = Load(filepath.Join(dir, "none.yaml"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// TestREADMEExample keeps the configuration shown in the README's
+// Configuration section valid.
+func TestREADMEExample(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(data), "\n## Configuration\n")
+	require.True(t, ok)
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	require.True(t, ok)
+	block, _, ok = strings.Cut(block, "```")
+	require.True(t, ok)
+	f, err := Parse([]byte(block), mapEnv(map[string]string{"OPENAI_API_KEY": "sk-a"}))
+	require.NoError(t, err)
+	require.NoError(t, f.Check())
+	require.True(t, f.Providers[1].PassThrough)
+}

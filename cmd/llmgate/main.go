@@ -34,10 +34,13 @@ const (
 	shutdownTimeout = 30 * time.Second
 )
 
-// limits are the http.Server's own bounds. The gateway sets the deadlines
-// of the request body and of each write itself (body_read_timeout,
-// write_timeout) through http.ResponseController and clears them when it
-// is done, so ReadTimeout does not cut long streams.
+// limits are the http.Server's own bounds. ReadTimeout bounds the arrival
+// of a request only: the gateway replaces the read deadline with its own
+// (body_read_timeout) while it reads the body and clears it afterwards, and
+// net/http clears it too once a body has been read to its end, so a
+// response may stream for longer. The gateway bounds each write to the
+// client itself (write_timeout), so the server sets no WriteTimeout, which
+// would cut long streams.
 type limits struct {
 	readHeader     time.Duration // the request line and headers
 	read           time.Duration // the whole request, until a handler sets its own deadline
@@ -51,8 +54,8 @@ func defaultLimits() limits {
 
 // hooks let tests watch and tune serve.
 type hooks struct {
-	ready  func(addr string) // called with the listen address once connections are accepted
-	limits *limits           // replaces defaultLimits()
+	ready  func(addr string, s *server) // called once connections are accepted
+	limits *limits                      // replaces defaultLimits()
 }
 
 func main() {
@@ -145,7 +148,7 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if h.ready != nil {
-		h.ready(ln.Addr().String())
+		h.ready(ln.Addr().String(), s)
 	}
 
 	for done := false; !done; {
