@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"iter"
 	"reflect"
 	"strconv"
 	"strings"
@@ -65,21 +66,33 @@ func providerIndex(path string) (int, bool) {
 // failAt reports a problem found after decoding, at the line of its path
 // (or of its closest parent when the field is absent).
 func (d *decoder) failAt(path, format string, args ...any) {
-	d.fail(path, d.lineOf(path), format, args...)
+	d.fail(path, lineOf(d.lines, path), format, args...)
 }
 
-func (d *decoder) lineOf(path string) int {
-	for path != "" {
-		if l, ok := d.lines[path]; ok {
+// lineOf returns the line of path, or of its closest enclosing field that
+// lines has; 0 when none has one.
+func lineOf(lines map[string]int, path string) int {
+	for p := range enclosing(path) {
+		if l, ok := lines[p]; ok {
 			return l
 		}
-		i := strings.LastIndexAny(path, ".[")
-		if i < 0 {
-			break
-		}
-		path = path[:i]
 	}
 	return 0
+}
+
+// enclosing yields path and then each field that encloses it:
+// "providers[1].models[0].id", "providers[1].models[0]",
+// "providers[1].models", "providers[1]", "providers".
+func enclosing(path string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for path != "" && yield(path) {
+			i := strings.LastIndexAny(path, ".[")
+			if i < 0 {
+				return
+			}
+			path = path[:i]
+		}
+	}
 }
 
 // show quotes the value of the field at path for an error message. When

@@ -153,15 +153,10 @@ func (f *File) Explain(err error) error {
 // faultyWithin reports whether path, or a field enclosing it, has a
 // problem Parse found.
 func (f *File) faultyWithin(path string) bool {
-	for path != "" {
-		if f.bad[path] {
+	for p := range enclosing(path) {
+		if f.bad[p] {
 			return true
 		}
-		i := strings.LastIndexAny(path, ".[")
-		if i < 0 {
-			return false
-		}
-		path = path[:i]
 	}
 	return false
 }
@@ -221,27 +216,33 @@ func (l *locator) problems(err error) []*Problem {
 	}
 	if oe.Option != "WithProvider" {
 		path := l.optionPath(oe)
-		if path == "" || l.f.lines != nil && l.f.lineOf(path) == 0 {
+		if path == "" || l.f.lines != nil && lineOf(l.f.lines, path) == 0 {
 			return []*Problem{l.problem("", oe, oe.Error())} // not the file's option
 		}
 		return []*Problem{l.problem(path, oe, oe.Err.Error())}
 	}
+	if oe.Provider == "" && oe.Field == "" {
+		// The catalog's problems, which name their provider only in their
+		// text (until the catalog reports fields).
+		var out []*Problem
+		for _, part := range joined(oe.Err, nil) {
+			p := l.problem(l.textPath(part.Error()), part, part.Error())
+			p.placedByText = true
+			out = append(out, p)
+		}
+		return out
+	}
+	path := l.providerPath(oe.Provider, oe.Field)
+	if path == "" {
+		return []*Problem{l.problem("", oe, oe.Error())} // not the file's provider
+	}
 	parts := []error{oe.Err}
 	if oe.Field == "" {
-		parts = joined(oe.Err, nil)
+		parts = joined(oe.Err, nil) // a transport's problems, one by one
 	}
-	var out []*Problem
-	for _, part := range parts {
-		p := &Problem{}
-		if oe.Provider == "" && oe.Field == "" {
-			p = l.problem(l.textPath(part.Error()), part, part.Error()) // the catalog's text, before it reported fields
-			p.placedByText = true
-		} else if path := l.providerPath(oe.Provider, oe.Field); path != "" {
-			p = l.problem(path, oe, part.Error())
-		} else {
-			p = l.problem("", oe, oe.Error()) // not the file's provider
-		}
-		out = append(out, p)
+	out := make([]*Problem, len(parts))
+	for i, part := range parts {
+		out[i] = l.problem(path, oe, part.Error())
 	}
 	return out
 }
@@ -258,23 +259,7 @@ func joined(err error, out []error) []error {
 }
 
 func (l *locator) problem(path string, err error, msg string) *Problem {
-	return &Problem{Path: path, Line: l.f.lineOf(path), Err: err, msg: l.f.redact(msg)}
-}
-
-// lineOf returns the line of path, or of its closest enclosing field in
-// the file.
-func (f *File) lineOf(path string) int {
-	for path != "" {
-		if l, ok := f.lines[path]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(path, ".[")
-		if i < 0 {
-			break
-		}
-		path = path[:i]
-	}
-	return 0
+	return &Problem{Path: path, Line: lineOf(l.f.lines, path), Err: err, msg: l.f.redact(msg)}
 }
 
 // redact replaces the values of environment variables in msg with their

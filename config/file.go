@@ -138,7 +138,9 @@ type KeyCooldowns struct {
 	MaxRetryAfter *time.Duration `yaml:"max_retry_after"`
 }
 
-// Provider is one entry of providers (gateway.ProviderConfig).
+// Provider is one entry of providers. Each field is the field of
+// gateway.ProviderConfig with the same name (api_keys: Keys), passed as
+// written; the package documentation describes them.
 type Provider struct {
 	ID           string            `yaml:"id"`
 	Aliases      []string          `yaml:"aliases"`
@@ -164,7 +166,8 @@ type APIKey struct {
 	ID string `yaml:"id"`
 }
 
-// Model is one entry of providers[].models (catalog.Model).
+// Model is one entry of providers[].models. Each field is the field of
+// catalog.Model with the same name, passed as written.
 type Model struct {
 	ID               string         `yaml:"id"`
 	Aliases          []string       `yaml:"aliases"`
