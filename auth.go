@@ -57,7 +57,7 @@ func (c *call) keylessKey(up *upstream) (key providers.Key, skip string) {
 		return providers.Key{}, ""
 	}
 	switch {
-	case up.passThrough || mayOwnKey(c.rt, up, cred.Reveal()):
+	case up.passThrough || c.rt.catalog.MayOwnKey(up.cat, cred.Reveal()):
 		return client, ""
 	case up.custom:
 		// A custom provider that did not opt in is called without the
@@ -65,46 +65,6 @@ func (c *call) keylessKey(up *upstream) (key providers.Key, skip string) {
 		return providers.Key{}, ""
 	}
 	return providers.Key{}, "the client's credential is not a " + up.id + " key and " + up.id + " has no configured key"
-}
-
-// mayOwnKey reports whether cred can be a key of up: it starts with one of
-// the provider's declared key prefixes, and no provider declares a longer
-// prefix it also starts with.
-func mayOwnKey(rt *routing, up *upstream, cred string) bool {
-	best := 0
-	for _, other := range rt.ordered {
-		for _, p := range keyPrefixes(other.id) {
-			if len(p) > best && strings.HasPrefix(cred, p) {
-				best = len(p)
-			}
-		}
-	}
-	if best == 0 {
-		return false
-	}
-	for _, p := range keyPrefixes(up.id) {
-		if len(p) == best && strings.HasPrefix(cred, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// keyPrefixes is a stand-in for the catalog's declared key prefixes.
-func keyPrefixes(id string) []string {
-	switch id {
-	case "openai", "deepseek":
-		return []string{"sk-"}
-	case "anthropic":
-		return []string{"sk-ant-"}
-	case "openrouter":
-		return []string{"sk-or-"}
-	case "groq":
-		return []string{"gsk_"}
-	case "google":
-		return []string{"AIza"}
-	}
-	return nil
 }
 
 // Client headers sent upstream: an allow-list per client format, plus the

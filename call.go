@@ -150,14 +150,19 @@ func (c *call) readBody() *Error {
 	if c.r.ContentLength > 0 {
 		size = int(c.r.ContentLength) + 1 // +1 so ReadFrom sees EOF without growing
 	}
+	deadline := false
 	if c.r.ContentLength != 0 {
 		// Bound the time a client may take to send its body (slowloris).
-		if c.controller().SetReadDeadline(time.Now().Add(c.cfg.bodyReadTimeout)) == nil {
-			defer func() { _ = c.controller().SetReadDeadline(time.Time{}) }()
-		}
+		deadline = c.controller().SetReadDeadline(time.Now().Add(c.cfg.bodyReadTimeout)) == nil
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size))
 	_, err := buf.ReadFrom(http.MaxBytesReader(c.w, c.r.Body, limit))
+	if deadline && err == nil {
+		// Cleared only after a complete body: after a failed read the
+		// expired deadline stays, so net/http does not wait for the rest of
+		// the body before answering, and closes the connection.
+		_ = c.controller().SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
@@ -231,7 +236,13 @@ func (c *call) fail(e *Error) {
 		return
 	}
 	c.hdr[1] = strconv.Itoa(countSent(c.attempts))
-	c.w.Header()[HeaderAttempts] = c.hdr[1:2:2]
+	h := c.w.Header()
+	h[HeaderAttempts] = c.hdr[1:2:2]
+	if c.body == nil && c.r.ContentLength != 0 && c.r.ProtoMajor == 1 {
+		// The body was not read (refused before, or cut short): close the
+		// connection rather than let net/http wait for the rest of it.
+		h.Set("Connection", "close")
+	}
 	c.status = e.HTTPStatus()
 	c.firstWrite = c.now()
 	c.armWrite()

@@ -408,12 +408,21 @@ func (c *call) redact(s string, k providers.Key) string {
 // watchdog while it writes. One timer that re-arms itself; the relay only
 // stores deadlines.
 type watchdog struct {
-	timer     *time.Timer
-	cancel    context.CancelCauseFunc
-	idle      time.Duration
-	deadline  atomic.Int64 // UnixNano the upstream must answer by; 0 while the gateway writes
-	committed atomic.Bool
+	timer    *time.Timer
+	cancel   context.CancelCauseFunc
+	idle     time.Duration
+	deadline atomic.Int64 // UnixNano the upstream must answer by; 0 while the gateway writes
+	state    atomic.Int32 // watchWaiting, then watchCommitted or watchFired
 }
+
+// Watchdog states: a commit and a timeout race for the one transition out
+// of watchWaiting, so a response is never committed by an attempt that
+// has already timed out.
+const (
+	watchWaiting   int32 = iota // before the commit point
+	watchCommitted              // committed: the idle timeout applies
+	watchFired                  // the per-attempt timeout canceled the attempt
+)
 
 func newWatchdog(cancel context.CancelCauseFunc, perAttempt, idle time.Duration) *watchdog {
 	w := &watchdog{cancel: cancel, idle: idle}
@@ -433,32 +442,37 @@ func (w *watchdog) fire() {
 		w.timer.Reset(wait)
 		return
 	}
-	if w.committed.Load() {
-		w.cancel(errIdleTimeout)
-	} else {
+	if w.state.CompareAndSwap(watchWaiting, watchFired) {
 		w.cancel(errAttemptTimeout)
+		return
 	}
+	w.cancel(errIdleTimeout)
 }
 
-// commit switches from the per-attempt timeout to the idle timeout.
-func (w *watchdog) commit() {
-	w.committed.Store(true)
+// commit switches from the per-attempt timeout to the idle timeout. It
+// reports false when the per-attempt timeout fired first: the attempt is
+// over and must not commit.
+func (w *watchdog) commit() bool {
+	if !w.state.CompareAndSwap(watchWaiting, watchCommitted) {
+		return false
+	}
 	w.deadline.Store(0)
 	w.timer.Reset(w.idle)
+	return true
 }
 
 // waitUpstream starts an idle period: the upstream must send its next
 // event within the idle timeout. Before the commit point the per-attempt
 // deadline stays.
 func (w *watchdog) waitUpstream() {
-	if w.committed.Load() {
+	if w.state.Load() == watchCommitted {
 		w.deadline.Store(time.Now().Add(w.idle).UnixNano())
 	}
 }
 
 // pause stops the clock while the gateway writes to the client.
 func (w *watchdog) pause() {
-	if w.committed.Load() {
+	if w.state.Load() == watchCommitted {
 		w.deadline.Store(0)
 	}
 }

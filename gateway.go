@@ -242,7 +242,9 @@ var attemptsZero = []string{"0"}
 // call for run.
 func (c *call) dispatch() bool {
 	r := c.r
-	path := r.URL.Path
+	// Routes match the path as sent, escapes included: "/v1/chat%2Fcompletions"
+	// is not chat completions.
+	path := r.URL.EscapedPath()
 	ep, ok := lookupRoute(path)
 	c.format = formatForPath(path)
 	if len(c.cfg.allowedHosts) > 0 && !c.hostAllowed() {

@@ -230,6 +230,11 @@ type ProviderConfig struct {
 	StreamUsage *bool
 	// Disabled removes the provider (and its models) from the gateway.
 	Disabled bool
+	// KeyPrefixes replace the catalog's declared key prefixes of the
+	// provider when not empty: under PassThroughScoped a client credential
+	// reaches a keyless provider only when it starts with one of them (and
+	// no provider declares a longer prefix it starts with).
+	KeyPrefixes []string
 	// PassThrough lets the client's own credential reach this provider
 	// when it has no Keys, under the default PassThroughScoped mode: the
 	// opt-in of a custom provider that expects its users' own keys (see
@@ -304,6 +309,7 @@ func defaultConfig() config {
 // the caller's slices and maps do not affect the option.
 func WithProvider(p ProviderConfig) Option {
 	p.Aliases = slices.Clone(p.Aliases)
+	p.KeyPrefixes = slices.Clone(p.KeyPrefixes)
 	p.Surfaces = slices.Clone(p.Surfaces)
 	p.Keys = slices.Clone(p.Keys)
 	p.Models = slices.Clone(p.Models)

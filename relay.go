@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llmgate/gateway/internal/jsonx"
 	"github.com/llmgate/gateway/internal/sse"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/tokens"
@@ -80,7 +81,7 @@ func (r *relay) json() outcome {
 		}
 		return nextAttempt
 	}
-	if !looksComplete(data) {
+	if !looksComplete(data) || jsonx.Valid(data) != nil {
 		r.a.Error, r.a.Reason = AttemptBadResponse, "upstream response body is not a complete JSON object"
 		return nextAttempt
 	}
@@ -88,8 +89,9 @@ func (r *relay) json() outcome {
 		r.a.Error, r.a.Reason = AttemptBadResponse, err.Error()
 		return nextAttempt
 	}
-	r.dog.commit()
-	c.totalTimer.Stop()
+	if o, ok := r.lockIn(); !ok {
+		return o
+	}
 	c.setUsage(r.tap.result())
 	c.commitHeaders(r.p, countSent(c.attempts)+1)
 	h := c.w.Header()
@@ -176,6 +178,9 @@ func (r *relay) write(class eventClass, b []byte) (o outcome, ok bool) {
 				return 0, true
 			}
 		}
+		if o, ok := r.lockIn(); !ok {
+			return o, false
+		}
 		if err := r.commit(); err != nil {
 			return r.gone(err), false
 		}
@@ -190,14 +195,28 @@ func (r *relay) write(class eventClass, b []byte) (o outcome, ok bool) {
 	return 0, true
 }
 
+// lockIn stops the per-attempt and total timeouts at the commit point:
+// from here on the response is the client's, and the watchdog measures
+// upstream idleness. If either timeout fired first, the attempt is over
+// instead (ok false, with what it decided): a response is never committed
+// by an attempt that has already timed out.
+func (r *relay) lockIn() (o outcome, ok bool) {
+	if !r.dog.commit() {
+		r.a.Error, r.a.Reason = r.c.classifyErr(r.ctx, context.Cause(r.ctx), r.key)
+		return nextAttempt, false
+	}
+	if !r.c.totalTimer.Stop() {
+		r.a.Error, r.a.Reason = AttemptCanceled, "total timeout exceeded"
+		return stop, false
+	}
+	return 0, true
+}
+
 // commit makes the response the client's: the status line and headers, and
-// the held preamble. From here on the total timeout no longer applies and
-// the watchdog measures upstream idleness.
+// the held preamble (lockIn has stopped the timeouts).
 func (r *relay) commit() error {
 	c := r.c
 	r.committed = true
-	r.dog.commit()
-	c.totalTimer.Stop()
 	c.commitHeaders(r.p, countSent(c.attempts)+1)
 	h := c.w.Header()
 	sse.SetHeaders(h)
@@ -233,6 +252,9 @@ func (r *relay) readFailed(err error) outcome {
 			// A complete stream with no content (an empty answer).
 			if r.tr != nil {
 				r.hold = r.tr.finish(r.hold, true)
+			}
+			if o, ok := r.lockIn(); !ok {
+				return o
 			}
 			if err := r.commit(); err != nil {
 				return r.gone(err)
@@ -322,8 +344,9 @@ func (r *relay) fail(reason string) outcome {
 }
 
 // upstreamError handles an error event from the upstream: before the
-// commit point the attempt failed; after it the error is relayed (redacted,
-// translated if need be) and ends the stream.
+// commit point the attempt failed; after it the stream fails with the
+// upstream's message (redacted) in the gateway's own error event, whose
+// code is stream_failed in either dialect.
 func (r *relay) upstreamError(ev *sse.Event) outcome {
 	c := r.c
 	msg := c.redact(streamErrorMessage(r.dialect, ev), r.key)
@@ -331,22 +354,7 @@ func (r *relay) upstreamError(ev *sse.Event) outcome {
 		r.a.Error, r.a.Reason = AttemptStreamError, msg
 		return nextAttempt
 	}
-	var out []byte
-	if r.tr != nil {
-		out = r.tr.errorEvent(http.StatusBadGateway, msg, KindStreamFailed.Code())
-	} else {
-		out = c.rt.redact.Bytes(ev.Raw, c.principal.credential, r.key.Secret) // already in the client's dialect
-	}
-	c.setUsage(r.tap.result())
-	r.a.Error, r.a.Reason = AttemptStreamFailed, msg
-	c.err = &Error{Kind: KindStreamFailed, Message: msg}
-	if err := r.w.Write(out); err != nil {
-		return r.gone(err)
-	}
-	if err := r.w.Flush(); err != nil {
-		return r.gone(err)
-	}
-	return done
+	return r.fail(msg)
 }
 
 // gone records that the client stopped taking a committed response: it

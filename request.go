@@ -1,9 +1,10 @@
 package gateway
 
 import (
-	"bytes"
 	"errors"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/llmgate/gateway/providers"
 
@@ -34,9 +35,10 @@ type parsedBody struct {
 }
 
 // routedFields are the top-level fields the gateway routes, prices or
-// checks on. A body with another key equal to one of them but for ASCII
-// case ("MODEL") is refused: the gateway would route on one while a lenient
-// upstream honoured the other.
+// checks on. Each may appear once, and a body with another key equal to one
+// of them but for case ("MODEL", "ſtream") is refused: the gateway would
+// route on one while a lenient upstream honoured the other (Go's
+// encoding/json matches keys with Unicode case folding).
 var routedFields = [...]string{"model", "models", "stream", "stream_options", "max_tokens",
 	"max_completion_tokens", "messages", "input", "system", "tools", "tool_choice", "n"}
 
@@ -44,14 +46,16 @@ var routedFields = [...]string{"model", "models", "stream", "stream_options", "m
 // ASCII case, or "". Keys without an upper-case ASCII letter (all real
 // ones) are decided by one scan.
 func shadowsRoutedField(key []byte) string {
-	upper := false
+	folds := false
 	for _, b := range key {
-		if b >= 'A' && b <= 'Z' {
-			upper = true
+		// An upper-case letter, an escape or a non-ASCII byte (the long s
+		// "ſ" and the Kelvin sign fold to "s" and "k").
+		if b >= 'A' && b <= 'Z' || b == '\\' || b >= 0x80 {
+			folds = true
 			break
 		}
 	}
-	if !upper && bytes.IndexByte(key, '\\') < 0 {
+	if !folds {
 		return ""
 	}
 	name, ok := jsonx.Unquote(key)
@@ -95,105 +99,20 @@ func (p *parsedBody) requireFields(s providers.Surface) *Error {
 	return nil
 }
 
-// parseBody validates body as a JSON object and reads the fields the gateway
-// routes on. Problems are 400 errors naming the field.
+// parseBody validates body as a JSON object in UTF-8 and reads the fields
+// the gateway routes on. Problems are 400 errors naming the field.
 func parseBody(body []byte) (parsedBody, *Error) {
 	var p parsedBody
-	var fieldErr *Error
-	var seen [4]bool // model, models, stream, stream_options
-	dup := func(i int, name string) bool {
-		if seen[i] {
-			fieldErr = &Error{Kind: KindInvalidRequest, Param: name, Message: "duplicate key " + name + " in the request body"}
-			return true
-		}
-		seen[i] = true
-		return false
+	if !utf8.Valid(body) {
+		// JSON is UTF-8 (RFC 8259 §8.1); parsers disagree on what else
+		// means, and the translator would rewrite it.
+		return p, &Error{Kind: KindInvalidJSON, Message: "request body is not valid UTF-8"}
 	}
+	var fieldErr *Error
+	var seen uint16 // bit i: routedFields[i] was seen
 	err := jsonx.Members(body, func(m jsonx.Member) bool {
-		switch {
-		case m.KeyIs("model"):
-			if dup(0, "model") {
-				return false
-			}
-			p.modelSpan = span{m.Start, m.End}
-			switch jsonx.KindOf(m.Value) {
-			case jsonx.String:
-				p.model, _ = jsonx.Unquote(m.Value)
-				p.hasModel = true
-			case jsonx.Null:
-			default:
-				fieldErr = &Error{Kind: KindInvalidRequest, Param: "model",
-					Message: "model must be a string, got " + jsonx.KindOf(m.Value).String()}
-				return false
-			}
-		case m.KeyIs("models"):
-			if dup(1, "models") {
-				return false
-			}
-			p.modelsSpan = span{m.Start, m.End}
-			p.hasModels = true
-			switch jsonx.KindOf(m.Value) {
-			case jsonx.Null:
-			case jsonx.Array:
-				_ = jsonx.Elements(m.Value, func(e []byte) bool {
-					if jsonx.KindOf(e) != jsonx.String {
-						fieldErr = &Error{Kind: KindInvalidRequest, Param: "models",
-							Message: "models must be an array of strings, found " + jsonx.KindOf(e).String()}
-						return false
-					}
-					s, _ := jsonx.Unquote(e)
-					p.models = append(p.models, s)
-					return true
-				})
-				if fieldErr != nil {
-					return false
-				}
-			default:
-				fieldErr = &Error{Kind: KindInvalidRequest, Param: "models",
-					Message: "models must be an array of strings, got " + jsonx.KindOf(m.Value).String()}
-				return false
-			}
-		case m.KeyIs("stream"):
-			if dup(2, "stream") {
-				return false
-			}
-			switch string(m.Value) {
-			case "true":
-				p.stream = true
-			case "false", "null":
-			default:
-				fieldErr = &Error{Kind: KindInvalidRequest, Param: "stream",
-					Message: "stream must be a boolean, got " + jsonx.KindOf(m.Value).String()}
-				return false
-			}
-		case m.KeyIs("messages"):
-			p.messages = jsonx.KindOf(m.Value)
-		case m.KeyIs("max_tokens"):
-			p.maxTokens = jsonx.KindOf(m.Value)
-		case m.KeyIs("input"):
-			p.input = jsonx.KindOf(m.Value)
-		case m.KeyIs("stream_options"):
-			if dup(3, "stream_options") {
-				return false
-			}
-			if jsonx.KindOf(m.Value) == jsonx.Object {
-				p.hasStreamOp = true
-				p.streamOpts = span{m.End - len(m.Value), m.End}
-				_ = jsonx.Members(m.Value, func(o jsonx.Member) bool {
-					if o.KeyIs("include_usage") && string(o.Value) == "true" {
-						p.wantsUsage = true
-					}
-					return true
-				})
-			}
-		default:
-			if f := shadowsRoutedField(m.Key); f != "" {
-				fieldErr = &Error{Kind: KindInvalidRequest, Param: f,
-					Message: "key " + jsonSafe(truncate(m.Name(), 64)) + " differs from " + f + " only in case; send " + f}
-				return false
-			}
-		}
-		return true
+		fieldErr = p.member(m, &seen)
+		return fieldErr == nil
 	})
 	if err != nil {
 		if errors.Is(err, jsonx.ErrNotObject) {
@@ -201,10 +120,109 @@ func parseBody(body []byte) (parsedBody, *Error) {
 		}
 		return p, &Error{Kind: KindInvalidJSON, Message: "request body is not valid JSON: " + err.Error(), Err: err}
 	}
-	if fieldErr != nil {
-		return p, fieldErr
+	return p, fieldErr
+}
+
+// member reads one top-level member of the body. seen tracks the routed
+// fields met so far: every one of them may appear once (parsers disagree
+// on which of two copies wins).
+func (p *parsedBody) member(m jsonx.Member, seen *uint16) *Error {
+	f := -1
+	for i, name := range routedFields {
+		if m.KeyIs(name) {
+			f = i
+			break
+		}
 	}
-	return p, nil
+	if f < 0 {
+		if name := shadowsRoutedField(m.Key); name != "" {
+			return &Error{Kind: KindInvalidRequest, Param: name,
+				Message: "key " + strconv.Quote(jsonSafe(truncate(m.Name(), 64))) + " differs from " + name + " only in case; send " + name}
+		}
+		return nil
+	}
+	name := routedFields[f]
+	if *seen&(1<<f) != 0 {
+		return &Error{Kind: KindInvalidRequest, Param: name, Message: "duplicate key " + name + " in the request body"}
+	}
+	*seen |= 1 << f
+	kind := jsonx.KindOf(m.Value)
+	wrongType := func(want string) *Error {
+		return &Error{Kind: KindInvalidRequest, Param: name, Message: name + " must be " + want + ", got " + kind.String()}
+	}
+	switch name {
+	case "model":
+		p.modelSpan = span{m.Start, m.End}
+		switch kind {
+		case jsonx.String:
+			p.model, _ = jsonx.Unquote(m.Value)
+			p.hasModel = true
+		case jsonx.Null:
+		default:
+			return wrongType("a string")
+		}
+	case "models":
+		p.modelsSpan, p.hasModels = span{m.Start, m.End}, true
+		return p.readModels(m.Value)
+	case "stream":
+		switch string(m.Value) {
+		case "true":
+			p.stream = true
+		case "false", "null":
+		default:
+			return wrongType("a boolean")
+		}
+	case "stream_options":
+		switch kind {
+		case jsonx.Null:
+		case jsonx.Object:
+			p.readStreamOptions(m)
+		default:
+			return wrongType("an object")
+		}
+	case "messages":
+		p.messages = kind
+	case "max_tokens":
+		p.maxTokens = kind
+	case "input":
+		p.input = kind
+	}
+	return nil
+}
+
+// readModels reads the "models" array of names.
+func (p *parsedBody) readModels(v []byte) *Error {
+	switch k := jsonx.KindOf(v); k {
+	case jsonx.Null:
+		return nil
+	case jsonx.Array:
+	default:
+		return &Error{Kind: KindInvalidRequest, Param: "models", Message: "models must be an array of strings, got " + k.String()}
+	}
+	var e *Error
+	_ = jsonx.Elements(v, func(v []byte) bool {
+		if k := jsonx.KindOf(v); k != jsonx.String {
+			e = &Error{Kind: KindInvalidRequest, Param: "models", Message: "models must be an array of strings, found " + k.String()}
+			return false
+		}
+		s, _ := jsonx.Unquote(v)
+		p.models = append(p.models, s)
+		return true
+	})
+	return e
+}
+
+// readStreamOptions notes where the stream_options object is and whether
+// it asks for usage.
+func (p *parsedBody) readStreamOptions(m jsonx.Member) {
+	p.hasStreamOp = true
+	p.streamOpts = span{m.End - len(m.Value), m.End}
+	_ = jsonx.Members(m.Value, func(o jsonx.Member) bool {
+		if o.KeyIs("include_usage") && string(o.Value) == "true" {
+			p.wantsUsage = true
+		}
+		return true
+	})
 }
 
 // names returns model followed by models: the client's preference order.
@@ -222,61 +240,74 @@ func (p *parsedBody) names() []string {
 func (p *parsedBody) rewrite(body []byte, model string, injectUsage bool) []byte {
 	injectUsage = injectUsage && !p.wantsUsage
 	out := make([]byte, 0, len(body)+len(model)+48)
-	// Edits sorted by position: replace model, delete models, replace
-	// stream_options value.
-	type edit struct {
-		span
-		repl string
-		del  bool
-	}
-	var edits [3]edit
-	n := 0
 	modelMember := `"model":` + string(jsonx.AppendQuote(nil, model))
-	if p.modelSpan != (span{}) {
-		edits[n] = edit{span: p.modelSpan, repl: modelMember}
-		n++
-	}
-	if p.hasModels {
-		edits[n] = edit{span: p.modelsSpan, del: true}
-		n++
-	}
-	if injectUsage && p.hasStreamOp {
-		edits[n] = edit{span: p.streamOpts, repl: mergeIncludeUsage(body[p.streamOpts.start:p.streamOpts.end])}
-		n++
-	}
-	// Insertion sort of at most three edits.
-	for i := 1; i < n; i++ {
-		for j := i; j > 0 && edits[j].start < edits[j-1].start; j-- {
-			edits[j], edits[j-1] = edits[j-1], edits[j]
-		}
-	}
 	// Find the opening brace; prepend new members right after it.
 	open := 0
 	for open < len(body) && body[open] != '{' {
 		open++
 	}
 	out = append(out, body[:open+1]...)
-	var prefix []string
+	prefixed := false
 	if p.modelSpan == (span{}) {
-		prefix = append(prefix, modelMember)
+		out, prefixed = append(append(out, modelMember...), ','), true
 	}
 	if injectUsage && !p.hasStreamOp {
-		prefix = append(prefix, `"stream_options":{"include_usage":true}`)
+		out, prefixed = append(append(out, `"stream_options":{"include_usage":true}`...), ','), true
 	}
-	for _, m := range prefix {
-		out = append(out, m...)
-		out = append(out, ',')
+	var edits [3]bodyEdit
+	out, pos := applyEdits(out, body, open+1, p.edits(edits[:0], body, modelMember, injectUsage))
+	out = append(out, body[pos:]...)
+	if prefixed {
+		// A prefix member followed by an object that is now empty leaves a
+		// trailing comma: "{"model":"x",}".
+		k := lastNonSpace(out, len(out)-1)
+		if k > 0 && out[k] == '}' {
+			if j := lastNonSpace(out, k-1); j >= 0 && out[j] == ',' {
+				out = append(out[:j], out[k:]...)
+			}
+		}
 	}
-	pos := open + 1
-	for i := 0; i < n; i++ {
-		e := edits[i]
+	return out
+}
+
+// bodyEdit replaces (or, with del, removes) one member of the body.
+type bodyEdit struct {
+	span
+	repl string
+	del  bool
+}
+
+// edits returns the edits of rewrite, sorted by position: replace model,
+// delete models, replace the stream_options value.
+func (p *parsedBody) edits(dst []bodyEdit, body []byte, modelMember string, injectUsage bool) []bodyEdit {
+	if p.modelSpan != (span{}) {
+		dst = append(dst, bodyEdit{span: p.modelSpan, repl: modelMember})
+	}
+	if p.hasModels {
+		dst = append(dst, bodyEdit{span: p.modelsSpan, del: true})
+	}
+	if injectUsage && p.hasStreamOp {
+		dst = append(dst, bodyEdit{span: p.streamOpts, repl: mergeIncludeUsage(body[p.streamOpts.start:p.streamOpts.end])})
+	}
+	for i := 1; i < len(dst); i++ { // insertion sort of at most three
+		for j := i; j > 0 && dst[j].start < dst[j-1].start; j-- {
+			dst[j], dst[j-1] = dst[j-1], dst[j]
+		}
+	}
+	return dst
+}
+
+// applyEdits appends body from pos with the edits applied and returns the
+// position in body after the last edit. A deleted member takes one adjacent
+// comma with it.
+func applyEdits(out, body []byte, pos int, edits []bodyEdit) ([]byte, int) {
+	for _, e := range edits {
 		out = append(out, body[pos:e.start]...)
 		pos = e.end
 		if !e.del {
 			out = append(out, e.repl...)
 			continue
 		}
-		// Delete the member and one adjacent comma.
 		j := pos
 		for j < len(body) && isSpace(body[j]) {
 			j++
@@ -286,33 +317,20 @@ func (p *parsedBody) rewrite(body []byte, model string, injectUsage bool) []byte
 			continue
 		}
 		// No comma after it: it was the last member; drop the comma before.
-		k := len(out) - 1
-		for k >= 0 && isSpace(out[k]) {
-			k--
-		}
-		if k >= 0 && out[k] == ',' {
+		if k := lastNonSpace(out, len(out)-1); k >= 0 && out[k] == ',' {
 			out = out[:k]
 		}
 	}
-	out = append(out, body[pos:]...)
-	// A prefix member followed by an object that is now empty leaves a
-	// trailing comma: "{"model":"x",}".
-	if len(prefix) > 0 {
-		k := len(out) - 1
-		for k >= 0 && isSpace(out[k]) {
-			k--
-		}
-		if k > 0 && out[k] == '}' {
-			j := k - 1
-			for j >= 0 && isSpace(out[j]) {
-				j--
-			}
-			if j >= 0 && out[j] == ',' {
-				out = append(out[:j], out[k:]...)
-			}
-		}
+	return out, pos
+}
+
+// lastNonSpace returns the index of the last non-space byte of b[:i+1], or
+// -1.
+func lastNonSpace(b []byte, i int) int {
+	for i >= 0 && isSpace(b[i]) {
+		i--
 	}
-	return out
+	return i
 }
 
 // mergeIncludeUsage returns the stream_options object with include_usage set

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -152,23 +153,15 @@ func buildRouting(cfg *config, hc *http.Client, prev *routing) (*routing, error)
 	}
 	specs := make([]catalog.ProviderSpec, 0, len(cfg.providers))
 	for _, p := range cfg.providers {
-		spec := catalog.ProviderSpec{
-			ID: p.ID, Aliases: p.Aliases, BaseURL: p.BaseURL, Format: string(p.Format),
+		specs = append(specs, catalog.ProviderSpec{
+			ID: p.ID, Aliases: p.Aliases, BaseURL: p.BaseURL, Format: p.Format, Surfaces: p.Surfaces,
 			StreamUsage: p.StreamUsage, DefaultModel: p.DefaultModel, Models: p.Models, Disabled: p.Disabled,
-		}
-		for _, s := range p.Surfaces {
-			spec.Surfaces = append(spec.Surfaces, string(s))
-		}
-		if p.Provider != nil && spec.BaseURL == "" {
-			if _, ok := base.Provider(p.ID); !ok {
-				spec.BaseURL = "http://custom.invalid/" // a custom transport needs no URL
-			}
-		}
-		specs = append(specs, spec)
+			KeyPrefixes: p.KeyPrefixes, OwnTransport: p.Provider != nil,
+		})
 	}
 	cat, err := base.Extend(specs...)
 	if err != nil {
-		return rt, &OptionError{Option: "WithProvider", Err: err}
+		return rt, specErrors(cfg, err)
 	}
 	rt.catalog = cat
 	rt.forward = newHeaderAllowList(cfg.forwardHeaders)
@@ -225,10 +218,7 @@ func buildRouting(cfg *config, hc *http.Client, prev *routing) (*routing, error)
 }
 
 func newUpstream(cp *catalog.Provider, pc *ProviderConfig, hc *http.Client, prev *routing) (*upstream, error) {
-	up := &upstream{id: cp.ID, cat: cp, format: providers.Format(cp.Format), streamUsage: cp.StreamUsage, listed: map[string]bool{}}
-	for _, s := range cp.Surfaces {
-		up.surfaces = append(up.surfaces, providers.Surface(s))
-	}
+	up := &upstream{id: cp.ID, cat: cp, format: cp.Format, surfaces: slices.Clone(cp.Surfaces), streamUsage: cp.StreamUsage, listed: map[string]bool{}}
 	if pc == nil {
 		return up, up.newTransport(nil, hc)
 	}
@@ -283,6 +273,38 @@ func (up *upstream) newTransport(pc *ProviderConfig, hc *http.Client) error {
 		return providerErr(up.id, "", "%w", err)
 	}
 	return nil
+}
+
+// specErrors turns the catalog's problems with the providers' specs into
+// OptionErrors naming the WithProvider option and field they came from.
+func specErrors(cfg *config, err error) error {
+	var errs []error
+	var walk func(error)
+	walk = func(err error) {
+		var se *catalog.SpecError
+		switch x := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if !errors.As(err, &se) {
+			errs = append(errs, &OptionError{Option: "WithProvider", Err: err})
+			return
+		}
+		id := se.Provider
+		if se.Index >= 0 && se.Index < len(cfg.providers) {
+			id = cfg.providers[se.Index].ID
+		}
+		msg := se.Err
+		if se.Model != "" {
+			msg = fmt.Errorf("model %q: %w", se.Model, se.Err)
+		}
+		errs = append(errs, &OptionError{Option: "WithProvider", Provider: id, Field: se.Field, Err: msg})
+	}
+	walk(err)
+	return errors.Join(errs...)
 }
 
 // keptCooldown returns the cooldown clock of the key with the same

@@ -96,43 +96,11 @@ func (c *call) plan() *Error {
 // are skipped and reported as rejections, and fail the request only when
 // nothing else remains.
 func (rt *routing) plan(surface providers.Surface, names []string) ([]candidate, []Rejection, *Error) {
-	var cands []candidate
-	var rejected []Rejection
-	var firstReject *Error
+	pl := planner{rt: rt}
 	auto := len(names) == 0
 	for _, n := range names {
 		if isAuto(n) {
 			auto = true
-		}
-	}
-	add := func(requested string, m catalog.Match) {
-		up := rt.upstreams[lower(m.Provider.ID)]
-		if up == nil {
-			return // disabled provider
-		}
-		if !rt.allowedProvider(up) {
-			rejected = append(rejected, Rejection{Model: requested, Reason: "provider " + up.id + " is not allowed"})
-			if firstReject == nil {
-				firstReject = errorf(KindProviderNotAllowed, "provider %q is not allowed: only configured providers may be used (configured: %s)", up.id, rt.configuredList)
-			}
-			return
-		}
-		if rt.cfg.onlyModels && (m.Model == nil || !up.listed[lower(m.Model.ID)]) {
-			rejected = append(rejected, Rejection{Model: requested, Reason: "model " + up.id + ":" + m.UpstreamID + " is not allowed"})
-			if firstReject == nil {
-				firstReject = errorf(KindModelNotAllowed, "model %q is not allowed: only configured models may be used", up.id+":"+m.UpstreamID)
-			}
-			return
-		}
-		for i := range cands {
-			if cands[i].up == up && strings.EqualFold(cands[i].upstreamModel, m.UpstreamID) {
-				return
-			}
-		}
-		cands = append(cands, candidate{up: up, model: m.Model, upstreamModel: m.UpstreamID})
-	}
-	for _, n := range names {
-		if isAuto(n) {
 			continue
 		}
 		matches, err := rt.catalog.Resolve(n)
@@ -140,7 +108,7 @@ func (rt *routing) plan(surface providers.Surface, names []string) ([]candidate,
 			return nil, nil, rt.resolveError(n, err)
 		}
 		for _, m := range matches {
-			add(n, m)
+			pl.add(n, m)
 		}
 	}
 	if auto {
@@ -153,35 +121,76 @@ func (rt *routing) plan(surface providers.Surface, names []string) ([]candidate,
 				if up == nil || up.serves(surface) != (pass == 0) {
 					continue
 				}
-				add("auto", m)
+				pl.add("auto", m)
 			}
 		}
 	}
-	if len(cands) == 0 {
-		if firstReject != nil {
-			if len(rejected) > 1 {
-				firstReject.Message += fmt.Sprintf(" (and %d more refused)", len(rejected)-1)
+	return pl.result(surface)
+}
+
+// planner collects a request's candidates in order, skipping duplicates
+// and recording the models the restrictions refuse.
+type planner struct {
+	rt          *routing
+	cands       []candidate
+	rejected    []Rejection
+	firstReject *Error
+}
+
+// add appends the match for the requested name, unless a restriction
+// refuses it or it is already planned.
+func (pl *planner) add(requested string, m catalog.Match) {
+	rt := pl.rt
+	up := rt.upstreams[lower(m.Provider.ID)]
+	if up == nil {
+		return // disabled provider
+	}
+	var refused *Error
+	switch {
+	case !rt.allowedProvider(up):
+		pl.rejected = append(pl.rejected, Rejection{Model: requested, Reason: "provider " + up.id + " is not allowed"})
+		refused = errorf(KindProviderNotAllowed, "provider %q is not allowed: only configured providers may be used (configured: %s)", up.id, rt.configuredList)
+	case rt.cfg.onlyModels && (m.Model == nil || !up.listed[lower(m.Model.ID)]):
+		pl.rejected = append(pl.rejected, Rejection{Model: requested, Reason: "model " + up.id + ":" + m.UpstreamID + " is not allowed"})
+		refused = errorf(KindModelNotAllowed, "model %q is not allowed: only configured models may be used", up.id+":"+m.UpstreamID)
+	}
+	if refused != nil {
+		if pl.firstReject == nil {
+			pl.firstReject = refused
+		}
+		return
+	}
+	for i := range pl.cands {
+		if pl.cands[i].up == up && strings.EqualFold(pl.cands[i].upstreamModel, m.UpstreamID) {
+			return
+		}
+	}
+	pl.cands = append(pl.cands, candidate{up: up, model: m.Model, upstreamModel: m.UpstreamID})
+}
+
+// result returns the plan, or why there is none: every model was refused,
+// or none can serve the request's surface.
+func (pl *planner) result(surface providers.Surface) ([]candidate, []Rejection, *Error) {
+	if len(pl.cands) == 0 {
+		if e := pl.firstReject; e != nil {
+			if len(pl.rejected) > 1 {
+				e.Message += fmt.Sprintf(" (and %d more refused)", len(pl.rejected)-1)
 			}
-			return nil, rejected, firstReject
+			return nil, pl.rejected, e
 		}
-		return nil, rejected, errorf(KindModelUnknown, "no model is available for this request")
+		return nil, pl.rejected, errorf(KindModelUnknown, "no model is available for this request")
 	}
-	served := false
-	for i := range cands {
-		if _, ok, _ := cands[i].route(surface); ok {
-			served = true
-			break
+	for i := range pl.cands {
+		if _, ok, _ := pl.cands[i].route(surface); ok {
+			return pl.cands, pl.rejected, nil
 		}
 	}
-	if !served {
-		names := make([]string, len(cands))
-		for i := range cands {
-			names[i] = cands[i].name()
-		}
-		return nil, rejected, errorf(KindFormatUnsupported, "no requested model can serve %s requests (%s); use a model whose provider speaks this API",
-			surface, strings.Join(names, ", "))
+	names := make([]string, len(pl.cands))
+	for i := range pl.cands {
+		names[i] = pl.cands[i].name()
 	}
-	return cands, rejected, nil
+	return nil, pl.rejected, errorf(KindFormatUnsupported, "no requested model can serve %s requests (%s); use a model whose provider speaks this API",
+		surface, jsonSafe(strings.Join(names, ", ")))
 }
 
 // resolveError explains why a requested model name did not resolve,
@@ -194,7 +203,7 @@ func (rt *routing) resolveError(name string, err error) *Error {
 		e = errorf(KindProviderUnknown, "unknown provider in model %q: no provider with that ID is configured or built in", name)
 	case errors.Is(err, catalog.ErrUnknownModel):
 		e = errorf(KindModelUnknown, "model %q is not in the catalog", name)
-		if s, ok := suggest(rt.catalog, name); ok {
+		if s, ok := rt.catalog.Suggest(name); ok {
 			e.Message += "; did you mean " + strconv.Quote(s) + "?"
 		}
 		e.Message += " Prefix a model with its provider (for example \"openai:" + name + "\") to pass it through"
@@ -204,9 +213,6 @@ func (rt *routing) resolveError(name string, err error) *Error {
 	e.Param, e.Err = "model", err
 	return e
 }
-
-// suggest is a stand-in for the catalog's nearest-name suggestion.
-func suggest(cat *catalog.Catalog, name string) (string, bool) { return "", false }
 
 func lower(s string) string {
 	for i := 0; i < len(s); i++ {

@@ -20,46 +20,34 @@
 // provider; without one every provider serving the name matches. See
 // [Catalog.Resolve] for the exact rules.
 //
+// # Errors
+//
+// [Parse] and [Catalog.Extend] report every problem at once, joined with
+// errors.Join; each problem with a provider is a [*SpecError] naming the
+// provider and the field, so a configuration layer can point at the line
+// that caused it.
+//
 // # Money
 //
 // Prices are int64 micro-USD per one million tokens: $2.50 per 1M tokens is
 // 2_500_000. The cost of n tokens in micro-USD is n*price/1_000_000.
 //
-// This package imports nothing else from llmgate, so stores and providers can
-// depend on it.
+// This package imports only the leaf package providers (for the wire format
+// and API surface vocabulary) and internal/httpx (for the one base URL check
+// the provider implementations share), so stores can depend on it.
 package catalog
 
 import (
 	_ "embed"
 	"strings"
+
+	"github.com/llmgate/gateway/providers"
 )
 
 // embedded is catalog.json; a string, so nothing can modify it.
 //
 //go:embed catalog.json
 var embedded string
-
-// Wire formats a provider can speak ([Provider.Format]).
-const (
-	// FormatOpenAI is OpenAI's API family (chat completions, responses,
-	// embeddings).
-	FormatOpenAI = "openai"
-	// FormatAnthropic is Anthropic's Messages API.
-	FormatAnthropic = "anthropic"
-)
-
-// API surfaces a provider can serve ([Provider.Surfaces]). They match the
-// request paths the gateway exposes.
-const (
-	// SurfaceChatCompletions is POST /v1/chat/completions (OpenAI format).
-	SurfaceChatCompletions = "chat-completions"
-	// SurfaceResponses is POST /v1/responses (OpenAI format).
-	SurfaceResponses = "responses"
-	// SurfaceEmbeddings is POST /v1/embeddings (OpenAI format).
-	SurfaceEmbeddings = "embeddings"
-	// SurfaceMessages is POST /v1/messages (Anthropic format).
-	SurfaceMessages = "messages"
-)
 
 // Token encodings ([Model.Encoding]) understood by the tokens package.
 const (
@@ -183,17 +171,29 @@ type Provider struct {
 	// DisplayName and Website are informational.
 	DisplayName string
 	Website     string
-	// BaseURL is the upstream API root; in a catalog it always ends in "/",
-	// e.g. "https://api.openai.com/v1/".
+	// BaseURL is the upstream API root, an absolute http(s) URL whose path
+	// in a catalog always ends in "/", e.g. "https://api.openai.com/v1/". It
+	// may carry a query, which the provider implementations keep on every
+	// request URL. Empty only for a provider with OwnTransport.
 	BaseURL string
-	// Format is the wire format the provider speaks: [FormatOpenAI] or
-	// [FormatAnthropic].
-	Format string
+	// OwnTransport reports that the gateway reaches the provider through a
+	// providers.Provider implementation of its own rather than the built-in
+	// HTTP one, so BaseURL is optional (see [ProviderSpec.OwnTransport]).
+	// Always false in a catalog built by [Parse].
+	OwnTransport bool
+	// Format is the wire format the provider speaks:
+	// [providers.FormatOpenAI] or [providers.FormatAnthropic].
+	Format providers.Format
 	// Aliases are other names clients may use for the provider.
 	Aliases []string
 	// Surfaces lists the API surfaces served, such as
-	// [SurfaceChatCompletions].
-	Surfaces []string
+	// [providers.SurfaceChatCompletions]; each belongs to Format.
+	Surfaces []providers.Surface
+	// KeyPrefixes are the documented prefixes of the provider's API keys
+	// ("sk-ant-" for Anthropic), used to tell which provider a client's own
+	// credential may belong to; see [Catalog.MayOwnKey]. Empty when the
+	// provider documents no key format.
+	KeyPrefixes []string
 	// StreamUsage reports that the provider accepts
 	// stream_options: {"include_usage": true} on streaming chat completions
 	// (meaningful for the OpenAI format only).
@@ -214,12 +214,12 @@ type Provider struct {
 
 // Serves reports whether the provider serves the API surface (ASCII
 // case-insensitive). It is safe on a nil *Provider, which serves nothing.
-func (p *Provider) Serves(surface string) bool {
+func (p *Provider) Serves(surface providers.Surface) bool {
 	if p == nil {
 		return false
 	}
 	for _, s := range p.Surfaces {
-		if equalFold(s, surface) {
+		if equalFold(string(s), string(surface)) {
 			return true
 		}
 	}
@@ -290,6 +290,9 @@ type Catalog struct {
 	// byModel maps lower-cased model IDs and aliases to one Match per
 	// provider serving that name, sorted by provider ID.
 	byModel map[string][]Match
+	// keyPrefixes holds every distinct provider key prefix with the
+	// providers declaring it, longest prefix first (see MayOwnKey).
+	keyPrefixes []keyPrefix
 }
 
 // Default parses the catalog embedded in this package (catalog.json). It

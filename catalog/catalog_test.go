@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/providers"
 )
 
 func defaultCatalog(t testing.TB) *catalog.Catalog {
@@ -19,21 +20,22 @@ func defaultCatalog(t testing.TB) *catalog.Catalog {
 func TestDefaultProviders(t *testing.T) {
 	c := defaultCatalog(t)
 	tests := []struct {
-		id, baseURL, format string
-		aliases             []string
-		surfaces            []string
-		streamUsage         bool
-		hasModels           bool
+		id, baseURL string
+		format      providers.Format
+		aliases     []string
+		surfaces    []providers.Surface
+		streamUsage bool
+		hasModels   bool
 	}{
-		{"openai", "https://api.openai.com/v1/", "openai", []string{"openAI", "open-ai", "OPEN-AI"}, []string{"chat-completions", "responses", "embeddings"}, true, true},
-		{"anthropic", "https://api.anthropic.com/v1/", "anthropic", []string{"Anthropic"}, []string{"messages"}, false, true},
-		{"google", "https://generativelanguage.googleapis.com/v1beta/openai/", "openai", []string{"gemini", "Google"}, []string{"chat-completions", "embeddings"}, true, true},
-		{"groq", "https://api.groq.com/openai/v1/", "openai", []string{"groqcloud"}, []string{"chat-completions"}, true, true},
-		{"deepseek", "https://api.deepseek.com/v1/", "openai", []string{"deep-seek", "DeepSeek"}, []string{"chat-completions"}, true, true},
-		{"openrouter", "https://openrouter.ai/api/v1/", "openai", []string{"open-router"}, []string{"chat-completions"}, true, false},
-		{"hyperbolic", "https://api.hyperbolic.xyz/v1/", "openai", nil, []string{"chat-completions"}, true, false},
-		{"inceptionlabs", "https://api.inceptionlabs.ai/v1/", "openai", []string{"inception-labs", "inception"}, []string{"chat-completions"}, true, false},
-		{"inference-net", "https://api.inference.net/v1/", "openai", []string{"inference.net", "inference_net"}, []string{"chat-completions"}, true, false},
+		{"openai", "https://api.openai.com/v1/", "openai", []string{"openAI", "open-ai", "OPEN-AI"}, []providers.Surface{"chat-completions", "responses", "embeddings"}, true, true},
+		{"anthropic", "https://api.anthropic.com/v1/", "anthropic", []string{"Anthropic"}, []providers.Surface{"messages"}, false, true},
+		{"google", "https://generativelanguage.googleapis.com/v1beta/openai/", "openai", []string{"gemini", "Google"}, []providers.Surface{"chat-completions", "embeddings"}, true, true},
+		{"groq", "https://api.groq.com/openai/v1/", "openai", []string{"groqcloud"}, []providers.Surface{"chat-completions"}, true, true},
+		{"deepseek", "https://api.deepseek.com/v1/", "openai", []string{"deep-seek", "DeepSeek"}, []providers.Surface{"chat-completions"}, true, true},
+		{"openrouter", "https://openrouter.ai/api/v1/", "openai", []string{"open-router"}, []providers.Surface{"chat-completions"}, true, false},
+		{"hyperbolic", "https://api.hyperbolic.xyz/v1/", "openai", nil, []providers.Surface{"chat-completions"}, true, false},
+		{"inceptionlabs", "https://api.inceptionlabs.ai/v1/", "openai", []string{"inception-labs", "inception"}, []providers.Surface{"chat-completions"}, true, false},
+		{"inference-net", "https://api.inference.net/v1/", "openai", []string{"inference.net", "inference_net"}, []providers.Surface{"chat-completions"}, true, false},
 	}
 	var ids []string
 	for _, p := range c.Providers() {
@@ -271,8 +273,8 @@ func TestProviderAccessors(t *testing.T) {
 		require.True(t, openai.Serves("responses"))
 		require.True(t, openai.Serves("Chat-Completions"))
 		require.False(t, openai.Serves("messages"))
-		require.True(t, anthropic.Serves(catalog.SurfaceMessages))
-		require.False(t, anthropic.Serves(catalog.SurfaceChatCompletions))
+		require.True(t, anthropic.Serves(providers.SurfaceMessages))
+		require.False(t, anthropic.Serves(providers.SurfaceChatCompletions))
 		var nilP *catalog.Provider
 		require.False(t, nilP.Serves("messages"))
 	})
@@ -342,4 +344,15 @@ func must[T any](v T, ok bool) T {
 		panic("must: not found")
 	}
 	return v
+}
+
+// BenchmarkDefault measures building the embedded catalog, which every
+// gateway does once at New and on reload.
+func BenchmarkDefault(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := catalog.Default(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -100,3 +100,40 @@ func ExampleCatalog_Extend() {
 	// false
 	// https://api.openai.com/v1/
 }
+
+func ExampleCatalog_Suggest() {
+	cat, err := catalog.Default()
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range []string{"gpt-4o-mnii", "OpenAI:gpt4o", "claude-sonet-4-5", "completely-different-thing"} {
+		s, ok := cat.Suggest(name)
+		fmt.Printf("%-28s %q %t\n", name, s, ok)
+	}
+	// Output:
+	// gpt-4o-mnii                  "gpt-4o-mini" true
+	// OpenAI:gpt4o                 "OpenAI:gpt-4o" true
+	// claude-sonet-4-5             "claude-sonnet-4-5" true
+	// completely-different-thing   "" false
+}
+
+func ExampleCatalog_MayOwnKey() {
+	cat, err := catalog.Default()
+	if err != nil {
+		panic(err)
+	}
+	for _, key := range []string{"sk-ant-api03-…", "sk-proj-…", "gsk_…", "xyz"} {
+		var owners []string
+		for _, p := range cat.Providers() {
+			if cat.MayOwnKey(p, key) {
+				owners = append(owners, p.ID)
+			}
+		}
+		fmt.Println(key, owners)
+	}
+	// Output:
+	// sk-ant-api03-… [anthropic]
+	// sk-proj-… [openai deepseek]
+	// gsk_… [groq]
+	// xyz []
+}

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/llmgate/gateway/providers"
 )
 
 // ProviderSpec is an operator's definition of, or change to, a provider, for
@@ -23,16 +25,29 @@ type ProviderSpec struct {
 	// defaults to its ID.
 	DisplayName string
 	// BaseURL replaces the upstream root when set; required for a custom
-	// provider. It must be an absolute http(s) URL; a trailing "/" is added.
+	// provider unless OwnTransport is set. It must be an absolute http(s)
+	// URL with a host and without credentials or fragment (the rule of the
+	// built-in provider implementations); a "/" is added to its path.
 	BaseURL string
-	// Format replaces the wire format when set ("openai" or "anthropic").
-	// A custom provider defaults to "openai".
-	Format string
+	// OwnTransport declares that the gateway reaches this provider through
+	// a providers.Provider implementation of its own (a hand-written
+	// transport), not the built-in HTTP one, so a custom provider needs no
+	// BaseURL. It sets [Provider.OwnTransport]; false keeps a catalog
+	// provider's value.
+	OwnTransport bool
+	// Format replaces the wire format when set
+	// ([providers.FormatOpenAI] or [providers.FormatAnthropic], ASCII
+	// case-insensitive). A custom provider defaults to FormatOpenAI.
+	Format providers.Format
 	// Surfaces replace the served API surfaces when non-empty. When empty, a
 	// custom provider, or a catalog provider whose Format the spec changes,
 	// gets every surface of its format: chat-completions, responses and
 	// embeddings for "openai", messages for "anthropic".
-	Surfaces []string
+	Surfaces []providers.Surface
+	// KeyPrefixes replace the provider's API key prefixes when non-empty
+	// (see [Provider.KeyPrefixes] and [Catalog.MayOwnKey]); a custom
+	// provider has none unless set here.
+	KeyPrefixes []string
 	// StreamUsage overrides Provider.StreamUsage when non-nil. When nil a
 	// catalog provider keeps its value and a custom provider gets true for
 	// the "openai" format (false for "anthropic").
@@ -46,7 +61,9 @@ type ProviderSpec struct {
 	// when non-empty, Deprecated when true, each Pricing field when
 	// non-zero), Aliases are added, and a non-nil Metadata replaces the
 	// metadata. Every other model is added with Custom set. Model.Provider
-	// is ignored and set to the provider's ID.
+	// is ignored and set to the provider's ID. Two entries naming the same
+	// model (the same ID, or one's ID being the other's alias or a name of
+	// the same catalog model) are an error.
 	Models []Model
 	// Disabled removes the provider from the new catalog entirely; the other
 	// fields are then ignored. Disabling an ID that names no provider is a
@@ -60,13 +77,17 @@ type ProviderSpec struct {
 //
 // A spec whose ID matches a provider ID or alias (ASCII case-insensitive,
 // including aliases added by earlier specs) updates that provider; an
-// unknown ID creates a custom provider, which needs a BaseURL. Two specs for
-// the same provider are an error. Models with no Encoding get o200k_base when
-// the ID looks like an OpenAI GPT-4o/4.1/4.5/5, o-series or gpt-oss model
-// (ignoring any "author/" prefix) and cl100k_base otherwise.
+// unknown ID creates a custom provider, which needs a BaseURL unless it has
+// OwnTransport. Two specs for the same provider are an error. Models with no
+// Encoding get o200k_base when the ID looks like an OpenAI GPT-4o/4.1/4.5/5,
+// o-series or gpt-oss model (ignoring any "author/" prefix) and cl100k_base
+// otherwise.
 //
 // The result is validated like [Parse]; every problem is returned at once,
-// joined with errors.Join, and the catalog is then nil.
+// joined with errors.Join, and the catalog is then nil. Each problem is a
+// [*SpecError] whose Index is the position of the spec in specs and whose
+// Field is a path within that ProviderSpec ("BaseURL", "Models[2].ID"), so
+// a configuration layer can map it to its own source.
 func (c *Catalog) Extend(specs ...ProviderSpec) (*Catalog, error) {
 	var src []*Provider
 	if c != nil {
@@ -78,15 +99,20 @@ func (c *Catalog) Extend(specs ...ProviderSpec) (*Catalog, error) {
 	}
 
 	var errs []error
+	fail := func(i int, id, field, model string, err error) {
+		errs = append(errs, &SpecError{Index: i, Provider: id, Field: field, Model: model, Err: err, inSpec: true})
+	}
 	done := make(map[string]int) // lower-cased names of providers already changed -> spec index
-	for i, s := range specs {
+	origins := make(map[*Provider]*origin, len(specs))
+	for i := range specs {
+		s := &specs[i]
 		id := strings.TrimSpace(s.ID)
 		if id == "" {
-			errs = append(errs, fmt.Errorf("catalog: provider spec %d: empty id", i))
+			fail(i, "", "ID", "", errors.New("empty id"))
 			continue
 		}
 		if j, dup := done[toLower(id)]; dup {
-			errs = append(errs, fmt.Errorf("catalog: provider spec %d (%q): provider already configured by spec %d", i, id, j))
+			fail(i, id, "ID", "", fmt.Errorf("provider spec %d: provider already configured by spec %d", i, j))
 			continue
 		}
 		k := slices.IndexFunc(provs, func(p *Provider) bool { return p.hasName(id) })
@@ -107,15 +133,21 @@ func (c *Catalog) Extend(specs ...ProviderSpec) (*Catalog, error) {
 			p = newProvider(id, s)
 			provs = append(provs, p)
 		}
-		for _, m := range s.Models {
-			mergeModel(p, m)
+		o := &origin{index: i, spec: s, models: make(map[*Model]int, len(s.Models))}
+		origins[p] = o
+		for j := range s.Models {
+			sm := &s.Models[j]
+			if k, dup := o.models[p.modelNamed(sm.ID)]; dup {
+				fail(i, id, fmt.Sprintf("Models[%d].ID", j), sm.ID,
+					fmt.Errorf("names the same model as Models[%d] (%q): list each model once", k, s.Models[k].ID))
+				continue
+			}
+			o.models[mergeModel(p, sm)] = j
 		}
 		markDone(done, p, i)
 	}
-	out, err := build(provs)
-	if err != nil {
-		errs = append(errs, err)
-	}
+	out, berrs := build(provs, origins)
+	errs = append(errs, berrs...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -142,14 +174,16 @@ func (p *Provider) hasName(n string) bool {
 	return false
 }
 
-func newProvider(id string, s ProviderSpec) *Provider {
+func newProvider(id string, s *ProviderSpec) *Provider {
 	p := &Provider{
 		ID:           id,
 		DisplayName:  s.DisplayName,
 		BaseURL:      s.BaseURL,
-		Format:       toLower(strings.TrimSpace(s.Format)),
+		OwnTransport: s.OwnTransport,
+		Format:       normFormat(s.Format),
 		Aliases:      slices.Clone(s.Aliases),
 		Surfaces:     slices.Clone(s.Surfaces),
+		KeyPrefixes:  slices.Clone(s.KeyPrefixes),
 		DefaultModel: s.DefaultModel,
 		Custom:       true,
 	}
@@ -157,33 +191,39 @@ func newProvider(id string, s ProviderSpec) *Provider {
 		p.DisplayName = id
 	}
 	if p.Format == "" {
-		p.Format = FormatOpenAI
+		p.Format = providers.FormatOpenAI
 	}
 	if len(p.Surfaces) == 0 {
-		p.Surfaces, _ = formatSurfaces(p.Format)
+		p.Surfaces = formatSurfaces(p.Format)
 	}
-	p.StreamUsage = p.Format == FormatOpenAI
+	p.StreamUsage = p.Format == providers.FormatOpenAI
 	if s.StreamUsage != nil {
 		p.StreamUsage = *s.StreamUsage
 	}
 	return p
 }
 
-func updateProvider(p *Provider, s ProviderSpec) {
+func updateProvider(p *Provider, s *ProviderSpec) {
 	if s.DisplayName != "" {
 		p.DisplayName = s.DisplayName
 	}
 	if s.BaseURL != "" {
 		p.BaseURL = s.BaseURL
 	}
-	if f := toLower(strings.TrimSpace(s.Format)); f != "" && f != p.Format {
+	if s.OwnTransport {
+		p.OwnTransport = true
+	}
+	if f := normFormat(s.Format); f != "" && f != p.Format {
 		p.Format = f
 		if len(s.Surfaces) == 0 {
-			p.Surfaces, _ = formatSurfaces(f)
+			p.Surfaces = formatSurfaces(f)
 		}
 	}
 	if len(s.Surfaces) > 0 {
 		p.Surfaces = slices.Clone(s.Surfaces)
+	}
+	if len(s.KeyPrefixes) > 0 {
+		p.KeyPrefixes = slices.Clone(s.KeyPrefixes)
 	}
 	for _, a := range s.Aliases {
 		if !p.hasName(a) {
@@ -198,22 +238,27 @@ func updateProvider(p *Provider, s ProviderSpec) {
 	}
 }
 
-// mergeModel overrides the model of p that spec names, or adds spec as a
-// custom model.
-func mergeModel(p *Provider, spec Model) {
-	var m *Model
+// modelNamed returns the model of p whose ID or alias is n, or nil. Unlike
+// Model it works before the provider is indexed.
+func (p *Provider) modelNamed(n string) *Model {
 	for _, x := range p.Models {
-		if x.hasName(spec.ID) {
-			m = x
-			break
+		if x.hasName(n) {
+			return x
 		}
 	}
+	return nil
+}
+
+// mergeModel overrides the model of p that spec names, or adds spec as a
+// custom model, and returns the model changed or added.
+func mergeModel(p *Provider, spec *Model) *Model {
+	m := p.modelNamed(spec.ID)
 	if m == nil {
-		n := cloneModel(&spec)
+		n := cloneModel(spec)
 		n.Provider = p.ID
 		n.Custom = true
 		p.Models = append(p.Models, n)
-		return
+		return n
 	}
 	for _, a := range spec.Aliases {
 		if !m.hasName(a) {
@@ -244,6 +289,7 @@ func mergeModel(p *Provider, spec Model) {
 	if spec.Metadata != nil {
 		m.Metadata = maps.Clone(spec.Metadata)
 	}
+	return m
 }
 
 // hasName reports whether n is m's ID or one of its aliases.
@@ -285,6 +331,7 @@ func cloneProvider(p *Provider) *Provider {
 	n.index = nil
 	n.Aliases = slices.Clone(p.Aliases)
 	n.Surfaces = slices.Clone(p.Surfaces)
+	n.KeyPrefixes = slices.Clone(p.KeyPrefixes)
 	n.Models = make([]*Model, len(p.Models))
 	for i, m := range p.Models {
 		n.Models[i] = cloneModel(m)

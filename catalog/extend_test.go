@@ -3,11 +3,13 @@ package catalog_test
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/providers"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -25,7 +27,7 @@ func TestExtendOverrideProvider(t *testing.T) {
 			func(t *testing.T, p *catalog.Provider) {
 				require.Equal(t, "openai", p.ID)
 				require.Equal(t, "https://eu.api.openai.com/v1/", p.BaseURL)
-				require.Equal(t, "openai", p.Format)
+				require.Equal(t, providers.FormatOpenAI, p.Format)
 				require.Len(t, p.Surfaces, 3)
 				require.False(t, p.Custom)
 			},
@@ -44,15 +46,15 @@ func TestExtendOverrideProvider(t *testing.T) {
 			"format change resets surfaces",
 			catalog.ProviderSpec{ID: "deepseek", Format: "Anthropic", BaseURL: "https://api.deepseek.com/anthropic/"},
 			func(t *testing.T, p *catalog.Provider) {
-				require.Equal(t, "anthropic", p.Format)
-				require.Equal(t, []string{"messages"}, p.Surfaces)
+				require.Equal(t, providers.FormatAnthropic, p.Format)
+				require.Equal(t, []providers.Surface{"messages"}, p.Surfaces)
 			},
 		},
 		{
 			"explicit surfaces",
-			catalog.ProviderSpec{ID: "google", Surfaces: []string{"chat-completions"}},
+			catalog.ProviderSpec{ID: "google", Surfaces: []providers.Surface{"chat-completions"}},
 			func(t *testing.T, p *catalog.Provider) {
-				require.Equal(t, []string{"chat-completions"}, p.Surfaces)
+				require.Equal(t, []providers.Surface{"chat-completions"}, p.Surfaces)
 				require.False(t, p.Serves("embeddings"))
 			},
 		},
@@ -95,8 +97,8 @@ func TestExtendCustomProvider(t *testing.T) {
 		require.True(t, ok)
 		require.True(t, p.Custom)
 		require.Equal(t, "my-ollama", p.DisplayName)
-		require.Equal(t, "openai", p.Format)
-		require.Equal(t, []string{"chat-completions", "responses", "embeddings"}, p.Surfaces)
+		require.Equal(t, providers.FormatOpenAI, p.Format)
+		require.Equal(t, []providers.Surface{"chat-completions", "responses", "embeddings"}, p.Surfaces)
 		require.True(t, p.StreamUsage)
 		require.Equal(t, "http://localhost:11434/v1/", p.BaseURL)
 		require.Equal(t, "llama3.2:latest", p.DefaultModel)
@@ -112,7 +114,7 @@ func TestExtendCustomProvider(t *testing.T) {
 	t.Run("anthropic-format defaults", func(t *testing.T) {
 		p, ok := c.Provider("claude-proxy")
 		require.True(t, ok)
-		require.Equal(t, []string{"messages"}, p.Surfaces)
+		require.Equal(t, []providers.Surface{"messages"}, p.Surfaces)
 		require.False(t, p.StreamUsage)
 	})
 	t.Run("ollama colon names", func(t *testing.T) {
@@ -216,7 +218,7 @@ func TestExtendLeavesReceiverUnchanged(t *testing.T) {
 		ID:       "openai",
 		BaseURL:  "https://proxy.test/v1/",
 		Aliases:  []string{"oai"},
-		Surfaces: []string{"chat-completions"},
+		Surfaces: []providers.Surface{"chat-completions"},
 		Models: []catalog.Model{
 			{ID: "gpt-4o", Aliases: []string{"four-oh"}, Features: []string{"x"}, Metadata: meta, Pricing: catalog.Pricing{Input: 1}},
 		},
@@ -283,13 +285,13 @@ func TestExtendErrors(t *testing.T) {
 		want  []string
 	}{
 		{"empty id", []catalog.ProviderSpec{{}}, []string{"provider spec 0: empty id"}},
-		{"custom provider without base url", []catalog.ProviderSpec{{ID: "lab"}}, []string{`provider "lab": base_url: required`}},
+		{"custom provider without base url", []catalog.ProviderSpec{{ID: "lab"}}, []string{`provider "lab": base URL is required`}},
 		{"custom provider with a bad format", []catalog.ProviderSpec{{ID: "lab", BaseURL: "https://lab.test/", Format: "grpc"}}, []string{`unknown format "grpc"`}},
 		{"custom provider with colon id", []catalog.ProviderSpec{{ID: "lab:1", BaseURL: "https://lab.test/"}}, []string{`id "lab:1": contains ':'`}},
 		{"alias taken by another provider", []catalog.ProviderSpec{{ID: "lab", BaseURL: "https://lab.test/", Aliases: []string{"Gemini"}}}, []string{`alias "Gemini" is already used by provider "google"`}},
 		{"two specs for one provider", []catalog.ProviderSpec{{ID: "openai"}, {ID: "open-ai"}}, []string{"provider already configured by spec 0"}},
 		{"unknown default model", []catalog.ProviderSpec{{ID: "openai", DefaultModel: "gpt-9"}}, []string{`default_model "gpt-9"`}},
-		{"surface of another format", []catalog.ProviderSpec{{ID: "anthropic", Surfaces: []string{"responses"}}}, []string{`surface "responses" is not served in format "anthropic"`}},
+		{"surface of another format", []catalog.ProviderSpec{{ID: "anthropic", Surfaces: []providers.Surface{"responses"}}}, []string{`surface "responses" is not served in format "anthropic"`}},
 		{"duplicate model names", []catalog.ProviderSpec{{ID: "lab", BaseURL: "https://lab.test/", Models: []catalog.Model{{ID: "a"}, {ID: "b", Aliases: []string{"A"}}}}}, []string{`alias "A" is already used by model "a"`}},
 		{"bad model values", []catalog.ProviderSpec{{ID: "lab", BaseURL: "https://lab.test/", Models: []catalog.Model{{ID: ""}, {ID: "x", ContextWindow: -1, Encoding: "bogus", Pricing: catalog.Pricing{Output: -5}}}}}, []string{`id "": empty`, "negative context_window -1", `unknown encoding "bogus"`, "negative output price -5"}},
 		{"negative override", []catalog.ProviderSpec{{ID: "openai", Models: []catalog.Model{{ID: "gpt-4o", Pricing: catalog.Pricing{Input: -1}}}}}, []string{`model "gpt-4o": negative input price -1`}},
@@ -300,9 +302,9 @@ func TestExtendErrors(t *testing.T) {
 				{ID: "openai", BaseURL: "not a url"},
 				{ID: "", BaseURL: "https://x.test/"},
 				{ID: "OpenAI", Disabled: true},
-				{ID: "lab2", BaseURL: "https://lab2.test/", Format: "anthropic", Surfaces: []string{"embeddings"}},
+				{ID: "lab2", BaseURL: "https://lab2.test/", Format: "anthropic", Surfaces: []providers.Surface{"embeddings"}},
 			},
-			[]string{"provider spec 2: empty id", "provider spec 3", `provider "lab": base_url: required`, `provider "openai": base_url`, `surface "embeddings" is not served in format "anthropic"`},
+			[]string{"provider spec 2: empty id", "provider spec 3", `provider "lab": base URL is required`, `provider "openai": base URL "not%20a%20url": scheme must be http or https`, `surface "embeddings" is not served in format "anthropic"`},
 		},
 	}
 	for _, tt := range tests {
@@ -326,4 +328,152 @@ func TestExtendNilAndZeroCatalog(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "solo", ms[0].Provider.ID)
 	}
+}
+
+func TestExtendOwnTransport(t *testing.T) {
+	base := defaultCatalog(t)
+	t.Run("custom provider without a base URL", func(t *testing.T) {
+		c, err := base.Extend(catalog.ProviderSpec{ID: "echo", OwnTransport: true, Models: []catalog.Model{{ID: "echo-1"}}})
+		require.NoError(t, err)
+		p, ok := c.Provider("echo")
+		require.True(t, ok)
+		require.True(t, p.OwnTransport)
+		require.Empty(t, p.BaseURL)
+		ms, err := c.Resolve("echo:echo-1")
+		require.NoError(t, err)
+		require.Same(t, p, ms[0].Provider)
+	})
+	t.Run("a base URL given is still checked and normalised", func(t *testing.T) {
+		c, err := base.Extend(catalog.ProviderSpec{ID: "echo", OwnTransport: true, BaseURL: "https://echo.test/v1"})
+		require.NoError(t, err)
+		p, _ := c.Provider("echo")
+		require.Equal(t, "https://echo.test/v1/", p.BaseURL)
+		_, err = base.Extend(catalog.ProviderSpec{ID: "echo", OwnTransport: true, BaseURL: "custom://echo"})
+		require.EqualError(t, err, `catalog: provider "echo": base URL "custom://echo": scheme must be http or https`)
+	})
+	t.Run("without OwnTransport the base URL is required", func(t *testing.T) {
+		_, err := base.Extend(catalog.ProviderSpec{ID: "echo"})
+		require.EqualError(t, err, `catalog: provider "echo": base URL is required`)
+	})
+	t.Run("catalog provider keeps its base URL", func(t *testing.T) {
+		c, err := base.Extend(catalog.ProviderSpec{ID: "openai", OwnTransport: true})
+		require.NoError(t, err)
+		p, _ := c.Provider("openai")
+		require.True(t, p.OwnTransport)
+		require.Equal(t, "https://api.openai.com/v1/", p.BaseURL)
+		q, _ := base.Provider("openai")
+		require.False(t, q.OwnTransport, "the receiver is unchanged")
+	})
+}
+
+func TestExtendBaseURL(t *testing.T) {
+	base := defaultCatalog(t)
+	tests := []struct{ in, want string }{
+		{"https://lab.test", "https://lab.test/"},
+		{" https://lab.test/v1 ", "https://lab.test/v1/"},
+		{"http://localhost:11434/v1/", "http://localhost:11434/v1/"},
+		// A query is kept (the provider implementations merge it into every
+		// request URL); the "/" goes on the path.
+		{"https://res.openai.azure.com/openai/deployments/gpt-4o?api-version=2024-10-21", "https://res.openai.azure.com/openai/deployments/gpt-4o/?api-version=2024-10-21"},
+		{"https://lab.test/a%2Fb/v1", "https://lab.test/a%2Fb/v1/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			c, err := base.Extend(catalog.ProviderSpec{ID: "lab", BaseURL: tt.in})
+			require.NoError(t, err)
+			p, _ := c.Provider("lab")
+			require.Equal(t, tt.want, p.BaseURL)
+		})
+	}
+}
+
+func TestExtendKeyPrefixes(t *testing.T) {
+	base := defaultCatalog(t)
+	spec := catalog.ProviderSpec{ID: "lab", BaseURL: "https://lab.test", KeyPrefixes: []string{"lab-"}}
+	c, err := base.Extend(spec)
+	require.NoError(t, err)
+	spec.KeyPrefixes[0] = "mutated"
+	p, _ := c.Provider("lab")
+	require.Equal(t, []string{"lab-"}, p.KeyPrefixes, "the spec's slice is copied")
+
+	c, err = base.Extend(catalog.ProviderSpec{ID: "groq", DisplayName: "Groq"})
+	require.NoError(t, err)
+	p, _ = c.Provider("groq")
+	require.Equal(t, []string{"gsk_"}, p.KeyPrefixes, "an empty KeyPrefixes keeps the catalog's")
+
+	_, err = base.Extend(catalog.ProviderSpec{ID: "lab", BaseURL: "https://lab.test", KeyPrefixes: []string{"a", "", " b", "a", "c\x00"}})
+	require.Error(t, err)
+	require.Equal(t, []string{
+		`catalog: provider "lab": empty key prefix`,
+		`catalog: provider "lab": key prefix " b" has white space or control characters`,
+		`catalog: provider "lab": duplicate key prefix "a"`,
+		`catalog: provider "lab": key prefix "c\x00" has white space or control characters`,
+	}, strings.Split(err.Error(), "\n"))
+}
+
+// TestExtendDuplicateModels: two entries of one spec naming the same model
+// are an error naming both, whether the provider is custom or from the
+// catalog.
+func TestExtendDuplicateModels(t *testing.T) {
+	base := defaultCatalog(t)
+	tests := []struct {
+		name  string
+		spec  catalog.ProviderSpec
+		field string
+		want  string
+	}{
+		{
+			"same id", catalog.ProviderSpec{ID: "lab", BaseURL: "https://lab.test", Models: []catalog.Model{{ID: "a"}, {ID: "b"}, {ID: "A", ContextWindow: 5}}},
+			"Models[2].ID", `catalog: provider "lab": model "A": names the same model as Models[0] ("a"): list each model once`,
+		},
+		{
+			"id is an earlier alias", catalog.ProviderSpec{ID: "lab", BaseURL: "https://lab.test", Models: []catalog.Model{{ID: "a", Aliases: []string{"alpha"}}, {ID: "alpha"}}},
+			"Models[1].ID", `catalog: provider "lab": model "alpha": names the same model as Models[0] ("a"): list each model once`,
+		},
+		{
+			"two names of one catalog model", catalog.ProviderSpec{ID: "openai", Models: []catalog.Model{{ID: "gpt-4o", Pricing: catalog.Pricing{Input: 1}}, {ID: "gpt-4o-2024-08-06", Pricing: catalog.Pricing{Input: 2}}}},
+			"Models[1].ID", `catalog: provider "openai": model "gpt-4o-2024-08-06": names the same model as Models[0] ("gpt-4o"): list each model once`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := base.Extend(tt.spec)
+			require.Nil(t, c)
+			require.EqualError(t, err, tt.want)
+			var se *catalog.SpecError
+			require.ErrorAs(t, err, &se)
+			require.Equal(t, tt.field, se.Field)
+		})
+	}
+	t.Run("distinct models are fine", func(t *testing.T) {
+		_, err := base.Extend(catalog.ProviderSpec{ID: "openai", Models: []catalog.Model{{ID: "gpt-4o"}, {ID: "gpt-4o-mini"}, {ID: "my-model"}}})
+		require.NoError(t, err)
+	})
+}
+
+// FuzzExtend: Extend never panics, and every problem it reports is a
+// *SpecError that points at one of the specs given.
+func FuzzExtend(f *testing.F) {
+	base := defaultCatalog(f)
+	f.Add("lab", "alias", "https://lab.test", "m", "gpt-4o", "chat-completions", "sk-")
+	f.Add("openai", "groqcloud", "ftp://x", "gpt-4o", "gpt-4o-mini", "messages", "")
+	f.Add("Open-AI", "Gemini", "", "GPT-4O", "GPT-4O-2024-08-06", "bogus", "sk-")
+	f.Fuzz(func(t *testing.T, id, alias, baseURL, model, modelAlias, surface, keyPrefix string) {
+		specs := []catalog.ProviderSpec{
+			{ID: id, Aliases: []string{alias}, BaseURL: baseURL, Surfaces: []providers.Surface{providers.Surface(surface)}, KeyPrefixes: []string{keyPrefix},
+				Models: []catalog.Model{{ID: model, Aliases: []string{modelAlias}}, {ID: modelAlias, Replacement: model}}},
+			{ID: "anthropic", Aliases: []string{alias}, Models: []catalog.Model{{ID: modelAlias, Aliases: []string{model}}}},
+		}
+		c, err := base.Extend(specs...)
+		if err == nil {
+			require.NotNil(t, c)
+			return
+		}
+		require.Nil(t, c)
+		for _, se := range specErrors(t, err) {
+			require.True(t, se.Index >= -1 && se.Index < len(specs), "index %d", se.Index)
+			require.NotEmpty(t, se.Field)
+			require.True(t, strings.HasPrefix(se.Error(), "catalog: provider "))
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/providers"
 )
 
 // doc builds a one-provider catalog file whose provider and model JSON
@@ -30,6 +31,7 @@ func TestParseValid(t *testing.T) {
 			"id": "acme", "aliases": ["ACME-AI", "acme.ai"], "display_name": "Acme", "website": "https://acme.test",
 			"base_url": "https://api.acme.test/v1", "format": "OpenAI", "surfaces": ["Chat-Completions", "embeddings"],
 			"stream_usage": true, "default_model": "Small", "default_model_note": "cheap", "comment": "c",
+			"key_prefixes": ["acme-", "ak_"], "key_prefixes_note": "documented at https://acme.test/keys",
 			"models": [
 				{"id": "acme-small", "aliases": ["small", "acme-small-2026-01-01"], "author": "acme", "display_name": "Small",
 				 "context_window": 8192, "max_output_tokens": 1024, "input_modalities": ["text"], "output_modalities": ["text"],
@@ -45,10 +47,13 @@ func TestParseValid(t *testing.T) {
 	p, ok := c.Provider("acme.ai")
 	require.True(t, ok)
 	require.Equal(t, "https://api.acme.test/v1/", p.BaseURL, "a trailing slash is added")
-	require.Equal(t, "openai", p.Format)
-	require.Equal(t, []string{"chat-completions", "embeddings"}, p.Surfaces)
+	require.Equal(t, providers.FormatOpenAI, p.Format)
+	require.Equal(t, []providers.Surface{"chat-completions", "embeddings"}, p.Surfaces)
 	require.Equal(t, "acme-small", p.DefaultModel, "default model is canonicalised to the ID")
 	require.True(t, p.StreamUsage)
+	require.Equal(t, []string{"acme-", "ak_"}, p.KeyPrefixes)
+	require.True(t, c.MayOwnKey(p, "ak_123"))
+	require.False(t, p.OwnTransport)
 
 	small := p.Models[0]
 	require.Equal(t, "acme", small.Provider)
@@ -94,9 +99,10 @@ func TestParseErrors(t *testing.T) {
 		{"unknown surface", doc(`"id": "a", "base_url": "https://a.test/", "format": "openai", "surfaces": ["completions"]`, ""), []string{`unknown surface "completions"`}},
 		{"surface of another format", doc(`"id": "a", "base_url": "https://a.test/", "format": "anthropic", "surfaces": ["chat-completions"]`, ""), []string{`surface "chat-completions" is not served in format "anthropic"`}},
 		{"duplicate surface", doc(`"id": "a", "base_url": "https://a.test/", "format": "openai", "surfaces": ["responses", "Responses"]`, ""), []string{`duplicate surface "responses"`}},
-		{"missing base url", doc(`"id": "a", "format": "openai", "surfaces": ["chat-completions"]`, ""), []string{"base_url: required"}},
+		{"missing base url", doc(`"id": "a", "format": "openai", "surfaces": ["chat-completions"]`, ""), []string{`provider "a": base URL is required`}},
 		{"relative base url", doc(`"id": "a", "base_url": "api.a.test/v1", "format": "openai", "surfaces": ["chat-completions"]`, ""), []string{"scheme must be http or https"}},
-		{"base url with query", doc(`"id": "a", "base_url": "https://a.test/v1?x=1", "format": "openai", "surfaces": ["chat-completions"]`, ""), []string{"must not have a query or fragment"}},
+		{"base url with fragment", doc(`"id": "a", "base_url": "https://a.test/v1#x", "format": "openai", "surfaces": ["chat-completions"]`, ""), []string{"fragment is not allowed"}},
+		{"base url with credentials", doc(`"id": "a", "base_url": "https://u:hunter2@a.test/v1", "format": "openai", "surfaces": ["chat-completions"]`, ""), []string{"credentials are not allowed in the URL"}},
 		{"unknown default model", doc(`"id": "a", "base_url": "https://a.test/", "format": "openai", "surfaces": ["chat-completions"], "default_model": "m2"`, ""), []string{`default_model "m2" is not a model of this provider`}},
 		{"empty model id", doc("", `"id": ""`), []string{`model "": id "": empty`}},
 		{"spaced model id", doc("", `"id": " m1"`), []string{"has surrounding white space"}},
@@ -145,6 +151,7 @@ func TestParseErrors(t *testing.T) {
 			for _, line := range strings.Split(err.Error(), "\n") {
 				require.True(t, strings.HasPrefix(line, "catalog: "), "line %q", line)
 			}
+			require.NotContains(t, err.Error(), "hunter2", "a URL password never reaches error text")
 		})
 	}
 }

@@ -90,6 +90,7 @@
 //	    auth_header: api-key        # send the raw key in this header instead of the default
 //	    default_model: gpt-4o-mini
 //	    stream_usage: true          # accepts stream_options.include_usage
+//	    key_prefixes: ["sk-"]       # scoped pass-through: the client keys this provider owns; default the catalog's
 //	    pass_through: false         # a keyless custom provider receives clients' own keys (scoped mode)
 //	    disabled: false             # remove the provider; its ${env:...} need not be set
 //	    models:                     # override catalog models or add new ones; IDs unique per provider
@@ -119,10 +120,10 @@
 //     providers, so there it defaults to false.
 //   - pass_through: a provider with no api_keys receives the client's own
 //     credential: under scoped (the default) only a catalog provider whose
-//     key prefix matches it ("sk-ant-" for Anthropic, ...) or a custom
-//     provider with pass_through: true; under off none; under any every
-//     keyless provider (unsafe: on failover one provider's key can reach
-//     another).
+//     key prefixes match it ("sk-ant-" for Anthropic, ...; a provider's
+//     key_prefixes replace the catalog's) or a custom provider with
+//     pass_through: true; under off none; under any every keyless provider
+//     (unsafe: on failover one provider's key can reach another).
 //   - allowed_hosts: requests with another Host get 403 host_not_allowed,
 //     which protects a gateway on a loopback address from DNS rebinding.
 //     When it is left out, the server allows only localhost, 127.0.0.1,

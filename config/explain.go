@@ -5,10 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	gateway "github.com/llmgate/gateway"
-	"github.com/llmgate/gateway/catalog"
 )
 
 // Error lists every problem with a configuration file, each with the path
@@ -68,8 +66,7 @@ type Problem struct {
 	// gateway.New found.
 	Err error
 
-	msg          string // Err's text for the file: without the option's name, values from the environment shown as references
-	placedByText bool   // placed by the provider name in a catalog text
+	msg string // Err's text for the file: without the option's name, values from the environment shown as references
 }
 
 // Error returns "path: problem (line N)".
@@ -113,11 +110,10 @@ func (f *File) Check(extra ...gateway.Option) error {
 //	}
 //
 // A problem of New with a provider ID and field (see gateway.OptionError)
-// is placed at that field of the provider's entry; one with an option's
-// name at the field the option comes from; one from the catalog that only
-// names a provider in its text at that provider's entry (and model, when
-// the text names one); anything else, such as a problem of an option the
-// host added, is listed without a place, as New wrote it. A problem at a
+// is placed at that field of the provider's entry (at the entry when it
+// has no field); one with an option's name at the field the option comes
+// from; anything else, such as a problem of an option the host added, is
+// listed without a place, as New wrote it. A problem at a
 // field that Parse already found faulty, or inside one, is left out. Values
 // taken from the environment are shown as their ${env:NAME} references.
 func (f *File) Explain(err error) error {
@@ -136,8 +132,6 @@ func (f *File) Explain(err error) error {
 			switch {
 			case f.faultyWithin(p.Path):
 			case slices.ContainsFunc(ps, func(q *Problem) bool { return q.Path == p.Path && q.msg == p.msg }):
-			case p.placedByText && slices.ContainsFunc(found, func(q *Problem) bool { return !q.placedByText && q.Path == p.Path }):
-				// The catalog's text for a problem New reported with its field.
 			default:
 				ps = append(ps, p)
 			}
@@ -202,13 +196,10 @@ func leaves(err error, out []error) []error {
 type locator struct {
 	f     *File
 	count map[string]int // errors placed so far per provider and field, to tell same-ID entries apart
-
-	canonOnce sync.Once
-	canon     []string // the catalog ID of each entry's provider, for catalog texts
 }
 
 // problems returns the problems of one leaf error of New: usually one, one
-// per part for a joined catalog or transport error.
+// per part for a joined transport error.
 func (l *locator) problems(err error) []*Problem {
 	oe, ok := err.(*gateway.OptionError)
 	if !ok {
@@ -221,19 +212,8 @@ func (l *locator) problems(err error) []*Problem {
 		}
 		return []*Problem{l.problem(path, oe, oe.Err.Error())}
 	}
-	if oe.Provider == "" && oe.Field == "" {
-		// The catalog's problems, which name their provider only in their
-		// text (until the catalog reports fields).
-		var out []*Problem
-		for _, part := range joined(oe.Err, nil) {
-			p := l.problem(l.textPath(part.Error()), part, part.Error())
-			p.placedByText = true
-			out = append(out, p)
-		}
-		return out
-	}
 	path := l.providerPath(oe.Provider, oe.Field)
-	if path == "" {
+	if path == "" || oe.Provider == "" && oe.Field == "" {
 		return []*Problem{l.problem("", oe, oe.Error())} // not the file's provider
 	}
 	parts := []error{oe.Err}
@@ -447,89 +427,4 @@ func snake(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
-}
-
-// textPath places a catalog problem that names its provider only in its
-// text ("catalog: provider \"lab\": model \"m\": ...").
-func (l *locator) textPath(text string) string {
-	_, rest, ok := strings.Cut(text, "provider ")
-	if !ok {
-		return ""
-	}
-	if r, ok := strings.CutPrefix(rest, "spec "); ok { // `spec 3 ("lab"): ...`
-		_, rest, _ = strings.Cut(r, " ")
-		rest = strings.TrimPrefix(rest, "(")
-	}
-	name, rest, ok := cutQuoted(rest)
-	if !ok {
-		return ""
-	}
-	i := l.entryNamed(name, strings.Contains(rest, "already configured"))
-	if i < 0 {
-		return ""
-	}
-	path := "providers[" + strconv.Itoa(i) + "]"
-	rest = strings.TrimLeft(rest, "): ")
-	p := &l.f.Providers[i]
-	switch {
-	case strings.HasPrefix(rest, "id ") || strings.HasPrefix(rest, "provider already configured"):
-		return path + ".id"
-	case strings.HasPrefix(rest, "model "):
-		m, _, _ := cutQuoted(strings.TrimPrefix(rest, "model "))
-		for j := range p.Models {
-			if strings.EqualFold(p.Models[j].ID, m) {
-				return path + ".models[" + strconv.Itoa(j) + "]"
-			}
-		}
-		return path + ".models"
-	case strings.HasPrefix(rest, "base_url"):
-		return path + ".base_url"
-	case strings.HasPrefix(rest, "default_model"):
-		return path + ".default_model"
-	case strings.HasPrefix(rest, "unknown format"):
-		return path + ".format"
-	case strings.Contains(rest, "surface"):
-		return path + ".surfaces"
-	case strings.HasPrefix(rest, "alias"):
-		return path + ".aliases"
-	}
-	return path
-}
-
-// entryNamed returns the index of the entry for the catalog provider name,
-// or -1; later names the second entry of a duplicate.
-func (l *locator) entryNamed(name string, later bool) int {
-	l.canonOnce.Do(func() {
-		cat, err := catalog.Default()
-		l.canon = make([]string, len(l.f.Providers))
-		for i, p := range l.f.Providers {
-			l.canon[i] = p.ID
-			if err == nil {
-				if cp, ok := cat.Provider(p.ID); ok {
-					l.canon[i] = cp.ID
-				}
-			}
-		}
-	})
-	found := -1
-	for i, p := range l.f.Providers {
-		if strings.EqualFold(p.ID, name) || strings.EqualFold(l.canon[i], name) {
-			if found >= 0 || !later {
-				return i
-			}
-			found = i
-		}
-	}
-	return found
-}
-
-// cutQuoted returns the Go-quoted string at the start of s and the text
-// after it.
-func cutQuoted(s string) (string, string, bool) {
-	q, err := strconv.QuotedPrefix(s)
-	if err != nil {
-		return "", s, false
-	}
-	v, err := strconv.Unquote(q)
-	return v, s[len(q):], err == nil
 }

@@ -42,12 +42,12 @@ func TestCheckErrors(t *testing.T) {
 		{"models required", `only_allow_configured_models: true`, `only_allow_configured_models: only configured models are allowed but no provider lists any model (line 1)`},
 		{"providers required", `only_allow_configured_providers: true`, `only_allow_configured_providers: only configured providers are allowed but no provider is configured (line 1)`},
 		{"missing id", "providers:\n  - base_url: https://x/v1/", `providers[0].id: provider ID is empty (line 2)`},
-		{"id with colon", "providers: [{id: 'a:b', base_url: 'https://x/v1/'}]", `providers[0].id: catalog: provider "a:b": id "a:b": contains ':'`},
+		{"id with colon", "providers: [{id: 'a:b', base_url: 'https://x/v1/'}]", `providers[0].id: id "a:b": contains ':' (line 1)`},
 		{"duplicate id", "providers:\n  - id: openai\n  - id: OpenAI", `providers[1].id: provider configured twice (line 3)`},
-		{"duplicate id by alias", "providers:\n  - id: open-ai\n  - id: openai", `providers[1].id: catalog: provider spec 1 ("openai"): provider already configured by spec 0 (line 3)`},
+		{"duplicate id by alias", "providers:\n  - id: open-ai\n  - id: openai", `providers[1].id: provider spec 1: provider already configured by spec 0 (line 3)`},
 		{"bad format", "providers:\n  - id: openai\n    format: grpc", `providers[0].format: unknown format "grpc" (line 3)`},
-		{"bad surface", "providers: [{id: openai, surfaces: [chat-completions, completions]}]", `providers[0].surfaces: catalog: provider "openai": unknown surface "completions" (line 1)`},
-		{"bad base_url", "providers:\n  - id: x\n    base_url: 'localhost:11434'", `providers[0].base_url: catalog: provider "x": base_url: "localhost:11434": scheme must be http or https (line 3)`},
+		{"bad surface", "providers: [{id: openai, surfaces: [chat-completions, completions]}]", `providers[0].surfaces[1]: unknown surface "completions" (line 1)`},
+		{"bad base_url", "providers:\n  - id: x\n    base_url: 'localhost:11434'", `providers[0].base_url: base URL "localhost:11434": scheme must be http or https`},
 		{"missing key value", "providers:\n  - id: openai\n    api_keys:\n      - id: a", `providers[0].api_keys[0].value: key 1 has an empty value (line 4)`},
 		{"duplicate key id", "providers:\n  - id: openai\n    api_keys:\n      - {value: a, id: k}\n      - {value: b, id: k}", `providers[0].api_keys[1].id: key ID "k" used twice (line 5)`},
 		{"duplicate implicit key id", "providers: [{id: openai, api_keys: [{value: a, id: key-2}, {value: b}]}]", `providers[0].api_keys[1].id: key ID "key-2" used twice (line 1)`},
@@ -55,11 +55,11 @@ func TestCheckErrors(t *testing.T) {
 		{"bad header name", "providers: [{id: openai, headers: {'X Bad': v}}]", `providers[0]: openai: header name "X Bad" is not a valid token (line 1)`},
 		{"header value with a newline", "providers: [{id: openai, headers: {X-A: '${env:NL}'}}]", `providers[0]: openai: header "X-A" has a value with control characters (line 1)`},
 		{"bad auth header", "providers: [{id: anthropic, auth_header: 'api key'}]", `providers[0]: anthropic: auth header "api key" is not a valid header name (line 1)`},
-		{"empty alias", "providers:\n  - id: openai\n    aliases: ['']", `providers[0].aliases: catalog: provider "openai": alias "": empty (line 3)`},
-		{"model without id", "providers:\n  - id: openai\n    models:\n      - author: me", `providers[0].models[0]: catalog: provider "openai": model "": id "": empty (line 4)`},
-		{"negative price", "providers:\n  - id: openai\n    models:\n      - id: m\n      - id: n\n        pricing: {output: -1}", `providers[0].models[1]: catalog: provider "openai": model "n": negative output price -1 (line 5)`},
+		{"empty alias", "providers:\n  - id: openai\n    aliases: ['']", `providers[0].aliases[0]: alias "": empty (line 3)`},
+		{"model without id", "providers:\n  - id: openai\n    models:\n      - author: me", `providers[0].models[0].id: id "": empty (line 4)`},
+		{"negative price", "providers:\n  - id: openai\n    models:\n      - id: m\n      - id: n\n        pricing: {output: -1}", `providers[0].models[1].pricing.output: model "n": negative output price -1 (line 6)`},
 		{"duplicate model", "providers:\n  - id: lab\n    base_url: https://lab/v1/\n    models:\n      - id: m\n      - id: M", `providers[0].models[1].id: model "M" is listed twice (also Models[0]) (line 6)`},
-		{"unknown default model of a provider", "providers:\n  - id: openai\n    default_model: nope", `providers[0].default_model: catalog: provider "openai": default_model "nope" is not a model of this provider (line 3)`},
+		{"unknown default model of a provider", "providers:\n  - id: openai\n    default_model: nope", `providers[0].default_model: default_model "nope" is not a model of this provider (line 3)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,13 +69,16 @@ func TestCheckErrors(t *testing.T) {
 			require.Error(t, err)
 			var ce *Error
 			require.ErrorAs(t, err, &ce)
-			n := 0
+			// One place; gateway.New may describe it twice (its own rules
+			// and the catalog's), and adds "no API surfaces" to a bad
+			// format.
+			places := map[string]bool{}
 			for _, p := range ce.Problems {
-				if !strings.Contains(p.Error(), "no API surfaces") { // the catalog's echo of a bad format
-					n++
+				if !strings.Contains(p.Error(), "no API surfaces") {
+					places[p.Path] = true
 				}
 			}
-			require.Equal(t, 1, n, err.Error())
+			require.Len(t, places, 1, err.Error())
 			require.Contains(t, err.Error(), tt.want)
 		})
 	}
@@ -113,7 +116,7 @@ log: {level: chatty}
 	}
 	var got []string
 	for _, p := range ce.Problems {
-		if !strings.Contains(p.Error(), "no API surfaces") { // the catalog's echo of the bad format
+		if !strings.Contains(p.Error(), "no API surfaces") && !strings.Contains(p.Error(), "(want ") { // the catalog's echoes of the bad format
 			got = append(got, p.Error())
 		}
 	}

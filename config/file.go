@@ -154,6 +154,7 @@ type Provider struct {
 	DefaultModel string            `yaml:"default_model"`
 	StreamUsage  *bool             `yaml:"stream_usage"`
 	Disabled     bool              `yaml:"disabled"`
+	KeyPrefixes  []string          `yaml:"key_prefixes"`
 	PassThrough  bool              `yaml:"pass_through"`
 	Models       []Model           `yaml:"models"`
 }

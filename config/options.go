@@ -123,7 +123,8 @@ func (p *Provider) config() gateway.ProviderConfig {
 	out := gateway.ProviderConfig{
 		ID: p.ID, Aliases: p.Aliases, BaseURL: p.BaseURL, Format: providers.Format(p.Format),
 		Headers: p.Headers, QueryParams: p.QueryParams, AuthHeader: p.AuthHeader,
-		DefaultModel: p.DefaultModel, StreamUsage: p.StreamUsage, Disabled: p.Disabled, PassThrough: p.PassThrough,
+		DefaultModel: p.DefaultModel, StreamUsage: p.StreamUsage, Disabled: p.Disabled,
+		KeyPrefixes: p.KeyPrefixes, PassThrough: p.PassThrough,
 	}
 	for _, s := range p.Surfaces {
 		out.Surfaces = append(out.Surfaces, providers.Surface(s))

@@ -37,7 +37,10 @@ func main() {
 
 func run() error {
 	var opts []gateway.Option
-	for id, env := range map[string]string{"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"} {
+	// A slice, not a map: the configuration order is the default order of
+	// "auto", and it must not change between runs.
+	for _, p := range []struct{ id, env string }{{"openai", "OPENAI_API_KEY"}, {"anthropic", "ANTHROPIC_API_KEY"}} {
+		id, env := p.id, p.env
 		if key := os.Getenv(env); key != "" {
 			opts = append(opts, gateway.WithProvider(gateway.ProviderConfig{
 				ID:   id,

@@ -16,8 +16,12 @@ type Target struct {
 }
 
 // ParseBaseURL checks an API root URL: it must be an absolute http or https
-// URL with a host and without credentials or fragment. It reports every
-// problem in one error, whose text never contains the URL's password.
+// URL with a host and without credentials or fragment; a query is allowed
+// (JoinURL keeps it). It reports every problem in one error, whose text
+// never contains the URL's password. It is llmgate's one base URL rule: the
+// catalog (for provider base URLs) and the OpenAI and Anthropic provider
+// implementations all apply it, so a URL the catalog accepts is one the
+// providers accept.
 func ParseBaseURL(raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("base URL is required")
