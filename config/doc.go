@@ -22,15 +22,15 @@
 //	if f == nil {
 //		return err // unreadable, or not YAML
 //	}
-//	err = gw.Reload(append(f.Options(), hostOptions...)...)
-//	if err := f.Explain(err); err != nil { // Parse's problems too
-//		return err // the gateway keeps its configuration only if Reload failed
+//	if err != nil {
+//		return f.Check(hostOptions...) // the file's own problems and New's, gateway untouched
 //	}
+//	return f.Explain(gw.Reload(append(f.Options(), hostOptions...)...)) // nil: applied
 //
-// (When Parse reported problems, Options leaves the faulty fields out and
-// New or Reload may succeed without them; Explain still reports them, so
-// check its result before using the gateway. Check does this without
-// touching a running gateway.)
+// When Parse reports problems it still returns the File, whose Options
+// leave the faulty fields out, so that Check (or New followed by Explain)
+// reports the problems of the rest in the same list. Do not apply such a
+// File: Reload or New may well accept what is left.
 //
 // # Syntax
 //
