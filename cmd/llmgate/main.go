@@ -12,19 +12,51 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
-
-	gateway "github.com/llmgate/gateway"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
 // otherwise the module version from the build info is used.
 var version string
 
-// shutdownTimeout bounds how long a graceful shutdown waits for in-flight
-// requests (long streams included) before closing their connections.
-const shutdownTimeout = 30 * time.Second
+// Defaults of the server.
+const (
+	// DefaultListen is the address served when neither the configuration
+	// nor -listen sets one.
+	DefaultListen = "127.0.0.1:8080"
+	// DefaultMaxConnections is the default of max_connections.
+	DefaultMaxConnections = 4096
+	// shutdownTimeout bounds how long a graceful shutdown waits for
+	// in-flight requests (long streams included) before closing their
+	// connections.
+	shutdownTimeout = 30 * time.Second
+)
+
+// limits are the http.Server's own bounds. ReadTimeout bounds the arrival
+// of a request only: the gateway replaces the read deadline with its own
+// (body_read_timeout) while it reads the body and clears it afterwards, and
+// net/http clears it too once a body has been read to its end, so a
+// response may stream for longer. The gateway bounds each write to the
+// client itself (write_timeout), so the server sets no WriteTimeout, which
+// would cut long streams.
+type limits struct {
+	readHeader     time.Duration // the request line and headers
+	read           time.Duration // the whole request, until a handler sets its own deadline
+	idle           time.Duration // a keep-alive connection between requests
+	maxHeaderBytes int
+}
+
+func defaultLimits() limits {
+	return limits{readHeader: 10 * time.Second, read: time.Minute, idle: 2 * time.Minute, maxHeaderBytes: 64 << 10}
+}
+
+// hooks let tests watch and tune serve.
+type hooks struct {
+	ready  func(addr string, s *server) // called once connections are accepted
+	limits *limits                      // replaces defaultLimits()
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -37,14 +69,14 @@ func main() {
 
 // run runs the server until ctx is done. args are the command-line
 // arguments without the program name; env looks up environment variables.
-// The banner and -version go to stdout, logs to stderr.
+// The banner and -version go to stdout, logs to stderr. SIGHUP reloads the
+// configuration file.
 func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	return serve(ctx, args, env, stdout, stderr, nil)
+	return serve(ctx, args, env, stdout, stderr, hooks{})
 }
 
-// serve is run with a hook: ready, when non-nil, is called with the
-// address the server listens on, once it accepts connections.
-func serve(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer, ready func(addr string)) error {
+// serve is run with hooks.
+func serve(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := flag.NewFlagSet("llmgate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML configuration `file`")
@@ -54,7 +86,8 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-version]\n\n"+
 			"Without -config, llmgate serves the providers whose API keys are set in the\n"+
 			"environment (%s), or runs in demo mode when none is.\n"+
-			"Configuration reference: go doc github.com/llmgate/gateway/cmd/llmgate\n\n", envKeyNames())
+			"SIGHUP reloads the configuration file.\n"+
+			"Configuration reference: go doc github.com/llmgate/gateway/config\n\n", envKeyNames())
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -70,48 +103,63 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 		_, err := fmt.Fprintln(stdout, "llmgate", buildVersion())
 		return err
 	}
+	lim := defaultLimits()
+	if h.limits != nil {
+		lim = *h.limits
+	}
 
 	s, err := setup(*configPath, env, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	addr := s.listen
+	addr := s.listenAddr()
 	if *listen != "" {
 		addr = *listen
 	}
-	ln, err := net.Listen("tcp", addr)
+	tcp, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
+	ln := newLimitListener(tcp, s.maxConnections())
+	defer ln.Close()
+	s.hosts = loopbackHosts(addr, tcp.Addr())
+	if err := s.start(); err != nil {
+		return err
+	}
 	base := "http://" + ln.Addr().String()
-	s.logger.Info("llmgate listening", "addr", ln.Addr().String(), "mode", s.mode, "version", buildVersion())
+	s.logger.Info("llmgate listening", "addr", ln.Addr().String(), "mode", s.mode, "version", buildVersion(),
+		"providers", strings.Join(s.gw.Providers(), ","), "pass_through", s.gw.PassThrough().String())
 	if s.mode == modeDemo {
 		fmt.Fprint(stdout, demoBanner(base))
 	}
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.Handle("/", s.gw)
 	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           s.handler(),
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		IdleTimeout:       lim.idle,
+		MaxHeaderBytes:    lim.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	if ready != nil {
-		ready(ln.Addr().String())
+	if h.ready != nil {
+		h.ready(ln.Addr().String(), s)
 	}
 
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	for done := false; !done; {
+		select {
+		case err := <-errc:
+			return err
+		case <-hup:
+			_ = s.reload() // logged; on failure the configuration in force stays
+		case <-ctx.Done():
+			done = true
+		}
 	}
 	s.logger.Info("llmgate shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -124,6 +172,55 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	return nil
 }
 
+// handler answers GET /healthz and hands every other request, whatever its
+// path, to the gateway, which answers unknown and unclean paths ("//v1/…",
+// "/v1/x/../…") with a 404 in the client's dialect; http.ServeMux would
+// redirect them with a bare 307.
+func (s *server) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		s.gw.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHosts returns the Host names a server listening on bound (asked
+// for as addr) allows by default: the loopback names and addr's host when
+// it listens on a loopback address, else nil (every Host).
+func loopbackHosts(addr string, bound net.Addr) []string {
+	tcp, ok := bound.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsLoopback() {
+		return nil
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	for _, h := range []string{hostOf(addr), tcp.IP.String()} {
+		if h != "" && !containsFold(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
 func buildVersion() string {
 	if version != "" {
 		return version
@@ -132,78 +229,4 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
-}
-
-// Modes of operation.
-const (
-	modeConfig = "config"
-	modeEnv    = "env"
-	modeDemo   = "demo"
-)
-
-// server is what setup assembles: the gateway, its logger and whatever must
-// be closed after the HTTP server has shut down.
-type server struct {
-	mode   string
-	listen string
-	gw     *gateway.Gateway
-	logger *slog.Logger
-	closes []func()
-}
-
-// close releases the gateway, then everything it depended on.
-func (s *server) close() {
-	_ = s.gw.Close()
-	for i := len(s.closes) - 1; i >= 0; i-- {
-		s.closes[i]()
-	}
-}
-
-// setup picks the mode and builds the gateway: from the configuration file
-// when one is given, else from provider keys in the environment, else in
-// demo mode.
-func setup(configPath string, env func(string) string, stderr io.Writer) (*server, error) {
-	if configPath != "" {
-		return setupConfig(configPath, env, stderr)
-	}
-	if keys := envProviders(env); len(keys) > 0 {
-		return setupEnv(keys, stderr)
-	}
-	return setupDemo(stderr)
-}
-
-func setupConfig(path string, env func(string) string, stderr io.Writer) (*server, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg, cfgErr := LoadConfig(data, env)
-	var ce *ConfigError
-	if errors.As(cfgErr, &ce) {
-		ce.File = path
-	}
-	if cfg == nil {
-		return nil, cfgErr
-	}
-	logger := cfg.NewLogger(stderr)
-	gw, gwErr := newGateway(cfg.Options(), logger)
-	if cfgErr != nil || gwErr != nil {
-		if gw != nil {
-			_ = gw.Close()
-		}
-		if cfgErr != nil && gwErr != nil {
-			gwErr = fmt.Errorf("with the invalid fields above left out, %w", gwErr)
-		}
-		return nil, errors.Join(cfgErr, gwErr)
-	}
-	logger.Info("llmgate configured", "config", path, "providers", len(cfg.Providers))
-	return &server{mode: modeConfig, listen: cfg.ListenAddr(), gw: gw, logger: logger}, nil
-}
-
-// newGateway builds the gateway with the server's logger and request log.
-func newGateway(opts []gateway.Option, logger *slog.Logger) (*gateway.Gateway, error) {
-	opts = append(opts,
-		gateway.WithLogger(logger),
-		gateway.WithEventSink(gateway.SlogSink{Logger: logger, Level: slog.LevelInfo}))
-	return gateway.New(opts...)
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +18,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	gateway "github.com/llmgate/gateway"
+	"github.com/llmgate/gateway/config"
 )
 
 func TestMain(m *testing.M) {
@@ -43,25 +48,39 @@ func (s *syncBuffer) String() string {
 // running is a server started by startServer.
 type running struct {
 	base           string // "http://127.0.0.1:port"
+	srv            *server
 	stdout, stderr *syncBuffer
 	client         *http.Client // its own transport, closed at cleanup
 	stop           func() error // cancels run and waits for it
+}
+
+// mapEnv returns a getenv function over m.
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
 }
 
 // startServer runs serve with args (plus -listen 127.0.0.1:0) and env until
 // the test ends; run must return nil then.
 func startServer(t *testing.T, args []string, env map[string]string) *running {
 	t.Helper()
+	return startServerWith(t, args, env, nil)
+}
+
+// startServerWith is startServer with the server's limits replaced by lim
+// (unless nil).
+func startServerWith(t *testing.T, args []string, env map[string]string, lim *limits) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	ready := make(chan string, 1)
+	ready := make(chan *server, 1)
+	var addr string
 	done := make(chan error, 1)
 	args = append([]string{"-listen", "127.0.0.1:0"}, args...)
 	go func() {
-		done <- serve(ctx, args, mapEnv(env), r.stdout, r.stderr, func(addr string) { ready <- addr })
+		done <- serve(ctx, args, mapEnv(env), r.stdout, r.stderr, hooks{ready: func(a string, s *server) { addr = a; ready <- s }, limits: lim})
 	}()
 	select {
-	case addr := <-ready:
+	case r.srv = <-ready:
 		r.base = "http://" + addr
 	case err := <-done:
 		cancel()
@@ -175,16 +194,17 @@ providers:
   - id: groq
     api_keys: [{value: "${env:GROQ_KEY}"}]
   - id: x
+    base_url: https://x.example/v1/
     format: grpc
 `), 0o600))
 	var stdout, stderr syncBuffer
 	err := run(context.Background(), []string{"-config", path}, mapEnv(nil), &stdout, &stderr)
 	require.Error(t, err)
 	for _, want := range []string{
-		path + ": invalid configuration (3 problems):",
+		path + ": invalid configuration (",
 		`per_request_timeout: "3 minutes" is not a duration`,
 		`providers[0].api_keys[0].value: ${env:GROQ_KEY} is not set`,
-		`providers[1].format: "grpc" is not one of openai, anthropic`,
+		`providers[1].format: unknown format "grpc" (line 8)`,
 	} {
 		require.Contains(t, err.Error(), want)
 	}
@@ -254,4 +274,218 @@ func TestRunEnvMode(t *testing.T) {
 	require.NotContains(t, logs, secret)
 	require.NotContains(t, logs, "gsk-another-secret")
 	require.NotContains(t, r.stdout.String(), "DEMO MODE")
+}
+
+// rawRequest sends a request exactly as written (no client-side path
+// cleaning) and returns the response with its body read.
+func rawRequest(t *testing.T, base, method, target string, header map[string]string, body string) (*http.Response, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %d\r\n", method, target, strings.TrimPrefix(base, "http://"), len(body))
+	for k, v := range header {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+	}
+	b.WriteString("\r\n")
+	b.WriteString(body)
+	_, err = io.WriteString(conn, b.String())
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(data)
+}
+
+// TestUncleanPaths checks that paths http.ServeMux would redirect reach
+// the gateway, which answers in the client's dialect with its headers.
+func TestUncleanPaths(t *testing.T) {
+	r := startServer(t, nil, nil)
+	chat := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+	tests := []struct {
+		method, target string
+		anthropic      bool
+	}{
+		{"POST", "//v1/chat/completions", false},
+		{"POST", "/v1/x/../chat/completions", false},
+		{"POST", "/v1/./chat/completions", false},
+		{"GET", "/v1//models", false},
+		{"POST", "/v1/messages/../messages", true},
+		{"GET", "/healthz/", false},
+		{"GET", "//healthz", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
+			resp, body := rawRequest(t, r.base, tt.method, tt.target, map[string]string{"Content-Type": "application/json"}, chat)
+			require.Equal(t, http.StatusNotFound, resp.StatusCode, body)
+			require.Empty(t, resp.Header.Get("Location"))
+			require.True(t, strings.HasPrefix(resp.Header.Get(gateway.HeaderRequestID), "req_"), resp.Header)
+			require.Equal(t, "0", resp.Header.Get(gateway.HeaderAttempts))
+			require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			var e struct {
+				Type  string `json:"type"`
+				Error struct {
+					Type string `json:"type"`
+					Code string `json:"code"`
+				} `json:"error"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(body), &e), body)
+			require.Equal(t, "not_found", e.Error.Code)
+			if tt.anthropic {
+				require.Equal(t, "error", e.Type, "Anthropic's shape")
+				require.Equal(t, "not_found_error", e.Error.Type)
+			} else {
+				require.Empty(t, e.Type, "OpenAI's shape")
+			}
+		})
+	}
+	resp, body := rawRequest(t, r.base, "HEAD", "/healthz", nil, "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	resp, body = rawRequest(t, r.base, "POST", "/healthz", nil, "")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "only GET and HEAD /healthz are the server's")
+	require.Contains(t, body, `"code":"not_found"`)
+}
+
+// TestAllowedHostsOnLoopback checks the default Host restriction of a
+// loopback listener, and that allowed_hosts replaces it.
+func TestAllowedHostsOnLoopback(t *testing.T) {
+	hostGet := func(t *testing.T, r *running, host, path string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, r.base+path, nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := r.client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		if resp.StatusCode != http.StatusOK {
+			require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			require.NotEmpty(t, resp.Header.Get(gateway.HeaderRequestID))
+		}
+		return resp.StatusCode, string(b)
+	}
+	port := func(r *running) string { _, p, _ := net.SplitHostPort(strings.TrimPrefix(r.base, "http://")); return p }
+
+	t.Run("default", func(t *testing.T) {
+		r := startServer(t, nil, nil)
+		status, body := hostGet(t, r, "evil.example", "/v1/models")
+		require.Equal(t, http.StatusForbidden, status, body)
+		require.Contains(t, body, `"code":"host_not_allowed"`)
+		status, body = hostGet(t, r, "evil.example:"+port(r), "/v1/chat/completions")
+		require.Equal(t, http.StatusForbidden, status, body)
+		for _, host := range []string{"localhost:" + port(r), "LOCALHOST", "127.0.0.1:" + port(r), "[::1]:" + port(r)} {
+			status, body = hostGet(t, r, host, "/v1/models")
+			require.Equal(t, http.StatusOK, status, host+": "+body)
+		}
+		status, _ = hostGet(t, r, "evil.example", "/healthz")
+		require.Equal(t, http.StatusOK, status, "health checks are not the gateway's")
+	})
+	t.Run("file replaces the default", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "llmgate.yaml")
+		require.NoError(t, os.WriteFile(path, []byte("allowed_hosts: [gw.internal]\nproviders: [{id: openai}]\n"), 0o600))
+		r := startServer(t, []string{"-config", path}, nil)
+		status, body := hostGet(t, r, "localhost", "/v1/models")
+		require.Equal(t, http.StatusForbidden, status, body)
+		status, body = hostGet(t, r, "gw.internal:"+port(r), "/v1/models")
+		require.Equal(t, http.StatusOK, status, body)
+	})
+	t.Run("every host", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "llmgate.yaml")
+		require.NoError(t, os.WriteFile(path, []byte("allowed_hosts: ['*']\nproviders: [{id: openai}]\n"), 0o600))
+		r := startServer(t, []string{"-config", path}, nil)
+		status, body := hostGet(t, r, "evil.example", "/v1/models")
+		require.Equal(t, http.StatusOK, status, body)
+	})
+}
+
+func TestLoopbackHosts(t *testing.T) {
+	tcp := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 8080} }
+	loop := []string{"localhost", "127.0.0.1", "::1"}
+	tests := []struct {
+		addr  string
+		bound net.Addr
+		want  []string
+	}{
+		{"127.0.0.1:8080", tcp("127.0.0.1"), loop},
+		{"localhost:8080", tcp("127.0.0.1"), loop},
+		{"[::1]:8080", tcp("::1"), loop},
+		{"127.0.0.2:8080", tcp("127.0.0.2"), append(loop[:3:3], "127.0.0.2")},
+		{"me.localhost:8080", tcp("127.0.0.1"), append(loop[:3:3], "me.localhost")},
+		{"0.0.0.0:8080", tcp("0.0.0.0"), nil},
+		{":8080", tcp("::"), nil},
+		{"10.0.0.1:8080", tcp("10.0.0.1"), nil},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, loopbackHosts(tt.addr, tt.bound), tt.addr)
+	}
+}
+
+// TestStreamOutlivesReadTimeout runs streams that last longer than the
+// server's ReadTimeout: the read deadline is cleared once the body has
+// been read (by the gateway and by net/http), so they complete.
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	lim := defaultLimits()
+	lim.read = 100 * time.Millisecond
+	r := startServerWith(t, nil, nil, &lim)
+	words := strings.Repeat("word ", 20) // 20+ words, demo.DefaultStreamDelay apart
+	start := time.Now()
+	for _, tt := range []struct{ path, body, end string }{
+		{"/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"` + words + `"}]}`, "data: [DONE]\n\n"},
+		{"/v1/messages", `{"model":"claude-haiku-4-5","max_tokens":500,"stream":true,"messages":[{"role":"user","content":"` + words + `"}]}`, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"},
+	} {
+		resp, body := r.post(t, tt.path, tt.body)
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		require.True(t, strings.HasSuffix(body, tt.end), body)
+		require.Equal(t, 20, strings.Count(body, "word"), "every word arrived")
+	}
+	require.Greater(t, time.Since(start), 2*lim.read, "the streams outlived ReadTimeout")
+}
+
+func TestMaxHeaderBytes(t *testing.T) {
+	r := startServer(t, nil, nil)
+	req, err := http.NewRequest(http.MethodGet, r.base+"/v1/models", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Big", strings.Repeat("a", 100<<10))
+	resp, err := r.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+}
+
+// TestConfigModeReachable checks the default of
+// only_allow_configured_providers in a file and the start log line.
+func TestConfigModeReachable(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "llmgate.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("providers:\n  - id: openai\n    api_keys: [{value: sk-x}]\n"), 0o600))
+	r := startServer(t, []string{"-config", path}, nil)
+	resp, body := r.post(t, "/v1/messages", `{"model":"anthropic:claude-haiku-4-5","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, body)
+	require.Contains(t, body, "provider_not_allowed")
+	require.NoError(t, r.stop())
+	require.Contains(t, r.stderr.String(), `msg="llmgate listening"`)
+	require.Contains(t, r.stderr.String(), "providers=openai pass_through=scoped")
+
+	require.NoError(t, os.WriteFile(path, []byte("only_allow_configured_providers: false\npass_through: any\nproviders:\n  - id: openai\n"), 0o600))
+	r = startServer(t, []string{"-config", path}, nil)
+	status, body := r.get(t, "/v1/models")
+	require.Equal(t, http.StatusOK, status)
+	require.True(t, providersOf(modelIDs(t, body))["anthropic"], "every catalog provider")
+	require.NoError(t, r.stop())
+	require.Contains(t, r.stderr.String(), "providers=openai,anthropic,")
+	require.Contains(t, r.stderr.String(), "pass_through=any")
+}
+
+// TestExampleConfig keeps llmgate.example.yaml valid.
+func TestExampleConfig(t *testing.T) {
+	_, err := config.ReadFile("llmgate.example.yaml", mapEnv(nil))
+	require.ErrorContains(t, err, "${env:OPENAI_API_KEY} is not set", "variables are required")
+
+	f, err := config.ReadFile("llmgate.example.yaml", mapEnv(map[string]string{"OPENAI_API_KEY": "a", "ANTHROPIC_API_KEY": "b"}))
+	require.NoError(t, err, "the disabled provider's variable need not be set")
+	require.NoError(t, f.Check())
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	gateway "github.com/llmgate/gateway"
+	"github.com/llmgate/gateway/config"
 	"github.com/llmgate/gateway/internal/demo"
 	"github.com/llmgate/gateway/providers"
 )
@@ -67,32 +67,26 @@ func envProviders(env func(string) string) []envProvider {
 	return out
 }
 
-// envOptions returns the gateway options of environment mode: each provider
-// with its key (named after its variable), and only those providers.
-func envOptions(found []envProvider) []gateway.Option {
-	opts := []gateway.Option{gateway.WithOnlyConfiguredProviders(true)}
+// envFile returns the configuration of environment mode: each provider
+// with its key (named after its variable). As in a file that lists
+// providers, only those are served.
+func envFile(found []envProvider) *config.File {
+	f := &config.File{}
 	for _, p := range found {
-		opts = append(opts, gateway.WithProvider(gateway.ProviderConfig{
-			ID:   p.ID,
-			Keys: []gateway.ProviderKey{{ID: p.Var, Value: p.Key}},
-		}))
+		f.Providers = append(f.Providers, config.Provider{ID: p.ID, APIKeys: []config.APIKey{{ID: p.Var, Value: p.Key}}})
 	}
-	return opts
+	return f
 }
 
-func setupEnv(found []envProvider, stderr io.Writer) (*server, error) {
-	logger := newLogger(LogConfig{}, stderr)
-	gw, err := newGateway(envOptions(found), logger)
-	if err != nil {
-		return nil, err
-	}
+func setupEnv(found []envProvider, stderr io.Writer) *server {
+	s := newServer(modeEnv, envFile(found), stderr)
 	ids, vars := make([]string, len(found)), make([]string, len(found))
 	for i, p := range found {
 		ids[i], vars[i] = p.ID, p.Var
 	}
-	logger.Info("serving the providers whose API keys are set in the environment",
+	s.logger.Info("serving the providers whose API keys are set in the environment",
 		"providers", strings.Join(ids, ","), "from", strings.Join(vars, ","))
-	return &server{mode: modeEnv, listen: DefaultListen, gw: gw, logger: logger}, nil
+	return s
 }
 
 // Demo mode.
@@ -110,50 +104,44 @@ func setupEnv(found []envProvider, stderr io.Writer) (*server, error) {
 // ignores it, and clients need none.
 const demoKey = providers.Secret("llmgate-demo")
 
-// demoOptions returns the gateway options of demo mode for a demo upstream
-// at base ("http://127.0.0.1:port").
-func demoOptions(base string) []gateway.Option {
-	keys := []gateway.ProviderKey{{ID: "demo", Value: demoKey}}
-	return []gateway.Option{
-		gateway.WithOnlyConfiguredProviders(true),
-		gateway.WithProvider(gateway.ProviderConfig{ID: "openai", BaseURL: base + "/openai/v1/", Keys: keys}),
-		gateway.WithProvider(gateway.ProviderConfig{ID: "anthropic", BaseURL: base + "/anthropic/v1/", Keys: keys}),
-	}
+// demoFile returns the configuration of demo mode for a demo upstream at
+// base ("http://127.0.0.1:port").
+func demoFile(base string) *config.File {
+	keys := []config.APIKey{{ID: "demo", Value: demoKey}}
+	return &config.File{Providers: []config.Provider{
+		{ID: "openai", BaseURL: base + "/openai/v1/", APIKeys: keys},
+		{ID: "anthropic", BaseURL: base + "/anthropic/v1/", APIKeys: keys},
+	}}
 }
 
 func setupDemo(stderr io.Writer) (*server, error) {
-	logger := newLogger(LogConfig{}, stderr)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("demo upstream: %w", err)
 	}
+	base := "http://" + ln.Addr().String()
+	s := newServer(modeDemo, demoFile(base), stderr)
 	up := &http.Server{
 		Handler:           demo.New(demo.Options{}),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = up.Serve(ln)
 	}()
-	stop := func() {
+	s.closes = append(s.closes, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if up.Shutdown(ctx) != nil {
 			_ = up.Close()
 		}
 		<-done
-	}
-	base := "http://" + ln.Addr().String()
-	gw, err := newGateway(demoOptions(base), logger)
-	if err != nil {
-		stop()
-		return nil, err
-	}
-	logger.Warn("DEMO MODE: no provider key and no -config; answers come from the built-in demo upstream, no real model is called",
+	})
+	s.logger.Warn("DEMO MODE: no provider key and no -config; answers come from the built-in demo upstream, no real model is called",
 		"demo_upstream", base)
-	return &server{mode: modeDemo, listen: DefaultListen, gw: gw, logger: logger, closes: []func(){stop}}, nil
+	return s, nil
 }
 
 // demoBanner is printed on stdout in demo mode; base is the server's own
@@ -195,7 +183,7 @@ func demoBanner(base string) string {
 	p("    - export a provider key and run llmgate again:")
 	p("        export OPENAI_API_KEY=...    (or %s)", strings.Join(otherEnvVars(), ", "))
 	p("    - or run llmgate -config llmgate.yaml (providers, keys, models, timeouts;")
-	p("      reference: go doc github.com/llmgate/gateway/cmd/llmgate).")
+	p("      reference: go doc github.com/llmgate/gateway/config).")
 	p("%s", rule)
 	return b.String()
 }

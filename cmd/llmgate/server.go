@@ -1,0 +1,236 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	gateway "github.com/llmgate/gateway"
+	"github.com/llmgate/gateway/config"
+)
+
+// Modes of operation.
+const (
+	modeConfig = "config"
+	modeEnv    = "env"
+	modeDemo   = "demo"
+)
+
+// server is what setup assembles: the configuration, the gateway built
+// from it, the logger, and whatever must be closed after the HTTP server
+// has shut down.
+type server struct {
+	mode   string
+	path   string              // the configuration file; "" in env and demo modes
+	env    func(string) string // resolves ${env:NAME} on reload
+	logger *slog.Logger
+	level  *slog.LevelVar // the logger's level, which a reload may change
+	hosts  []string       // Host names allowed unless the file lists some; nil: every Host
+	closes []func()
+
+	mu   sync.Mutex   // serialises reloads
+	file *config.File // the configuration in force
+	gw   *gateway.Gateway
+}
+
+// setup picks the mode and reads its configuration: the file when one is
+// given, else provider keys in the environment, else demo mode. The
+// gateway is built by start.
+func setup(configPath string, env func(string) string, stderr io.Writer) (*server, error) {
+	if configPath != "" {
+		f, err := config.ReadFile(configPath, env)
+		if f == nil {
+			return nil, err
+		}
+		// The file's own problems, if any, are reported by start with
+		// those of gateway.New.
+		s := newServer(modeConfig, f, stderr)
+		s.path, s.env = configPath, env
+		return s, nil
+	}
+	if found := envProviders(env); len(found) > 0 {
+		return setupEnv(found, stderr), nil
+	}
+	return setupDemo(stderr)
+}
+
+func newServer(mode string, f *config.File, stderr io.Writer) *server {
+	level := new(slog.LevelVar)
+	level.Set(f.Log.SlogLevel())
+	return &server{mode: mode, file: f, level: level, logger: f.Log.NewLogger(stderr, level)}
+}
+
+// listenAddr returns the file's listen address or DefaultListen.
+func (s *server) listenAddr() string {
+	if s.file.Listen != "" {
+		return s.file.Listen
+	}
+	return DefaultListen
+}
+
+// maxConnections returns the file's max_connections or
+// DefaultMaxConnections.
+func (s *server) maxConnections() int {
+	if s.file.MaxConnections != nil {
+		return *s.file.MaxConnections
+	}
+	return DefaultMaxConnections
+}
+
+// start builds the gateway; every problem of the configuration is
+// returned at once, placed in the file.
+func (s *server) start() error {
+	gw, err := gateway.New(append(s.file.Options(), s.extraOptions(s.file)...)...)
+	if err := s.file.Explain(err); err != nil {
+		if gw != nil {
+			_ = gw.Close()
+		}
+		return err
+	}
+	s.gw = gw
+	if s.path != "" {
+		s.logger.Info("llmgate configured", "config", s.path, "providers", len(s.file.Providers))
+	}
+	return nil
+}
+
+// extraOptions are the server's options beside the file's: its logger,
+// the request log, and the default allowed hosts of a loopback listener
+// when the file lists none.
+func (s *server) extraOptions(f *config.File) []gateway.Option {
+	opts := []gateway.Option{
+		gateway.WithLogger(s.logger),
+		gateway.WithEventSink(gateway.SlogSink{Logger: s.logger, Level: slog.LevelInfo}),
+	}
+	if f.AllowedHosts == nil && s.hosts != nil {
+		opts = append(opts, gateway.WithAllowedHosts(s.hosts...))
+	}
+	return opts
+}
+
+// close releases the gateway, then everything it depended on.
+func (s *server) close() {
+	if s.gw != nil {
+		_ = s.gw.Close()
+	}
+	for i := len(s.closes) - 1; i >= 0; i-- {
+		s.closes[i]()
+	}
+}
+
+// reload re-reads the configuration file and applies it with
+// Gateway.Reload, logging what changed; when the file is refused it logs
+// why, with the file's lines, and the configuration in force stays.
+// Requests in flight are not disturbed either way. SIGHUP calls it.
+func (s *server) reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.path == "" {
+		s.logger.Warn("reload requested, but there is no configuration file to reload (start llmgate with -config)", "mode", s.mode)
+		return nil
+	}
+	f, err := config.ReadFile(s.path, s.env)
+	switch {
+	case f == nil:
+	case err != nil:
+		// The file's own problems: report the rest too, without touching
+		// the gateway.
+		err = f.Check(s.extraOptions(f)...)
+	default:
+		err = f.Explain(s.gw.Reload(append(f.Options(), s.extraOptions(f)...)...))
+	}
+	if err != nil {
+		s.logger.Error("configuration reload refused; the configuration in force stays", "config", s.path, "err", err)
+		return err
+	}
+	old := s.file
+	s.file = f
+	s.level.Set(f.Log.SlogLevel())
+	s.logChanges(old, f)
+	return nil
+}
+
+// logChanges logs what a reload changed: providers added, removed and
+// changed, the number of keys of each provider, the default models, the
+// other settings changed by name, and what is now reachable. It never logs
+// a key.
+func (s *server) logChanges(old, cur *config.File) {
+	before, after := enabledProviders(old), enabledProviders(cur)
+	var added, removed, changed, keys []string
+	for _, p := range cur.Providers {
+		id := strings.ToLower(p.ID)
+		q, ok := before[id]
+		switch {
+		case p.Disabled:
+			continue
+		case !ok:
+			added = append(added, p.ID)
+		case !reflect.DeepEqual(p, q):
+			changed = append(changed, p.ID)
+		}
+		keys = append(keys, p.ID+"="+strconv.Itoa(len(p.APIKeys)))
+	}
+	for _, p := range old.Providers {
+		if _, ok := after[strings.ToLower(p.ID)]; !ok && !p.Disabled {
+			removed = append(removed, p.ID)
+		}
+	}
+	settings := changedSettings(old, cur)
+	attrs := []any{"config", s.path,
+		"providers_added", strings.Join(added, ","),
+		"providers_removed", strings.Join(removed, ","),
+		"providers_changed", strings.Join(changed, ","),
+		"keys", strings.Join(keys, ","),
+		"settings_changed", strings.Join(settings, ","),
+	}
+	if slices.Contains(settings, "default_models") {
+		attrs = append(attrs, "default_models", strings.Join(cur.DefaultModels, ","))
+	}
+	attrs = append(attrs, "reachable", strings.Join(s.gw.Providers(), ","), "pass_through", s.gw.PassThrough().String())
+	s.logger.Info("configuration reloaded", attrs...)
+	for _, name := range settings {
+		switch name {
+		case "listen", "max_connections":
+			s.logger.Warn(fmt.Sprintf("%s changed in the configuration file; it takes effect when llmgate restarts", name), "config", s.path)
+		case "log":
+			if !strings.EqualFold(old.Log.Format, cur.Log.Format) {
+				s.logger.Warn("log.format changed in the configuration file; it takes effect when llmgate restarts", "config", s.path)
+			}
+		}
+	}
+}
+
+// enabledProviders indexes the enabled entries by lower-case ID.
+func enabledProviders(f *config.File) map[string]config.Provider {
+	m := map[string]config.Provider{}
+	for _, p := range f.Providers {
+		if !p.Disabled {
+			m[strings.ToLower(p.ID)] = p
+		}
+	}
+	return m
+}
+
+// changedSettings returns the names of the top-level fields, other than
+// providers, that differ between old and cur.
+func changedSettings(old, cur *config.File) []string {
+	var out []string
+	a, b := reflect.ValueOf(old).Elem(), reflect.ValueOf(cur).Elem()
+	t := a.Type()
+	for i := range t.NumField() {
+		field := t.Field(i)
+		name, _, _ := strings.Cut(field.Tag.Get("yaml"), ",")
+		if !field.IsExported() || name == "" || name == "providers" {
+			continue
+		}
+		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			out = append(out, name)
+		}
+	}
+	return out
+}

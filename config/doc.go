@@ -1,0 +1,140 @@
+// Package config reads the llmgate configuration file, a YAML file with
+// snake_case field names, and turns it into gateway options. The
+// standalone server (cmd/llmgate) and host services that embed the gateway
+// load the same file:
+//
+//	opts, err := config.Load("llmgate.yaml")
+//	if err != nil {
+//		log.Fatal(err) // every problem at once: "llmgate.yaml: invalid configuration (2 problems): ..."
+//	}
+//	gw, err := gateway.New(append(opts, gateway.WithLogger(logger))...)
+//
+// The package only maps the file to options and places problems in the
+// file; the rules about the values are gateway.New's. Load reads the file,
+// expands ${env:NAME} from the process environment and checks the result
+// with a throwaway gateway.New (File.Check). The pieces are public for a
+// host that builds or reloads the gateway itself: Parse (or ReadFile) gives
+// a *File, File.Options its options, and File.Explain turns an error of
+// gateway.New or Gateway.Reload into an *Error whose problems name the
+// file's field path and line:
+//
+//	f, err := config.ReadFile(path, os.Getenv)
+//	if f == nil {
+//		return err // unreadable, or not YAML
+//	}
+//	if err != nil {
+//		return f.Check(hostOptions...) // the file's own problems and New's, gateway untouched
+//	}
+//	return f.Explain(gw.Reload(append(f.Options(), hostOptions...)...)) // nil: applied
+//
+// When Parse reports problems it still returns the File, whose Options
+// leave the faulty fields out, so that Check (or New followed by Explain)
+// reports the problems of the rest in the same list. Do not apply such a
+// File: Reload or New may well accept what is left.
+//
+// # Syntax
+//
+// Unknown fields are errors (with a suggestion for a misspelt name); so
+// are values of the wrong YAML type, unknown log levels and formats,
+// pass_through modes and modalities, and unset variables. Every string
+// value may contain ${env:NAME} references, expanded after the YAML is
+// parsed (so a secret may hold any character); an unset or empty variable
+// is an error, except inside a provider with disabled: true. Values taken
+// from the environment are never printed: problems show the reference.
+// Anchors, aliases and merge keys (<<: *defaults) work. Durations use Go
+// syntax (90s, 3m, 1h30m). Every problem is reported at once, each as
+// "path: problem (line N)". Key values are never printed.
+//
+// # Reference
+//
+// Every field is optional. A field left out keeps the gateway's default
+// (see the gateway.With* function named in brackets).
+//
+//	listen: "127.0.0.1:8080"        # server: host:port (llmgate -listen overrides it)
+//	max_connections: 4096           # server: connections served at once; more wait to be accepted
+//	log: {level: info, format: text}   # server: debug|info|warn|error; text|json
+//
+//	per_request_timeout: 3m         # one upstream attempt, until the response is committed [WithTimeouts]
+//	total_timeout: 6m               # all attempts of a request [WithTimeouts]
+//	stream_idle_timeout: 3m         # cut a committed stream silent this long; default per_request_timeout [WithStreamIdleTimeout]
+//	stream_keep_alive: 15s          # keep-alives in translated streams; 0s disables [WithStreamKeepAlive]
+//	body_read_timeout: 1m           # reading a request body (408 after) [WithClientTimeouts]
+//	write_timeout: 30s              # each write to a client, e.g. one stream event [WithClientTimeouts]
+//	only_allow_configured_providers: true   # default: true when providers lists an enabled entry [WithOnlyConfiguredProviders]
+//	only_allow_configured_models: false     # refuse models not listed under providers[].models [WithOnlyConfiguredModels]
+//	default_models: [openai:gpt-4o-mini]    # for "auto"; default: each provider's default model [WithDefaultModels]
+//	max_request_bytes: 33554432     # larger bodies get 413 [WithMaxRequestBytes]
+//	max_response_bytes: 67108864    # upstream JSON bodies [WithMaxResponseBytes]
+//	max_event_bytes: 8388608        # one upstream SSE event [WithMaxEventBytes]
+//	stream_holdback: {events: 64, bytes: 262144}   # stream preamble held back for failover [WithStreamHoldback]
+//	fail_fast_statuses: [400, 422]  # upstream statuses relayed instead of failed over [WithFailFastStatuses]
+//	key_cooldowns: {auth: 5m, rate_limit: 10s, max_retry_after: 2m}   # [WithKeyCooldowns]
+//	max_models: 16                  # models one request may name [WithMaxModels]
+//	max_attempts: 20                # upstream requests per client request [WithMaxAttempts]
+//	pass_through: scoped            # scoped|off|any: where clients' own keys may go [WithPassThrough]
+//	error_detail: false             # key IDs and upstream reasons in client error bodies [WithErrorDetail]
+//	cors_origins: ["https://app.example.com"]   # or ["*"] [WithCORS]
+//	forward_headers: [X-Trace-Id]   # client headers sent upstream beyond the built-in list [WithForwardHeaders]
+//	allowed_hosts: [localhost, 127.0.0.1, ::1]   # Host names served; ["*"] for every Host [WithAllowedHosts]
+//	providers:                      # one entry per provider [WithProvider]
+//	  - id: openai                  # a catalog provider (changes it) or a new ID (a custom provider)
+//	    aliases: [oai]              # other names clients may use
+//	    base_url: https://api.openai.com/v1/   # required for custom providers
+//	    format: openai              # openai|anthropic; custom providers, default openai
+//	    surfaces: [chat-completions, responses, embeddings]   # or messages; default: all of the format
+//	    api_keys:                   # tried in order; none: see pass_through
+//	      - value: ${env:OPENAI_API_KEY}
+//	        id: primary             # non-secret name in logs; default key-1, key-2, ...
+//	    headers: {X-Custom: v}      # sent upstream on every request
+//	    query_params: {api-version: "2024-10-21"}
+//	    auth_header: api-key        # send the raw key in this header instead of the default
+//	    default_model: gpt-4o-mini
+//	    stream_usage: true          # accepts stream_options.include_usage
+//	    key_prefixes: ["sk-"]       # scoped pass-through: the client keys this provider owns; default the catalog's
+//	    pass_through: false         # a keyless custom provider receives clients' own keys (scoped mode)
+//	    disabled: false             # remove the provider; its ${env:...} need not be set
+//	    models:                     # override catalog models or add new ones; IDs unique per provider
+//	      - id: gpt-4o
+//	        aliases: [four-o]
+//	        author: openai
+//	        display_name: GPT-4o
+//	        context_window: 128000
+//	        max_output_tokens: 16384
+//	        input_modalities: [text, image]   # text|image|audio|video|file|embedding
+//	        output_modalities: [text]
+//	        features: [tool-calling]
+//	        metadata: {tier: premium}
+//	        pricing: {input: 2500000, output: 10000000, cache_read: 1250000, cache_write: 0}
+//	        # integer micro-USD per million tokens: 2500000 is $2.50 per 1M
+//
+// Fields in detail:
+//
+//   - per_request_timeout and total_timeout: if only one is given, the
+//     other keeps its default (3m, 6m); per_request_timeout must not
+//     exceed total_timeout. body_read_timeout and write_timeout likewise
+//     (1m, 30s); so do the fields of stream_holdback (64 events, 256 KiB)
+//     and key_cooldowns (auth 5m, rate_limit 10s, max_retry_after 2m).
+//   - only_allow_configured_providers: with it, requests naming another
+//     provider get 403 provider_not_allowed. A file that lists no enabled
+//     provider can only pass clients' own keys through to the catalog's
+//     providers, so there it defaults to false.
+//   - pass_through: a provider with no api_keys receives the client's own
+//     credential: under scoped (the default) only a catalog provider whose
+//     key prefixes match it ("sk-ant-" for Anthropic, ...; a provider's
+//     key_prefixes replace the catalog's) or a custom provider with
+//     pass_through: true; under off none; under any every keyless provider
+//     (unsafe: on failover one provider's key can reach another).
+//   - allowed_hosts: requests with another Host get 403 host_not_allowed,
+//     which protects a gateway on a loopback address from DNS rebinding.
+//     When it is left out, the server allows only localhost, 127.0.0.1,
+//     ::1 and its listen host if it listens on a loopback address, and
+//     every Host otherwise. A list replaces that default; ["*"] serves
+//     every Host.
+//   - max_connections (server): connections beyond it are not accepted
+//     until one closes; they wait in the kernel's accept queue. Default
+//     4096.
+//
+// The listen address, max_connections and log.format apply at start; a
+// reload (SIGHUP to the server) applies everything else, log.level
+// included.
+package config
