@@ -151,9 +151,34 @@ func (g *Gateway) build(opts []Option, prev *routing) (*routing, error) {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("llmgate: invalid configuration: %w", errors.Join(errs...))
+		return nil, fmt.Errorf("llmgate: invalid configuration: %w", errors.Join(oneProblemPerField(errs)...))
 	}
 	return rt, nil
+}
+
+// oneProblemPerField flattens the option errors and keeps one per
+// (option, provider, field): the options' own checks and the catalog's may
+// find the same problem, and a provider with an unknown format needs no
+// second report about its surfaces.
+func oneProblemPerField(errs []error) []error {
+	type at struct{ option, provider, field string }
+	var out []error
+	seen := map[at]bool{}
+	badFormat := map[string]bool{}
+	for _, oe := range OptionErrors(errors.Join(errs...)) {
+		if oe.Field == "Format" {
+			badFormat[lower(oe.Provider)] = true
+		}
+	}
+	for _, oe := range OptionErrors(errors.Join(errs...)) {
+		k := at{oe.Option, lower(oe.Provider), oe.Field}
+		if seen[k] || oe.Field == "Surfaces" && badFormat[k.provider] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, oe)
+	}
+	return out
 }
 
 // Close releases the gateway's resources: idle upstream connections of the

@@ -165,6 +165,27 @@ func OptionErrors(err error) []*OptionError {
 	return out
 }
 
+// elemErr returns an *OptionError for element i of a list option.
+func elemErr(option string, i int, format string, args ...any) *OptionError {
+	return &OptionError{Option: option, Field: "[" + strconv.Itoa(i) + "]", Err: fmt.Errorf(format, args...)}
+}
+
+// fieldErr returns an *OptionError for one named argument of an option.
+func fieldErr(option, field, format string, args ...any) *OptionError {
+	return &OptionError{Option: option, Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// positive reports each of the named durations that is not positive.
+func positive(option string, names []string, ds ...time.Duration) error {
+	var errs []error
+	for i, d := range ds {
+		if d <= 0 {
+			errs = append(errs, fieldErr(option, names[i], "must be positive, got %v", d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // optErr returns an *OptionError for option name.
 func optErr(option, format string, args ...any) *OptionError {
 	return &OptionError{Option: option, Err: fmt.Errorf(format, args...)}
@@ -362,8 +383,8 @@ func WithOnlyConfiguredModels(only bool) Option {
 // exceed total.
 func WithTimeouts(perAttempt, total time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if perAttempt <= 0 || total <= 0 {
-			return optErr("WithTimeouts", "timeouts must be positive, got %v and %v", perAttempt, total)
+		if err := positive("WithTimeouts", []string{"perAttempt", "total"}, perAttempt, total); err != nil {
+			return err
 		}
 		c.perAttemptTimeout, c.totalTimeout = perAttempt, total
 		return nil
@@ -441,8 +462,15 @@ func WithMaxEventBytes(n int) Option {
 // bound is reached the stream is committed.
 func WithStreamHoldback(events, bytes int) Option {
 	return optionFunc(func(c *config) error {
-		if events < 0 || bytes < 0 {
-			return optErr("WithStreamHoldback", "bounds must not be negative, got %d and %d", events, bytes)
+		var errs []error
+		if events < 0 {
+			errs = append(errs, fieldErr("WithStreamHoldback", "events", "must not be negative, got %d", events))
+		}
+		if bytes < 0 {
+			errs = append(errs, fieldErr("WithStreamHoldback", "bytes", "must not be negative, got %d", bytes))
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
 		}
 		c.holdbackEvents, c.holdbackBytes = events, bytes
 		return nil
@@ -457,13 +485,15 @@ func WithFailFastStatuses(statuses ...int) Option {
 		if c.failFast == nil {
 			c.failFast = make(map[int]bool)
 		}
-		for _, s := range statuses {
+		var errs []error
+		for i, s := range statuses {
 			if s < 400 || s > 599 {
-				return optErr("WithFailFastStatuses", "%d is not a 4xx or 5xx status", s)
+				errs = append(errs, elemErr("WithFailFastStatuses", i, "%d is not a 4xx or 5xx status", s))
+				continue
 			}
 			c.failFast[s] = true
 		}
-		return nil
+		return errors.Join(errs...)
 	})
 }
 
@@ -473,8 +503,15 @@ func WithFailFastStatuses(statuses ...int) Option {
 // maxRetryAfter (default 2m).
 func WithKeyCooldowns(auth, rateLimit, maxRetryAfter time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if auth < 0 || rateLimit < 0 || maxRetryAfter < 0 {
-			return optErr("WithKeyCooldowns", "durations must not be negative")
+		var errs []error
+		for i, d := range [...]time.Duration{auth, rateLimit, maxRetryAfter} {
+			if d < 0 {
+				errs = append(errs, fieldErr("WithKeyCooldowns", [...]string{"auth", "rateLimit", "maxRetryAfter"}[i],
+					"durations must not be negative, got %v", d))
+			}
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
 		}
 		c.authCooldown, c.rateLimitCooldown, c.maxRetryAfter = auth, rateLimit, maxRetryAfter
 		return nil
@@ -530,10 +567,14 @@ func WithEventSink(s EventSink) Option {
 // when none is configured. Last one wins.
 func WithDefaultModels(models ...string) Option {
 	return optionFunc(func(c *config) error {
-		for _, m := range models {
+		var errs []error
+		for i, m := range models {
 			if m == "" {
-				return optErr("WithDefaultModels", "empty model name")
+				errs = append(errs, elemErr("WithDefaultModels", i, "empty model name"))
 			}
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
 		}
 		c.defaultModels = append([]string(nil), models...)
 		return nil
@@ -582,13 +623,15 @@ func WithErrorDetail(on bool) Option {
 // CORS; OPTIONS gets 405.
 func WithCORS(origins ...string) Option {
 	return optionFunc(func(c *config) error {
-		for _, o := range origins {
+		var errs []error
+		for i, o := range origins {
 			if o != "*" && !validOrigin(o) {
-				return optErr("WithCORS", "origin %q must be \"*\" or scheme://host[:port]", o)
+				errs = append(errs, elemErr("WithCORS", i, "origin %q must be \"*\" or scheme://host[:port]", o))
+				continue
 			}
 			c.corsOrigins = append(c.corsOrigins, strings.TrimSuffix(o, "/"))
 		}
-		return nil
+		return errors.Join(errs...)
 	})
 }
 
@@ -628,8 +671,8 @@ func WithMaxAttempts(n int) Option {
 // support is served without them.
 func WithClientTimeouts(readBody, write time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if readBody <= 0 || write <= 0 {
-			return optErr("WithClientTimeouts", "timeouts must be positive, got %v and %v", readBody, write)
+		if err := positive("WithClientTimeouts", []string{"readBody", "write"}, readBody, write); err != nil {
+			return err
 		}
 		c.bodyReadTimeout, c.writeTimeout = readBody, write
 		return nil
@@ -646,17 +689,19 @@ func WithClientTimeouts(readBody, write time.Duration) Option {
 // Request.Header.
 func WithForwardHeaders(names ...string) Option {
 	return optionFunc(func(c *config) error {
-		for _, n := range names {
+		var errs []error
+		for i, n := range names {
 			canon := http.CanonicalHeaderKey(n)
 			switch {
 			case !validHeaderName(n):
-				return optErr("WithForwardHeaders", "%q is not a valid header name", n)
+				errs = append(errs, elemErr("WithForwardHeaders", i, "%q is not a valid header name", n))
 			case neverForwarded[canon]:
-				return optErr("WithForwardHeaders", "%s is never forwarded", canon)
+				errs = append(errs, elemErr("WithForwardHeaders", i, "%s is never forwarded", canon))
+			default:
+				c.forwardHeaders = append(c.forwardHeaders, canon)
 			}
-			c.forwardHeaders = append(c.forwardHeaders, canon)
 		}
-		return nil
+		return errors.Join(errs...)
 	})
 }
 
@@ -668,14 +713,16 @@ func WithForwardHeaders(names ...string) Option {
 // rebinding. Additive. Default: every Host.
 func WithAllowedHosts(hosts ...string) Option {
 	return optionFunc(func(c *config) error {
-		for _, h := range hosts {
+		var errs []error
+		for i, h := range hosts {
 			h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
 			if h == "" || strings.ContainsAny(h, "/@ ") || strings.Contains(h, ":") && net.ParseIP(h) == nil {
-				return optErr("WithAllowedHosts", "%q is not a host name or IP address (no port, no scheme)", h)
+				errs = append(errs, elemErr("WithAllowedHosts", i, "%q is not a host name or IP address (no port, no scheme)", h))
+				continue
 			}
 			c.allowedHosts = append(c.allowedHosts, strings.ToLower(h))
 		}
-		return nil
+		return errors.Join(errs...)
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -129,9 +128,20 @@ func TestOptionErrorsNameTheirField(t *testing.T) {
 	}
 	require.Contains(t, got, "WithProvider|openai|Keys[1].Value")
 	require.Contains(t, got, "WithProvider|lab|Models[1].ID")
-	require.Contains(t, got, "WithTimeouts||")
-	joined := strings.Join(got, "\n")
-	require.Contains(t, joined, "WithProvider|lab|BaseURL")
+	require.Contains(t, got, "WithTimeouts||perAttempt")
+	require.Contains(t, got, "WithTimeouts||total")
+	require.Contains(t, got, "WithProvider|lab|BaseURL")
+	seen := map[string]bool{}
+	for _, g := range got {
+		require.False(t, seen[g], "one problem per field: %s twice", g)
+		seen[g] = true
+	}
+	_, err = New(WithCORS("https://ok.example", "bad", "*", "also bad"), WithFailFastStatuses(500, 200))
+	got = got[:0]
+	for _, oe := range OptionErrors(err) {
+		got = append(got, oe.Option+oe.Field)
+	}
+	require.Equal(t, []string{"WithCORS[1]", "WithCORS[3]", "WithFailFastStatuses[1]"}, got)
 }
 
 func TestCustomTransportNeedsNoBaseURL(t *testing.T) {
