@@ -75,7 +75,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	// An invalid configuration is refused whole and changes nothing.
 	err = gw.Reload(WithProvider(ProviderConfig{ID: "openai", Keys: []ProviderKey{{Value: ""}}}), WithTimeouts(0, 0))
 	require.Error(t, err)
-	require.Len(t, OptionErrors(err), 2)
+	require.Len(t, OptionErrors(err), 3, "both timeouts and the key")
 	time.Sleep(20 * time.Millisecond)
 	stop()
 	wg.Wait()
