@@ -27,7 +27,7 @@ type call struct {
 	rt      *routing // the snapshot this request routes with, start to end
 	cfg     *config  // rt.cfg
 	w       http.ResponseWriter
-	rc      *http.ResponseController
+	rc      http.ResponseController // deadlines through the host's wrappers (Unwrap)
 	r       *http.Request
 	reqID   string
 	surface providers.Surface
@@ -47,23 +47,25 @@ type call struct {
 	served  candidate
 	removed []string // request fields translation dropped for the served candidate
 
-	totalTimer    *time.Timer // bounds the attempts until the response is committed
+	deadline      time.Time   // the total timeout: attempts must commit a response by then (real clock)
 	upstreamTime  time.Duration
 	firstWrite    time.Time
 	writeDeadline time.Time // the client write deadline set, zero when none
+	noDeadlines   bool      // the ResponseWriter cannot take deadlines
 	status        int
 	err           *Error
 	usage         tokens.Usage
 	usageKnown    bool
-	hdr           []string // backing values of the diagnostic headers
+	hdr           [3]string // backing values of the diagnostic headers
+	relay         relay    // the relay of the attempt that answered, reused by each (one runs at a time)
 }
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
 	rt := g.routing.Load()
-	c := &call{g: g, rt: rt, cfg: rt.cfg, w: w, r: r, reqID: newRequestID()}
+	c := &call{g: g, rt: rt, cfg: rt.cfg, w: w, r: r, rc: *http.NewResponseController(w), reqID: newRequestID()}
 	c.start = c.now()
-	// One backing array for the three per-request diagnostic headers.
-	c.hdr = make([]string, 3)
+	// One backing array, in the call, for the three per-request diagnostic
+	// headers.
 	c.hdr[0] = c.reqID
 	w.Header()[HeaderRequestID] = c.hdr[0:1:1]
 	return c
@@ -153,7 +155,7 @@ func (c *call) readBody() *Error {
 	deadline := false
 	if c.r.ContentLength != 0 {
 		// Bound the time a client may take to send its body (slowloris).
-		deadline = c.controller().SetReadDeadline(time.Now().Add(c.cfg.bodyReadTimeout)) == nil
+		deadline = c.setDeadline(false, time.Now().Add(c.cfg.bodyReadTimeout))
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size))
 	_, err := buf.ReadFrom(http.MaxBytesReader(c.w, c.r.Body, limit))
@@ -161,7 +163,7 @@ func (c *call) readBody() *Error {
 		// Cleared only after a complete body: after a failed read the
 		// expired deadline stays, so net/http does not wait for the rest of
 		// the body before answering, and closes the connection.
-		_ = c.controller().SetReadDeadline(time.Time{})
+		_ = c.rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -180,29 +182,42 @@ func (c *call) readBody() *Error {
 	return nil
 }
 
-// controller returns the ResponseController of the request, made on first
-// use.
-func (c *call) controller() *http.ResponseController {
-	if c.rc == nil {
-		c.rc = http.NewResponseController(c.w)
-	}
-	return c.rc
-}
-
 // armWrite makes sure the next write to the client has a deadline at
 // least half the write timeout away (WithClientTimeouts): a client that
 // stops reading cannot hold the handler. Moving the deadline costs a
 // little, so it moves only when half of it is used up.
 func (c *call) armWrite() {
+	if c.noDeadlines {
+		return
+	}
 	now := time.Now()
 	if c.writeDeadline.Sub(now) > c.cfg.writeTimeout/2 {
 		return
 	}
-	c.writeDeadline = now.Add(c.cfg.writeTimeout)
-	if c.controller().SetWriteDeadline(c.writeDeadline) != nil {
-		// Not supported by this ResponseWriter: never try again.
-		c.writeDeadline = now.Add(100 * 365 * 24 * time.Hour)
+	if d := now.Add(c.cfg.writeTimeout); c.setDeadline(true, d) {
+		c.writeDeadline = d
 	}
+}
+
+// setDeadline sets the client write (or read) deadline, and reports
+// whether it could: a ResponseWriter without deadlines (a recorder, a
+// host's wrapper without Unwrap) is served without them, and not asked
+// again.
+func (c *call) setDeadline(write bool, d time.Time) bool {
+	if c.noDeadlines {
+		return false
+	}
+	var err error
+	if write {
+		err = c.rc.SetWriteDeadline(d)
+	} else {
+		err = c.rc.SetReadDeadline(d)
+	}
+	if err != nil {
+		c.noDeadlines = errors.Is(err, http.ErrNotSupported)
+		return false
+	}
+	return true
 }
 
 // commitHeaders sets the diagnostic headers of a response about to be
@@ -277,7 +292,7 @@ func (c *call) recoverPanic() {
 func (c *call) finish() {
 	ctx := context.WithoutCancel(c.r.Context())
 	if !c.writeDeadline.IsZero() {
-		_ = c.controller().SetWriteDeadline(time.Time{})
+		_ = c.rc.SetWriteDeadline(time.Time{})
 	}
 	c.settle(ctx)
 	if len(c.cfg.sinks) == 0 {

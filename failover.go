@@ -36,11 +36,7 @@ type prepared struct {
 // provider's keys in order, never the same (model, key) twice, within the
 // total timeout and the attempt cap.
 func (c *call) failover() {
-	ctx, cancelTotal := context.WithCancelCause(c.r.Context())
-	defer cancelTotal(nil)
-	c.totalTimer = time.AfterFunc(c.cfg.totalTimeout, func() { cancelTotal(errTotalTimeout) })
-	defer c.totalTimer.Stop()
-
+	c.deadline = time.Now().Add(c.cfg.totalTimeout)
 	var refused *translate.Error
 	for i := range c.cands {
 		p, te := c.prepare(&c.cands[i])
@@ -60,8 +56,8 @@ func (c *call) failover() {
 				c.skip(p, ks.key, AttemptSkippedCooldown, "key cooling down for "+d.Round(time.Second).String())
 				continue
 			}
-			if ctx.Err() != nil {
-				c.stopped(ctx)
+			if c.r.Context().Err() != nil || !time.Now().Before(c.deadline) {
+				c.stopped()
 				return
 			}
 			if countSent(c.attempts) >= c.cfg.maxAttempts {
@@ -69,11 +65,11 @@ func (c *call) failover() {
 				c.exhausted(nil)
 				return
 			}
-			switch c.attempt(ctx, p, ks) {
+			switch c.attempt(p, ks) {
 			case done:
 				return
 			case stop:
-				c.stopped(ctx)
+				c.stopped()
 				return
 			}
 		}
@@ -153,11 +149,16 @@ func (c *call) skip(p *prepared, k providers.Key, why AttemptError, reason strin
 }
 
 // attempt makes one upstream request and, when it succeeds, relays the
-// answer to the client.
-func (c *call) attempt(total context.Context, p *prepared, ks *keyState) outcome {
-	ctx, cancel := context.WithCancelCause(total)
+// answer to the client. Its context ends with the client's, and the
+// watchdog cancels it at the per-attempt timeout or the total deadline,
+// whichever comes first, until the response is committed.
+func (c *call) attempt(p *prepared, ks *keyState) outcome {
+	ctx, cancel := context.WithCancelCause(c.r.Context())
 	defer cancel(nil)
-	dog := newWatchdog(cancel, c.cfg.perAttemptTimeout, c.cfg.streamIdleTimeout)
+	// A watchdog per attempt: a late fire of the last one's timer must
+	// never touch this one.
+	dog := new(watchdog)
+	dog.start(cancel, c.cfg.perAttemptTimeout, time.Until(c.deadline), c.cfg.streamIdleTimeout)
 	defer dog.stop()
 
 	a := Attempt{Provider: p.cand.up.id, Model: p.cand.upstreamModel, KeyID: ks.key.ID, Translated: p.route.translate}
@@ -296,19 +297,15 @@ func (c *call) classifyErr(ctx context.Context, err error, k providers.Key) (Att
 	return AttemptConnection, c.redact(err.Error(), k)
 }
 
-// stopped ends a request whose context ended: the client went away, or the
-// total timeout ran out.
-func (c *call) stopped(ctx context.Context) {
+// stopped ends a request that ran out of time before a response was
+// committed: the client went away, or the total timeout ran out.
+func (c *call) stopped() {
 	if err := c.r.Context().Err(); err != nil {
 		c.fail(&Error{Kind: KindCanceled, Message: "client closed the request", Attempts: c.attempts, Err: err})
 		return
 	}
-	if errors.Is(context.Cause(ctx), errTotalTimeout) {
-		c.fail(&Error{Kind: KindTotalTimeout, Attempts: c.attempts,
-			Message: "total timeout of " + c.cfg.totalTimeout.String() + " exceeded after " + strconv.Itoa(countSent(c.attempts)) + " attempts"})
-		return
-	}
-	c.fail(&Error{Kind: KindInternal, Message: "request context ended", Attempts: c.attempts, Err: context.Cause(ctx)})
+	c.fail(&Error{Kind: KindTotalTimeout, Attempts: c.attempts,
+		Message: "total timeout of " + c.cfg.totalTimeout.String() + " exceeded after " + strconv.Itoa(countSent(c.attempts)) + " attempts"})
 }
 
 // exhausted ends a request whose every candidate and key failed or was
@@ -402,15 +399,16 @@ func (c *call) redact(s string, k providers.Key) string {
 }
 
 // watchdog cancels an attempt whose upstream keeps it waiting: until the
-// commit point for the per-attempt timeout, then, for a stream, for the
-// idle timeout between events. The time spent writing to the client does
-// not count (the client has its own write deadline): the relay pauses the
-// watchdog while it writes. One timer that re-arms itself; the relay only
-// stores deadlines.
+// commit point for the per-attempt timeout (or the total deadline, when it
+// comes first), then, for a stream, for the idle timeout between events.
+// The time spent writing to the client does not count (the client has its
+// own write deadline): the relay pauses the watchdog while it writes. One
+// timer per attempt that re-arms itself; the relay only stores deadlines.
 type watchdog struct {
 	timer    *time.Timer
 	cancel   context.CancelCauseFunc
 	idle     time.Duration
+	cause    error        // of a timeout before the commit point: errAttemptTimeout or errTotalTimeout
 	deadline atomic.Int64 // UnixNano the upstream must answer by; 0 while the gateway writes
 	state    atomic.Int32 // watchWaiting, then watchCommitted or watchFired
 }
@@ -421,14 +419,20 @@ type watchdog struct {
 const (
 	watchWaiting   int32 = iota // before the commit point
 	watchCommitted              // committed: the idle timeout applies
-	watchFired                  // the per-attempt timeout canceled the attempt
+	watchFired                  // a timeout canceled the attempt
 )
 
-func newWatchdog(cancel context.CancelCauseFunc, perAttempt, idle time.Duration) *watchdog {
-	w := &watchdog{cancel: cancel, idle: idle}
-	w.deadline.Store(time.Now().Add(perAttempt).UnixNano())
-	w.timer = time.AfterFunc(perAttempt, w.fire)
-	return w
+// start arms the watchdog for an attempt: cancel ends it at perAttempt, or
+// at total (the time left of the total timeout) when that is sooner.
+func (w *watchdog) start(cancel context.CancelCauseFunc, perAttempt, total, idle time.Duration) {
+	w.cancel, w.idle, w.cause = cancel, idle, errAttemptTimeout
+	d := perAttempt
+	if total < d {
+		d, w.cause = max(total, 0), errTotalTimeout
+	}
+	w.state.Store(watchWaiting)
+	w.deadline.Store(time.Now().Add(d).UnixNano())
+	w.timer = time.AfterFunc(d, w.fire)
 }
 
 func (w *watchdog) fire() {
@@ -443,15 +447,15 @@ func (w *watchdog) fire() {
 		return
 	}
 	if w.state.CompareAndSwap(watchWaiting, watchFired) {
-		w.cancel(errAttemptTimeout)
+		w.cancel(w.cause)
 		return
 	}
 	w.cancel(errIdleTimeout)
 }
 
-// commit switches from the per-attempt timeout to the idle timeout. It
-// reports false when the per-attempt timeout fired first: the attempt is
-// over and must not commit.
+// commit switches from the attempt's timeouts to the idle timeout. It
+// reports false when a timeout fired first: the attempt is over and must
+// not commit.
 func (w *watchdog) commit() bool {
 	if !w.state.CompareAndSwap(watchWaiting, watchCommitted) {
 		return false
@@ -462,7 +466,7 @@ func (w *watchdog) commit() bool {
 }
 
 // waitUpstream starts an idle period: the upstream must send its next
-// event within the idle timeout. Before the commit point the per-attempt
+// event within the idle timeout. Before the commit point the attempt's
 // deadline stays.
 func (w *watchdog) waitUpstream() {
 	if w.state.Load() == watchCommitted {
@@ -477,4 +481,8 @@ func (w *watchdog) pause() {
 	}
 }
 
-func (w *watchdog) stop() { w.timer.Stop() }
+// stop ends the attempt's watch.
+func (w *watchdog) stop() {
+	w.timer.Stop()
+	w.state.Store(watchFired)
+}

@@ -39,6 +39,7 @@ type relay struct {
 	chain
 	dialect streamDialect
 	rd      *sse.Reader
+	ev      sse.Event   // the current upstream event (a field, so filters can take its address without an allocation)
 	w       eventWriter // nil until committed
 	ka      *keepAlive
 	hold    []byte // client bytes held back before the commit point
@@ -49,8 +50,10 @@ type relay struct {
 	sawEnd    bool // the upstream's terminal event went through
 }
 
+// newRelay readies the call's relay for one answer.
 func newRelay(c *call, ctx context.Context, dog *watchdog, a *Attempt, p *prepared, key providers.Key, resp *providers.Response) *relay {
-	r := &relay{c: c, ctx: ctx, dog: dog, a: a, p: p, key: key, resp: resp, dialect: dialectOf(p.route.surface)}
+	r := &c.relay
+	*r = relay{c: c, ctx: ctx, dog: dog, a: a, p: p, key: key, resp: resp, dialect: dialectOf(p.route.surface)}
 	r.chain.build(c, p)
 	return r
 }
@@ -125,15 +128,15 @@ func (r *relay) stream() outcome {
 	r.rd = sse.NewReader(r.resp.Body, c.cfg.maxEventBytes)
 	defer r.stopKeepAlive()
 	for {
-		ev, err := r.next()
-		if err != nil {
+		if err := r.next(); err != nil {
 			return r.readFailed(err)
 		}
-		class := classifyEvent(r.dialect, &ev, r.committed)
+		ev := &r.ev
+		class := classifyEvent(r.dialect, ev, r.committed)
 		if class == evError {
-			return r.upstreamError(&ev)
+			return r.upstreamError(ev)
 		}
-		b, err := r.chain.event(&ev, class)
+		b, err := r.chain.event(ev, class)
 		if err != nil {
 			return r.broken("untranslatable upstream event: " + err.Error())
 		}
@@ -149,17 +152,19 @@ func (r *relay) stream() outcome {
 	}
 }
 
-// next reads the next upstream event, with bare CR line endings made LF.
+// next reads the next upstream event into r.ev, with bare CR line endings
+// made LF.
 // After the commit point the upstream has the idle timeout to send it; the
 // time spent writing to the client is not counted.
-func (r *relay) next() (sse.Event, error) {
+func (r *relay) next() error {
 	r.dog.waitUpstream()
-	ev, err := r.rd.Next()
+	var err error
+	r.ev, err = r.rd.Next()
 	r.dog.pause()
 	if err == nil {
-		ev.Raw = lfEndings(ev.Raw, &r.scratch)
+		r.ev.Raw = lfEndings(r.ev.Raw, &r.scratch)
 	}
-	return ev, err
+	return err
 }
 
 // write holds one event's client bytes before the commit point, and writes
@@ -197,19 +202,18 @@ func (r *relay) write(class eventClass, b []byte) (o outcome, ok bool) {
 
 // lockIn stops the per-attempt and total timeouts at the commit point:
 // from here on the response is the client's, and the watchdog measures
-// upstream idleness. If either timeout fired first, the attempt is over
-// instead (ok false, with what it decided): a response is never committed
-// by an attempt that has already timed out.
+// upstream idleness. If a timeout fired first, the attempt is over instead
+// (ok false, with what it decided): a response is never committed by an
+// attempt that has already timed out.
 func (r *relay) lockIn() (o outcome, ok bool) {
-	if !r.dog.commit() {
-		r.a.Error, r.a.Reason = r.c.classifyErr(r.ctx, context.Cause(r.ctx), r.key)
-		return nextAttempt, false
+	if r.dog.commit() {
+		return 0, true
 	}
-	if !r.c.totalTimer.Stop() {
-		r.a.Error, r.a.Reason = AttemptCanceled, "total timeout exceeded"
+	r.a.Error, r.a.Reason = r.c.classifyErr(r.ctx, context.Cause(r.ctx), r.key)
+	if r.a.Error == AttemptCanceled {
 		return stop, false
 	}
-	return 0, true
+	return nextAttempt, false
 }
 
 // commit makes the response the client's: the status line and headers, and

@@ -34,6 +34,14 @@ func NewClient() *http.Client {
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,
+			// 2 KiB connection buffers, not 4: a gateway holds one upstream
+			// connection per open stream, and its traffic is small events and
+			// bodies that bypass the buffers when larger (bufio reads and
+			// writes big slices directly). This keeps 4 KiB of touched memory
+			// per open stream (measured: 69 → 65 KiB per stream at 2,000
+			// streams; see bench's scale scenario) without more syscalls.
+			WriteBufferSize: 2 << 10,
+			ReadBufferSize:  2 << 10,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

@@ -16,8 +16,10 @@ import (
 )
 
 // Send POSTs body to t.URL with header (used as is, not copied) through
-// client and returns the upstream response of any status, with its Body
-// unread. traceable is Traceable(client), computed once per client.
+// client's Transport (http.DefaultTransport when nil) and returns the
+// upstream response of any status, a redirect included, with its Body
+// unread; the client's CheckRedirect and Jar are not used. traceable is
+// Traceable(client), computed once per client.
 //
 // On failure resp is nil, err has t.Shown in place of the request URL (so
 // it holds no configured query value) and notSent reports whether the
@@ -40,9 +42,18 @@ func Send(ctx context.Context, client *http.Client, traceable bool, t Target, he
 	}
 	hreq.Header = header
 
-	hresp, err := client.Do(hreq)
+	// The transport itself, as httputil.ReverseProxy does: a redirect is
+	// an answer like any other (never followed, so a body and a credential
+	// are never replayed to another URL), and the client's extra layer
+	// (redirect loop, cookie jar, header copier) costs allocations and
+	// stack on every request.
+	rt := client.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	hresp, err := rt.RoundTrip(hreq)
 	if err != nil {
-		err = RedactURL(err, t.Shown)
+		err = &url.Error{Op: "Post", URL: t.Shown, Err: err}
 		return nil, wasNotSent(err, tr.got.Load(), traceable), err
 	}
 	return &providers.Response{StatusCode: hresp.StatusCode, Header: hresp.Header, Body: hresp.Body}, false, nil

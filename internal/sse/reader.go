@@ -18,7 +18,7 @@ const DefaultMaxEventBytes = 8 << 20
 var ErrEventTooLarge = errors.New("sse: event too large")
 
 const (
-	initialBufSize = 4 << 10 // first buffer allocation, in bytes
+	initialBufSize = 512 // first buffer allocation, in bytes (most events are a few hundred bytes; the buffer doubles as needed)
 	maxEmptyReads  = 100     // consecutive (0, nil) reads before io.ErrNoProgress, as bufio does
 	notFound       = math.MaxInt
 )

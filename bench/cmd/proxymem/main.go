@@ -1,0 +1,185 @@
+// Command proxy is the process under test of the llmgate load benchmark: it
+// serves HTTP on -listen in front of the fake upstream at -upstream, in one
+// of two modes:
+//
+//   - plain: an httputil.ReverseProxy whose Rewrite sets the upstream URL and
+//     whose FlushInterval is -1 (flush after every write), the floor any Go
+//     proxy pays. Its transport has the same connection pool settings as the
+//     one llmgate builds for itself, so that neither side churns
+//     connections. It reads the request body before forwarding it, as
+//     llmgate does, since forwarding it as a live stream truncates some
+//     responses (golang/go#40747); -live-body forwards it live anyway.
+//   - llmgate: a gateway.Gateway with two providers, "openai" and
+//     "anthropic", whose base URL is the upstream URL plus "/v1/" (its query
+//     string becomes the providers' QueryParams), with the default options.
+//     The fake upstream speaks both formats, so an OpenAI client may ask for
+//     a Claude model and an Anthropic client for a GPT model: the gateway
+//     translates.
+//
+// The upstream URL may carry a query string (for example "?events=40&
+// delay=50ms"): both modes send it on every upstream request, which is how
+// the benchmark shapes the fake upstream's answers without any header or
+// body field having to pass through the proxy.
+//
+// On start it prints "LISTEN http://host:port" on stdout. SIGINT or SIGTERM
+// stops it.
+//
+// The benchmark's -baseline builds this same file against the library at
+// an older revision, so it must only use API that revision has; when it
+// cannot compile there, the benchmark says so and runs without the
+// baseline.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	gateway "github.com/llmgate/gateway"
+	"github.com/llmgate/gateway/bench/internal/listen"
+)
+
+func init() {
+	runtime.MemProfileRate = 2048
+	go func() {
+		maxG := 0
+		for {
+			time.Sleep(500 * time.Millisecond)
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			f, _ := os.OpenFile("/tmp/proxymem.txt", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+			fmt.Fprintf(f, "heapInuse %d heapSys %d heapIdle %d heapReleased %d stackInuse %d stackSys %d sys %d numGC %d goroutines %d nextGC %d\n",
+				m.HeapInuse>>10, m.HeapSys>>10, m.HeapIdle>>10, m.HeapReleased>>10, m.StackInuse>>10, m.StackSys>>10, m.Sys>>10, m.NumGC, runtime.NumGoroutine(), m.NextGC>>10)
+			f.Close()
+			if g := runtime.NumGoroutine(); g > 5000 && g > maxG {
+				maxG = g
+				hf, _ := os.Create("/tmp/proxymem.heap")
+				pprof.WriteHeapProfile(hf)
+				hf.Close()
+				gf, _ := os.Create("/tmp/proxymem.goroutines")
+				pprof.Lookup("goroutine").WriteTo(gf, 1)
+				gf.Close()
+			}
+		}
+	}()
+}
+
+func main() {
+	mode := flag.String("mode", "llmgate", "proxy under test: plain or llmgate")
+	upstream := flag.String("upstream", "", "fake upstream URL, for example http://127.0.0.1:8081 (required)")
+	listenAddr := flag.String("listen", "127.0.0.1:0", "listen address")
+	liveBody := flag.Bool("live-body", false, "plain mode: forward the request body as a live stream instead of reading it first (golang/go#40747)")
+	flag.Parse()
+	if err := run(*mode, *upstream, *listenAddr, *liveBody); err != nil {
+		log.Fatalf("proxy: %v", err)
+	}
+}
+
+func run(mode, upstream, addr string, liveBody bool) error {
+	target, err := url.Parse(upstream)
+	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
+		return fmt.Errorf("-upstream %q: want an http(s) URL", upstream)
+	}
+	var handler http.Handler
+	switch mode {
+	case "plain":
+		transport := newTransport()
+		defer transport.CloseIdleConnections()
+		rp := &httputil.ReverseProxy{
+			Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
+			Transport:     transport,
+			FlushInterval: -1,
+		}
+		handler = rp
+		if !liveBody {
+			handler = readBodyFirst(rp)
+		}
+	case "llmgate":
+		base := *target
+		base.Path = strings.TrimSuffix(base.Path, "/") + "/v1/"
+		base.RawPath, base.RawQuery = "", ""
+		var query map[string]string // a base URL must not have a query
+		for k, v := range target.Query() {
+			if query == nil {
+				query = map[string]string{}
+			}
+			query[k] = v[len(v)-1]
+		}
+		var opts []gateway.Option
+		for _, id := range []string{"openai", "anthropic"} {
+			opts = append(opts, gateway.WithProvider(gateway.ProviderConfig{
+				ID:          id,
+				BaseURL:     base.String(),
+				Keys:        []gateway.ProviderKey{{Value: "sk-bench"}},
+				QueryParams: query,
+			}))
+		}
+		gw, err := gateway.New(opts...)
+		if err != nil {
+			return err
+		}
+		defer gw.Close()
+		handler = gw
+	default:
+		return fmt.Errorf("-mode %q: want plain or llmgate", mode)
+	}
+
+	return listen.Serve(context.Background(), addr, handler, os.Stdout)
+}
+
+// readBodyFirst reads the whole request body before calling next, which
+// then forwards it from memory. Forwarding the inbound body as a live
+// stream races with the response: once ReverseProxy flushes the response
+// header, net/http may close the inbound body while the transport is still
+// reading it to EOF, and the transport then closes the upstream connection
+// under the response, truncating it (golang/go#40747; 2–3% of streams in
+// the benchmark with GOMAXPROCS 2). llmgate reads the body first too.
+func readBodyFirst(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		if r.ContentLength > 0 {
+			buf.Grow(int(min(r.ContentLength, 1<<20)))
+		}
+		if _, err := buf.ReadFrom(r.Body); err != nil {
+			http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		body := buf.Bytes()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		next.ServeHTTP(w, r)
+	})
+}
+
+// newTransport returns a transport with the connection pool settings of the
+// one gateway.New creates when no WithHTTPClient is given (the default
+// http.Transport keeps only 2 idle connections per host, which would make
+// the floor pay for new connections under load).
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   30 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
