@@ -19,7 +19,7 @@ var ErrEventTooLarge = errors.New("sse: event too large")
 
 const (
 	initialBufSize = 512 // first buffer allocation, in bytes (most events are a few hundred bytes; the buffer doubles as needed)
-	maxEmptyReads  = 100     // consecutive (0, nil) reads before io.ErrNoProgress, as bufio does
+	maxEmptyReads  = 100 // consecutive (0, nil) reads before io.ErrNoProgress, as bufio does
 	notFound       = math.MaxInt
 )
 
