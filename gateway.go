@@ -156,23 +156,26 @@ func (g *Gateway) build(opts []Option, prev *routing) (*routing, error) {
 	return rt, nil
 }
 
-// oneProblemPerField flattens the option errors and keeps one per
-// (option, provider, field): the options' own checks and the catalog's may
+// oneProblemPerField flattens the option errors and keeps one per (option,
+// provider entry, field): the options' own checks and the catalog's may
 // find the same problem, and a provider with an unknown format needs no
 // second report about its surfaces.
 func oneProblemPerField(errs []error) []error {
-	type at struct{ option, provider, field string }
+	type at struct {
+		option, field string
+		index         int
+	}
 	var out []error
 	seen := map[at]bool{}
-	badFormat := map[string]bool{}
+	badFormat := map[int]bool{}
 	for _, oe := range OptionErrors(errors.Join(errs...)) {
 		if oe.Field == "Format" {
-			badFormat[lower(oe.Provider)] = true
+			badFormat[oe.Index] = true
 		}
 	}
 	for _, oe := range OptionErrors(errors.Join(errs...)) {
-		k := at{oe.Option, lower(oe.Provider), oe.Field}
-		if seen[k] || oe.Field == "Surfaces" && badFormat[k.provider] {
+		k := at{oe.Option, oe.Field, oe.Index}
+		if seen[k] || oe.Option == "WithProvider" && oe.Field == "Surfaces" && badFormat[oe.Index] {
 			continue
 		}
 		seen[k] = true

@@ -110,6 +110,10 @@ type OptionError struct {
 	Option string
 	// Provider is the provider ID, for WithProvider problems.
 	Provider string
+	// Index is the position of the WithProvider option among the
+	// WithProvider options given (0-based), for WithProvider problems, so
+	// that entries sharing an ID can be told apart; 0 otherwise.
+	Index int
 	// Field is the path of the field at fault inside the option's argument,
 	// such as "Keys[1].Value", "BaseURL" or "Models[2].ID"; "" for the
 	// option as a whole.
@@ -191,9 +195,10 @@ func optErr(option, format string, args ...any) *OptionError {
 	return &OptionError{Option: option, Err: fmt.Errorf(format, args...)}
 }
 
-// providerErr returns an *OptionError for a field of a WithProvider option.
-func providerErr(id, field, format string, args ...any) *OptionError {
-	return &OptionError{Option: "WithProvider", Provider: id, Field: field, Err: fmt.Errorf(format, args...)}
+// providerErr returns an *OptionError for a field of the index-th
+// WithProvider option.
+func providerErr(index int, id, field, format string, args ...any) *OptionError {
+	return &OptionError{Option: "WithProvider", Provider: id, Index: index, Field: field, Err: fmt.Errorf(format, args...)}
 }
 
 // ProviderKey is one upstream credential of a provider.
@@ -262,6 +267,9 @@ type ProviderConfig struct {
 	// WithPassThrough). Catalog providers take the credentials their key
 	// prefixes match without it.
 	PassThrough bool
+	// index is the position of the WithProvider option, set by New.
+	index int
+
 	// Provider, when non-nil, is a custom transport used instead of the
 	// built-in OpenAI or Anthropic implementation; BaseURL, Headers,
 	// QueryParams and AuthHeader are then ignored.
@@ -342,8 +350,9 @@ func WithProvider(p ProviderConfig) Option {
 	p.QueryParams = maps.Clone(p.QueryParams)
 	return optionFunc(func(c *config) error {
 		if p.ID == "" {
-			return providerErr("", "ID", "provider ID is empty")
+			return providerErr(len(c.providers), "", "ID", "provider ID is empty")
 		}
+		p.index = len(c.providers)
 		c.providers = append(c.providers, p)
 		return nil
 	})
@@ -733,44 +742,44 @@ func (c *config) validate() error {
 		errs = append(errs, optErr("WithTimeouts", "per-attempt timeout %v exceeds total timeout %v", c.perAttemptTimeout, c.totalTimeout))
 	}
 	seen := map[string]bool{}
-	for _, p := range c.providers {
+	for pi, p := range c.providers {
 		if seen[lower(p.ID)] {
-			errs = append(errs, providerErr(p.ID, "ID", "provider configured twice"))
+			errs = append(errs, providerErr(pi, p.ID, "ID", "provider configured twice"))
 		}
 		seen[lower(p.ID)] = true
 		if p.Disabled {
 			continue
 		}
 		if p.Format != "" && !p.Format.Valid() {
-			errs = append(errs, providerErr(p.ID, "Format", "unknown format %q", p.Format))
+			errs = append(errs, providerErr(pi, p.ID, "Format", "unknown format %q", p.Format))
 		}
 		keyIDs := map[string]bool{}
 		for i, k := range p.Keys {
 			field := fmt.Sprintf("Keys[%d]", i)
 			if k.Value == "" {
-				errs = append(errs, providerErr(p.ID, field+".Value", "key %d has an empty value", i+1))
+				errs = append(errs, providerErr(pi, p.ID, field+".Value", "key %d has an empty value", i+1))
 			}
 			id := k.ID
 			if id == "" {
 				id = fmt.Sprintf("key-%d", i+1)
 			}
 			if keyIDs[id] {
-				errs = append(errs, providerErr(p.ID, field+".ID", "key ID %q used twice", id))
+				errs = append(errs, providerErr(pi, p.ID, field+".ID", "key ID %q used twice", id))
 			}
 			keyIDs[id] = true
 			if id == clientKeyID {
-				errs = append(errs, providerErr(p.ID, field+".ID", "key ID %q is reserved for pass-through credentials", id))
+				errs = append(errs, providerErr(pi, p.ID, field+".ID", "key ID %q is reserved for pass-through credentials", id))
 			}
 		}
 		models := map[string]int{}
 		for i, m := range p.Models {
 			if j, dup := models[lower(m.ID)]; dup && m.ID != "" {
-				errs = append(errs, providerErr(p.ID, fmt.Sprintf("Models[%d].ID", i), "model %q is listed twice (also Models[%d])", m.ID, j))
+				errs = append(errs, providerErr(pi, p.ID, fmt.Sprintf("Models[%d].ID", i), "model %q is listed twice (also Models[%d])", m.ID, j))
 			}
 			models[lower(m.ID)] = i
 		}
 		if p.Provider != nil && p.Provider.Name() == "" {
-			errs = append(errs, providerErr(p.ID, "Provider", "custom Provider has an empty Name"))
+			errs = append(errs, providerErr(pi, p.ID, "Provider", "custom Provider has an empty Name"))
 		}
 	}
 	if c.onlyModels {

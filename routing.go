@@ -49,6 +49,7 @@ type upstream struct {
 	listed      map[string]bool // lower-case IDs of models listed in its ProviderConfig
 	streamUsage bool
 	order       int // position among configured providers, or len(configured)+catalog position
+	index       int // position of its WithProvider option, for errors
 }
 
 // serves reports whether the provider serves surface s natively.
@@ -176,7 +177,7 @@ func buildRouting(cfg *config, hc *http.Client, prev *routing) (*routing, error)
 		}
 		cp, ok := cat.Provider(p.ID)
 		if !ok {
-			errs = append(errs, providerErr(p.ID, "", "missing after catalog merge"))
+			errs = append(errs, providerErr(i, p.ID, "", "missing after catalog merge"))
 			continue
 		}
 		configured[lower(cp.ID)] = p
@@ -224,6 +225,7 @@ func newUpstream(cp *catalog.Provider, pc *ProviderConfig, hc *http.Client, prev
 	}
 	up.configured = true
 	up.passThrough = pc.PassThrough
+	up.index = pc.index
 	for i, k := range pc.Keys {
 		id := k.ID
 		if id == "" {
@@ -270,7 +272,7 @@ func (up *upstream) newTransport(pc *ProviderConfig, hc *http.Client) error {
 		up.impl, err = openai.New(openai.Config{Name: up.id, BaseURL: up.cat.BaseURL, Surfaces: up.surfaces, Header: h, Query: q, AuthHeader: authHeader, Client: hc})
 	}
 	if err != nil {
-		return providerErr(up.id, "", "%w", err)
+		return providerErr(up.index, up.id, "", "%w", err)
 	}
 	return nil
 }
@@ -301,7 +303,7 @@ func specErrors(cfg *config, err error) error {
 		if se.Model != "" {
 			msg = fmt.Errorf("model %q: %w", se.Model, se.Err)
 		}
-		errs = append(errs, &OptionError{Option: "WithProvider", Provider: id, Field: se.Field, Err: msg})
+		errs = append(errs, &OptionError{Option: "WithProvider", Provider: id, Index: max(se.Index, 0), Field: se.Field, Err: msg})
 	}
 	walk(err)
 	return errors.Join(errs...)

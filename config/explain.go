@@ -259,69 +259,51 @@ func (f *File) redact(msg string) string {
 }
 
 // optionPath returns the path of the field an option other than
-// WithProvider comes from.
+// WithProvider comes from: the option's field, then the argument or list
+// element New names in e.Field.
 func (l *locator) optionPath(e *gateway.OptionError) string {
-	f := l.f
-	var path string
-	switch e.Option {
-	case "WithTimeouts":
-		switch {
-		case negative(f.PerRequestTimeout, true):
-			path = "per_request_timeout"
-		case negative(f.TotalTimeout, true):
-			path = "total_timeout"
-		case f.PerRequestTimeout != nil:
-			path = "per_request_timeout"
-		default:
-			path = "total_timeout"
+	if e.Option == "WithTimeouts" && e.Field == "" {
+		// A rule between the two (per-attempt beyond total): the
+		// per-attempt timeout when the file sets it.
+		if l.f.PerRequestTimeout != nil {
+			return "per_request_timeout"
 		}
-	case "WithClientTimeouts":
-		switch {
-		case negative(f.BodyReadTimeout, true):
-			path = "body_read_timeout"
-		case negative(f.WriteTimeout, true) || f.BodyReadTimeout == nil:
-			path = "write_timeout"
-		default:
-			path = "body_read_timeout"
-		}
-	case "WithKeyCooldowns":
-		k := f.KeyCooldowns
-		switch {
-		case negative(k.Auth, false):
-			path = "key_cooldowns.auth"
-		case negative(k.RateLimit, false):
-			path = "key_cooldowns.rate_limit"
-		case negative(k.MaxRetryAfter, false):
-			path = "key_cooldowns.max_retry_after"
-		default:
-			path = "key_cooldowns"
-		}
-	case "WithStreamHoldback":
-		h := f.StreamHoldback
-		switch {
-		case negative(h.Events, false):
-			path = "stream_holdback.events"
-		case negative(h.Bytes, false):
-			path = "stream_holdback.bytes"
-		default:
-			path = "stream_holdback"
-		}
-	case "WithDefaultModels":
-		if len(f.DefaultModels) == 0 {
-			return "" // the providers' default models
-		}
-		path = "default_models"
-	default:
-		path = optionFields[e.Option]
+		return "total_timeout"
 	}
+	if e.Option == "WithDefaultModels" && len(l.f.DefaultModels) == 0 {
+		return "" // the providers' default models
+	}
+	if path, ok := argumentFields[e.Option+"."+e.Field]; ok {
+		return path
+	}
+	path := optionFields[e.Option]
 	if path != "" && strings.HasPrefix(e.Field, "[") {
 		path += e.Field // an element of a list option
 	}
 	return path
 }
 
+// argumentFields maps the arguments of options with several (as New names
+// them in OptionError.Field) to their fields in the file.
+var argumentFields = map[string]string{
+	"WithTimeouts.perAttempt":        "per_request_timeout",
+	"WithTimeouts.total":             "total_timeout",
+	"WithClientTimeouts.readBody":    "body_read_timeout",
+	"WithClientTimeouts.write":       "write_timeout",
+	"WithKeyCooldowns.auth":          "key_cooldowns.auth",
+	"WithKeyCooldowns.rateLimit":     "key_cooldowns.rate_limit",
+	"WithKeyCooldowns.maxRetryAfter": "key_cooldowns.max_retry_after",
+	"WithStreamHoldback.events":      "stream_holdback.events",
+	"WithStreamHoldback.bytes":       "stream_holdback.bytes",
+	"WithDefaultModels.":             "default_models",
+	"WithKeyCooldowns.":              "key_cooldowns",
+	"WithStreamHoldback.":            "stream_holdback",
+	"WithClientTimeouts.":            "body_read_timeout",
+}
+
 // optionFields maps the options with one field to it.
 var optionFields = map[string]string{
+	"WithDefaultModels":           "default_models",
 	"WithStreamIdleTimeout":       "stream_idle_timeout",
 	"WithStreamKeepAlive":         "stream_keep_alive",
 	"WithOnlyConfiguredProviders": "only_allow_configured_providers",
