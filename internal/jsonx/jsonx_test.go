@@ -196,13 +196,52 @@ func checkLiteral(t testing.TB, lit []byte) {
 	}
 }
 
+// checkFlags compares the flags the scanner reported for lit with what lit
+// holds.
+func checkFlags(t testing.TB, lit []byte, f StringFlags) {
+	nonASCII := false
+	for _, c := range lit {
+		nonASCII = nonASCII || c >= utf8.RuneSelf
+	}
+	esc := bytes.IndexByte(lit, '\\') >= 0
+	recode := false
+	for i := 0; i+1 < len(lit); i++ {
+		if lit[i] == '\\' {
+			recode = recode || lit[i+1] == '/' || lit[i+1] == 'u'
+			i++
+		}
+	}
+	if got := [3]bool{f&StrEscaped != 0, f&StrNonASCII != 0, f&StrRecode != 0}; got != [3]bool{esc, nonASCII, recode} {
+		t.Fatalf("flags of %q = %v, want %v", lit, got, [3]bool{esc, nonASCII, recode})
+	}
+}
+
+func TestStringFlags(t *testing.T) {
+	verbatim := 0
+	for _, l := range append(literalSamples, `"\u00e9 plain text longer than one word é"`, `"é"`, `"0123456789\n0123456789"`) {
+		s := Scanner{Data: []byte(l + ` `)}
+		lit, f, ok := s.ReadString()
+		require.True(t, ok, l)
+		require.Equal(t, l, string(lit))
+		checkFlags(t, lit, f)
+		if utf8.Valid(lit) && Verbatim(lit, f) {
+			require.Equal(t, string(lit), string(AppendRequote(nil, lit)), l)
+			verbatim++
+		}
+	}
+	require.Equal(t, 4, verbatim)
+	require.False(t, Verbatim([]byte("\"a\u2028\""), StrRecode|StrEscaped))
+	require.False(t, Verbatim([]byte("\"a\xe2\x80\xa9b\""), StrNonASCII))
+	require.True(t, Verbatim([]byte("\"a\xe2\x80\x94b\""), StrNonASCII))
+}
+
 func FuzzLiterals(f *testing.F) {
 	for _, s := range literalSamples {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := Scanner{Data: data}
-		lit, _, ok := s.ReadString()
+		lit, f, ok := s.ReadString()
 		if !ok {
 			if _, uok := AppendUnquote(nil, data); uok && json.Valid(data) && KindOf(data) == String {
 				t.Fatalf("ReadString rejects %q, which encoding/json accepts", data)
@@ -210,9 +249,13 @@ func FuzzLiterals(f *testing.F) {
 			return
 		}
 		checkLiteral(t, lit)
+		checkFlags(t, lit, f)
 		s = Scanner{Data: data}
-		if _, _, ok := s.ReadStringUTF8(); ok != utf8.Valid(lit) {
+		if _, _, ok = s.ReadStringUTF8(); ok != utf8.Valid(lit) {
 			t.Fatalf("ReadStringUTF8(%q) = %v", lit, ok)
+		}
+		if ok && Verbatim(lit, f) && !bytes.Equal(AppendRequote(nil, lit), lit) {
+			t.Fatalf("Verbatim(%q) = %v", lit, Verbatim(lit, f))
 		}
 	})
 }

@@ -1,7 +1,9 @@
 package jsonx
 
 import (
+	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -18,7 +20,11 @@ func AppendQuote[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start, i := 0, 0
 	for {
-		for i+8 <= len(s) && plain8(load64(s, i)) {
+		for i+8 <= len(s) {
+			if m := stopsOrNonASCII(load64(s, i)); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
 		}
 		if i >= len(s) {
@@ -106,6 +112,29 @@ func AppendRequote(dst, lit []byte) []byte {
 	return append(dst, '"')
 }
 
+// Verbatim reports whether AppendRequote copies lit unchanged, for a
+// literal that Scanner.ReadStringUTF8 read with flags f (it relies on lit
+// being valid UTF-8). It reads lit only when it has non-ASCII bytes, to
+// look for U+2028 and U+2029.
+func Verbatim(lit []byte, f StringFlags) bool {
+	if f&StrRecode != 0 {
+		return false
+	}
+	if f&StrNonASCII == 0 {
+		return true
+	}
+	for {
+		i := bytes.Index(lit, []byte("\xe2\x80"))
+		if i < 0 || i+2 >= len(lit) {
+			return true
+		}
+		if lit[i+2] == 0xA8 || lit[i+2] == 0xA9 {
+			return false
+		}
+		lit = lit[i+2:]
+	}
+}
+
 // AppendRequoteContent is AppendRequote without the surrounding quotes, so
 // that several literals can be joined into one string.
 func AppendRequoteContent(dst, lit []byte) []byte {
@@ -115,7 +144,11 @@ func AppendRequoteContent(dst, lit []byte) []byte {
 	b := lit[1 : len(lit)-1]
 	start, i := 0, 0
 	for {
-		for i+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[i:])) {
+		for i+8 <= len(b) {
+			if m := stopsOrNonASCII(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
 		}
 		if i >= len(b) {
@@ -227,7 +260,11 @@ func AppendUnquote(dst, lit []byte) (_ []byte, ok bool) {
 	b := lit[1 : len(lit)-1]
 	start, i := 0, 0
 	for {
-		for i+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[i:])) {
+		for i+8 <= len(b) {
+			if m := stopsOrNonASCII(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
 		}
 		if i >= len(b) {
@@ -337,7 +374,11 @@ func AppendCompact(dst, v []byte) []byte {
 func stringEnd(v []byte, i int) int {
 	i++
 	for {
-		for i+8 <= len(v) && plain8(binary.LittleEndian.Uint64(v[i:])) {
+		for i+8 <= len(v) {
+			if m := stops(binary.LittleEndian.Uint64(v[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
 		}
 		if i >= len(v) {

@@ -3,6 +3,7 @@ package jsonx
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -111,92 +112,125 @@ const (
 	ctrl      = 0x20 * lsb
 )
 
-// plain8 reports whether none of the 8 bytes of w (little endian) is a
-// quote, a backslash, a control character or a non-ASCII byte: such bytes
-// can be skipped in a string. It uses the classic "has zero byte" and
-// "has byte less than n" bit tricks, which never miss a match.
-func plain8(w uint64) bool {
+// stops returns a mask with the high bit set in the bytes of w (little
+// endian) that are a quote, a backslash or a control character, the bytes
+// that end a run of plain string content, and possibly in some bytes above
+// the lowest such byte. The lowest set bit is always exact (the classic
+// "has zero byte" and "has byte less than n" tricks only err above a true
+// match), so the first special byte is at bits.TrailingZeros64(m)/8.
+func stops(w uint64) uint64 {
 	x := w ^ quoteByte
 	y := w ^ bslsh
-	hasQuote := (x - lsb) &^ x
-	hasBslsh := (y - lsb) &^ y
-	hasCtrl := (w - ctrl) &^ w
-	return (hasQuote|hasBslsh|hasCtrl|w)&msb == 0
+	return ((x - lsb) &^ x | (y - lsb) &^ y | (w - ctrl) &^ w) & msb
 }
 
+// stopsOrNonASCII is stops that also flags bytes >= 0x80.
+func stopsOrNonASCII(w uint64) uint64 {
+	return stops(w) | w&msb
+}
+
+// StringFlags describe a string literal read by a Scanner.
+type StringFlags uint8
+
+// The string flags.
+const (
+	// StrEscaped: the literal has escape sequences.
+	StrEscaped StringFlags = 1 << iota
+	// StrNonASCII: the literal has bytes >= 0x80.
+	StrNonASCII
+	// StrRecode: the literal has escapes that AppendQuote (like
+	// encoding/json) writes differently, \/ or \uXXXX, so AppendRequote
+	// changes it.
+	StrRecode
+)
+
 // ReadString reads the string literal that comes next and returns it with
-// its quotes; esc reports whether it contains escapes. It validates the
-// escapes and rejects control characters; like encoding/json it accepts
-// invalid UTF-8. Runs of plain ASCII are skipped 8 bytes at a time.
-func (s *Scanner) ReadString() (lit []byte, esc, ok bool) {
-	lit, esc, _, ok = s.str()
-	return lit, esc, ok
+// its quotes. It validates the escapes and rejects control characters;
+// like encoding/json it accepts invalid UTF-8. Plain content is skipped 8
+// bytes at a time.
+func (s *Scanner) ReadString() (lit []byte, f StringFlags, ok bool) {
+	return s.str()
 }
 
 // ReadStringUTF8 is ReadString that also rejects invalid UTF-8, so that the
 // literal can be copied verbatim into output as valid UTF-8 JSON text.
-func (s *Scanner) ReadStringUTF8() (lit []byte, esc, ok bool) {
-	lit, esc, ascii, ok := s.str()
-	if ok && !ascii && !utf8.Valid(lit) {
+func (s *Scanner) ReadStringUTF8() (lit []byte, f StringFlags, ok bool) {
+	lit, f, ok = s.str()
+	if ok && f&StrNonASCII != 0 && !utf8.Valid(lit) {
 		s.Pos -= len(lit)
-		return nil, false, s.fail("valid UTF-8 in string")
+		return nil, 0, s.fail("valid UTF-8 in string")
 	}
-	return lit, esc, ok
+	return lit, f, ok
 }
 
-// str reads a string literal; ascii reports whether all its bytes are
-// ASCII.
-func (s *Scanner) str() (lit []byte, esc, ascii, ok bool) {
+func (s *Scanner) str() (lit []byte, f StringFlags, ok bool) {
 	if s.Peek() != '"' {
-		return nil, false, false, s.fail("string")
+		return nil, 0, s.fail("string")
 	}
 	d := s.Data
 	start := s.Pos
 	i := start + 1
-	var acc byte
+	var acc uint64 // OR of the content bytes, for StrNonASCII
 	for {
-		for i+8 <= len(d) && plain8(binary.LittleEndian.Uint64(d[i:])) {
+		// Skip to the next quote, backslash or control character.
+		for {
+			if i+8 > len(d) {
+				for i < len(d) && d[i] >= 0x20 && d[i] != '"' && d[i] != '\\' {
+					acc |= uint64(d[i])
+					i++
+				}
+				break
+			}
+			w := binary.LittleEndian.Uint64(d[i:])
+			if m := stops(w); m != 0 {
+				n := bits.TrailingZeros64(m) >> 3
+				acc |= w & (1<<(n<<3) - 1)
+				i += n
+				break
+			}
+			acc |= w
 			i += 8
 		}
 		if i >= len(d) {
 			s.Pos = i
-			return nil, false, false, s.fail("closing '\"'")
+			return nil, 0, s.fail("closing '\"'")
 		}
-		c := d[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			acc |= c
-			i++
-			continue
-		}
-		switch c {
+		switch d[i] {
 		case '"':
 			i++
 			s.Pos = i
-			return d[start:i], esc, acc < 0x80, true
+			if acc&msb != 0 {
+				f |= StrNonASCII
+			}
+			return d[start:i], f, true
 		case '\\':
-			esc = true
+			f |= StrEscaped
 			if i+1 >= len(d) {
 				s.Pos = i + 1
-				return nil, false, false, s.fail("escape character")
+				return nil, 0, s.fail("escape character")
 			}
 			switch d[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case '"', '\\', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case '/':
+				f |= StrRecode
 				i += 2
 			case 'u':
 				for j := i + 2; j < i+6; j++ {
 					if j >= len(d) || !isHex(d[j]) {
 						s.Pos = j
-						return nil, false, false, s.fail("hex digit in \\u escape")
+						return nil, 0, s.fail("hex digit in \\u escape")
 					}
 				}
+				f |= StrRecode
 				i += 6
 			default:
 				s.Pos = i + 1
-				return nil, false, false, s.fail("valid escape character")
+				return nil, 0, s.fail("valid escape character")
 			}
 		default:
 			s.Pos = i
-			return nil, false, false, s.fail("no control character in string")
+			return nil, 0, s.fail("no control character in string")
 		}
 	}
 }
@@ -209,11 +243,11 @@ func isHex(c byte) bool {
 // returns the key without its quotes. A key with escapes fails (callers
 // that must handle them use ReadString and Eat(':')).
 func (s *Scanner) Key() ([]byte, bool) {
-	lit, esc, ok := s.ReadString()
+	lit, f, ok := s.ReadString()
 	if !ok {
 		return nil, false
 	}
-	if esc {
+	if f&StrEscaped != 0 {
 		s.Pos -= len(lit)
 		return nil, s.fail("object key without escapes")
 	}
@@ -297,7 +331,7 @@ func (s *Scanner) Skip(maxDepth int) bool {
 func (s *Scanner) skip(depth, maxDepth int) bool {
 	switch c := s.Peek(); c {
 	case '"':
-		_, _, _, ok := s.str()
+		_, _, ok := s.str()
 		return ok
 	case '{':
 		if depth++; depth > maxDepth {
@@ -309,7 +343,7 @@ func (s *Scanner) skip(depth, maxDepth int) bool {
 			return true
 		}
 		for {
-			if _, _, _, ok := s.str(); !ok {
+			if _, _, ok := s.str(); !ok {
 				if s.want == "string" {
 					s.want = "object key"
 				}

@@ -29,7 +29,8 @@ const maxFastDepth = 32
 // a copied literal is always valid JSON text. esc reports whether it has
 // escapes.
 func (s *scanner) str() (lit []byte, esc, ok bool) {
-	return s.ReadStringUTF8()
+	lit, f, ok := s.ReadStringUTF8()
+	return lit, f&jsonx.StrEscaped != 0, ok
 }
 
 // strOrNull reads a string (returning its literal) or null (nil).
