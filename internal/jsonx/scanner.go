@@ -121,7 +121,7 @@ const (
 func stops(w uint64) uint64 {
 	x := w ^ quoteByte
 	y := w ^ bslsh
-	return ((x - lsb) &^ x | (y - lsb) &^ y | (w - ctrl) &^ w) & msb
+	return ((x-lsb)&^x | (y-lsb)&^y | (w-ctrl)&^w) & msb
 }
 
 // stopsOrNonASCII is stops that also flags bytes >= 0x80.
