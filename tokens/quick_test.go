@@ -41,32 +41,145 @@ func readTexts(t testing.TB, dir string) map[string]string {
 	return out
 }
 
+// Kinds of piece, for calibration.
+const (
+	pieceWord = iota
+	pieceWordUpper
+	pieceWordHump
+	pieceWordPrefixed
+	pieceWordExt
+	pieceWordAlt
+	pieceDigits
+	piecePunct
+	pieceSpaces
+	pieceLines
+	pieceBreaks
+	pieceHan
+	pieceKana
+	pieceHangul
+	pieceSymbol
+	pieceEmoji
+	pieceOther
+	pieceBlob
+)
+
+// segment is a piece of a text.
+type segment struct {
+	kind       int
+	n          int // length in characters (letters for words, groups for digits)
+	start, end int // byte offsets
+}
+
+// trace runs the model's automaton over text and returns its pieces, the
+// pieces of blobs replaced by one blob piece each.
+func trace(d *quickDFA, text string) []segment {
+	var segs, blobs []segment
+	st, start, chars := stStart, 0, 0
+	runStart, runLen, switches := 0, 0, 0
+	closePiece := func(end int) {
+		if st == stStart {
+			return
+		}
+		seg := segment{start: start, end: end, n: chars}
+		first, _ := family(st)
+		switch {
+		case first >= 0 && text[start] < utf8.RuneSelf && asciiClass[text[start]] == chPunct:
+			seg.kind, seg.n = pieceWordPrefixed, chars-1
+			switch first {
+			case stExt:
+				seg.kind = pieceWordExt
+			case stAlt:
+				seg.kind = pieceWordAlt
+			}
+		case first == stWordLo || first == stWordUp:
+			seg.kind = pieceWord
+		case first == stUpper:
+			seg.kind = pieceWordUpper
+		case first == stHumpLo || first == stHumpUp:
+			seg.kind = pieceWordHump
+		case first == stExt:
+			seg.kind = pieceWordExt
+		case first == stAlt:
+			seg.kind = pieceWordAlt
+		case st >= stDigit1 && st <= stDigit3:
+			seg.kind, seg.n = pieceDigits, (chars+2)/3
+		case st >= stPunct1 && st <= stPunct4:
+			seg.kind = piecePunct
+		case st == stSpace1 || st == stSpaces:
+			seg.kind = pieceSpaces
+		case st == stLines:
+			seg.kind = pieceLines
+		case st == stBreaks:
+			seg.kind = pieceBreaks
+		default:
+			seg.kind = pieceHan + st - stHan
+		}
+		segs = append(segs, seg)
+	}
+	endRun := func(end int) {
+		if runLen >= blobMinLen && switches*blobSwitchEvery >= runLen {
+			blobs = append(blobs, segment{kind: pieceBlob, n: runLen, start: runStart, end: end})
+		}
+		runLen, switches = 0, 0
+	}
+	for i := 0; i < len(text); {
+		var cl uint8
+		n := 1
+		if c := text[i]; c < utf8.RuneSelf {
+			cl = asciiClass[c]
+		} else {
+			var r rune
+			r, n = utf8.DecodeRuneInString(text[i:])
+			cl = runeClass(r)
+		}
+		t := d.trans[st][cl]
+		if t.flags&flagEndRun != 0 {
+			endRun(i)
+		}
+		if t.flags&flagNonWS != 0 {
+			if runLen == 0 {
+				runStart = i
+			}
+			runLen++
+		}
+		if t.flags&flagSwitch != 0 {
+			switches++
+		}
+		if t.flags&flagNewPiece != 0 {
+			closePiece(i)
+			start, chars = i, 0
+		}
+		st = int(t.next)
+		chars++
+		i += n
+	}
+	closePiece(len(text))
+	endRun(len(text))
+	if len(blobs) == 0 {
+		return segs
+	}
+	var out []segment
+	b := 0
+	for _, s := range segs {
+		for b < len(blobs) && blobs[b].end <= s.start {
+			b++
+		}
+		if b < len(blobs) && s.start >= blobs[b].start && s.end <= blobs[b].end {
+			if len(out) == 0 || out[len(out)-1].start != blobs[b].start {
+				out = append(out, blobs[b])
+			}
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 // pieces returns the pieces of text with the tokens tiktoken makes
 // starting in each: a space that a word, number or punctuation run takes
 // is counted with it, as tiktoken's pre-tokenizer does.
 func pieces(t testing.TB, codec tokenizer.Codec, text string) ([]segment, []int) {
-	var segs, blobs []segment
-	q := quickCounter{c: &quickCosts{}, segments: &segs, blobs: &blobs, prevCl: chSpace}
-	q.text([]byte(text), false)
-	q.end(len(text))
-	// Pieces of blobs count as one blob piece.
-	if len(blobs) > 0 {
-		var out []segment
-		b := 0
-		for _, s := range segs {
-			for b < len(blobs) && blobs[b].end <= s.start {
-				b++
-			}
-			if b < len(blobs) && s.start >= blobs[b].start && s.end <= blobs[b].end {
-				if len(out) == 0 || out[len(out)-1].start != blobs[b].start {
-					out = append(out, segment{kind: pieceBlob, n: blobs[b].n, start: blobs[b].start, end: blobs[b].end})
-				}
-				continue
-			}
-			out = append(out, s)
-		}
-		segs = out
-	}
+	segs := trace(buildDFA(&quickCosts{}), text)
 	for i := 0; i+1 < len(segs); i++ {
 		if segs[i].kind == pieceSpaces && segs[i+1].kind != pieceLines && segs[i].end == segs[i+1].start {
 			segs[i].end--
@@ -79,10 +192,8 @@ func pieces(t testing.TB, codec tokenizer.Codec, text string) ([]segment, []int)
 	off := 0
 	for _, tok := range toks {
 		i := sort.Search(len(segs), func(i int) bool { return segs[i].end > off })
-		if i < len(segs) && segs[i].start <= off {
+		if i < len(segs) {
 			counts[i]++
-		} else if i < len(segs) {
-			counts[i]++ // a token starting in a lone space taken by the next piece
 		}
 		off += len(tok)
 	}
@@ -215,10 +326,11 @@ func fitCosts(t testing.TB, codec tokenizer.Codec, texts map[string]string) quic
 	// foreign: what the texts with accented words miss, relative to the
 	// cost of their ASCII words.
 	var miss, base float64
+	d := buildDFA(&c)
 	for _, text := range texts {
-		q := quickCounter{c: &c, prevCl: chSpace}
+		q := quickCounter{d: d}
 		q.text([]byte(text), false)
-		q.end(len(text))
+		q.end()
 		if q.extWords == 0 {
 			continue
 		}
@@ -302,7 +414,7 @@ func checkEscapes(t testing.TB, text string) {
 		for _, enc := range quickEncodings {
 			q := newQuickCounter(enc.name)
 			q.text(lit[1:len(lit)-1], true)
-			q.end(len(lit))
+			q.end()
 			if got, want := q.tokens(), QuickCount(enc.name, []byte(text)); got != want {
 				t.Fatalf("%s: literal %.80q counts %d, text %d", enc.name, lit, got, want)
 			}
@@ -346,7 +458,8 @@ var quickEncodings = []struct {
 	name  string
 	enc   tokenizer.Encoding
 	costs *quickCosts
-}{{EncodingCL100K, tokenizer.Cl100kBase, &cl100kCosts}, {EncodingO200K, tokenizer.O200kBase, &o200kCosts}}
+	dfa   **quickDFA
+}{{EncodingCL100K, tokenizer.Cl100kBase, &cl100kCosts, &cl100kDFA}, {EncodingO200K, tokenizer.O200kBase, &o200kCosts, &o200kDFA}}
 
 func TestQuickCalibration(t *testing.T) {
 	if !*calibrate {
@@ -359,6 +472,7 @@ func TestQuickCalibration(t *testing.T) {
 		c := fitCosts(t, codec, texts)
 		fmt.Printf("\t%sCosts = %s\n", strings.TrimSuffix(enc.name, "_base"), costsLiteral(c))
 		*enc.costs = c
+		*enc.dfa = buildDFA(enc.costs)
 	}
 	reportErrors(t, texts)
 	reportErrors(t, holdout(t))

@@ -26,8 +26,12 @@ const (
 // as content and whose input and arguments count as raw JSON. It reads the
 // body once and allocates nothing for keys without escapes. ok is false
 // when the body is not a valid JSON object.
-func walkBody(body []byte, anthropic bool, tc textCounter) (n int64, ok bool) {
-	w := walker{s: jsonx.Scanner{Data: body}, tc: tc}
+//
+// The text goes to tc or, when tc is nil, to a quickCounter with the
+// automaton d, whose tokens are added to n (it lives in the walker, not
+// behind an interface, so that nothing is allocated).
+func walkBody(body []byte, anthropic bool, tc textCounter, d *quickDFA) (n int64, ok bool) {
+	w := walker{s: jsonx.Scanner{Data: body}, tc: tc, q: quickCounter{d: d}}
 	if w.s.Peek() != '{' {
 		return 0, false
 	}
@@ -61,6 +65,9 @@ func walkBody(body []byte, anthropic bool, tc textCounter) (n int64, ok bool) {
 		}
 		return w.err == nil
 	})
+	if tc == nil {
+		n += w.q.tokens()
+	}
 	return n, ok && w.err == nil && w.s.End()
 }
 
@@ -71,7 +78,28 @@ type errWalk struct{}
 type walker struct {
 	s   jsonx.Scanner
 	tc  textCounter
+	q   quickCounter
 	err *errWalk
+}
+
+// text counts a string literal's value.
+func (w *walker) text(lit []byte) int64 {
+	if w.tc != nil {
+		return w.tc.text(lit)
+	}
+	w.q.text(lit[1:len(lit)-1], true)
+	w.q.end()
+	return 0
+}
+
+// raw counts a JSON value's text.
+func (w *walker) raw(v []byte) int64 {
+	if w.tc != nil {
+		return w.tc.raw(v)
+	}
+	w.q.text(v, false)
+	w.q.end()
+	return 0
 }
 
 // fail records malformed JSON and returns false.
@@ -161,7 +189,7 @@ func (w *walker) content(depth int) int64 {
 			w.fail()
 			return 0
 		}
-		return w.tc.text(lit)
+		return w.text(lit)
 	case '[':
 		if depth >= maxContentDepth {
 			w.skip()
@@ -196,5 +224,5 @@ func (w *walker) rawValue() int64 {
 	if !w.skip() {
 		return 0
 	}
-	return w.tc.raw(w.s.Data[start:w.s.Pos])
+	return w.raw(w.s.Data[start:w.s.Pos])
 }
