@@ -1,8 +1,9 @@
 package tokens
 
 import (
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/llmgate/gateway/internal/jsonx"
 )
 
 // The quick estimator: a token count without tiktoken, for when a count is
@@ -531,50 +532,14 @@ func (q *quickCounter) endRun() {
 // escapeClass classifies the JSON escape at the start of b (b[0] == '\\')
 // and returns its length.
 func escapeClass(b []byte) (uint8, int) {
-	switch b[1] {
-	case 'n', 'r':
-		return chLine, 2
-	case 't', 'f':
-		return chSpace, 2
-	case 'u':
-		r := hex4(b)
-		if r < 0 {
-			return chPunct, 2
-		}
-		if utf16.IsSurrogate(r) {
-			if r2 := hex4(b[6:]); r2 >= 0 && utf16.DecodeRune(r, r2) != utf8.RuneError {
-				return chEmoji, 12
-			}
-			return chSymbol, 6
-		}
-		if r < utf8.RuneSelf {
-			return asciiClass[r], 6
-		}
-		return runeClass(r), 6
+	r, n := jsonx.DecodeEscape(b)
+	switch {
+	case n == 0: // malformed: the backslash and the next byte
+		return chPunct, 2
+	case r < utf8.RuneSelf:
+		return asciiClass[r], n
 	}
-	return chPunct, 2
-}
-
-// hex4 reads the \uXXXX escape at the start of b, or returns -1.
-func hex4(b []byte) rune {
-	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
-		return -1
-	}
-	var r rune
-	for _, c := range b[2:6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return -1
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
+	return runeClass(r), n
 }
 
 // end closes the text that was added last.

@@ -207,6 +207,34 @@ func AppendRequoteContent(dst, lit []byte) []byte {
 	return append(dst, b[start:]...)
 }
 
+// DecodeEscape decodes the escape sequence at the start of b (b[0] is the
+// backslash) as encoding/json does, returning the character and the number
+// of bytes read: a \uXXXX escape of a high surrogate takes the low half
+// that follows with it, and a lone or broken surrogate is U+FFFD. n is 0
+// for a malformed escape.
+func DecodeEscape(b []byte) (r rune, n int) {
+	if len(b) < 2 || b[0] != '\\' {
+		return 0, 0
+	}
+	switch e := b[1]; e {
+	case '"', '\\', '/':
+		return rune(e), 2
+	case 'b':
+		return '\b', 2
+	case 'f':
+		return '\f', 2
+	case 'n':
+		return '\n', 2
+	case 'r':
+		return '\r', 2
+	case 't':
+		return '\t', 2
+	case 'u':
+		return decodeU(b)
+	}
+	return 0, 0
+}
+
 // decodeU decodes the \uXXXX escape at the start of b, with the low half
 // that follows a high surrogate, as encoding/json does: a lone or broken
 // surrogate is U+FFFD (and the escape after it is decoded on its own). n is
@@ -273,36 +301,13 @@ func AppendUnquote(dst, lit []byte) (_ []byte, ok bool) {
 		c := b[i]
 		switch {
 		case c == '\\':
+			r, n := DecodeEscape(b[i:])
+			if n == 0 {
+				return dst, false
+			}
 			dst = append(dst, b[start:i]...)
-			if i+1 >= len(b) {
-				return dst, false
-			}
-			switch e := b[i+1]; e {
-			case '"', '\\', '/':
-				dst = append(dst, e)
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				r, n := decodeU(b[i:])
-				if n == 0 {
-					return dst, false
-				}
-				dst = utf8.AppendRune(dst, r)
-				i += n
-				start = i
-				continue
-			default:
-				return dst, false
-			}
-			i += 2
+			dst = utf8.AppendRune(dst, r)
+			i += n
 			start = i
 			continue
 		case c < 0x20 || c == '"':

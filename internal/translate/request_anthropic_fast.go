@@ -516,63 +516,37 @@ func fastAnthropicSystem(raw []byte, r *removedSet) (msg []byte, ok bool) {
 // request's tools array (nil when absent); tools is the OpenAI tools array
 // (nil for none) and n the number of tools.
 func fastAnthropicTools(raw []byte, r *removedSet) (tools []byte, n int, ok bool) {
-	if raw == nil {
-		return nil, 0, true
-	}
-	out := make([]byte, 0, len(raw)+64)
-	out = append(out, '[')
-	s := newScanner(raw)
-	ok = s.array(func() bool {
+	return convertArray(raw, func(s *scanner, out []byte) ([]byte, bool) {
 		var (
-			typ, name, desc lit
-			schema, cache   []byte
-			strict          optBool
+			typ   lit
+			def   toolDef
+			cache []byte
 		)
 		ok := s.object(func(k []byte) (uint32, bool) {
 			switch string(k) {
 			case "type":
-				return readStr(&s, 1<<0, &typ)
+				return readStr(s, 1<<0, &typ)
 			case "name":
-				return readStr(&s, 1<<1, &name)
+				return readStr(s, 1<<1, &def.name)
 			case "description":
-				return readStr(&s, 1<<2, &desc)
+				return readStr(s, 1<<2, &def.desc)
 			case "input_schema":
-				return readRaw(&s, 1<<3, &schema)
+				return readRaw(s, 1<<3, &def.schema)
 			case "strict":
-				return readBool(&s, 1<<4, &strict)
+				return readBool(s, 1<<4, &def.strict)
 			case "cache_control":
-				return readRaw(&s, 1<<5, &cache)
+				return readRaw(s, 1<<5, &cache)
 			}
 			return s.unknown(k, anthropicToolKeys, "tools", r)
 		})
 		if !ok || !typ.empty() && !typ.is("custom") {
-			return false
+			return out, false
 		}
 		if cache != nil {
 			r.add("tools.cache_control")
 		}
-		if n > 0 {
-			out = append(out, ',')
-		}
-		n++
-		out = append(out, `{"type":"function","function":{"name":`...)
-		out = name.appendTo(out)
-		out = appendOptLit(out, "description", desc)
-		out = appendKey(out, "parameters")
-		if schema == nil {
-			out = append(out, defaultSchema...)
-		} else {
-			out = jsonx.AppendCompact(out, schema)
-		}
-		out = strict.appendField(out, "strict")
-		out = append(out, "}}"...)
-		return true
+		out = append(out, `{"type":"function","function":{`...)
+		out = def.appendTo(out, "parameters")
+		return append(out, "}}"...), true
 	})
-	if !ok || !s.End() {
-		return nil, 0, false
-	}
-	if n == 0 {
-		return nil, 0, true
-	}
-	return append(out, ']'), n, true
 }

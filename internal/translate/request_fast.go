@@ -319,6 +319,57 @@ func appendKey(dst []byte, key string) []byte {
 // defaultSchema is the input schema of a tool that gave none.
 const defaultSchema = `{"type":"object","properties":{}}`
 
+// toolDef is a function tool definition read by a fast pass.
+type toolDef struct {
+	name, desc lit
+	schema     []byte // raw, nil for none
+	strict     optBool
+}
+
+// appendTo writes the definition's members in wire.Tool and
+// wire.ChatFunction order, the schema under schemaKey.
+func (t *toolDef) appendTo(dst []byte, schemaKey string) []byte {
+	dst = append(dst, `"name":`...)
+	dst = t.name.appendTo(dst)
+	dst = appendOptLit(dst, "description", t.desc)
+	dst = appendKey(dst, schemaKey)
+	if t.schema == nil {
+		dst = append(dst, defaultSchema...)
+	} else {
+		dst = jsonx.AppendCompact(dst, t.schema)
+	}
+	return t.strict.appendField(dst, "strict")
+}
+
+// convertArray converts the JSON array raw (nil when absent) element by
+// element: elem reads the element that comes next in s and appends what it
+// becomes to out. It returns the converted array (nil when raw has no
+// elements) and the number of elements; ok is false when elem declines.
+func convertArray(raw []byte, elem func(s *scanner, out []byte) ([]byte, bool)) (out []byte, n int, ok bool) {
+	if raw == nil {
+		return nil, 0, true
+	}
+	out = make([]byte, 0, len(raw)+64)
+	out = append(out, '[')
+	s := newScanner(raw)
+	ok = s.array(func() bool {
+		if n > 0 {
+			out = append(out, ',')
+		}
+		n++
+		var ok bool
+		out, ok = elem(&s, out)
+		return ok
+	})
+	if !ok || !s.End() {
+		return nil, 0, false
+	}
+	if n == 0 {
+		return nil, 0, true
+	}
+	return append(out, ']'), n, true
+}
+
 // dataURLBytes is dataURL over bytes.
 func dataURLBytes(u []byte) (mediaType, data []byte, ok bool) {
 	rest, found := bytes.CutPrefix(u, []byte("data:"))

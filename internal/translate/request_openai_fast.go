@@ -473,24 +473,18 @@ func appendOptLit(dst []byte, key string, l lit) []byte {
 // request's tools array (nil when absent); tools is the Anthropic tools
 // array (nil for none) and n the number of tools.
 func fastOpenAITools(raw []byte, r *removedSet) (tools []byte, n int, ok bool) {
-	if raw == nil {
-		return nil, 0, true
-	}
-	out := make([]byte, 0, len(raw)+16)
-	out = append(out, '[')
-	s := newScanner(raw)
-	ok = s.array(func() bool {
+	return convertArray(raw, func(s *scanner, out []byte) ([]byte, bool) {
 		var (
-			typ, name, desc lit
-			fn              bool
-			params, cache   []byte
-			strict          optBool
-			unknownFn       []string
+			typ       lit
+			fn        bool
+			def       toolDef
+			cache     []byte
+			unknownFn []string
 		)
 		ok := s.object(func(k []byte) (uint32, bool) {
 			switch string(k) {
 			case "type":
-				return readStr(&s, 1<<0, &typ)
+				return readStr(s, 1<<0, &typ)
 			case "function":
 				if s.Null() {
 					return 1 << 1, true
@@ -499,13 +493,13 @@ func fastOpenAITools(raw []byte, r *removedSet) (tools []byte, n int, ok bool) {
 				return 1 << 1, s.object(func(k []byte) (uint32, bool) {
 					switch string(k) {
 					case "name":
-						return readStr(&s, 1<<0, &name)
+						return readStr(s, 1<<0, &def.name)
 					case "description":
-						return readStr(&s, 1<<1, &desc)
+						return readStr(s, 1<<1, &def.desc)
 					case "parameters":
-						return readRaw(&s, 1<<2, &params)
+						return readRaw(s, 1<<2, &def.schema)
 					case "strict":
-						return readBool(&s, 1<<3, &strict)
+						return readBool(s, 1<<3, &def.strict)
 					}
 					var discard removedSet
 					bit, ok := s.unknown(k, openAIFuncKeys, "", &discard)
@@ -513,41 +507,21 @@ func fastOpenAITools(raw []byte, r *removedSet) (tools []byte, n int, ok bool) {
 					return bit, ok
 				})
 			case "cache_control":
-				return readRaw(&s, 1<<2, &cache)
+				return readRaw(s, 1<<2, &cache)
 			}
 			return s.unknown(k, openAIToolKeys, "tools", r)
 		})
 		if !ok || !typ.is("function") || !fn {
-			return false
+			return out, false
 		}
 		for _, k := range unknownFn {
 			r.add("tools.function." + k)
 		}
-		if n > 0 {
-			out = append(out, ',')
-		}
-		n++
-		out = append(out, `{"name":`...)
-		out = name.appendTo(out)
-		out = appendOptLit(out, "description", desc)
-		out = appendKey(out, "input_schema")
-		if params == nil {
-			out = append(out, defaultSchema...)
-		} else {
-			out = jsonx.AppendCompact(out, params)
-		}
-		out = strict.appendField(out, "strict")
+		out = append(out, '{')
+		out = def.appendTo(out, "input_schema")
 		if cache != nil {
 			out = jsonx.AppendCompact(appendKey(out, "cache_control"), cache)
 		}
-		out = append(out, '}')
-		return true
+		return append(out, '}'), true
 	})
-	if !ok || !s.End() {
-		return nil, 0, false
-	}
-	if n == 0 {
-		return nil, 0, true
-	}
-	return append(out, ']'), n, true
 }
