@@ -3,6 +3,7 @@ package tokens
 import (
 	"flag"
 	"fmt"
+	"go/format"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,7 +19,7 @@ import (
 	"github.com/llmgate/gateway/internal/jsonx"
 )
 
-var calibrate = flag.Bool("calibrate", false, "fit the quick estimator's costs on testdata/corpus and print them")
+var calibrate = flag.Bool("calibrate", false, "refit the quick estimator's costs on testdata/corpus and rewrite quick_costs.go")
 
 // corpus returns the calibration texts by file name.
 func corpus(t testing.TB) map[string]string { return readTexts(t, "corpus") }
@@ -461,19 +462,30 @@ var quickEncodings = []struct {
 	dfa   **quickDFA
 }{{EncodingCL100K, tokenizer.Cl100kBase, &cl100kCosts, &cl100kDFA}, {EncodingO200K, tokenizer.O200kBase, &o200kCosts, &o200kDFA}}
 
+// TestQuickCalibration refits the quick estimator's costs on the corpus,
+// rewrites quick_costs.go and prints the errors on the corpus and on the
+// holdout set:
+//
+//	go test ./tokens -run TestQuickCalibration -calibrate
 func TestQuickCalibration(t *testing.T) {
 	if !*calibrate {
 		t.Skip("run with -calibrate to refit the quick estimator's costs")
 	}
 	texts := corpus(t)
+	var src strings.Builder
+	src.WriteString("package tokens\n\n// The quick estimator's calibration, fitted on testdata/corpus by\n//\n//\tgo test ./tokens -run TestQuickCalibration -calibrate\nvar (\n")
 	for _, enc := range quickEncodings {
 		codec, err := tokenizer.Get(enc.enc)
 		require.NoError(t, err)
 		c := fitCosts(t, codec, texts)
-		fmt.Printf("\t%sCosts = %s\n", strings.TrimSuffix(enc.name, "_base"), costsLiteral(c))
+		fmt.Fprintf(&src, "\t%sCosts = %s\n", strings.TrimSuffix(enc.name, "_base"), costsLiteral(c))
 		*enc.costs = c
 		*enc.dfa = buildDFA(enc.costs)
 	}
+	src.WriteString(")\n")
+	formatted, err := format.Source([]byte(src.String()))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile("quick_costs.go", formatted, 0o644))
 	reportErrors(t, texts)
 	reportErrors(t, holdout(t))
 }
@@ -568,6 +580,26 @@ func BenchmarkQuickCount(b *testing.B) {
 				QuickCount(EncodingCL100K, text)
 			}
 		})
+	}
+}
+
+// BenchmarkQuickCountReference is the floor of any estimator that looks at
+// every byte: a class table lookup and a sum per byte, over the corpus.
+func BenchmarkQuickCountReference(b *testing.B) {
+	var text []byte
+	for _, name := range sortedNames(corpus(b)) {
+		text = append(text, corpus(b)[name]...)
+	}
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	var sum int
+	for b.Loop() {
+		for _, c := range text {
+			sum += int(asciiClass[c])
+		}
+	}
+	if sum == 0 {
+		b.Fatal("no text")
 	}
 }
 

@@ -1,8 +1,17 @@
-// Package jsonx is a small, allocation-free JSON scanner for the gateway's
-// hot path. It validates a whole document in one pass and reports the byte
-// spans of the top-level members of an object, so the gateway can read a few
-// fields (model, models, stream) and splice a rewritten body without
-// decoding the messages, which can be megabytes.
+// Package jsonx is the gateway's allocation-free JSON toolkit for hot
+// paths. Scanner is its one scanner: a validating cursor with primitives to
+// read a token or skip a value, skipping string content 8 bytes at a time.
+// On it, Members validates a whole document in one pass and reports the
+// byte spans of the top-level members of an object, so the gateway can read
+// a few fields (model, models, stream) and splice a rewritten body without
+// decoding the messages, which can be megabytes; and the translator's fast
+// paths walk stream events and request bodies.
+//
+// The string helpers write and read exactly what encoding/json does:
+// AppendQuote quotes (always producing valid JSON), AppendRequote re-encodes
+// a literal without decoding it (copying it when it is already in that
+// form), AppendUnquote and Unquote decode, AppendCompact removes
+// whitespace. Fuzz tests compare each with encoding/json.
 package jsonx
 
 import (
