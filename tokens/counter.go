@@ -83,107 +83,46 @@ func (c *Counter) Count(encoding, text string) (int, error) {
 	return n + extra, nil
 }
 
-// Per-message overhead of chat formats: OpenAI documents 3 tokens per
-// message plus 3 to prime the reply; Anthropic's is similar.
-const (
-	tokensPerMessage = 3
-	tokensPerReply   = 3
-)
-
-// EstimateOpenAIChat estimates the prompt tokens of an OpenAI chat
-// completions request body: the text of every message (string content and
-// text parts), tool definitions and per-message overhead. Images and other
-// non-text parts are not counted. It never fails: unreadable input
-// estimates at 4 bytes per token.
+// EstimateOpenAIChat counts the prompt tokens of an OpenAI chat
+// completions request body with tiktoken: the text of every message (string
+// content and text parts) and its name, tool calls and tool definitions as
+// their JSON, and per-message overhead. Images and other non-text parts are
+// not counted. It never fails: unreadable input estimates at 4 bytes per
+// token. It costs about as much as tiktoken over the whole prompt (tens of
+// milliseconds for 400 KB); QuickEstimateOpenAIChat estimates the same in a
+// fraction of a millisecond.
 func (c *Counter) EstimateOpenAIChat(encoding string, body []byte) int64 {
-	var n int64 = tokensPerReply
-	err := jsonx.Members(body, func(m jsonx.Member) bool {
-		switch {
-		case m.KeyIs("messages"):
-			_ = jsonx.Elements(m.Value, func(msg []byte) bool {
-				n += tokensPerMessage
-				_ = jsonx.Members(msg, func(f jsonx.Member) bool {
-					if f.KeyIs("content") || f.KeyIs("name") {
-						n += c.textTokens(encoding, f.Value)
-					} else if f.KeyIs("tool_calls") {
-						n += c.rawTokens(encoding, f.Value)
-					}
-					return true
-				})
-				return true
-			})
-		case m.KeyIs("tools"), m.KeyIs("functions"):
-			n += c.rawTokens(encoding, m.Value)
-		}
-		return true
-	})
-	if err != nil {
+	n, ok := walkBody(body, false, exactCounter{c, encoding}, nil)
+	if !ok {
 		return int64(len(body)+3) / 4
 	}
 	return n
 }
 
-// EstimateAnthropicMessages estimates the input tokens of an Anthropic
-// messages request body: system, every message's text blocks, tool uses and
-// results, tool definitions and per-message overhead.
+// EstimateAnthropicMessages counts the input tokens of an Anthropic
+// messages request body with tiktoken: system, every message's text
+// blocks, tool uses and results, tool definitions and per-message overhead.
+// See EstimateOpenAIChat.
 func (c *Counter) EstimateAnthropicMessages(encoding string, body []byte) int64 {
-	var n int64 = tokensPerReply
-	err := jsonx.Members(body, func(m jsonx.Member) bool {
-		switch {
-		case m.KeyIs("system"):
-			n += c.textTokens(encoding, m.Value)
-		case m.KeyIs("messages"):
-			_ = jsonx.Elements(m.Value, func(msg []byte) bool {
-				n += tokensPerMessage
-				_ = jsonx.Members(msg, func(f jsonx.Member) bool {
-					if f.KeyIs("content") {
-						n += c.textTokens(encoding, f.Value)
-					}
-					return true
-				})
-				return true
-			})
-		case m.KeyIs("tools"):
-			n += c.rawTokens(encoding, m.Value)
-		}
-		return true
-	})
-	if err != nil {
+	n, ok := walkBody(body, true, exactCounter{c, encoding}, nil)
+	if !ok {
 		return int64(len(body)+3) / 4
 	}
 	return n
 }
 
-// textTokens counts a content value: a string, or an array of parts whose
-// "text" (and, for tool results and uses, nested content and input) count.
-func (c *Counter) textTokens(encoding string, v []byte) int64 {
-	switch jsonx.KindOf(v) {
-	case jsonx.String:
-		s, _ := jsonx.Unquote(v)
-		return c.count(encoding, s)
-	case jsonx.Array:
-		var n int64
-		_ = jsonx.Elements(v, func(part []byte) bool {
-			_ = jsonx.Members(part, func(f jsonx.Member) bool {
-				switch {
-				case f.KeyIs("text"), f.KeyIs("content"), f.KeyIs("thinking"):
-					n += c.textTokens(encoding, f.Value)
-				case f.KeyIs("input"), f.KeyIs("arguments"):
-					n += c.rawTokens(encoding, f.Value)
-				}
-				return true
-			})
-			return true
-		})
-		return n
-	}
-	return 0
+// exactCounter counts text with a Counter.
+type exactCounter struct {
+	c        *Counter
+	encoding string
 }
 
-// rawTokens counts a JSON value as its text (tool schemas and arguments).
-func (c *Counter) rawTokens(encoding string, v []byte) int64 {
-	return c.count(encoding, string(v))
+func (e exactCounter) text(lit []byte) int64 {
+	s, _ := jsonx.Unquote(lit)
+	return e.c.count(e.encoding, s)
 }
+
+func (e exactCounter) raw(v []byte) int64 { return e.c.count(e.encoding, string(v)) }
 
 func (c *Counter) count(encoding, s string) int64 {
 	n, err := c.Count(encoding, s)

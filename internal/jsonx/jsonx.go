@@ -1,12 +1,20 @@
-// Package jsonx is a small, allocation-free JSON scanner for the gateway's
-// hot path. It validates a whole document in one pass and reports the byte
-// spans of the top-level members of an object, so the gateway can read a few
-// fields (model, models, stream) and splice a rewritten body without
-// decoding the messages, which can be megabytes.
+// Package jsonx is the gateway's allocation-free JSON toolkit for hot
+// paths. Scanner is its one scanner: a validating cursor with primitives to
+// read a token or skip a value, skipping string content 8 bytes at a time.
+// On it, Members validates a whole document in one pass and reports the
+// byte spans of the top-level members of an object, so the gateway can read
+// a few fields (model, models, stream) and splice a rewritten body without
+// decoding the messages, which can be megabytes; and the translator's fast
+// paths walk stream events and request bodies.
+//
+// The string helpers write and read exactly what encoding/json does:
+// AppendQuote quotes (always producing valid JSON), AppendRequote re-encodes
+// a literal without decoding it (copying it when it is already in that
+// form), AppendUnquote and Unquote decode, AppendCompact removes
+// whitespace. Fuzz tests compare each with encoding/json.
 package jsonx
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -121,78 +129,67 @@ func (m *Member) KeyIs(name string) bool {
 // stops early, returning nil, when fn returns false. A document that is not
 // an object returns ErrNotObject; malformed JSON returns a *SyntaxError.
 func Members(data []byte, fn func(m Member) bool) error {
-	s := scanner{data: data}
-	s.skipSpace()
-	if s.pos >= len(data) {
-		return &SyntaxError{Offset: s.pos, Msg: "empty document"}
+	s := Scanner{Data: data}
+	c := s.Peek()
+	if s.Pos >= len(data) {
+		return &SyntaxError{Offset: s.Pos, Msg: "empty document"}
 	}
-	if data[s.pos] != '{' {
-		if err := s.value(0); err != nil {
-			return err
+	if c != '{' {
+		if !s.Skip(MaxDepth) {
+			return s.Err()
 		}
 		return ErrNotObject
 	}
-	s.pos++
-	s.skipSpace()
+	s.Pos++
 	stopped := false
-	if s.peek() == '}' {
-		s.pos++
+	if s.Peek() == '}' {
+		s.Pos++
 	} else {
 		for {
-			s.skipSpace()
-			kstart := s.pos
-			if s.peek() != '"' {
-				return s.fail("object key")
+			s.SkipSpace()
+			kstart := s.Pos
+			if s.Peek() != '"' {
+				s.fail("object key")
+				return s.Err()
 			}
-			if err := s.str(); err != nil {
-				return err
+			if _, _, ok := s.ReadString(); !ok {
+				return s.Err()
 			}
-			kend := s.pos
-			s.skipSpace()
-			if s.peek() != ':' {
-				return s.fail("':' after object key")
+			kend := s.Pos
+			if !s.Eat(':') {
+				s.fail("':' after object key")
+				return s.Err()
 			}
-			s.pos++
-			s.skipSpace()
-			vstart := s.pos
-			if err := s.value(1); err != nil {
-				return err
+			s.SkipSpace()
+			vstart := s.Pos
+			if !s.skip(1, MaxDepth) {
+				return s.Err()
 			}
 			if !stopped && fn != nil {
-				if !fn(Member{Key: data[kstart:kend], Value: data[vstart:s.pos], Start: kstart, End: s.pos}) {
+				if !fn(Member{Key: data[kstart:kend], Value: data[vstart:s.Pos], Start: kstart, End: s.Pos}) {
 					stopped = true
 				}
 			}
-			s.skipSpace()
-			c := s.peek()
-			if c == ',' {
-				s.pos++
-				continue
+			more, ok := s.Next('}')
+			if !ok {
+				return s.Err()
 			}
-			if c == '}' {
-				s.pos++
+			if !more {
 				break
 			}
-			return s.fail("',' or '}' in object")
 		}
 	}
-	s.skipSpace()
-	if s.pos != len(data) {
-		return s.fail("end of document")
+	if !s.End() {
+		return s.Err()
 	}
 	return nil
 }
 
 // Valid validates data as exactly one JSON value of any kind.
 func Valid(data []byte) error {
-	s := scanner{data: data}
-	s.skipSpace()
-	if err := s.value(0); err != nil {
-		return err
-	}
-	s.skipSpace()
-	if s.pos != len(data) {
-		return s.fail("end of document")
+	s := Scanner{Data: data}
+	if !s.Skip(MaxDepth) || !s.End() {
+		return s.Err()
 	}
 	return nil
 }
@@ -201,278 +198,29 @@ func Valid(data []byte) error {
 // valid array (for example a Member.Value already validated by Members).
 // It returns an error if v is not an array.
 func Elements(v []byte, fn func(elem []byte) bool) error {
-	s := scanner{data: v}
-	s.skipSpace()
-	if s.peek() != '[' {
-		return fmt.Errorf("JSON value is %s, not an array", KindOf(v[s.pos:]))
+	s := Scanner{Data: v}
+	if s.Peek() != '[' {
+		return fmt.Errorf("JSON value is %s, not an array", KindOf(v[s.Pos:]))
 	}
-	s.pos++
-	s.skipSpace()
-	if s.peek() == ']' {
+	s.Pos++
+	if s.Peek() == ']' {
 		return nil
 	}
 	for {
-		s.skipSpace()
-		start := s.pos
-		if err := s.value(1); err != nil {
-			return err
+		s.SkipSpace()
+		start := s.Pos
+		if !s.skip(1, MaxDepth) {
+			return s.Err()
 		}
-		if !fn(v[start:s.pos]) {
+		if !fn(v[start:s.Pos]) {
 			return nil
 		}
-		s.skipSpace()
-		switch s.peek() {
-		case ',':
-			s.pos++
-		case ']':
-			return nil
-		default:
-			return s.fail("',' or ']' in array")
+		more, ok := s.Next(']')
+		if !ok {
+			return s.Err()
 		}
-	}
-}
-
-// Unquote decodes a JSON string literal (with its quotes). Literals without
-// escapes convert with one allocation; others are decoded by encoding/json.
-func Unquote(lit []byte) (string, bool) {
-	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
-		return "", false
-	}
-	inner := lit[1 : len(lit)-1]
-	for _, c := range inner {
-		if c == '\\' || c < 0x20 {
-			var s string
-			if err := json.Unmarshal(lit, &s); err != nil {
-				return "", false
-			}
-			return s, true
-		}
-	}
-	return string(inner), true
-}
-
-// AppendQuote appends s to dst as a JSON string literal, escaping as
-// encoding/json does (without HTML escaping).
-func AppendQuote(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-type scanner struct {
-	data []byte
-	pos  int
-}
-
-func (s *scanner) peek() byte {
-	if s.pos < len(s.data) {
-		return s.data[s.pos]
-	}
-	return 0
-}
-
-func (s *scanner) fail(want string) error {
-	if s.pos >= len(s.data) {
-		return &SyntaxError{Offset: s.pos, Msg: "unexpected end of input, expected " + want}
-	}
-	return &SyntaxError{Offset: s.pos, Msg: fmt.Sprintf("unexpected %q, expected %s", s.data[s.pos], want)}
-}
-
-func (s *scanner) skipSpace() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
-}
-
-func (s *scanner) value(depth int) error {
-	if depth > MaxDepth {
-		return &SyntaxError{Offset: s.pos, Msg: "nesting too deep"}
-	}
-	switch s.peek() {
-	case '"':
-		return s.str()
-	case '{':
-		s.pos++
-		s.skipSpace()
-		if s.peek() == '}' {
-			s.pos++
+		if !more {
 			return nil
 		}
-		for {
-			s.skipSpace()
-			if s.peek() != '"' {
-				return s.fail("object key")
-			}
-			if err := s.str(); err != nil {
-				return err
-			}
-			s.skipSpace()
-			if s.peek() != ':' {
-				return s.fail("':' after object key")
-			}
-			s.pos++
-			s.skipSpace()
-			if err := s.value(depth + 1); err != nil {
-				return err
-			}
-			s.skipSpace()
-			switch s.peek() {
-			case ',':
-				s.pos++
-			case '}':
-				s.pos++
-				return nil
-			default:
-				return s.fail("',' or '}' in object")
-			}
-		}
-	case '[':
-		s.pos++
-		s.skipSpace()
-		if s.peek() == ']' {
-			s.pos++
-			return nil
-		}
-		for {
-			s.skipSpace()
-			if err := s.value(depth + 1); err != nil {
-				return err
-			}
-			s.skipSpace()
-			switch s.peek() {
-			case ',':
-				s.pos++
-			case ']':
-				s.pos++
-				return nil
-			default:
-				return s.fail("',' or ']' in array")
-			}
-		}
-	case 't':
-		return s.literal("true")
-	case 'f':
-		return s.literal("false")
-	case 'n':
-		return s.literal("null")
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return s.number()
 	}
-	return s.fail("a JSON value")
-}
-
-func (s *scanner) literal(lit string) error {
-	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
-		return s.fail(lit)
-	}
-	s.pos += len(lit)
-	return nil
-}
-
-func (s *scanner) digits() int {
-	n := 0
-	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
-		s.pos++
-		n++
-	}
-	return n
-}
-
-func (s *scanner) number() error {
-	if s.peek() == '-' {
-		s.pos++
-	}
-	switch c := s.peek(); {
-	case c == '0':
-		s.pos++
-	case c >= '1' && c <= '9':
-		s.digits()
-	default:
-		return s.fail("digit")
-	}
-	if s.peek() == '.' {
-		s.pos++
-		if s.digits() == 0 {
-			return s.fail("digit after '.'")
-		}
-	}
-	if c := s.peek(); c == 'e' || c == 'E' {
-		s.pos++
-		if c := s.peek(); c == '+' || c == '-' {
-			s.pos++
-		}
-		if s.digits() == 0 {
-			return s.fail("digit in exponent")
-		}
-	}
-	return nil
-}
-
-// str scans a string literal starting at the opening quote.
-func (s *scanner) str() error {
-	s.pos++ // opening quote
-	d := s.data
-	for s.pos < len(d) {
-		c := d[s.pos]
-		switch {
-		case c == '"':
-			s.pos++
-			return nil
-		case c == '\\':
-			s.pos++
-			if s.pos >= len(d) {
-				return s.fail("escape character")
-			}
-			switch d[s.pos] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.pos++
-			case 'u':
-				s.pos++
-				for i := 0; i < 4; i++ {
-					if s.pos >= len(d) || !isHex(d[s.pos]) {
-						return s.fail("hex digit in \\u escape")
-					}
-					s.pos++
-				}
-			default:
-				return s.fail("valid escape character")
-			}
-		case c < 0x20:
-			return s.fail("no control character in string")
-		default:
-			s.pos++
-		}
-	}
-	return s.fail("closing '\"'")
-}
-
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmgate/gateway/internal/jsonx"
 	"github.com/llmgate/gateway/internal/sse"
 	"github.com/llmgate/gateway/providers"
 )
@@ -69,6 +70,19 @@ func anthropicBenchStream(tools bool) []byte {
 	return []byte(b.String())
 }
 
+// reportCPU starts measuring the process's CPU time and returns the
+// function that reports it per op as "cpu-ns/op", a number that other
+// processes competing for the CPU disturb less than ns/op. It includes the
+// garbage collector's work.
+func reportCPU(b *testing.B) func() {
+	start := processCPU()
+	return func() {
+		if used := processCPU() - start; used > 0 && b.N > 0 {
+			b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
 // benchStream measures the cost of one upstream event: read with
 // internal/sse, then either passed through (translate == nil) or
 // translated, into a reused output buffer. One op is one event.
@@ -83,6 +97,7 @@ func benchStream(b *testing.B, stream []byte, newStream func() *Stream) {
 	out := make([]byte, 0, 64<<10)
 	b.SetBytes(int64(len(stream) / benchEvents))
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	b.ResetTimer()
 	for range b.N {
 		ev, err := rd.Next()
@@ -194,4 +209,151 @@ func BenchmarkResponse(b *testing.B) {
 			}
 		})
 	}
+}
+
+// proseWords feeds the large-body generator: plain English with some
+// punctuation, quotes and a non-ASCII word.
+var proseWords = strings.Fields(`the gateway reads a request body once, validates it and then forwards
+it to the provider; when the formats differ it translates the messages, the tools and the
+parameters. "Streaming" responses are translated event by event, and usage is collected on
+the way: input tokens, output tokens, cache reads and writes. A café in Zürich serves 42 kinds
+of coffee (see section 3.1) — nobody knows why.`)
+
+// prose returns about n bytes of paragraphs drawn from proseWords by seed.
+func prose(seed, n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		w := proseWords[(seed*7+i*13+i*i)%len(proseWords)]
+		if i > 0 {
+			if i%97 == 0 {
+				b.WriteString("\n\n")
+			} else {
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteString(w)
+	}
+	return b.String()
+}
+
+// sourceFile returns about n bytes of Go-like source with tabs, quotes and
+// backslashes.
+func sourceFile(seed, n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		b.WriteString("func handler" + itoa(seed*1000+i) + "(w http.ResponseWriter, r *http.Request) {\n")
+		b.WriteString("\tif err := decode(r.Body, &req); err != nil {\n\t\thttp.Error(w, \"bad request: \\\"\"+err.Error()+\"\\\"\", 400)\n\t\treturn\n\t}\n")
+		b.WriteString("\tfmt.Fprintf(w, \"%d items\\n\", len(req.Items)) // count < limit && ok\n}\n\n")
+	}
+	return b.String()
+}
+
+// largeBody returns a realistic ~400 KB agent conversation in format f: a
+// long system prompt, eight tools, 53 rounds of user text, assistant text
+// with a tool call and a tool result holding a source file, and one user
+// message with a 48 KB base64 image. Both formats carry the same content.
+func largeBody(f providers.Format) []byte {
+	openai := f == providers.FormatOpenAI
+	var b strings.Builder
+	system := jsonString(prose(1, 6000))
+	b.WriteString(`{"model":"m","max_tokens":8192,"stream":true,"temperature":0.7,`)
+	if openai {
+		b.WriteString(`"stream_options":{"include_usage":true},`)
+	}
+	b.WriteString(`"tools":[`)
+	for i := range 8 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		name := `"tool_` + itoa(i) + `"`
+		desc := jsonString(prose(i+10, 400))
+		schema := `{"type":"object","properties":{"path":{"type":"string","description":"File path, relative to the repository root."},"line":{"type":"integer","minimum":1},"flags":{"type":"array","items":{"type":"string","enum":["a","b","c"]}}},"required":["path"],"additionalProperties":false}`
+		if openai {
+			b.WriteString(`{"type":"function","function":{"name":` + name + `,"description":` + desc + `,"parameters":` + schema + `}}`)
+		} else {
+			b.WriteString(`{"name":` + name + `,"description":` + desc + `,"input_schema":` + schema + `}`)
+		}
+	}
+	b.WriteString(`],"messages":[`)
+	if openai {
+		b.WriteString(`{"role":"system","content":` + system + `},`)
+	}
+	img := strings.Repeat("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg", 600)[:48<<10]
+	for i := range 53 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		user := jsonString(prose(i, 1500))
+		id := `"call_` + itoa(i) + `"`
+		args := `{"path":"internal/pkg` + itoa(i) + `/handler.go","line":` + itoa(i+1) + `,"flags":["a","c"]}`
+		file := jsonString(sourceFile(i, 3300))
+		say := jsonString(prose(i+100, 600))
+		switch {
+		case i == 30 && openai:
+			b.WriteString(`{"role":"user","content":[{"type":"text","text":` + user + `},{"type":"image_url","image_url":{"url":"data:image/png;base64,` + img + `"}}]}`)
+		case i == 30:
+			b.WriteString(`{"role":"user","content":[{"type":"text","text":` + user + `},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"` + img + `"}}]}`)
+		case openai:
+			b.WriteString(`{"role":"user","content":` + user + `}`)
+		default:
+			b.WriteString(`{"role":"user","content":[{"type":"text","text":` + user + `}]}`)
+		}
+		if openai {
+			b.WriteString(`,{"role":"assistant","content":` + say + `,"tool_calls":[{"id":` + id + `,"type":"function","function":{"name":"tool_` + itoa(i%8) + `","arguments":` + jsonString(args) + `}}]}`)
+			b.WriteString(`,{"role":"tool","tool_call_id":` + id + `,"content":` + file + `}`)
+		} else {
+			b.WriteString(`,{"role":"assistant","content":[{"type":"text","text":` + say + `},{"type":"tool_use","id":` + id + `,"name":"tool_` + itoa(i%8) + `","input":` + args + `}]}`)
+			b.WriteString(`,{"role":"user","content":[{"type":"tool_result","tool_use_id":` + id + `,"content":` + file + `}]}`)
+		}
+	}
+	b.WriteString(`]`)
+	if !openai {
+		b.WriteString(`,"system":` + system)
+	}
+	b.WriteString(`}`)
+	return []byte(b.String())
+}
+
+// BenchmarkRequest400K translates a ~400 KB conversation in each
+// direction. The reference cases are what a same-format request costs the
+// translator's share: copying the body, and validating it with jsonx.
+func BenchmarkRequest400K(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		from, to providers.Format
+	}{
+		{"openai_to_anthropic", providers.FormatOpenAI, providers.FormatAnthropic},
+		{"anthropic_to_openai", providers.FormatAnthropic, providers.FormatOpenAI},
+	} {
+		body := largeBody(c.from)
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			for b.Loop() {
+				if _, _, err := Request(c.from, c.to, body, RequestOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	body := largeBody(providers.FormatOpenAI)
+	b.Run("reference/copy", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			_ = append([]byte(nil), body...)
+		}
+	})
+	b.Run("reference/jsonx_valid", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			if err := jsonx.Valid(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

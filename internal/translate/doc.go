@@ -13,6 +13,21 @@
 // naming the field, never dropped silently when dropping would change the
 // answer.
 //
+// # Cost
+//
+// Request copies what it does not change: the messages, the system prompt
+// and the tools are converted by a fast pass over internal/jsonx's Scanner
+// that copies string literals and JSON values (tool schemas and inputs,
+// cache_control) instead of decoding and re-encoding them, in the same pass
+// that validates the body; only the small top-level fields go through
+// encoding/json. Shapes the fast pass does not handle exactly, and every
+// request it would refuse, go to the encoding/json path, which decides
+// (see request_fast.go). A 400 KB conversation translates in under a
+// millisecond, three to four times what validating it costs (see
+// BenchmarkRequest400K). The package never counts tokens itself: the
+// message_start input_tokens estimate of an OpenAI → Anthropic stream comes
+// from StreamOptions.InputTokens.
+//
 // # Concurrency
 //
 // Request, Response and ErrorResponse are safe for concurrent use. A
@@ -191,9 +206,9 @@
 // mapping); tool calls live in slices by index, never in maps. Output is
 // appended to the caller's buffer as complete events. The hot delta events
 // are read without encoding/json and without allocating: a template of the
-// previous delta event, then a hand-written scanner, then encoding/json for
-// everything else, pinned to identical results by differential tests and
-// fuzzers.
+// previous delta event, then internal/jsonx's Scanner, then encoding/json
+// for everything else, pinned to identical results by differential tests
+// and fuzzers.
 //
 // Anthropic → OpenAI: one id ("chatcmpl-" + message id) and created for
 // all chunks; the role chunk ({"role":"assistant","content":""}) at

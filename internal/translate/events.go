@@ -81,8 +81,8 @@ var (
 // fastOpenAIChunk handles chunks with at most one choice, no usage and no
 // error. It reports false for anything else (and for malformed JSON).
 func fastOpenAIChunk(data []byte, c *chunkInfo) bool {
-	s := scanner{data: data}
-	ok := s.object(func(k []byte) (uint8, bool) {
+	s := newScanner(data)
+	ok := s.object(func(k []byte) (uint32, bool) {
 		switch string(k) {
 		case "id":
 			lit, _, ok := s.strOrNull()
@@ -95,23 +95,23 @@ func fastOpenAIChunk(data []byte, c *chunkInfo) bool {
 		case "choices":
 			return 4, fastChoices(&s, c)
 		case "usage":
-			return 8, s.null()
+			return 8, s.Null()
 		case "error":
-			return 16, s.null()
+			return 16, s.Null()
 		}
 		return s.other(k, chunkKeys)
 	})
-	return ok && s.end()
+	return ok && s.End()
 }
 
 func fastChoices(s *scanner, c *chunkInfo) bool {
-	if s.null() {
+	if s.Null() {
 		return true
 	}
-	if !s.eat('[') {
+	if !s.Eat('[') {
 		return false
 	}
-	if s.eat(']') {
+	if s.Eat(']') {
 		return true
 	}
 	index := 0
@@ -121,11 +121,11 @@ func fastChoices(s *scanner, c *chunkInfo) bool {
 		finish, stopSeq  []byte
 	)
 	ntools := len(c.tools)
-	ok := s.object(func(k []byte) (uint8, bool) {
+	ok := s.object(func(k []byte) (uint32, bool) {
 		switch string(k) {
 		case "index":
 			var ok bool
-			index, ok = s.uint()
+			index, ok = s.Uint()
 			return 1, ok
 		case "delta":
 			return 2, fastDelta(s, c, &content, &reasonC, &reason, &refusal)
@@ -134,8 +134,8 @@ func fastChoices(s *scanner, c *chunkInfo) bool {
 			finish = inner(nonEmpty(lit))
 			return 4, ok && !esc
 		case "stop_reason":
-			if s.peek() != '"' {
-				return 8, s.skip(1)
+			if s.Peek() != '"' {
+				return 8, s.skip()
 			}
 			lit, _, ok := s.str()
 			stopSeq = nonEmpty(lit)
@@ -146,7 +146,7 @@ func fastChoices(s *scanner, c *chunkInfo) bool {
 	if !ok {
 		return false
 	}
-	if !s.eat(']') { // a second choice: slow path
+	if !s.Eat(']') { // a second choice: slow path
 		return false
 	}
 	if index != 0 {
@@ -166,11 +166,11 @@ func fastChoices(s *scanner, c *chunkInfo) bool {
 }
 
 func fastDelta(s *scanner, c *chunkInfo, content, reasonC, reason, refusal *[]byte) bool {
-	if s.null() {
+	if s.Null() {
 		return true
 	}
 	// text reads a string field into dst.
-	text := func(bit uint8, dst *[]byte) (uint8, bool) {
+	text := func(bit uint32, dst *[]byte) (uint32, bool) {
 		lit, _, ok := s.strOrNull()
 		if dst != nil {
 			*dst = lit
@@ -180,7 +180,7 @@ func fastDelta(s *scanner, c *chunkInfo, content, reasonC, reason, refusal *[]by
 		}
 		return bit, ok
 	}
-	return s.object(func(k []byte) (uint8, bool) {
+	return s.object(func(k []byte) (uint32, bool) {
 		switch string(k) {
 		case "role":
 			return text(1, nil)
@@ -200,22 +200,22 @@ func fastDelta(s *scanner, c *chunkInfo, content, reasonC, reason, refusal *[]by
 }
 
 func fastToolCalls(s *scanner, c *chunkInfo) bool {
-	if s.null() {
+	if s.Null() {
 		return true
 	}
-	if !s.eat('[') {
+	if !s.Eat('[') {
 		return false
 	}
-	if s.eat(']') {
+	if s.Eat(']') {
 		return true
 	}
 	for {
 		var t toolDelta
-		ok := s.object(func(k []byte) (uint8, bool) {
+		ok := s.object(func(k []byte) (uint32, bool) {
 			switch string(k) {
 			case "index":
 				var ok bool
-				t.index, ok = s.uint()
+				t.index, ok = s.Uint()
 				t.hasIndex = true
 				return 1, ok
 			case "id":
@@ -237,7 +237,7 @@ func fastToolCalls(s *scanner, c *chunkInfo) bool {
 			return false
 		}
 		c.tools = append(c.tools, t)
-		more, ok := s.next(']')
+		more, ok := s.Next(']')
 		if !ok {
 			return false
 		}
@@ -248,12 +248,12 @@ func fastToolCalls(s *scanner, c *chunkInfo) bool {
 }
 
 func fastFunction(s *scanner, c *chunkInfo, t *toolDelta) bool {
-	if s.null() {
+	if s.Null() {
 		return true
 	}
-	return s.object(func(k []byte) (uint8, bool) {
+	return s.object(func(k []byte) (uint32, bool) {
 		var dst *[]byte
-		var bit uint8
+		var bit uint32
 		switch string(k) {
 		case "name":
 			bit, dst = 1, &t.name
@@ -367,8 +367,8 @@ func parseAnthropicEvent(data []byte, e *anthropicEvent, t *template) error {
 // content delta: content_block_delta, content_block_stop, message_stop and
 // ping.
 func fastAnthropicEvent(data []byte, e *anthropicEvent) bool {
-	s := scanner{data: data}
-	ok := s.object(func(k []byte) (uint8, bool) {
+	s := newScanner(data)
+	ok := s.object(func(k []byte) (uint32, bool) {
 		switch string(k) {
 		case "type":
 			lit, esc, ok := s.strOrNull()
@@ -376,7 +376,7 @@ func fastAnthropicEvent(data []byte, e *anthropicEvent) bool {
 			return 1, ok && !esc
 		case "index":
 			var ok bool
-			e.index, ok = s.uint()
+			e.index, ok = s.Uint()
 			return 2, ok
 		case "delta":
 			return 4, fastEventDelta(&s, e)
@@ -385,16 +385,16 @@ func fastAnthropicEvent(data []byte, e *anthropicEvent) bool {
 		}
 		return s.other(k, eventKeys)
 	})
-	return ok && s.end()
+	return ok && s.End()
 }
 
 func fastEventDelta(s *scanner, e *anthropicEvent) bool {
-	if s.null() {
+	if s.Null() {
 		return true
 	}
-	return s.object(func(k []byte) (uint8, bool) {
+	return s.object(func(k []byte) (uint32, bool) {
 		var dst *[]byte
-		var bit uint8
+		var bit uint32
 		switch string(k) {
 		case "type":
 			lit, esc, ok := s.strOrNull()

@@ -13,8 +13,8 @@ import (
 // read member by member.
 type anthropicRequest struct {
 	wire.MessagesRequest
-	messages []json.RawMessage
-	tools    []json.RawMessage
+	messages []byte // raw array, nil when absent
+	tools    []byte // raw array, nil when absent
 	metadata []byte
 }
 
@@ -33,7 +33,8 @@ var (
 // OpenAI chat completions request.
 func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([]byte, error) {
 	var in anthropicRequest
-	err := members(body, "", func(name string, v []byte) error {
+	pre := early{at: -1}
+	err := members(body, "", pre.hook(&opt, anthropicMessagesFrom), func(name string, v []byte) error {
 		if isNull(v) {
 			return nil
 		}
@@ -42,7 +43,8 @@ func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([
 		case "model":
 			return decode(v, &c.Model, name)
 		case "messages":
-			return decode(v, &in.messages, name)
+			in.messages = v
+			return rawArray(v, name)
 		case "system":
 			c.System = v
 		case "max_tokens":
@@ -59,7 +61,8 @@ func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([
 		case "top_p":
 			return decode(v, &c.TopP, name)
 		case "tools":
-			return decode(v, &in.tools, name)
+			in.tools = v
+			return rawArray(v, name)
 		case "tool_choice":
 			return decode(v, &c.ToolChoice, name)
 		case "thinking":
@@ -92,48 +95,41 @@ func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([
 	}
 
 	// System prompt.
-	if !isNull(c.System) {
-		s, parts, isString, err := stringOrParts(c.System, "system")
-		if err != nil {
-			return nil, err
-		}
-		if !isString {
-			var texts []string
-			for _, braw := range parts {
-				b, err := anthropicBlock(braw, "system", r)
-				if err != nil {
-					return nil, err
-				}
-				if b.Type != "text" || b.Text == nil {
-					return nil, errorf("system.type", "system block type %q cannot be translated", b.Type)
-				}
-				texts = append(texts, *b.Text)
-			}
-			s = strings.Join(texts, "\n\n")
-		}
-		if s != "" {
-			out.Messages = append(out.Messages, wire.ChatMessage{Role: "system", Content: mustMarshal(s)})
-		}
+	var system []byte
+	err = withFallback(&opt, r, func() bool {
+		var ok bool
+		system, ok = fastAnthropicSystem(c.System, r)
+		return ok
+	}, func() error {
+		var err error
+		system, err = slowAnthropicSystem(c.System, r)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	// Messages.
-	for _, mraw := range in.messages {
-		if jsonx.KindOf(bytes.TrimSpace(mraw)) != jsonx.Object {
-			return nil, errorf("messages", "each message must be a JSON object")
+	msgs, _, found, ok := pre.result(body, in.messages, r)
+	err = withFallback(&opt, r, func() bool {
+		if !found {
+			msgs, ok = fastAnthropicMessages(in.messages, r)
 		}
-		reportUnknown(mraw, "messages", anthropicMessageKeys, r)
-		var m wire.Message
-		if err := decode(mraw, &m, "messages"); err != nil {
-			return nil, err
-		}
-		msgs, err := anthropicMessage(m, r)
-		if err != nil {
-			return nil, err
-		}
-		out.Messages = append(out.Messages, msgs...)
+		return ok
+	}, func() error {
+		var err error
+		msgs, err = slowAnthropicMessages(rawElements(in.messages), r)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if out.Messages == nil {
-		out.Messages = []wire.ChatMessage{}
+	var head []byte
+	if system != nil {
+		head = append(append([]byte{'['}, system...), ',')
+		if msgs = msgs[1:]; msgs[0] == ']' {
+			head = head[:len(head)-1]
+		}
 	}
 
 	out.MaxCompletionTokens = c.MaxTokens
@@ -154,31 +150,20 @@ func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([
 	}
 
 	// Tools.
-	for _, traw := range in.tools {
-		if jsonx.KindOf(bytes.TrimSpace(traw)) != jsonx.Object {
-			return nil, errorf("tools", "each tool must be a JSON object")
+	tools, ntools := []byte(nil), 0
+	err = withFallback(&opt, r, func() bool {
+		var ok bool
+		tools, ntools, ok = fastAnthropicTools(in.tools, r)
+		return ok
+	}, func() error {
+		list, err := slowAnthropicTools(rawElements(in.tools), r)
+		if len(list) > 0 {
+			tools, ntools = mustMarshal(list), len(list)
 		}
-		var t wire.Tool
-		if err := decode(traw, &t, "tools"); err != nil {
-			return nil, err
-		}
-		if t.Type != "" && t.Type != "custom" {
-			return nil, errorf("tools.type", "server tool %q is not available for this model", t.Type)
-		}
-		reportUnknown(traw, "tools", anthropicToolKeys, r)
-		if !isNull(t.CacheControl) {
-			r.add("tools.cache_control")
-		}
-		schema := t.InputSchema
-		if isNull(schema) {
-			schema = json.RawMessage(`{"type":"object","properties":{}}`)
-		}
-		out.Tools = append(out.Tools, wire.ChatTool{Type: "function", Function: &wire.ChatFunction{
-			Name:        t.Name,
-			Description: t.Description,
-			Parameters:  schema,
-			Strict:      t.Strict,
-		}})
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if tc := c.ToolChoice; tc != nil {
 		switch tc.Type {
@@ -196,7 +181,7 @@ func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([
 		default:
 			return nil, errorf("tool_choice.type", "unknown tool_choice type %q", tc.Type)
 		}
-		if tc.DisableParallelToolUse != nil && *tc.DisableParallelToolUse && len(out.Tools) > 0 {
+		if tc.DisableParallelToolUse != nil && *tc.DisableParallelToolUse && ntools > 0 {
 			out.ParallelToolCalls = ptr(false)
 		}
 	}
@@ -251,7 +236,96 @@ func anthropicToOpenAIRequest(body []byte, opt RequestOptions, r *removedSet) ([
 		effort = ""
 	}
 	out.ReasoningEffort = effort
-	return marshal(&out)
+	base, err := marshal(&out)
+	if err != nil {
+		return nil, err
+	}
+	return splice(base, chatRequestOrder,
+		spliced{key: "messages", head: head, value: msgs}, spliced{key: "tools", value: tools}), nil
+}
+
+// slowAnthropicSystem converts the system prompt with encoding/json into
+// the OpenAI system message (nil for none).
+func slowAnthropicSystem(system []byte, r *removedSet) ([]byte, error) {
+	if isNull(system) {
+		return nil, nil
+	}
+	s, parts, isString, err := stringOrParts(system, "system")
+	if err != nil {
+		return nil, err
+	}
+	if !isString {
+		var texts []string
+		for _, braw := range parts {
+			b, err := anthropicBlock(braw, "system", r)
+			if err != nil {
+				return nil, err
+			}
+			if b.Type != "text" || b.Text == nil {
+				return nil, errorf("system.type", "system block type %q cannot be translated", b.Type)
+			}
+			texts = append(texts, *b.Text)
+		}
+		s = strings.Join(texts, "\n\n")
+	}
+	if s == "" {
+		return nil, nil
+	}
+	return mustMarshal(wire.ChatMessage{Role: "system", Content: mustMarshal(s)}), nil
+}
+
+// slowAnthropicMessages converts the messages with encoding/json into the
+// OpenAI messages array (without the system message).
+func slowAnthropicMessages(messages []json.RawMessage, r *removedSet) ([]byte, error) {
+	out := []wire.ChatMessage{}
+	for _, mraw := range messages {
+		if jsonx.KindOf(bytes.TrimSpace(mraw)) != jsonx.Object {
+			return nil, errorf("messages", "each message must be a JSON object")
+		}
+		reportUnknown(mraw, "messages", anthropicMessageKeys, r)
+		var m wire.Message
+		if err := decode(mraw, &m, "messages"); err != nil {
+			return nil, err
+		}
+		msgs, err := anthropicMessage(m, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msgs...)
+	}
+	return mustMarshal(out), nil
+}
+
+// slowAnthropicTools converts the tools with encoding/json.
+func slowAnthropicTools(tools []json.RawMessage, r *removedSet) ([]wire.ChatTool, error) {
+	var out []wire.ChatTool
+	for _, traw := range tools {
+		if jsonx.KindOf(bytes.TrimSpace(traw)) != jsonx.Object {
+			return nil, errorf("tools", "each tool must be a JSON object")
+		}
+		var t wire.Tool
+		if err := decode(traw, &t, "tools"); err != nil {
+			return nil, err
+		}
+		if t.Type != "" && t.Type != "custom" {
+			return nil, errorf("tools.type", "server tool %q is not available for this model", t.Type)
+		}
+		reportUnknown(traw, "tools", anthropicToolKeys, r)
+		if !isNull(t.CacheControl) {
+			r.add("tools.cache_control")
+		}
+		schema := t.InputSchema
+		if isNull(schema) {
+			schema = json.RawMessage(defaultSchema)
+		}
+		out = append(out, wire.ChatTool{Type: "function", Function: &wire.ChatFunction{
+			Name:        t.Name,
+			Description: t.Description,
+			Parameters:  schema,
+			Strict:      t.Strict,
+		}})
+	}
+	return out, nil
 }
 
 // anthropicBlock decodes one content block, reporting unknown keys and

@@ -48,15 +48,16 @@ func effortBudget(effort string) (budget int64, ok bool) {
 // by member.
 type openAIRequest struct {
 	wire.ChatRequest
-	messages []json.RawMessage
-	tools    []json.RawMessage
+	messages []byte // raw array, nil when absent
+	tools    []byte // raw array, nil when absent
 }
 
 // openAIToAnthropicRequest translates an OpenAI chat completions request
 // into an Anthropic Messages request.
 func openAIToAnthropicRequest(body []byte, opt RequestOptions, r *removedSet) ([]byte, error) {
 	var in openAIRequest
-	err := members(body, "", func(name string, v []byte) error {
+	pre := early{at: -1}
+	err := members(body, "", pre.hook(&opt, openAIMessagesFrom), func(name string, v []byte) error {
 		if isNull(v) {
 			return nil
 		}
@@ -65,7 +66,8 @@ func openAIToAnthropicRequest(body []byte, opt RequestOptions, r *removedSet) ([
 		case "model":
 			return decode(v, &c.Model, name)
 		case "messages":
-			return decode(v, &in.messages, name)
+			in.messages = v
+			return rawArray(v, name)
 		case "max_completion_tokens":
 			return decode(v, &c.MaxCompletionTokens, name)
 		case "max_tokens":
@@ -79,7 +81,8 @@ func openAIToAnthropicRequest(body []byte, opt RequestOptions, r *removedSet) ([
 		case "stream":
 			return decode(v, &c.Stream, name)
 		case "tools":
-			return decode(v, &in.tools, name)
+			in.tools = v
+			return rawArray(v, name)
 		case "tool_choice":
 			c.ToolChoice = v
 		case "parallel_tool_calls":
@@ -138,15 +141,27 @@ func openAIToAnthropicRequest(body []byte, opt RequestOptions, r *removedSet) ([
 	}
 
 	// Messages and system prompt.
-	system, msgs, err := openAIMessages(in.messages, r)
+	system, msgs, found, ok := pre.result(body, in.messages, r)
+	err = withFallback(&opt, r, func() bool {
+		if !found {
+			system, msgs, ok = fastOpenAIMessages(in.messages, r)
+		}
+		return ok
+	}, func() error {
+		blocks, m, err := openAIMessages(rawElements(in.messages), r)
+		if err != nil {
+			return err
+		}
+		msgs = mustMarshal(m)
+		if len(blocks) == 1 && blocks[0].CacheControl == nil {
+			system = mustMarshal(*blocks[0].Text)
+		} else if len(blocks) > 0 {
+			system = mustMarshal(blocks)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	out.Messages = msgs
-	if len(system) == 1 && system[0].CacheControl == nil {
-		out.System = mustMarshal(*system[0].Text)
-	} else if len(system) > 0 {
-		out.System = mustMarshal(system)
 	}
 
 	// max_tokens
@@ -201,7 +216,8 @@ func openAIToAnthropicRequest(body []byte, opt RequestOptions, r *removedSet) ([
 	out.TopP = c.TopP
 
 	// Tools and tool_choice.
-	if err := openAITools(c, in.tools, &out, r); err != nil {
+	tools, err := openAITools(&opt, c, in.tools, &out, r)
+	if err != nil {
 		return nil, err
 	}
 
@@ -249,7 +265,12 @@ func openAIToAnthropicRequest(body []byte, opt RequestOptions, r *removedSet) ([
 			r.add("response_format")
 		}
 	}
-	return marshal(&out.MessagesRequest)
+	base, err := marshal(&out.MessagesRequest)
+	if err != nil {
+		return nil, err
+	}
+	return splice(base, messagesRequestOrder,
+		spliced{key: "system", value: system}, spliced{key: "messages", value: msgs}, spliced{key: "tools", value: tools}), nil
 }
 
 // anthropicOut is the Anthropic request being built.
@@ -540,25 +561,51 @@ func imageSource(u string) (*wire.Source, error) {
 	return nil, errorf("messages.content.image_url.url", "expected an http(s) or base64 data: URL")
 }
 
-// openAITools converts tools, tool_choice and parallel_tool_calls.
-func openAITools(c *wire.ChatRequest, tools []json.RawMessage, out *anthropicOut, r *removedSet) error {
+// openAITools converts tools (returning the Anthropic tools array, nil
+// for none), tool_choice and parallel_tool_calls.
+func openAITools(opt *RequestOptions, c *wire.ChatRequest, raw []byte, out *anthropicOut, r *removedSet) ([]byte, error) {
+	var tools []byte
+	n := 0
+	err := withFallback(opt, r, func() bool {
+		var ok bool
+		tools, n, ok = fastOpenAITools(raw, r)
+		return ok
+	}, func() error {
+		list, err := slowOpenAITools(rawElements(raw), r)
+		if len(list) > 0 {
+			tools, n = mustMarshal(list), len(list)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := openAIToolChoice(c, n, out); err != nil {
+		return nil, err
+	}
+	return tools, nil
+}
+
+// slowOpenAITools converts tools with encoding/json.
+func slowOpenAITools(tools []json.RawMessage, r *removedSet) ([]wire.Tool, error) {
+	var out []wire.Tool
 	for _, traw := range tools {
 		if jsonx.KindOf(bytes.TrimSpace(traw)) != jsonx.Object {
-			return errorf("tools", "each tool must be a JSON object")
+			return nil, errorf("tools", "each tool must be a JSON object")
 		}
 		var t wire.ChatTool
 		if err := decode(traw, &t, "tools"); err != nil {
-			return err
+			return nil, err
 		}
 		if t.Type != "function" || t.Function == nil {
-			return errorf("tools.type", "tool type %q cannot be translated; only function tools can", t.Type)
+			return nil, errorf("tools.type", "tool type %q cannot be translated; only function tools can", t.Type)
 		}
 		reportUnknown(traw, "tools", openAIToolKeys, r)
 		reportUnknown(partField(traw, "function"), "tools.function", openAIFuncKeys, r)
 		f := t.Function
 		schema := f.Parameters
 		if isNull(schema) {
-			schema = json.RawMessage(`{"type":"object","properties":{}}`)
+			schema = json.RawMessage(defaultSchema)
 		}
 		tool := wire.Tool{
 			Name:        f.Name,
@@ -569,8 +616,14 @@ func openAITools(c *wire.ChatRequest, tools []json.RawMessage, out *anthropicOut
 		if !isNull(t.CacheControl) {
 			tool.CacheControl = t.CacheControl
 		}
-		out.Tools = append(out.Tools, tool)
+		out = append(out, tool)
 	}
+	return out, nil
+}
+
+// openAIToolChoice converts tool_choice and parallel_tool_calls for a
+// request with ntools tools.
+func openAIToolChoice(c *wire.ChatRequest, ntools int, out *anthropicOut) error {
 	if !isNull(c.ToolChoice) {
 		tc := bytes.TrimSpace(c.ToolChoice)
 		switch jsonx.KindOf(tc) {
@@ -602,7 +655,7 @@ func openAITools(c *wire.ChatRequest, tools []json.RawMessage, out *anthropicOut
 			return errorf("tool_choice", "expected a string or an object")
 		}
 	}
-	if c.ParallelToolCalls != nil && !*c.ParallelToolCalls && len(out.Tools) > 0 {
+	if c.ParallelToolCalls != nil && !*c.ParallelToolCalls && ntools > 0 {
 		if out.ToolChoice == nil {
 			out.ToolChoice = &wire.ToolChoice{Type: "auto"}
 		}

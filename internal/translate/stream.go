@@ -24,8 +24,12 @@ type StreamOptions struct {
 	IncludeUsage bool
 	// InputTokens, when translating OpenAI→Anthropic, estimates the prompt
 	// tokens for message_start.usage.input_tokens when the provider has not
-	// reported usage in the first chunk. It is called at most once; nil
-	// means 0.
+	// reported usage in the first chunk. It is called at most once, while
+	// the first event is translated, so it must be cheap: the gateway
+	// passes tokens.QuickEstimateAnthropicMessages of the client's body
+	// (or a value it computed while waiting for the upstream), never an
+	// exact tiktoken count. nil means 0. The package itself never counts
+	// tokens.
 	InputTokens func() int64
 }
 

@@ -2,6 +2,8 @@ package translate
 
 import (
 	"bytes"
+	"go/build"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -237,4 +239,31 @@ func TestStreamErrorShapes(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, `data: {"error":{"message":"Overloaded","type":"server_error","param":null,"code":"overloaded_error"}}`+"\n\n", string(out))
 	})
+}
+
+// TestNoTokenCounting checks that the translator never counts tokens on
+// its own: neither it nor any package of the module it imports imports
+// package tokens or a tokenizer. Token estimates come from
+// StreamOptions.InputTokens.
+func TestNoTokenCounting(t *testing.T) {
+	const module = "github.com/llmgate/gateway/"
+	seen := map[string]bool{}
+	var visit func(dir string)
+	visit = func(dir string) {
+		if seen[dir] {
+			return
+		}
+		seen[dir] = true
+		pkg, err := build.ImportDir(dir, 0)
+		require.NoError(t, err, dir)
+		for _, imp := range pkg.Imports {
+			require.NotEqual(t, module+"tokens", imp, "%s imports package tokens", dir)
+			require.NotContains(t, imp, "tiktoken", "%s imports a tokenizer", dir)
+			if rest, ok := strings.CutPrefix(imp, module); ok {
+				visit(filepath.Join("..", "..", rest))
+			}
+		}
+	}
+	visit(".")
+	require.Greater(t, len(seen), 2)
 }

@@ -57,9 +57,9 @@ func (t *template) middle(data []byte) (lit []byte, ok bool) {
 	if mid[0] != '"' {
 		return nil, false
 	}
-	s := scanner{data: mid}
+	s := newScanner(mid)
 	lit, _, ok = s.str()
-	if !ok || s.pos != len(mid) {
+	if !ok || s.Pos != len(mid) {
 		return nil, false
 	}
 	return lit, true

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/llmgate/gateway/internal/jsonx"
 	"github.com/llmgate/gateway/providers"
@@ -34,6 +35,9 @@ type RequestOptions struct {
 	// reported instead of translated, since such models reject them. The
 	// zero value translates them.
 	NoReasoning bool
+
+	// slowOnly makes tests translate without the fast passes.
+	slowOnly bool
 }
 
 // ResponseOptions configures a response translation. The zero value keeps
@@ -186,9 +190,25 @@ func isNull(raw []byte) bool {
 	return len(raw) == 0 || string(raw) == "null"
 }
 
-// members calls fn for each top-level member of the JSON object raw. A
-// document that is not a valid object gives an *Error for param.
-func members(raw []byte, param string, fn func(name string, value []byte) error) error {
+// members calls fn for each top-level member of the JSON object raw, in
+// order, until fn fails. A document that is not a valid object gives an
+// *Error for param (before fn sees any member).
+//
+// When pre is not nil, it is first offered each member's value, with the
+// scanner at the value, so that a big member can be converted in the same
+// pass that validates the document: pre consumes the value and returns
+// true, or returns false and the value is then skipped. fn gets every
+// value either way. A document with escaped keys is walked a second time
+// without pre.
+func members(raw []byte, param string, pre func(key []byte, s *scanner) bool, fn func(name string, value []byte) error) error {
+	if list, ok := walkMembers(raw, pre); ok {
+		for _, m := range list {
+			if err := fn(m.name, m.value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var ferr error
 	err := jsonx.Members(raw, func(m jsonx.Member) bool {
 		ferr = fn(m.Name(), m.Value)
@@ -201,6 +221,50 @@ func members(raw []byte, param string, fn func(name string, value []byte) error)
 		return errorf(param, "expected a JSON object: %v", err)
 	}
 	return ferr
+}
+
+// rawMember is a member of a JSON object.
+type rawMember struct {
+	name  string
+	value []byte
+}
+
+// walkMembers reads the members of the object raw in one pass, offering
+// each value to pre (see members). ok is false when raw is not a valid
+// object or has a key with escapes or invalid UTF-8.
+func walkMembers(raw []byte, pre func(key []byte, s *scanner) bool) (list []rawMember, ok bool) {
+	s := newScanner(raw)
+	if s.Peek() != '{' {
+		return nil, false
+	}
+	s.Pos++
+	if s.Peek() == '}' {
+		s.Pos++
+		return nil, s.End()
+	}
+	list = make([]rawMember, 0, 16)
+	for {
+		k, ok := s.Key()
+		if !ok || !utf8.Valid(k) {
+			return nil, false
+		}
+		s.SkipSpace()
+		start := s.Pos
+		if pre == nil || !pre(k, &s) {
+			s.Pos = start
+			if !s.Skip(jsonx.MaxDepth) {
+				return nil, false
+			}
+		}
+		list = append(list, rawMember{string(k), raw[start:s.Pos]})
+		more, ok := s.Next('}')
+		if !ok {
+			return nil, false
+		}
+		if !more {
+			return list, s.End()
+		}
+	}
 }
 
 // reportUnknown adds prefix.key to r for each key of the object raw that is

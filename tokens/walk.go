@@ -1,0 +1,228 @@
+package tokens
+
+import "github.com/llmgate/gateway/internal/jsonx"
+
+// textCounter counts the text the estimators find in a request body.
+type textCounter interface {
+	// text counts a JSON string literal's value (lit has its quotes).
+	text(lit []byte) int64
+	// raw counts a JSON value as the text it is written as (tool
+	// definitions, tool calls and inputs).
+	raw(v []byte) int64
+}
+
+// Per-message overhead of chat formats: OpenAI documents 3 tokens per
+// message plus 3 to prime the reply; Anthropic's is similar.
+const (
+	tokensPerMessage = 3
+	tokensPerReply   = 3
+)
+
+// walkBody counts the prompt of an OpenAI chat completions body (anthropic
+// false: the messages' content and name, their tool_calls, and the tools
+// and functions) or of an Anthropic messages body (the system prompt, the
+// messages' content and the tools), with the per-message overhead. Content
+// is a string or an array of parts whose text, content and thinking count
+// as content and whose input and arguments count as raw JSON. It reads the
+// body once and allocates nothing for keys without escapes. ok is false
+// when the body is not a valid JSON object.
+//
+// The text goes to tc or, when tc is nil, to a quickCounter with the
+// automaton d, whose tokens are added to n (it lives in the walker, not
+// behind an interface, so that nothing is allocated).
+func walkBody(body []byte, anthropic bool, tc textCounter, d *quickDFA) (n int64, ok bool) {
+	w := walker{s: jsonx.Scanner{Data: body}, tc: tc, q: quickCounter{d: d}}
+	if w.s.Peek() != '{' {
+		return 0, false
+	}
+	n = tokensPerReply
+	ok = w.object(func(key []byte) bool {
+		switch k := string(key); {
+		case k == "messages":
+			return w.array(func(elem bool) bool {
+				n += tokensPerMessage
+				if !elem {
+					return true
+				}
+				return w.object(func(key []byte) bool {
+					switch k := string(key); {
+					case k == "content", k == "name" && !anthropic:
+						n += w.content(0)
+					case k == "tool_calls" && !anthropic:
+						n += w.rawValue()
+					default:
+						return w.skip()
+					}
+					return w.err == nil
+				})
+			})
+		case k == "system" && anthropic:
+			n += w.content(0)
+		case k == "tools", k == "functions" && !anthropic:
+			n += w.rawValue()
+		default:
+			return w.skip()
+		}
+		return w.err == nil
+	})
+	if tc == nil {
+		n += w.q.tokens()
+	}
+	return n, ok && w.err == nil && w.s.End()
+}
+
+// errWalk marks a walk that met malformed JSON.
+type errWalk struct{}
+
+// walker reads a body for walkBody.
+type walker struct {
+	s   jsonx.Scanner
+	tc  textCounter
+	q   quickCounter
+	err *errWalk
+}
+
+// text counts a string literal's value.
+func (w *walker) text(lit []byte) int64 {
+	if w.tc != nil {
+		return w.tc.text(lit)
+	}
+	w.q.text(lit[1:len(lit)-1], true)
+	w.q.end()
+	return 0
+}
+
+// raw counts a JSON value's text.
+func (w *walker) raw(v []byte) int64 {
+	if w.tc != nil {
+		return w.tc.raw(v)
+	}
+	w.q.text(v, false)
+	w.q.end()
+	return 0
+}
+
+// fail records malformed JSON and returns false.
+func (w *walker) fail() bool {
+	w.err = &errWalk{}
+	return false
+}
+
+// skip skips a value.
+func (w *walker) skip() bool {
+	return w.s.Skip(jsonx.MaxDepth) || w.fail()
+}
+
+// object calls member for each member of the object that comes next, with
+// the decoded key (valid until the next call); member consumes the value. A
+// value that is not an object is skipped (and member is not called).
+func (w *walker) object(member func(key []byte) bool) bool {
+	if w.s.Peek() != '{' {
+		return w.skip()
+	}
+	w.s.Pos++
+	if w.s.Peek() == '}' {
+		w.s.Pos++
+		return true
+	}
+	for {
+		lit, f, ok := w.s.ReadString()
+		if !ok || !w.s.Eat(':') {
+			return w.fail()
+		}
+		key := lit[1 : len(lit)-1]
+		if f&jsonx.StrEscaped != 0 {
+			key, _ = jsonx.AppendUnquote(nil, lit)
+		}
+		if !member(key) {
+			return false
+		}
+		more, ok := w.s.Next('}')
+		if !ok {
+			return w.fail()
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
+// array calls elem for each element of the array that comes next (with
+// true for an object, which elem reads; other elements are skipped after
+// the call). A value that is not an array is skipped.
+func (w *walker) array(elem func(object bool) bool) bool {
+	if w.s.Peek() != '[' {
+		return w.skip()
+	}
+	w.s.Pos++
+	if w.s.Peek() == ']' {
+		w.s.Pos++
+		return true
+	}
+	for {
+		isObject := w.s.Peek() == '{'
+		if !elem(isObject) || !isObject && !w.skip() {
+			return false
+		}
+		more, ok := w.s.Next(']')
+		if !ok {
+			return w.fail()
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
+// maxContentDepth bounds the nesting of content parts the walk descends
+// into (tool results hold parts): each level is an array and an object, and
+// JSON deeper than jsonx.MaxDepth is invalid anyway.
+const maxContentDepth = jsonx.MaxDepth / 2
+
+// content counts a content value: a string, or an array of parts.
+func (w *walker) content(depth int) int64 {
+	var n int64
+	switch w.s.Peek() {
+	case '"':
+		lit, _, ok := w.s.ReadString()
+		if !ok {
+			w.fail()
+			return 0
+		}
+		return w.text(lit)
+	case '[':
+		if depth >= maxContentDepth {
+			w.skip()
+			return 0
+		}
+		w.array(func(elem bool) bool {
+			if !elem {
+				return true
+			}
+			return w.object(func(key []byte) bool {
+				switch string(key) {
+				case "text", "content", "thinking":
+					n += w.content(depth + 1)
+				case "input", "arguments":
+					n += w.rawValue()
+				default:
+					return w.skip()
+				}
+				return w.err == nil
+			})
+		})
+		return n
+	}
+	w.skip()
+	return 0
+}
+
+// rawValue counts the value that comes next as raw JSON.
+func (w *walker) rawValue() int64 {
+	w.s.SkipSpace()
+	start := w.s.Pos
+	if !w.skip() {
+		return 0
+	}
+	return w.raw(w.s.Data[start:w.s.Pos])
+}
