@@ -199,10 +199,14 @@ type translateError struct{ err error }
 func (e *translateError) Error() string { return "translating the response: " + e.err.Error() }
 func (e *translateError) Unwrap() error { return e.err }
 
-// estimateInputTokens counts the client's prompt with tiktoken.
+// estimateInputTokens estimates the client's prompt for message_start
+// without tiktoken (tokens.QuickEstimate*: within a few percent on whole
+// requests, allocation-free, about 30× cheaper): running BPE over a large
+// prompt would delay the first byte by tens of milliseconds. The provider's
+// own count still arrives with the usage at the end of the stream.
 func (c *call) estimateInputTokens(encoding string) int64 {
 	if c.format == providers.FormatAnthropic {
-		return c.g.counter.EstimateAnthropicMessages(encoding, c.body)
+		return tokens.QuickEstimateAnthropicMessages(encoding, c.body)
 	}
-	return c.g.counter.EstimateOpenAIChat(encoding, c.body)
+	return tokens.QuickEstimateOpenAIChat(encoding, c.body)
 }

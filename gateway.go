@@ -44,7 +44,6 @@ import (
 	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/internal/httpx"
 	"github.com/llmgate/gateway/providers"
-	"github.com/llmgate/gateway/tokens"
 )
 
 // Response headers set on every response, errors included.
@@ -70,7 +69,6 @@ type Gateway struct {
 	reloadMu  sync.Mutex              // serialises Reload
 	client    *http.Client            // the default upstream client (WithHTTPClient replaces it per snapshot)
 	transport *http.Transport         // the default client's transport, closed by Close
-	counter   *tokens.Counter         // tiktoken codecs, shared by every snapshot
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
@@ -80,7 +78,7 @@ type Gateway struct {
 // of *OptionError values; see OptionErrors); nothing is left to fail at
 // request time.
 func New(opts ...Option) (*Gateway, error) {
-	g := &Gateway{client: httpx.NewClient(), counter: tokens.NewCounter()}
+	g := &Gateway{client: httpx.NewClient()}
 	g.transport, _ = g.client.Transport.(*http.Transport)
 	rt, err := g.build(opts, nil)
 	if err != nil {

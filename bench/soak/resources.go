@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/llmgate/gateway/tokens"
 )
 
 // resources is a snapshot of the process's resources.
@@ -62,16 +60,11 @@ func measure() resources {
 
 // warmUp creates the process-lifetime resources the run would create
 // anyway, so that the starting snapshot includes them: the network
-// poller's descriptors, and the tiktoken vocabularies, which the tokenizer
-// library loads once per process into package-level tables (about 20 MiB;
-// the gateway counts prompt tokens with them for translated streams).
+// poller's descriptors.
 func warmUp() {
 	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
 		_ = ln.Close()
 	}
-	c := tokens.NewCounter()
-	_, _ = c.Count(tokens.EncodingO200K, "warm up")
-	_, _ = c.Count(tokens.EncodingCL100K, "warm up")
 	debug.FreeOSMemory()
 }
 

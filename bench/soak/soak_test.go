@@ -16,10 +16,7 @@ import (
 // logs them); delete an entry when the gateway is fixed, so that it can
 // never come back unnoticed. `go run ./bench/soak` fails on them
 // regardless.
-var knownGatewayIssues = map[string]string{
-	"in-stream error without code stream_failed": "a translated stream to an Anthropic client ends with " +
-		`{"type":"error","error":{"type","message"}} without "code" (internal/translate appendAnthropicErrorEvent)`,
-}
+var knownGatewayIssues = map[string]string{}
 
 // shortConfig is a soak of a few seconds.
 func shortConfig() config {

@@ -49,7 +49,7 @@ func ErrorResponse(from, to providers.Format, status int, body []byte) (int, []b
 	if status == http.StatusServiceUnavailable {
 		status = statusOverloaded
 	}
-	return status, appendAnthropicError(nil, wire.AnthropicErrorType(status), msg)
+	return status, appendAnthropicError(nil, wire.AnthropicErrorType(status), msg, "")
 }
 
 // appendOpenAIError appends {"error":{"message","type","param":null,
@@ -69,10 +69,15 @@ func appendOpenAIError(dst []byte, msg, typ, code string) []byte {
 }
 
 // appendAnthropicError appends {"type":"error","error":{"type","message"}}.
-func appendAnthropicError(dst []byte, typ, msg string) []byte {
+func appendAnthropicError(dst []byte, typ, msg, code string) []byte {
 	dst = append(dst, `{"type":"error","error":{"type":`...)
 	dst = jsonx.AppendQuote(dst, typ)
 	dst = append(dst, `,"message":`...)
 	dst = jsonx.AppendQuote(dst, msg)
+	if code != "" {
+		// The gateway's stable code, as in its own Anthropic-shaped errors.
+		dst = append(dst, `,"code":`...)
+		dst = jsonx.AppendQuote(dst, code)
+	}
 	return append(dst, "}}"...)
 }

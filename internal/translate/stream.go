@@ -129,7 +129,7 @@ func (s *Stream) Done() bool {
 // OpenAI client it is an unnamed data event {"error":{"message","type",
 // "param":null,"code"}} (type from status, code as given or null); for an
 // Anthropic client "event: error" with {"type":"error","error":{"type",
-// "message"}} (type from status). Open Anthropic content blocks are left
+// "message","code"}} (type from status, code left out when empty). Open Anthropic content blocks are left
 // open, as the Messages API itself does, so that SDK accumulators report
 // this error rather than a JSON error for a cut-off tool input.
 func (s *Stream) ErrorEvent(dst []byte, status int, message, code string) []byte {
@@ -138,7 +138,7 @@ func (s *Stream) ErrorEvent(dst []byte, status int, message, code string) []byte
 	}
 	s.failed = true
 	if s.to == providers.FormatAnthropic {
-		return appendAnthropicErrorEvent(dst, wire.AnthropicErrorType(status), message)
+		return appendAnthropicErrorEvent(dst, wire.AnthropicErrorType(status), message, code)
 	}
 	return appendOpenAIErrorEvent(dst, message, wire.OpenAIErrorType(status), code)
 }
@@ -174,8 +174,8 @@ func appendOpenAIErrorEvent(dst []byte, msg, typ, code string) []byte {
 	return append(dst, "\n\n"...)
 }
 
-func appendAnthropicErrorEvent(dst []byte, typ, msg string) []byte {
+func appendAnthropicErrorEvent(dst []byte, typ, msg, code string) []byte {
 	dst = append(dst, "event: error\ndata: "...)
-	dst = appendAnthropicError(dst, typ, msg)
+	dst = appendAnthropicError(dst, typ, msg, code)
 	return append(dst, "\n\n"...)
 }

@@ -127,7 +127,7 @@ func (o *openAIToAnthropic) event(dst, name, data []byte) ([]byte, error) {
 	if c.errRaw != nil {
 		msg, typ := openAIStreamError(c.errRaw)
 		o.done, o.failed = true, true
-		return appendAnthropicErrorEvent(dst, typ, msg), nil
+		return appendAnthropicErrorEvent(dst, typ, msg, ""), nil
 	}
 	mark := len(dst)
 	if !o.started {

@@ -69,7 +69,7 @@ func TestStreamErrorEventEndsTheStream(t *testing.T) {
 	}{
 		{ant, oai, `data: {"error":{"message":"boom \"x\"","type":"server_error","param":null,"code":"upstream_error"}}` + "\n\n",
 			[]string{`{"type":"message_start","message":{"id":"m"}}`, `{"type":"message_stop"}`}},
-		{oai, ant, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"boom \\\"x\\\"\"}}\n\n",
+		{oai, ant, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"boom \\\"x\\\"\",\"code\":\"upstream_error\"}}\n\n",
 			[]string{`{"id":"c","choices":[{"index":0,"delta":{"content":"x"}}]}`, `[DONE]`}},
 	} {
 		s := NewStream(tt.from, tt.to, StreamOptions{})
