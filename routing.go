@@ -283,14 +283,13 @@ func specErrors(cfg *config, err error) error {
 	var errs []error
 	var walk func(error)
 	walk = func(err error) {
-		var se *catalog.SpecError
-		switch x := err.(type) {
-		case interface{ Unwrap() []error }:
-			for _, e := range x.Unwrap() {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
 				walk(e)
 			}
 			return
 		}
+		var se *catalog.SpecError
 		if !errors.As(err, &se) {
 			errs = append(errs, &OptionError{Option: "WithProvider", Err: err})
 			return

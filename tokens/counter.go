@@ -92,7 +92,7 @@ func (c *Counter) Count(encoding, text string) (int, error) {
 // milliseconds for 400 KB); QuickEstimateOpenAIChat estimates the same in a
 // fraction of a millisecond.
 func (c *Counter) EstimateOpenAIChat(encoding string, body []byte) int64 {
-	n, ok := walkBody(body, false, exactCounter{c, encoding}, nil)
+	n, ok := walkBody(body, false, exactCounter{c, encoding}, nil, false)
 	if !ok {
 		return int64(len(body)+3) / 4
 	}
@@ -104,7 +104,7 @@ func (c *Counter) EstimateOpenAIChat(encoding string, body []byte) int64 {
 // blocks, tool uses and results, tool definitions and per-message overhead.
 // See EstimateOpenAIChat.
 func (c *Counter) EstimateAnthropicMessages(encoding string, body []byte) int64 {
-	n, ok := walkBody(body, true, exactCounter{c, encoding}, nil)
+	n, ok := walkBody(body, true, exactCounter{c, encoding}, nil, false)
 	if !ok {
 		return int64(len(body)+3) / 4
 	}

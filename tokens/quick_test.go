@@ -625,3 +625,31 @@ func BenchmarkEstimate400K(b *testing.B) {
 		}
 	})
 }
+
+// TestQuickSampledBody: a large body is estimated from a sample of its
+// text; the result stays within 2% of counting all of the text quickly, and
+// within the whole-body band of the exact count.
+func TestQuickSampledBody(t *testing.T) {
+	openai, anthropic := largeBodies(t)
+	require.Greater(t, len(openai), 4*sampleFrom, "a body large enough to be sampled")
+	c := NewCounter()
+	for _, tc := range []struct {
+		name      string
+		body      []byte
+		anthropic bool
+		encoding  string
+		exact     int64
+	}{
+		{"openai", openai, false, EncodingO200K, c.EstimateOpenAIChat(EncodingO200K, openai)},
+		{"anthropic", anthropic, true, EncodingCL100K, c.EstimateAnthropicMessages(EncodingCL100K, anthropic)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			whole, ok := walkBody(tc.body, tc.anthropic, nil, dfaFor(tc.encoding), false)
+			require.True(t, ok)
+			sampled, ok := walkBody(tc.body, tc.anthropic, nil, dfaFor(tc.encoding), true)
+			require.True(t, ok)
+			require.InEpsilon(t, float64(whole), float64(sampled), 0.02, "sampled %d, whole %d", sampled, whole)
+			require.InEpsilon(t, float64(tc.exact), float64(sampled), 0.08, "sampled %d, exact %d", sampled, tc.exact)
+		})
+	}
+}

@@ -90,7 +90,7 @@ var walkSamples = []string{
 func checkWalk(t testing.TB, body []byte) {
 	for _, anthropic := range []bool{false, true} {
 		var got, want []string
-		n, ok := walkBody(body, anthropic, recorder{&got}, nil)
+		n, ok := walkBody(body, anthropic, recorder{&got}, nil, false)
 		wn, wok := referenceWalk(body, anthropic, recorder{&want})
 		if ok != wok || ok && (n != wn || !slices.Equal(got, want)) {
 			t.Fatalf("anthropic=%v body %q:\nwalkBody %d %v %q\nreference %d %v %q", anthropic, body, n, ok, got, wn, wok, want)
