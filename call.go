@@ -47,7 +47,7 @@ type call struct {
 	served  candidate
 	removed []string // request fields translation dropped for the served candidate
 
-	deadline      time.Time   // the total timeout: attempts must commit a response by then (real clock)
+	deadline      time.Time // the total timeout: attempts must commit a response by then (real clock)
 	upstreamTime  time.Duration
 	firstWrite    time.Time
 	writeDeadline time.Time // the client write deadline set, zero when none
@@ -56,8 +56,9 @@ type call struct {
 	err           *Error
 	usage         tokens.Usage
 	usageKnown    bool
-	hdr           [3]string // backing values of the diagnostic headers
-	relay         relay    // the relay of the attempt that answered, reused by each (one runs at a time)
+	hdr           [3]string      // backing values of the diagnostic headers
+	relay         relay          // the relay of the attempt that answered, reused by each (one runs at a time)
+	estimate      *inputEstimate // the prompt's token estimate for a translated stream, when one is needed
 }
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {

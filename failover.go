@@ -93,6 +93,9 @@ func (c *call) prepare(cand *candidate) (*prepared, *translate.Error) {
 		p.body = c.parsed.rewrite(c.body, cand.upstreamModel, c.injectUsage(cand))
 		return p, nil
 	}
+	if c.parsed.stream && c.format == providers.FormatAnthropic {
+		c.estimateInput(cand) // for message_start, counted while the upstream works
+	}
 	body, removed, err := translate.Request(c.format, cand.up.format, c.body,
 		translate.RequestOptions{Model: cand.upstreamModel, MaxOutputTokens: cand.maxOutputTokens(),
 			// A catalog model without reasoning rejects reasoning

@@ -139,18 +139,14 @@ type translator struct {
 func newTranslator(c *call, p *prepared) *translator {
 	t := &translator{from: p.cand.up.format, to: c.format, opts: translate.ResponseOptions{Now: c.cfg.now}}
 	if c.parsed.stream {
-		encoding := ""
-		if p.cand.model != nil {
-			encoding = p.cand.model.Encoding
-		}
-		t.stream = translate.NewStream(t.from, t.to, translate.StreamOptions{
-			Now:          c.cfg.now,
-			IncludeUsage: c.parsed.wantsUsage,
+		opts := translate.StreamOptions{Now: c.cfg.now, IncludeUsage: c.parsed.wantsUsage}
+		if c.estimate != nil {
 			// Only when the upstream has not reported usage by its first
 			// event (OpenAI streams never have): Anthropic clients read
 			// message_start's input_tokens.
-			InputTokens: func() int64 { return c.estimateInputTokens(encoding) },
-		})
+			opts.InputTokens = c.estimate.wait
+		}
+		t.stream = translate.NewStream(t.from, t.to, opts)
 	}
 	return t
 }
@@ -199,14 +195,40 @@ type translateError struct{ err error }
 func (e *translateError) Error() string { return "translating the response: " + e.err.Error() }
 func (e *translateError) Unwrap() error { return e.err }
 
-// estimateInputTokens estimates the client's prompt for message_start
-// without tiktoken (tokens.QuickEstimate*: within a few percent on whole
-// requests, allocation-free, about 30× cheaper): running BPE over a large
-// prompt would delay the first byte by tens of milliseconds. The provider's
-// own count still arrives with the usage at the end of the stream.
-func (c *call) estimateInputTokens(encoding string) int64 {
-	if c.format == providers.FormatAnthropic {
-		return tokens.QuickEstimateAnthropicMessages(encoding, c.body)
+// inputEstimate is the estimate of the client's prompt tokens that an
+// Anthropic client's translated stream reports in message_start. It is
+// counted while the upstream call is in flight, without tiktoken
+// (tokens.QuickEstimate*: within a few percent on whole requests, a fixed
+// cost for large ones), so that counting never delays the first byte; the
+// provider's own count still arrives with the usage at the end.
+type inputEstimate struct {
+	encoding string
+	done     chan struct{}
+	n        int64
+}
+
+// estimateInput starts estimating the prompt in the encoding of cand's
+// model, unless an estimate in that encoding is under way.
+func (c *call) estimateInput(cand *candidate) {
+	encoding := ""
+	if cand.model != nil {
+		encoding = cand.model.Encoding
 	}
-	return tokens.QuickEstimateOpenAIChat(encoding, c.body)
+	if c.estimate != nil && c.estimate.encoding == encoding {
+		return
+	}
+	e := &inputEstimate{encoding: encoding, done: make(chan struct{})}
+	c.estimate = e
+	body := c.body
+	go func() {
+		defer close(e.done)
+		defer func() { _ = recover() }() // an estimate is never worth a crash: 0 then
+		e.n = tokens.QuickEstimateAnthropicMessages(encoding, body)
+	}()
+}
+
+// wait returns the estimate once it is counted.
+func (e *inputEstimate) wait() int64 {
+	<-e.done
+	return e.n
 }
