@@ -211,24 +211,10 @@ func (w *walker) array(elem func(object bool) bool) bool {
 	if w.s.Peek() != '[' {
 		return w.skip()
 	}
-	w.s.Pos++
-	if w.s.Peek() == ']' {
-		w.s.Pos++
-		return true
-	}
-	for {
+	return w.s.Elements(func() bool {
 		isObject := w.s.Peek() == '{'
-		if !elem(isObject) || !isObject && !w.skip() {
-			return false
-		}
-		more, ok := w.s.Next(']')
-		if !ok {
-			return w.fail()
-		}
-		if !more {
-			return true
-		}
-	}
+		return elem(isObject) && (isObject || w.skip())
+	}) || w.fail()
 }
 
 // maxContentDepth bounds the nesting of content parts the walk descends

@@ -274,6 +274,32 @@ func (s *Scanner) Next(closing byte) (more, ok bool) {
 	return false, s.fail("',' or ']' in array")
 }
 
+// Elements walks the elements of the array that comes next: elem consumes
+// one element and returns false to stop. It reports false when no array
+// comes next, when the array is malformed, or when elem stopped.
+func (s *Scanner) Elements(elem func() bool) bool {
+	if s.Peek() != '[' {
+		return s.fail("'['")
+	}
+	s.Pos++
+	if s.Peek() == ']' {
+		s.Pos++
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		more, ok := s.Next(']')
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+	}
+}
+
 // Null consumes a null literal if one comes next, and reports whether it
 // did.
 func (s *Scanner) Null() bool {

@@ -114,29 +114,7 @@ func (s *scanner) object(field func(k []byte) (bit uint32, ok bool)) bool {
 // array walks the elements of the array that comes next, or of none when
 // null comes next; elem consumes one element.
 func (s *scanner) array(elem func() bool) bool {
-	if s.Null() {
-		return true
-	}
-	if s.Peek() != '[' {
-		return false
-	}
-	s.Pos++
-	if s.Peek() == ']' {
-		s.Pos++
-		return true
-	}
-	for {
-		if !elem() {
-			return false
-		}
-		more, ok := s.Next(']')
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-	}
+	return s.Null() || s.Elements(elem)
 }
 
 // other skips the value of a key the fast path does not read. A key that
