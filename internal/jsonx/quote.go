@@ -144,13 +144,7 @@ func AppendRequoteContent(dst, lit []byte) []byte {
 	b := lit[1 : len(lit)-1]
 	start, i := 0, 0
 	for {
-		for i+8 <= len(b) {
-			if m := stopsOrNonASCII(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
+		i = skipPlain(b, i)
 		if i >= len(b) {
 			break
 		}
@@ -288,13 +282,7 @@ func AppendUnquote(dst, lit []byte) (_ []byte, ok bool) {
 	b := lit[1 : len(lit)-1]
 	start, i := 0, 0
 	for {
-		for i+8 <= len(b) {
-			if m := stopsOrNonASCII(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
+		i = skipPlain(b, i)
 		if i >= len(b) {
 			break
 		}
@@ -398,4 +386,18 @@ func stringEnd(v []byte, i int) int {
 			i++
 		}
 	}
+}
+
+// skipPlain returns the index of the first byte of b at or after i, in
+// whole 8-byte words, that is a quote, a backslash, a control byte or not
+// ASCII; or the start of the last partial word, which the caller reads
+// byte by byte.
+func skipPlain(b []byte, i int) int {
+	for i+8 <= len(b) {
+		if m := stopsOrNonASCII(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	return i
 }
