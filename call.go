@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmgate/gateway/internal/strategy"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/tokens"
 )
@@ -56,9 +57,12 @@ type call struct {
 	err           *Error
 	usage         tokens.Usage
 	usageKnown    bool
-	hdr           [3]string      // backing values of the diagnostic headers
-	relay         relay          // the relay of the attempt that answered, reused by each (one runs at a time)
-	estimate      *inputEstimate // the prompt's token estimate for a translated stream, when one is needed
+	hdr           [3]string         // backing values of the diagnostic headers
+	relay         relay             // the relay of the attempt that answered, reused by each (one runs at a time)
+	estimate      *inputEstimate    // the prompt's token estimate for a translated stream, when one is needed
+	selection     []SelectionStep   // the model selection trace
+	sreq          *strategy.Request // the request as selection strategies see it, once built
+	explain       bool              // an Explain: plan only, change no state
 }
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
@@ -311,7 +315,7 @@ func (c *call) event() *Event {
 	ev := &Event{
 		RequestID: c.reqID, Time: c.start, Method: c.r.Method, Path: c.r.URL.Path,
 		Surface: c.surface, Format: c.format, Stream: c.parsed.stream,
-		RequestedModels: c.parsed.names(), Rejected: c.rejected, Attempts: c.attempts,
+		RequestedModels: c.parsed.names(), Rejected: c.rejected, Selection: c.selection, Attempts: c.attempts,
 		RemovedParams: c.removed, Status: c.status, Err: c.err, Usage: c.usage, UsageReported: c.usageKnown,
 		Latency: end.Sub(c.start),
 	}

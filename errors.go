@@ -87,6 +87,14 @@ const (
 	// KindHostNotAllowed: the request's Host is not one WithAllowedHosts
 	// lists (403, host_not_allowed).
 	KindHostNotAllowed
+	// KindModelSelectionFailed: a model or key selection strategy failed to
+	// evaluate, or returned something other than models or keys (422,
+	// model_selection_failed). The message names the strategy.
+	KindModelSelectionFailed
+	// KindNoModelSelected: every selection strategy yielded no usable model
+	// once the client's own choice and the restrictions were applied (422,
+	// no_model_selected).
+	KindNoModelSelected
 	numKinds
 )
 
@@ -115,6 +123,8 @@ var kindInfo = [numKinds]struct {
 	KindUnsupportedMediaType: {"unsupported_media_type", http.StatusUnsupportedMediaType},
 	KindOriginNotAllowed:     {"origin_not_allowed", http.StatusForbidden},
 	KindHostNotAllowed:       {"host_not_allowed", http.StatusForbidden},
+	KindModelSelectionFailed: {"model_selection_failed", http.StatusUnprocessableEntity},
+	KindNoModelSelected:      {"no_model_selected", http.StatusUnprocessableEntity},
 }
 
 // Code returns the stable machine-readable code of the kind, the value of
@@ -229,6 +239,8 @@ var (
 	ErrTotalTimeout       error = &sentinel{KindTotalTimeout}
 	ErrUpstream           error = &sentinel{KindUpstream}
 	ErrStreamFailed       error = &sentinel{KindStreamFailed}
+	ErrModelSelection     error = &sentinel{KindModelSelectionFailed}
+	ErrNoModelSelected    error = &sentinel{KindNoModelSelected}
 )
 
 // KindOf returns the Kind of err: the Kind of the first *Error in its chain,

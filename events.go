@@ -56,6 +56,9 @@ const (
 	AttemptSkippedCredential AttemptError = "credential_not_owned"
 	// AttemptSkippedLimit: not sent; the request reached WithMaxAttempts.
 	AttemptSkippedLimit AttemptError = "attempt_limit"
+	// AttemptSkippedKeySelection: the provider's CEL key selection chose
+	// none of its keys for this request.
+	AttemptSkippedKeySelection AttemptError = "no_key_selected"
 )
 
 // Attempt records one upstream attempt, or one candidate skipped without a
@@ -168,7 +171,10 @@ type Event struct {
 	// Candidates is the failover plan, as "provider:model".
 	Candidates []string    `json:"candidates,omitempty"`
 	Rejected   []Rejection `json:"rejected,omitempty"`
-	Attempts   []Attempt   `json:"attempts,omitempty"`
+	// Selection is the model selection trace: one step per strategy
+	// evaluated (see WithModelSelection); empty without strategies.
+	Selection []SelectionStep `json:"selection,omitempty"`
+	Attempts  []Attempt       `json:"attempts,omitempty"`
 	// ServedBy is the "provider:model" that produced the response, if any.
 	ServedBy string `json:"served_by,omitempty"`
 	// RemovedParams lists the request fields dropped when the request was

@@ -11,6 +11,7 @@ import (
 	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/internal/translate"
 	"github.com/llmgate/gateway/internal/wire"
+	"github.com/llmgate/gateway/metrics"
 	"github.com/llmgate/gateway/providers"
 )
 
@@ -46,9 +47,18 @@ func (c *call) failover() {
 		if p == nil {
 			continue
 		}
-		keys, skip := c.keysFor(p.cand)
+		keys, skip, ke := c.keysFor(p.cand)
+		if ke != nil {
+			ke.Attempts = c.attempts
+			c.fail(ke)
+			return
+		}
 		if skip != "" {
-			c.skip(p, providers.Key{}, AttemptSkippedCredential, skip)
+			why := AttemptSkippedCredential
+			if len(p.cand.up.keys) > 0 {
+				why = AttemptSkippedKeySelection
+			}
+			c.skip(p, providers.Key{}, why, skip)
 			continue
 		}
 		for _, ks := range keys {
@@ -121,20 +131,26 @@ func (c *call) injectUsage(cand *candidate) bool {
 	return c.parsed.stream && c.surface == providers.SurfaceChatCompletions && cand.up.streamUsage
 }
 
-// keysFor returns the keys to try for cand: its provider's configured keys,
-// or for a keyless provider the one the pass-through mode allows (the
-// client's credential, or none), or the reason to skip it.
-func (c *call) keysFor(cand *candidate) ([]*keyState, string) {
+// keysFor returns the keys to try for cand: its provider's configured keys
+// in the order its key selection gives, or for a keyless provider the one
+// the pass-through mode allows (the client's credential, or none), or the
+// reason to skip it. A key selection strategy that fails fails the
+// request.
+func (c *call) keysFor(cand *candidate) ([]*keyState, string, *Error) {
 	if len(cand.up.keys) > 0 {
-		return cand.up.keys, ""
+		keys, err := c.orderKeys(cand.up, cand.upstreamModel)
+		if err == nil && len(keys) == 0 {
+			return nil, "the provider's api key selection chose none of its keys", nil
+		}
+		return keys, "", err
 	}
 	k, skip := c.keylessKey(cand.up)
 	if skip != "" {
-		return nil, skip
+		return nil, skip, nil
 	}
 	// Pass-through keys are the client's: they never cool down anything
-	// shared.
-	return []*keyState{{key: k}}, ""
+	// shared. Their metrics are the provider's "client" key's.
+	return []*keyState{{key: k, series: c.rt.metrics.Key(cand.up.id, k.ID)}}, "", nil
 }
 
 // remaining returns how long the key is still cooling for model.
@@ -165,11 +181,14 @@ func (c *call) attempt(p *prepared, ks *keyState) outcome {
 	defer dog.stop()
 
 	a := Attempt{Provider: p.cand.up.id, Model: p.cand.upstreamModel, KeyID: ks.key.ID, Translated: p.route.translate}
+	mt := c.rt.metrics.Model(p.cand.up.id, p.cand.upstreamModel).Begin()
+	kt := ks.series.Begin()
 	start := c.now()
 	req := &providers.Request{Surface: p.route.surface, Model: p.cand.upstreamModel, Body: p.body, Stream: c.parsed.stream, Header: c.header}
 	resp, err := p.cand.up.impl.Do(ctx, req, ks.key)
 	a.TTFB = c.now().Sub(start)
 	var o outcome
+	var ttft time.Duration
 	switch {
 	case err != nil:
 		a.Error, a.Reason = c.classifyErr(ctx, err, ks.key)
@@ -182,12 +201,34 @@ func (c *call) attempt(p *prepared, ks *keyState) outcome {
 		o = c.upstreamFailed(&a, p, ks, resp)
 	default:
 		a.Status = resp.StatusCode
-		o = newRelay(c, ctx, dog, &a, p, ks.key, resp).run()
+		r := newRelay(c, ctx, dog, &a, p, ks.key, resp)
+		o = r.run()
+		if c.parsed.stream && r.committed {
+			ttft = r.committedAt.Sub(start)
+		}
 	}
 	a.Duration = c.now().Sub(start)
 	c.upstreamTime += a.Duration
 	c.attempts = append(c.attempts, a)
+	observe(mt, kt, &a, ttft)
 	return o
+}
+
+// observe ends the attempt's in-flight metrics and records its outcome,
+// unless the client's leaving ended it: that says nothing of the upstream.
+func observe(mt, kt metrics.Attempt, a *Attempt, ttft time.Duration) {
+	if a.Error == AttemptCanceled {
+		mt.Abandon()
+		kt.Abandon()
+		return
+	}
+	o := metrics.Outcome{Status: a.Status, Timeout: a.Error == AttemptTimeout, TTFT: ttft}
+	if a.Error != "" && a.Status >= 200 && a.Status < 300 {
+		// A 2xx whose body failed: an upstream failure, not a success.
+		o.Status = 0
+	}
+	mt.End(o)
+	kt.End(o)
 }
 
 // upstreamFailed handles a non-2xx upstream answer: cool the key down when

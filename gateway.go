@@ -43,6 +43,7 @@ import (
 
 	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/internal/httpx"
+	"github.com/llmgate/gateway/metrics"
 	"github.com/llmgate/gateway/providers"
 )
 
@@ -144,7 +145,17 @@ func (g *Gateway) build(opts []Option, prev *routing) (*routing, error) {
 	}
 	// Build even when options failed, so that catalog and provider problems
 	// are reported in the same error.
-	rt, err := buildRouting(&cfg, hc, prev)
+	rec := cfg.metrics
+	switch {
+	case rec != nil:
+	case prev != nil:
+		rec = prev.metrics
+	default:
+		// The gateway's own recorder, on its clock; the options are the
+		// defaults, which are valid.
+		rec, _ = metrics.NewRecorder(metrics.Options{Now: cfg.now})
+	}
+	rt, err := buildRouting(&cfg, hc, rec, prev)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -213,6 +224,11 @@ func (g *Gateway) Providers() []string {
 
 // PassThrough returns the pass-through mode in force.
 func (g *Gateway) PassThrough() PassThroughMode { return g.routing.Load().cfg.passThrough }
+
+// Metrics returns the recorder of the gateway's live upstream metrics (per
+// provider model and per key): the one WithMetrics gave, or the gateway's
+// own. Exporters read it with Each.
+func (g *Gateway) Metrics() *metrics.Recorder { return g.routing.Load().metrics }
 
 // endpoint describes one client API path.
 type endpoint struct {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/metrics"
 	"github.com/llmgate/gateway/providers"
 )
 
@@ -208,6 +209,11 @@ type ProviderKey struct {
 	ID string
 	// Value is the credential.
 	Value providers.Secret
+	// Weight is the key's share of the provider's traffic under the
+	// "weighted" key selection (see WithKeySelection), relative to the
+	// provider's other keys; 0 means 1. It must not be negative and is
+	// ignored by the other selections.
+	Weight int
 }
 
 // ProviderConfig configures one provider: a built-in catalog provider (ID
@@ -267,6 +273,9 @@ type ProviderConfig struct {
 	// WithPassThrough). Catalog providers take the credentials their key
 	// prefixes match without it.
 	PassThrough bool
+	// KeySelection, when not empty, replaces WithKeySelection for this
+	// provider's keys: a built-in balancing name or CEL key strategies.
+	KeySelection []string
 	// index is the position of the WithProvider option, set by New.
 	index int
 
@@ -308,6 +317,9 @@ type config struct {
 	writeTimeout      time.Duration
 	forwardHeaders    []string // canonical names, beyond the built-in allow-list
 	allowedHosts      []string // lower-case host names (no port); nil allows every Host
+	modelSelection    []string // CEL model strategies, in order
+	keySelection      []string // built-in key balancing name or CEL key strategies
+	metrics           *metrics.Recorder
 }
 
 func defaultConfig() config {
@@ -341,6 +353,7 @@ func WithProvider(p ProviderConfig) Option {
 	p.KeyPrefixes = slices.Clone(p.KeyPrefixes)
 	p.Surfaces = slices.Clone(p.Surfaces)
 	p.Keys = slices.Clone(p.Keys)
+	p.KeySelection = slices.Clone(p.KeySelection)
 	p.Models = slices.Clone(p.Models)
 	for i := range p.Models {
 		p.Models[i].Aliases = slices.Clone(p.Models[i].Aliases)
@@ -735,6 +748,62 @@ func WithAllowedHosts(hosts ...string) Option {
 	})
 }
 
+// WithModelSelection sets the model selection strategies: CEL expressions
+// over the candidate models (ai.models, ai.providers, ai.authors) and the
+// request (request.headers, request.input_tokens, ...), tried in order
+// until one yields at least one usable model. Each must evaluate to a model
+// or a list of models. When the client names models, strategies can only
+// remove them (the client's order is kept); for "auto", or with no model,
+// strategies choose and order the candidates. Every expression is parsed,
+// type-checked and cost-limited by New: a bad one is an *OptionError
+// naming it and the position. An expression that fails when a request
+// evaluates it fails that request (422 model_selection_failed). The last
+// call wins; no expressions (the default) keeps the client's models in
+// order. See the README's "Model selection" section for the language.
+func WithModelSelection(exprs ...string) Option {
+	exprs = slices.Clone(exprs)
+	return optionFunc(func(c *config) error { c.modelSelection = exprs; return nil })
+}
+
+// WithKeySelection sets how each provider's keys are ordered for a
+// request (ProviderConfig.KeySelection overrides it per provider). Either
+// one built-in name:
+//
+//   - "ordered" (the default): keys in configured order; the first takes
+//     all traffic while it works.
+//   - "round_robin": each request starts at the next key.
+//   - "weighted": random order, the first key drawn in proportion to
+//     ProviderKey.Weight.
+//   - "least_in_flight": fewest attempts in flight first.
+//   - "least_latency": lowest average upstream latency in the metrics
+//     window first (keys without history first, so they get measured).
+//
+// or CEL key strategies over ai.keys (id, weight, cooling_down, in_flight,
+// metrics, error_rate) evaluated like model strategies: the first to yield
+// a key wins, and keys it leaves out are tried after it only when
+// failing over. Failover still reaches every key; the selection only
+// orders them. The last call wins.
+func WithKeySelection(exprs ...string) Option {
+	exprs = slices.Clone(exprs)
+	return optionFunc(func(c *config) error { c.keySelection = exprs; return nil })
+}
+
+// WithMetrics makes the gateway record its upstream traffic in rec instead
+// of a recorder of its own (with metrics.Options defaults and the
+// gateway's clock). A host passes one to read it (rec.Each) or to share
+// live metrics between gateways. Metrics feed selection strategies
+// (m.metrics, k.metrics) and the least_in_flight and least_latency key
+// selections. A Reload without WithMetrics keeps the current recorder.
+func WithMetrics(rec *metrics.Recorder) Option {
+	return optionFunc(func(c *config) error {
+		if rec == nil {
+			return optErr("WithMetrics", "recorder is nil")
+		}
+		c.metrics = rec
+		return nil
+	})
+}
+
 // validate checks the rules between options, after every option applied.
 func (c *config) validate() error {
 	var errs []error
@@ -767,6 +836,9 @@ func (c *config) validate() error {
 				errs = append(errs, providerErr(pi, p.ID, field+".ID", "key ID %q used twice", id))
 			}
 			keyIDs[id] = true
+			if k.Weight < 0 {
+				errs = append(errs, providerErr(pi, p.ID, field+".Weight", "key weight %d is negative", k.Weight))
+			}
 			if id == clientKeyID {
 				errs = append(errs, providerErr(pi, p.ID, field+".ID", "key ID %q is reserved for pass-through credentials", id))
 			}

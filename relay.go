@@ -47,7 +47,10 @@ type relay struct {
 	scratch []byte // LF-normalised event bytes
 
 	committed bool
-	sawEnd    bool // the upstream's terminal event went through
+	// committedAt is when a stream's first content event committed it:
+	// its time to first token.
+	committedAt time.Time
+	sawEnd      bool // the upstream's terminal event went through
 }
 
 // newRelay readies the call's relay for one answer.
@@ -220,7 +223,7 @@ func (r *relay) lockIn() (o outcome, ok bool) {
 // the held preamble (lockIn has stopped the timeouts).
 func (r *relay) commit() error {
 	c := r.c
-	r.committed = true
+	r.committed, r.committedAt = true, c.now()
 	c.commitHeaders(r.p, countSent(c.attempts)+1)
 	h := c.w.Header()
 	sse.SetHeaders(h)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/internal/strategy"
+	"github.com/llmgate/gateway/metrics"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/providers/anthropic"
 	"github.com/llmgate/gateway/providers/openai"
@@ -32,6 +34,9 @@ type routing struct {
 	configuredList string
 	redact         *redactor
 	forward        headerAllowList
+	metrics        *metrics.Recorder                        // the gateway's: shared by every routing
+	models         *strategy.Program                        // model selection strategies; nil without
+	universes      map[providers.Surface]*strategy.Universe // what strategies choose from, per surface
 }
 
 // upstream is one provider as the gateway uses it: catalog entry,
@@ -50,6 +55,8 @@ type upstream struct {
 	streamUsage bool
 	order       int // position among configured providers, or len(configured)+catalog position
 	index       int // position of its WithProvider option, for errors
+	keySel      keySelection
+	rr          atomic.Uint64 // round-robin position of the next request
 }
 
 // serves reports whether the provider serves surface s natively.
@@ -64,8 +71,10 @@ func (u *upstream) serves(s providers.Surface) bool {
 
 // keyState is one configured key and its cooldown clock.
 type keyState struct {
-	key  providers.Key
-	cool *cooldown
+	key    providers.Key
+	cool   *cooldown
+	weight int             // ProviderKey.Weight
+	series *metrics.Series // the key's live metrics
 }
 
 // cooldown is a key's cooldown clock: for the whole key (refused
@@ -143,8 +152,8 @@ func (c *cooldown) coolModel(model string, until, now int64) {
 // of cfg. prev, when not nil, is the routing being replaced: keys it shares
 // with the new one keep their cooldown clocks. Every problem is returned,
 // joined; a routing is returned even then, for New to report the rest.
-func buildRouting(cfg *config, hc *http.Client, prev *routing) (*routing, error) {
-	rt := &routing{cfg: cfg, upstreams: map[string]*upstream{}}
+func buildRouting(cfg *config, hc *http.Client, rec *metrics.Recorder, prev *routing) (*routing, error) {
+	rt := &routing{cfg: cfg, upstreams: map[string]*upstream{}, metrics: rec}
 	base := cfg.catalog
 	if base == nil {
 		var err error
@@ -168,6 +177,17 @@ func buildRouting(cfg *config, hc *http.Client, prev *routing) (*routing, error)
 	rt.forward = newHeaderAllowList(cfg.forwardHeaders)
 
 	var errs []error
+	so := strategy.Options{}
+	globalKeys, err := compileKeySelection(cfg.keySelection, so)
+	if err != nil {
+		errs = append(errs, selectionErrors("WithKeySelection", -1, "", err)...)
+	}
+	if len(cfg.modelSelection) > 0 {
+		rt.models, err = strategy.Compile(strategy.Models, cfg.modelSelection, so)
+		if err != nil {
+			errs = append(errs, selectionErrors("WithModelSelection", -1, "", err)...)
+		}
+	}
 	configured := map[string]*ProviderConfig{}
 	var names []string
 	for i := range cfg.providers {
@@ -194,6 +214,15 @@ func buildRouting(cfg *config, hc *http.Client, prev *routing) (*routing, error)
 			errs = append(errs, err)
 			continue
 		}
+		up.keySel = globalKeys
+		if pc != nil && len(pc.KeySelection) > 0 {
+			if up.keySel, err = compileKeySelection(pc.KeySelection, so); err != nil {
+				errs = append(errs, selectionErrors("WithProvider", pc.index, pc.ID, err)...)
+			}
+		}
+		for _, ks := range up.keys {
+			ks.series = rec.Key(up.id, ks.key.ID)
+		}
 		up.custom = !inBase
 		for _, ks := range up.keys {
 			secrets = append(secrets, ks.key.Secret.Reveal())
@@ -215,7 +244,46 @@ func buildRouting(cfg *config, hc *http.Client, prev *routing) (*routing, error)
 	if len(errs) > 0 {
 		return rt, errors.Join(errs...)
 	}
+	if rt.models != nil {
+		rt.buildUniverses()
+	}
 	return rt, rt.buildDefaults()
+}
+
+// selectionErrors turns the problems of compiling selection strategies
+// into OptionErrors naming the option and the strategy's index. For a
+// provider's KeySelection, index and provider name the WithProvider
+// option.
+func selectionErrors(option string, index int, provider string, err error) []error {
+	var out []error
+	for _, e := range flatten(err) {
+		oe := &OptionError{Option: option, Provider: provider, Index: max(index, 0), Err: e}
+		var ce *strategy.CompileError
+		var prev *OptionError
+		switch {
+		case errors.As(e, &ce):
+			oe.Field = "[" + strconv.Itoa(ce.Index) + "]"
+		case errors.As(e, &prev):
+			oe.Field, oe.Err = prev.Field, prev.Err
+		}
+		if provider != "" {
+			oe.Field = "KeySelection" + oe.Field
+		}
+		out = append(out, oe)
+	}
+	return out
+}
+
+// flatten lists the leaves of a tree of joined errors.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 func newUpstream(cp *catalog.Provider, pc *ProviderConfig, hc *http.Client, prev *routing) (*upstream, error) {
@@ -231,7 +299,7 @@ func newUpstream(cp *catalog.Provider, pc *ProviderConfig, hc *http.Client, prev
 		if id == "" {
 			id = "key-" + strconv.Itoa(i+1)
 		}
-		ks := &keyState{key: providers.Key{ID: id, Secret: k.Value, Source: providers.KeyConfigured}}
+		ks := &keyState{key: providers.Key{ID: id, Secret: k.Value, Source: providers.KeyConfigured}, weight: k.Weight}
 		ks.cool = prev.keptCooldown(cp.ID, ks.key)
 		up.keys = append(up.keys, ks)
 	}

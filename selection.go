@@ -3,11 +3,14 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/internal/strategy"
 	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/tokens"
 )
 
 // candidate is one entry of a request's failover plan.
@@ -73,7 +76,11 @@ func isAuto(name string) bool {
 // plan is the planning phase: the candidates in order, the headers sent
 // upstream, and the fields the request's API requires.
 func (c *call) plan() *Error {
-	cands, rejected, err := c.rt.plan(c.surface, c.parsed.names())
+	names := c.parsed.names()
+	cands, rejected, err := c.rt.plan(c.surface, names)
+	if err == nil && c.rt.models != nil {
+		cands, rejected, err = c.selectModels(names, cands, rejected)
+	}
 	c.rejected = rejected
 	if len(rejected) > 0 {
 		ms := make([]string, len(rejected))
@@ -224,4 +231,232 @@ func lower(s string) string {
 		}
 	}
 	return s
+}
+
+// A selection trace lists at most this many model names per step.
+const maxTraceModels = 32
+
+// SelectionStep records what one model selection strategy did for a
+// request (see WithModelSelection), in the event and in Explain's Plan.
+type SelectionStep struct {
+	// Index is the strategy's position in WithModelSelection.
+	Index int `json:"index"`
+	// Strategy is the CEL expression.
+	Strategy string `json:"strategy"`
+	// Error is why the evaluation failed ("" when it did not), including
+	// a lookup that found nothing, which counts as an empty result.
+	Error string `json:"error,omitempty"`
+	// Returned is the number of models the expression returned.
+	Returned int `json:"candidates_returned"`
+	// AfterClient is the number left once the client's own choice was
+	// applied: when the client named models, only those stay, in the
+	// client's order.
+	AfterClient int `json:"candidates_after_client_filter"`
+	// Models are the models to try ("provider:model"), when this strategy
+	// won, at most 32.
+	Models []string `json:"models_to_try,omitempty"`
+}
+
+// strategyModel is what a universe model refers back to.
+type strategyModel struct {
+	up    *upstream
+	model *catalog.Model
+}
+
+// buildUniverses builds, per API surface, the models strategies choose
+// from: every model of every allowed provider that can serve the surface.
+func (rt *routing) buildUniverses() {
+	rt.universes = map[providers.Surface]*strategy.Universe{}
+	for _, s := range []providers.Surface{providers.SurfaceChatCompletions, providers.SurfaceMessages,
+		providers.SurfaceResponses, providers.SurfaceEmbeddings} {
+		var ms []*strategy.Model
+		for _, up := range rt.ordered {
+			if !rt.allowedProvider(up) {
+				continue
+			}
+			for _, m := range up.cat.Models {
+				if rt.cfg.onlyModels && !up.listed[lower(m.ID)] {
+					continue
+				}
+				cand := candidate{up: up, model: m, upstreamModel: m.ID}
+				if _, ok, _ := cand.route(s); !ok {
+					continue
+				}
+				ms = append(ms, rt.strategyModel(up, m, m.ID))
+			}
+		}
+		rt.universes[s] = strategy.NewUniverse(ms)
+	}
+}
+
+// strategyModel builds the CEL view of a model of up; m is nil for a model
+// passed through unknown to the catalog.
+func (rt *routing) strategyModel(up *upstream, m *catalog.Model, id string) *strategy.Model {
+	sm := &strategy.Model{ID: id, ProviderID: up.id, ProviderAliases: up.cat.Aliases, Custom: up.custom,
+		Stats: rt.metrics.Model(up.id, id).Stats, Ref: &strategyModel{up: up, model: m}}
+	if m == nil {
+		return sm
+	}
+	sm.Known, sm.Custom = true, m.Custom
+	sm.Aliases, sm.AuthorID, sm.DisplayName, sm.Metadata = m.Aliases, m.Author, m.DisplayName, m.Metadata
+	sm.InputModalities, sm.OutputModalities, sm.Features = m.InputModalities, m.OutputModalities, m.Features
+	sm.ContextWindow, sm.MaxOutputTokens, sm.Pricing = m.ContextWindow, m.MaxOutputTokens, m.Pricing
+	return sm
+}
+
+// selectModels runs the model selection strategies over the universe of
+// the request's surface, in order, until one yields a usable model. When
+// the client named models (cands), a strategy can only remove some of
+// them and their order stays; for "auto" or no model, the strategy's
+// result is the plan.
+func (c *call) selectModels(names []string, cands []candidate, rejected []Rejection) ([]candidate, []Rejection, *Error) {
+	rt := c.rt
+	clientNamed := false
+	for _, n := range names {
+		clientNamed = clientNamed || !isAuto(n)
+	}
+	u := rt.universes[c.surface]
+	if clientNamed {
+		u = c.withPassThroughModels(u, cands)
+	}
+	req := c.strategyRequest()
+	for i := 0; i < rt.models.Len(); i++ {
+		step := SelectionStep{Index: i, Strategy: rt.models.Expr(i)}
+		res, err := rt.models.EvalModels(c.r.Context(), i, u, req)
+		if err != nil && !errors.Is(err, strategy.ErrNotFound) {
+			step.Error = err.Error()
+			c.selection = append(c.selection, step)
+			return nil, rejected, &Error{Kind: KindModelSelectionFailed, Err: err,
+				Message: "model selection strategy " + strconv.Itoa(i) + " failed: " + jsonSafe(truncate(err.Error(), 512))}
+		}
+		if err != nil {
+			step.Error = err.Error()
+		}
+		step.Returned = len(res)
+		var out []candidate
+		if clientNamed {
+			out = keepChosen(cands, res)
+		} else {
+			out = chosenCandidates(res)
+		}
+		step.AfterClient = len(out)
+		if len(out) == 0 {
+			c.selection = append(c.selection, step)
+			continue
+		}
+		for j := range out {
+			if j == maxTraceModels {
+				break
+			}
+			step.Models = append(step.Models, out[j].name())
+		}
+		c.selection = append(c.selection, step)
+		for j := range cands {
+			if !hasCandidate(out, &cands[j]) {
+				rejected = append(rejected, Rejection{Model: cands[j].name(), Reason: "removed by model selection strategy " + strconv.Itoa(i)})
+			}
+		}
+		return out, rejected, nil
+	}
+	if clientNamed {
+		for j := range cands {
+			rejected = append(rejected, Rejection{Model: cands[j].name(), Reason: "no model selection strategy kept it"})
+		}
+	}
+	return nil, rejected, errorf(KindNoModelSelected, "no model selection strategy yielded a usable model for this request (%d strategies tried)", rt.models.Len())
+}
+
+// withPassThroughModels adds to u the client's models unknown to the
+// catalog (a "provider:model" pass-through), which strategies see with
+// known == false.
+func (c *call) withPassThroughModels(u *strategy.Universe, cands []candidate) *strategy.Universe {
+	var extra []*strategy.Model
+	for i := range cands {
+		if cands[i].model == nil {
+			extra = append(extra, c.rt.strategyModel(cands[i].up, nil, cands[i].upstreamModel))
+		}
+	}
+	if len(extra) == 0 {
+		return u
+	}
+	ms := make([]*strategy.Model, 0, len(u.Models)+len(extra))
+	return strategy.NewUniverse(append(append(ms, u.Models...), extra...))
+}
+
+// keepChosen returns the client's candidates that the strategy's result
+// includes, in the client's order.
+func keepChosen(cands []candidate, res []*strategy.Model) []candidate {
+	var out []candidate
+	for i := range cands {
+		for _, m := range res {
+			if sameModel(&cands[i], m) {
+				out = append(out, cands[i])
+				break
+			}
+		}
+	}
+	return out
+}
+
+// chosenCandidates turns a strategy's result into candidates, in its
+// order, without duplicates.
+func chosenCandidates(res []*strategy.Model) []candidate {
+	out := make([]candidate, 0, len(res))
+	for _, m := range res {
+		ref, _ := m.Ref.(*strategyModel)
+		if ref == nil {
+			continue
+		}
+		c := candidate{up: ref.up, model: ref.model, upstreamModel: m.ID}
+		if !hasCandidate(out, &c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// sameModel reports whether the strategy model m is candidate c.
+func sameModel(c *candidate, m *strategy.Model) bool {
+	ref, _ := m.Ref.(*strategyModel)
+	return ref != nil && ref.up == c.up && strings.EqualFold(m.ID, c.upstreamModel)
+}
+
+func hasCandidate(cs []candidate, c *candidate) bool {
+	for i := range cs {
+		if cs[i].up == c.up && strings.EqualFold(cs[i].upstreamModel, c.upstreamModel) {
+			return true
+		}
+	}
+	return false
+}
+
+// strategyRequest returns the request as strategies see it, built once
+// per request: its headers without credentials, whether it streams, the
+// models asked for, and an input token estimate counted on first use.
+func (c *call) strategyRequest() *strategy.Request {
+	if c.sreq != nil {
+		return c.sreq
+	}
+	h := make(http.Header, len(c.r.Header))
+	for k, v := range c.r.Header {
+		if !neverForwarded[k] {
+			h[k] = v
+		}
+	}
+	c.sreq = &strategy.Request{Headers: h, Stream: c.parsed.stream, API: apiName(c.surface),
+		Models: c.parsed.names(), InputTokens: c.inputTokens}
+	return c.sreq
+}
+
+// apiName is request.api in strategies.
+func apiName(s providers.Surface) string { return strings.ReplaceAll(string(s), "-", "_") }
+
+// inputTokens estimates the request's prompt tokens (tiktoken's o200k
+// vocabulary, with the quick counter: no upstream wait is worth an exact
+// count here).
+func (c *call) inputTokens() int {
+	if c.format == providers.FormatAnthropic {
+		return int(tokens.QuickEstimateAnthropicMessages(catalog.EncodingO200K, c.body))
+	}
+	return int(tokens.QuickEstimateOpenAIChat(catalog.EncodingO200K, c.body))
 }
