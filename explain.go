@@ -74,6 +74,8 @@ func (g *Gateway) Explain(ctx context.Context, r *http.Request) (Plan, error) {
 	path := r.URL.EscapedPath()
 	ep, ok := lookupRoute(path)
 	switch {
+	case len(c.cfg.allowedHosts) > 0 && !c.hostAllowed():
+		e = errorf(KindHostNotAllowed, "requests for host %q are not served here (see WithAllowedHosts)", jsonSafe(truncate(r.Host, 256)))
 	case !ok || ep.surface == "":
 		e = errorf(KindNotFound, "no API route for %s; Explain takes POST /v1/chat/completions, /v1/messages, /v1/responses or /v1/embeddings", jsonSafe(path))
 	default:

@@ -319,6 +319,8 @@ var optionFields = map[string]string{
 	"WithCORS":                    "cors_origins",
 	"WithForwardHeaders":          "forward_headers",
 	"WithAllowedHosts":            "allowed_hosts",
+	"WithModelSelection":          "model_selection.strategy",
+	"WithKeySelection":            "api_key_selection.strategy",
 }
 
 // negative reports whether *p is negative (or zero, with orZero); false
@@ -375,8 +377,11 @@ func yamlPath(field string) string {
 			b.WriteByte('.')
 		}
 		name, index, _ := strings.Cut(seg, "[")
-		if name == "Keys" {
+		switch name {
+		case "Keys":
 			name = "APIKeys"
+		case "KeySelection":
+			name = "APIKeySelection.Strategy"
 		}
 		b.WriteString(snake(name))
 		switch {

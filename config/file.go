@@ -99,6 +99,12 @@ type File struct {
 	// ["*"] means every Host. Nil leaves the choice to the server (which
 	// allows only loopback names when it listens on a loopback address).
 	AllowedHosts []string `yaml:"allowed_hosts"`
+	// ModelSelection holds the CEL model selection strategies
+	// (gateway.WithModelSelection).
+	ModelSelection Selection `yaml:"model_selection"`
+	// APIKeySelection orders every provider's keys: a built-in balancing
+	// name or CEL key strategies (gateway.WithKeySelection).
+	APIKeySelection Selection `yaml:"api_key_selection"`
 	// Providers configures catalog providers and defines custom ones
 	// (gateway.WithProvider, one per entry).
 	Providers []Provider `yaml:"providers"`
@@ -138,6 +144,14 @@ type KeyCooldowns struct {
 	MaxRetryAfter *time.Duration `yaml:"max_retry_after"`
 }
 
+// Selection is model_selection or api_key_selection.
+type Selection struct {
+	// Strategy lists CEL expressions tried in order; for
+	// api_key_selection it may instead be one built-in name (ordered,
+	// round_robin, weighted, least_in_flight, least_latency).
+	Strategy []string `yaml:"strategy"`
+}
+
 // Provider is one entry of providers. Each field is the field of
 // gateway.ProviderConfig with the same name (api_keys: Keys), passed as
 // written; the package documentation describes them.
@@ -157,6 +171,9 @@ type Provider struct {
 	KeyPrefixes  []string          `yaml:"key_prefixes"`
 	PassThrough  bool              `yaml:"pass_through"`
 	Models       []Model           `yaml:"models"`
+	// APIKeySelection overrides the file's api_key_selection for this
+	// provider (gateway.ProviderConfig.KeySelection).
+	APIKeySelection Selection `yaml:"api_key_selection"`
 }
 
 // APIKey is one upstream key of a provider (gateway.ProviderKey).
@@ -165,6 +182,9 @@ type APIKey struct {
 	Value providers.Secret `yaml:"value"`
 	// ID is an optional, non-secret name shown in logs and events.
 	ID string `yaml:"id"`
+	// Weight is the key's share under the weighted key selection
+	// (gateway.ProviderKey.Weight).
+	Weight int `yaml:"weight"`
 }
 
 // Model is one entry of providers[].models. Each field is the field of

@@ -80,6 +80,12 @@ func (f *File) Options() []gateway.Option {
 	if len(f.AllowedHosts) > 0 && !f.EveryHost() && !f.bad["allowed_hosts"] {
 		add(gateway.WithAllowedHosts(f.AllowedHosts...))
 	}
+	if len(f.ModelSelection.Strategy) > 0 {
+		add(gateway.WithModelSelection(f.ModelSelection.Strategy...))
+	}
+	if len(f.APIKeySelection.Strategy) > 0 {
+		add(gateway.WithKeySelection(f.APIKeySelection.Strategy...))
+	}
 	for i := range f.Providers {
 		if f.bad[fmt.Sprintf("providers[%d]", i)] {
 			continue // not a mapping: nothing to configure
@@ -124,13 +130,13 @@ func (p *Provider) config() gateway.ProviderConfig {
 		ID: p.ID, Aliases: p.Aliases, BaseURL: p.BaseURL, Format: providers.Format(p.Format),
 		Headers: p.Headers, QueryParams: p.QueryParams, AuthHeader: p.AuthHeader,
 		DefaultModel: p.DefaultModel, StreamUsage: p.StreamUsage, Disabled: p.Disabled,
-		KeyPrefixes: p.KeyPrefixes, PassThrough: p.PassThrough,
+		KeyPrefixes: p.KeyPrefixes, PassThrough: p.PassThrough, KeySelection: p.APIKeySelection.Strategy,
 	}
 	for _, s := range p.Surfaces {
 		out.Surfaces = append(out.Surfaces, providers.Surface(s))
 	}
 	for _, k := range p.APIKeys {
-		out.Keys = append(out.Keys, gateway.ProviderKey{ID: k.ID, Value: k.Value})
+		out.Keys = append(out.Keys, gateway.ProviderKey{ID: k.ID, Value: k.Value, Weight: k.Weight})
 	}
 	for _, m := range p.Models {
 		out.Models = append(out.Models, catalog.Model{

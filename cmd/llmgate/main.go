@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,12 +10,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
+
+	gateway "github.com/llmgate/gateway"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -82,6 +86,7 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	configPath := fs.String("config", "", "YAML configuration `file`")
 	listen := fs.String("listen", "", "listen `address` (host:port), overriding the configuration (default "+DefaultListen+")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	explain := fs.Bool("explain", false, "serve POST /v1/explain[?path=/v1/messages]: the plan a request body would follow, without calling a provider")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-version]\n\n"+
 			"Without -config, llmgate serves the providers whose API keys are set in the\n"+
@@ -113,6 +118,7 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 		return err
 	}
 	defer s.close()
+	s.explain = *explain
 	addr := s.listenAddr()
 	if *listen != "" {
 		addr = *listen
@@ -183,8 +189,53 @@ func (s *server) handler() http.Handler {
 			_, _ = io.WriteString(w, "ok\n")
 			return
 		}
+		if s.explain && r.URL.Path == "/v1/explain" {
+			s.serveExplain(w, r)
+			return
+		}
 		s.gw.ServeHTTP(w, r)
 	})
+}
+
+// serveExplain answers POST /v1/explain: the body is an API request's
+// body, the query parameter path its API path (default
+// /v1/chat/completions), and the answer the gateway.Plan it would follow
+// with, when it would fail before any upstream call, the error the client
+// would get, under that error's status.
+func (s *server) serveExplain(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = io.WriteString(w, `{"error":{"message":"use POST /v1/explain","code":"method_not_allowed"}}`+"\n")
+		return
+	}
+	target := r.URL.Query().Get("path")
+	if target == "" {
+		target = "/v1/chat/completions"
+	}
+	req := r.Clone(r.Context())
+	req.URL = &url.URL{Path: target}
+	req.RequestURI = ""
+	var out struct {
+		Plan  gateway.Plan   `json:"plan"`
+		Error *gateway.Error `json:"error,omitempty"`
+	}
+	var err error
+	out.Plan, err = s.gw.Explain(r.Context(), req)
+	status := http.StatusOK
+	if err != nil {
+		if !errors.As(err, &out.Error) {
+			out.Error = &gateway.Error{Kind: gateway.KindInternal, Message: err.Error()}
+		}
+		status = out.Error.HTTPStatus()
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding the plan failed","code":"internal_error"}}`)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // loopbackHosts returns the Host names a server listening on bound (asked

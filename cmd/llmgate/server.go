@@ -25,13 +25,14 @@ const (
 // from it, the logger, and whatever must be closed after the HTTP server
 // has shut down.
 type server struct {
-	mode   string
-	path   string              // the configuration file; "" in env and demo modes
-	env    func(string) string // resolves ${env:NAME} on reload
-	logger *slog.Logger
-	level  *slog.LevelVar // the logger's level, which a reload may change
-	hosts  []string       // Host names allowed unless the file lists some; nil: every Host
-	closes []func()
+	mode    string
+	path    string              // the configuration file; "" in env and demo modes
+	env     func(string) string // resolves ${env:NAME} on reload
+	logger  *slog.Logger
+	level   *slog.LevelVar // the logger's level, which a reload may change
+	hosts   []string       // Host names allowed unless the file lists some; nil: every Host
+	explain bool           // serve POST /v1/explain (-explain)
+	closes  []func()
 
 	mu   sync.Mutex   // serialises reloads
 	file *config.File // the configuration in force
