@@ -80,6 +80,18 @@ func (a *Attempt) End(o Outcome) {
 	s.record(now, now.Sub(a.start), o)
 }
 
+// Abandon finishes the attempt without recording it: the in-flight gauge
+// goes down by one and nothing else changes. For an attempt whose end
+// says nothing about the upstream, such as one the client canceled.
+// Abandon on an Attempt that already ended, or on the zero Attempt, does
+// nothing.
+func (a *Attempt) Abandon() {
+	if s := a.s; s != nil {
+		a.s = nil
+		s.inFlight.Add(-1)
+	}
+}
+
 // Observe records one completed attempt that took d, ending now by the
 // recorder's clock, without touching the in-flight gauge: for replays,
 // tests, and callers that time attempts themselves. A negative d counts as

@@ -245,6 +245,21 @@ func TestInFlight(t *testing.T) {
 	require.Zero(t, s.Stats().InFlight)
 }
 
+func TestAbandon(t *testing.T) {
+	r, clk := newRecorder(t, metrics.Options{})
+	s := r.Model("p", "m")
+	a := s.Begin()
+	require.Equal(t, int64(1), s.InFlight())
+	a.Abandon()
+	a.End(metrics.Outcome{Status: 500}) // already over: no-op
+	a.Abandon()
+	require.Zero(t, s.InFlight())
+	clk.Add(2 * time.Second)
+	require.Zero(t, s.Stats().Requests, "an abandoned attempt is not recorded")
+	var zero metrics.Attempt
+	zero.Abandon()
+}
+
 func TestObserveClampsNegative(t *testing.T) {
 	r, clk := newRecorder(t, metrics.Options{})
 	s := r.Model("p", "m")
