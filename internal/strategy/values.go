@@ -215,6 +215,13 @@ func (p typeProvider) FindStructType(name string) (*types.Type, bool) {
 	return p.Registry.FindStructType(name)
 }
 
+func (p typeProvider) FindIdent(name string) (ref.Val, bool) {
+	if t := schema.byName[name]; t != nil {
+		return t.typ, true
+	}
+	return p.Registry.FindIdent(name)
+}
+
 func (p typeProvider) FindStructFieldNames(name string) ([]string, bool) {
 	if t := schema.byName[name]; t != nil {
 		return t.names, true
