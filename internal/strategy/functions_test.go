@@ -115,7 +115,7 @@ func TestRuntimeErrors(t *testing.T) {
 	u := NewUniverse(testModels())
 	for _, tc := range []struct {
 		name, expr, msg string
-		notFound       bool
+		notFound        bool
 	}{
 		{"random empty", "ai.models.filter(m, false).random()", "random() of an empty list", false},
 		{"get missing", "ai.models.get('openai', 'nope')", "not found", true},
