@@ -99,6 +99,8 @@ const (
 	// the checker estimates for an expression, assuming [EstimatedItems]
 	// models, providers, authors or keys.
 	DefaultMaxEstimatedCost = 10_000_000
+	// NoCostLimit as Options.MaxCost disables runtime cost tracking.
+	NoCostLimit = ^uint64(0)
 	// EstimatedItems is the list size the cost estimate assumes.
 	EstimatedItems = 1000
 	// interruptEvery is how many comprehension iterations pass between
@@ -112,7 +114,10 @@ type Options struct {
 	// must be safe for concurrent use. Nil is math/rand/v2.IntN.
 	Rand func(n int) int
 	// MaxCost is the runtime cost limit per evaluation; zero is
-	// DefaultMaxCost.
+	// DefaultMaxCost. Runtime cost tracking makes evaluation several times
+	// slower (cel-go allocates per call to track it); NoCostLimit turns it
+	// off, leaving the compile-time estimate and context cancellation as the
+	// bounds.
 	MaxCost uint64
 	// MaxEstimatedCost rejects at compile time expressions whose estimated
 	// worst-case cost exceeds it; zero is DefaultMaxEstimatedCost.
@@ -225,11 +230,11 @@ func Compile(kind Kind, exprs []string, o Options) (*Program, error) {
 			fail(0, 0, fmt.Sprintf("estimated worst-case cost %d exceeds the limit %d (assuming %d items)", est.Max, o.MaxEstimatedCost, EstimatedItems))
 			continue
 		}
-		prg, err := env.Program(checked,
-			cel.EvalOptions(cel.OptOptimize),
-			cel.CostLimit(o.MaxCost),
-			cel.CostTracking(runtimeCost{}),
-			cel.InterruptCheckFrequency(interruptEvery))
+		popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery)}
+		if o.MaxCost != NoCostLimit {
+			popts = append(popts, cel.CostLimit(o.MaxCost), cel.CostTracking(runtimeCost{}))
+		}
+		prg, err := env.Program(checked, popts...)
 		if err != nil {
 			fail(0, 0, err.Error())
 			continue

@@ -144,6 +144,14 @@ func TestContextCancel(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 }
 
+func TestNoCostLimit(t *testing.T) {
+	p, err := Compile(Models, []string{"ai.models.filter(m, ai.models.exists(n, n.id == m.id + 'x'))"}, Options{MaxCost: NoCostLimit, MaxEstimatedCost: 1 << 40})
+	require.NoError(t, err)
+	ms, err := p.EvalModels(t.Context(), 0, benchUniverse(), nil)
+	require.NoError(t, err)
+	require.Empty(t, ms)
+}
+
 func TestCostLimit(t *testing.T) {
 	u := benchUniverse()
 	p, err := Compile(Models, []string{"ai.models.filter(m, ai.models.exists(n, n.id == m.id + 'x'))"}, Options{MaxCost: 10_000, MaxEstimatedCost: 1 << 40})
@@ -241,8 +249,13 @@ func benchUniverse() *Universe {
 }
 
 func BenchmarkStrategies(b *testing.B) {
+	b.Run("cost_limit", func(b *testing.B) { benchStrategies3(b, Options{}) })
+	b.Run("no_cost_limit", func(b *testing.B) { benchStrategies3(b, Options{MaxCost: NoCostLimit}) })
+}
+
+func benchStrategies3(b *testing.B, o Options) {
 	u := benchUniverse()
-	p, err := Compile(Models, benchStrategies, Options{})
+	p, err := Compile(Models, benchStrategies, o)
 	require.NoError(b, err)
 	req := &Request{API: "chat_completions"}
 	ctx := context.Background()
