@@ -239,7 +239,7 @@ func TestModelSelectionStrategies(t *testing.T) {
 			name:       "a lookup that finds nothing is an empty result",
 			strategies: []string{"ai.models.get('openai', 'no-such-model')", "ai.models.get('openai', 'gpt-4.1')"},
 			path:       "/v1/chat/completions", body: chatBody("auto"), wantStatus: 200, wantSteps: 2,
-			wantServed: func(gw *Gateway) string { return firstWithContext(t, gw, 1_000_000) },
+			wantServed: func(*Gateway) string { return "openai:gpt-4.1" },
 		},
 		{
 			name:       "client order kept, strategy can only remove",
@@ -272,7 +272,7 @@ func TestModelSelectionStrategies(t *testing.T) {
 		},
 		{
 			name:       "long prompt goes to a long-context model",
-			strategies: []string{"request.input_tokens > 2000 ? ai.models.filter(m, m.max_context_window >= 1000000) : ai.models.get('openai', 'gpt-4o-mini')"},
+			strategies: []string{"request.input_tokens > 2000 ? ai.models.filter(m, m.max_context_window >= 1000000) : [ai.models.get('openai', 'gpt-4o-mini')]"},
 			path:       "/v1/chat/completions", body: `{"model":"auto","messages":[{"role":"user","content":"` + strings.Repeat("lorem ipsum dolor ", 2000) + `"}]}`,
 			wantStatus: 200, wantSteps: 1,
 			wantServed: func(gw *Gateway) string { return firstWithContext(t, gw, 1_000_000) },
@@ -344,7 +344,7 @@ func TestModelSelectionCompileErrors(t *testing.T) {
 	}{
 		{"syntax", "ai.models.filter(m, ", "1:"},
 		{"unknown field", "ai.models.filter(m, m.prce > 1.0)", "prce"},
-		{"not models", "true", "model"},
+		{"not models", "true", "want llmgate.Model or list(llmgate.Model)"},
 		{"keys in a model strategy", "ai.keys", "keys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
