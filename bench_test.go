@@ -171,3 +171,49 @@ func BenchmarkTranslatedStream(b *testing.B) {
 		})
 	}
 }
+
+// benchPlanStrategies are three strategies over the full catalog: the
+// first two yield nothing, so every request evaluates all three.
+var benchPlanStrategies = []string{
+	"ai.models.filter(m, m.metrics.error_rate.total > 0.5)",
+	"ai.models.filter(m, m.max_context_window >= 1000000 && 'vision' in m.supported_features).onlyProviders(['groq'])",
+	"ai.models.underCost('text.input', 3.0).sortBy(m, m.pricing.input)",
+}
+
+// BenchmarkPlan measures the plan phase of an "auto" chat request over
+// the whole built-in catalog, without and with model selection strategies.
+func BenchmarkPlan(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"no_strategies", nil},
+		{"three_strategies", []Option{WithModelSelection(benchPlanStrategies...)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			gw, err := New(append([]Option{WithProvider(ProviderConfig{ID: "openai", Keys: []ProviderKey{{Value: "sk-bench"}}})}, bc.opts...)...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer gw.Close()
+			body := []byte(`{"model":"auto","messages":[{"role":"user","content":"Hi"}]}`)
+			r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+			w := &discardWriter{h: http.Header{}}
+			parsed, perr := parseBody(body)
+			if perr != nil {
+				b.Fatal(perr)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				c := call{g: gw, rt: gw.routing.Load(), w: w, r: r, surface: "chat-completions", format: "openai", body: body, parsed: parsed}
+				c.cfg = c.rt.cfg
+				if e := c.plan(); e != nil {
+					b.Fatal(e)
+				}
+				if len(c.cands) == 0 {
+					b.Fatal("no candidates")
+				}
+			}
+		})
+	}
+}

@@ -177,7 +177,7 @@ func buildRouting(cfg *config, hc *http.Client, rec *metrics.Recorder, prev *rou
 	rt.forward = newHeaderAllowList(cfg.forwardHeaders)
 
 	var errs []error
-	so := strategy.Options{}
+	so := strategy.Options{MaxCost: strategy.NoCostLimit}
 	globalKeys, err := compileKeySelection(cfg.keySelection, so)
 	if err != nil {
 		errs = append(errs, selectionErrors("WithKeySelection", -1, "", err)...)
