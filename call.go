@@ -327,6 +327,7 @@ func (c *call) event() *Event {
 		for i := range c.cands {
 			ev.Candidates[i] = c.cands[i].name()
 		}
+		traceModels(c.selection, ev.Candidates)
 	}
 	ev.GatewayLatency = max(ev.Latency-c.upstreamTime, 0)
 	if !c.firstWrite.IsZero() {

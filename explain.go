@@ -105,6 +105,11 @@ func (c *call) explainPhases() *Error {
 func (c *call) planOf() Plan {
 	p := Plan{Surface: c.surface, RequestedModels: c.parsed.names(), Selection: c.selection, Rejected: c.rejected,
 		Candidates: make([]PlanCandidate, 0, len(c.cands))}
+	names := make([]string, len(c.cands))
+	for i := range c.cands {
+		names[i] = c.cands[i].name()
+	}
+	traceModels(c.selection, names)
 	now := c.now()
 	for i := range c.cands {
 		cand := &c.cands[i]

@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -344,13 +343,7 @@ func (c *call) selectModels(names []string, cands []candidate, rejected []Reject
 			c.selection = append(c.selection, step)
 			continue
 		}
-		for j := range out {
-			if j == maxTraceModels {
-				break
-			}
-			step.Models = append(step.Models, out[j].name())
-		}
-		c.selection = append(c.selection, step)
+		c.selection = append(c.selection, step) // its Models are the plan's: see traceModels
 		for j := range cands {
 			if !hasCandidate(out, &cands[j]) {
 				rejected = append(rejected, Rejection{Model: cands[j].name(), Reason: "removed by model selection strategy " + strconv.Itoa(i)})
@@ -364,6 +357,15 @@ func (c *call) selectModels(names []string, cands []candidate, rejected []Reject
 		}
 	}
 	return nil, rejected, errorf(KindNoModelSelected, "no model selection strategy yielded a usable model for this request (%d strategies tried)", rt.models.Len())
+}
+
+// traceModels fills in the Models of the winning selection step: the
+// plan's candidates, as names (built once the response is out: the event
+// and Explain need them, the request does not).
+func traceModels(steps []SelectionStep, names []string) {
+	if n := len(steps); n > 0 && steps[n-1].Error == "" && steps[n-1].AfterClient > 0 {
+		steps[n-1].Models = names[:min(len(names), maxTraceModels)]
+	}
 }
 
 // withPassThroughModels adds to u the client's models unknown to the
@@ -431,19 +433,14 @@ func hasCandidate(cs []candidate, c *candidate) bool {
 }
 
 // strategyRequest returns the request as strategies see it, built once
-// per request: its headers without credentials, whether it streams, the
-// models asked for, and an input token estimate counted on first use.
+// per request: its headers (strategies never see credentials), whether it
+// streams, the models asked for, and an input token estimate counted on
+// first use.
 func (c *call) strategyRequest() *strategy.Request {
 	if c.sreq != nil {
 		return c.sreq
 	}
-	h := make(http.Header, len(c.r.Header))
-	for k, v := range c.r.Header {
-		if !neverForwarded[k] {
-			h[k] = v
-		}
-	}
-	c.sreq = &strategy.Request{Headers: h, Stream: c.parsed.stream, API: apiName(c.surface),
+	c.sreq = &strategy.Request{Headers: c.r.Header, Stream: c.parsed.stream, API: apiName(c.surface),
 		Models: c.parsed.names(), InputTokens: c.inputTokens}
 	return c.sreq
 }
