@@ -76,6 +76,12 @@
 //	cors_origins: ["https://app.example.com"]   # or ["*"] [WithCORS]
 //	forward_headers: [X-Trace-Id]   # client headers sent upstream beyond the built-in list [WithForwardHeaders]
 //	allowed_hosts: [localhost, 127.0.0.1, ::1]   # Host names served; ["*"] for every Host [WithAllowedHosts]
+//	model_selection:                # CEL strategies, first non-empty wins [WithModelSelection]
+//	  strategy:
+//	    - "request.input_tokens > 100000 ? ai.models.filter(m, m.max_context_window >= 400000) : []"
+//	    - ai.models.sortBy(m, m.metrics.error_rate.total)
+//	api_key_selection:              # how each provider's keys are ordered [WithKeySelection]
+//	  strategy: [round_robin]       # ordered|round_robin|weighted|least_in_flight|least_latency, or CEL over ai.keys
 //	providers:                      # one entry per provider [WithProvider]
 //	  - id: openai                  # a catalog provider (changes it) or a new ID (a custom provider)
 //	    aliases: [oai]              # other names clients may use
@@ -85,6 +91,7 @@
 //	    api_keys:                   # tried in order; none: see pass_through
 //	      - value: ${env:OPENAI_API_KEY}
 //	        id: primary             # non-secret name in logs; default key-1, key-2, ...
+//	        weight: 1               # share under the weighted key selection
 //	    headers: {X-Custom: v}      # sent upstream on every request
 //	    query_params: {api-version: "2024-10-21"}
 //	    auth_header: api-key        # send the raw key in this header instead of the default
@@ -93,6 +100,7 @@
 //	    key_prefixes: ["sk-"]       # scoped pass-through: the client keys this provider owns; default the catalog's
 //	    pass_through: false         # a keyless custom provider receives clients' own keys (scoped mode)
 //	    disabled: false             # remove the provider; its ${env:...} need not be set
+//	    api_key_selection: {strategy: [weighted]}   # this provider's keys; default the file's
 //	    models:                     # override catalog models or add new ones; IDs unique per provider
 //	      - id: gpt-4o
 //	        aliases: [four-o]

@@ -379,11 +379,12 @@ func yamlPath(field string) string {
 		name, index, _ := strings.Cut(seg, "[")
 		switch name {
 		case "Keys":
-			name = "APIKeys"
+			b.WriteString("api_keys")
 		case "KeySelection":
-			name = "APIKeySelection.Strategy"
+			b.WriteString("api_key_selection.strategy")
+		default:
+			b.WriteString(snake(name))
 		}
-		b.WriteString(snake(name))
 		switch {
 		case index == "":
 		case strings.HasPrefix(index, `"`):

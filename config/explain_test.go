@@ -59,6 +59,10 @@ func TestCheckErrors(t *testing.T) {
 		{"model without id", "providers:\n  - id: openai\n    models:\n      - author: me", `providers[0].models[0].id: id "": empty (line 4)`},
 		{"negative price", "providers:\n  - id: openai\n    models:\n      - id: m\n      - id: n\n        pricing: {output: -1}", `providers[0].models[1].pricing.output: model "n": negative output price -1 (line 6)`},
 		{"duplicate model", "providers:\n  - id: lab\n    base_url: https://lab/v1/\n    models:\n      - id: m\n      - id: M", `providers[0].models[1].id: model "M" is listed twice (also Models[0]) (line 6)`},
+		{"bad model strategy", "model_selection:\n  strategy:\n    - ai.models\n    - ai.models.filter(m, m.nope)", `model_selection.strategy[1]: strategy 1 "ai.models.filter(m, m.nope)" at 1:`},
+		{"bad key strategy", "api_key_selection:\n  strategy: [round_robin, ai.keys]", `api_key_selection.strategy[0]: built-in key selection "round_robin" must be the only entry (line 2)`},
+		{"bad provider key strategy", "providers:\n  - id: openai\n    api_key_selection:\n      strategy: ['ai.keys.filter(k, k.x)']", `providers[0].api_key_selection.strategy[0]: strategy 0`},
+		{"negative key weight", "providers:\n  - id: openai\n    api_keys:\n      - {value: a, weight: -1}", `providers[0].api_keys[0].weight: key weight -1 is negative (line 4)`},
 		{"unknown default model of a provider", "providers:\n  - id: openai\n    default_model: nope", `providers[0].default_model: default_model "nope" is not a model of this provider (line 3)`},
 	}
 	for _, tt := range tests {

@@ -49,13 +49,20 @@ cors_origins: ["https://app.example.com"]
 forward_headers: [X-Trace-Id]
 allowed_hosts: [gateway.internal]
 log: {level: debug, format: json}
+model_selection:
+  strategy:
+    - "request.header('x-tier') == 'cheap' ? ai.models.onlyProviders(['lab']) : ai.models"
+    - ai.models
+api_key_selection: {strategy: [least_latency]}
 providers:
   - id: openai
     aliases: [oai]
     api_keys:
       - value: ${env:OPENAI_API_KEY}
         id: primary
+        weight: 3
       - value: "sk-second"
+    api_key_selection: {strategy: [weighted]}
     stream_usage: false
     default_model: gpt-4o-mini
     models:
@@ -130,15 +137,18 @@ func TestParseEveryField(t *testing.T) {
 	require.Equal(t, []string{"X-Trace-Id"}, cfg.ForwardHeaders)
 	require.Equal(t, []string{"gateway.internal"}, cfg.AllowedHosts)
 	require.Equal(t, Log{Level: "debug", Format: "json"}, cfg.Log)
+	require.Equal(t, Selection{Strategy: []string{"request.header('x-tier') == 'cheap' ? ai.models.onlyProviders(['lab']) : ai.models", "ai.models"}}, cfg.ModelSelection)
+	require.Equal(t, Selection{Strategy: []string{"least_latency"}}, cfg.APIKeySelection)
 	require.Len(t, cfg.Providers, 3)
 
 	oai := cfg.Providers[0]
 	require.Equal(t, "openai", oai.ID)
 	require.Equal(t, []string{"oai"}, oai.Aliases)
 	require.Equal(t, []APIKey{
-		{Value: providers.Secret(trickySecret), ID: "primary"},
+		{Value: providers.Secret(trickySecret), ID: "primary", Weight: 3},
 		{Value: "sk-second"},
 	}, oai.APIKeys)
+	require.Equal(t, []string{"weighted"}, oai.APIKeySelection.Strategy)
 	require.Equal(t, trickySecret, oai.APIKeys[0].Value.Reveal(), "expanded after parsing, byte for byte")
 	require.NotNil(t, oai.StreamUsage)
 	require.False(t, *oai.StreamUsage)
