@@ -43,6 +43,15 @@
 // pages cannot reach it through DNS rebinding; allowed_hosts replaces that
 // list, and ["*"] lifts it.
 //
+// With -explain, POST /v1/explain answers with the plan a request would
+// follow, without calling a provider: the body is the request's body, the
+// query parameter path its API path (default /v1/chat/completions, e.g.
+// /v1/explain?path=/v1/messages), and the answer {"plan": ...} with the
+// model selection trace, the candidates in failover order and the keys
+// each would try, plus "error" and the error's status when the request
+// would fail before any upstream call. The plan names models and key IDs,
+// never a key; it is off by default until an admin listener exists.
+//
 // The HTTP server allows 10 seconds for a request's headers (at most 64
 // KiB), 1 minute for a request to arrive (the gateway bounds the body with
 // body_read_timeout; a response may stream for as long as it needs), and 2

@@ -88,7 +88,7 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	explain := fs.Bool("explain", false, "serve POST /v1/explain[?path=/v1/messages]: the plan a request body would follow, without calling a provider")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-version]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-explain] [-version]\n\n"+
 			"Without -config, llmgate serves the providers whose API keys are set in the\n"+
 			"environment (%s), or runs in demo mode when none is.\n"+
 			"SIGHUP reloads the configuration file.\n"+

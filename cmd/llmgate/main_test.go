@@ -489,3 +489,45 @@ func TestExampleConfig(t *testing.T) {
 	require.NoError(t, err, "the disabled provider's variable need not be set")
 	require.NoError(t, f.Check())
 }
+
+func TestExplainEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "llmgate.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+model_selection:
+  strategy: ["ai.models.ignore(['gpt-4o'])"]
+providers:
+  - id: openai
+    api_keys: [{value: sk-x}, {value: sk-y}]
+    api_key_selection: {strategy: [round_robin]}
+  - id: anthropic
+    api_keys: [{value: sk-ant-z}]
+`), 0o600))
+
+	// Off by default: the path is the gateway's, which has no such route.
+	r := startServer(t, []string{"-config", path}, nil)
+	resp, body := r.post(t, "/v1/explain", `{"model":"gpt-4o-mini","messages":[]}`)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, body)
+	require.NoError(t, r.stop())
+
+	r = startServer(t, []string{"-config", path, "-explain"}, nil)
+	resp, body = r.post(t, "/v1/explain", `{"model":"gpt-4o","models":["gpt-4o-mini","claude-haiku-4-5"],"messages":[]}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	var out struct {
+		Plan gateway.Plan `json:"plan"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &out), body)
+	require.Len(t, out.Plan.Candidates, 2)
+	require.Equal(t, "gpt-4o-mini", out.Plan.Candidates[0].Model)
+	require.Equal(t, []gateway.PlanKey{{ID: "key-1"}, {ID: "key-2"}}, out.Plan.Candidates[0].Keys)
+	require.True(t, out.Plan.Candidates[1].Translated)
+	require.Equal(t, "openai:gpt-4o", out.Plan.Rejected[0].Model)
+	require.NotContains(t, body, "sk-x", "never a secret")
+
+	resp, body = r.post(t, "/v1/explain?path=/v1/messages", `{"model":"nope-model","max_tokens":5,"messages":[]}`)
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, body)
+	require.Contains(t, body, `"code": "model_unknown"`)
+	status, body := r.get(t, "/v1/explain")
+	require.Equal(t, http.StatusMethodNotAllowed, status, body)
+	require.NoError(t, r.stop())
+}
