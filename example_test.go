@@ -122,3 +122,68 @@ func ExampleNew_validation() {
 	fmt.Println(err != nil)
 	// Output: true
 }
+
+// Route with CEL: long prompts to a long-context model, everything else to
+// the cheapest model of the configured providers, and see the plan a
+// request would follow with Explain, without calling a provider.
+func ExampleWithModelSelection() {
+	gw, err := gateway.New(
+		gateway.WithProvider(gateway.ProviderConfig{ID: "openai", Keys: []gateway.ProviderKey{{Value: "sk-a"}}}),
+		gateway.WithOnlyConfiguredProviders(true),
+		gateway.WithModelSelection(
+			"request.input_tokens > 50000 ? [ai.models.get('openai', 'gpt-4.1')] : []",
+			"ai.models.filter(m, m.pricing.input > 0.0 && m.id.startsWith('gpt-4')).sortBy(m, m.pricing.input)",
+		),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Close()
+
+	r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
+		strings.NewReader(`{"model":"auto","messages":[{"role":"user","content":"Hello"}]}`))
+	r.Header.Set("Content-Type", "application/json")
+	plan, err := gw.Explain(context.Background(), r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range plan.Selection {
+		fmt.Printf("strategy %d: %d returned\n", s.Index, s.Returned)
+	}
+	fmt.Println("first:", plan.Candidates[0].Provider+":"+plan.Candidates[0].Model)
+	// Output:
+	// strategy 0: 0 returned
+	// strategy 1: 7 returned
+	// first: openai:gpt-4.1-nano
+}
+
+// Share traffic between three keys in turn.
+func ExampleWithKeySelection() {
+	upstream := providertest.NewServer(providers.FormatOpenAI)
+	defer upstream.Close()
+	gw, err := gateway.New(
+		gateway.WithProvider(gateway.ProviderConfig{ID: "openai", BaseURL: upstream.URL,
+			Keys: []gateway.ProviderKey{{ID: "a", Value: "sk-a"}, {ID: "b", Value: "sk-b"}, {ID: "c", Value: "sk-c"}}}),
+		gateway.WithKeySelection("round_robin"),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Close()
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	for range 4 {
+		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}`))
+		if err != nil {
+			log.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for _, rec := range upstream.Requests() {
+		fmt.Print(rec.Header.Get("Authorization"), " ")
+	}
+	fmt.Println()
+	// Output: Bearer sk-a Bearer sk-b Bearer sk-c Bearer sk-a
+}
