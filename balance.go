@@ -160,7 +160,7 @@ func (c *call) keyStrategies(up *upstream, model string) ([]*keyState, *Error) {
 		}
 		if err != nil {
 			return nil, &Error{Kind: KindModelSelectionFailed, Err: err,
-				Message: "api key selection strategy " + strconv.Itoa(i) + " of provider " + up.id + " failed: " + jsonSafe(err.Error())}
+				Message: "api key selection of provider " + up.id + " failed: " + jsonSafe(truncate(err.Error(), 512))}
 		}
 		if len(res) == 0 {
 			continue

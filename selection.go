@@ -326,7 +326,7 @@ func (c *call) selectModels(names []string, cands []candidate, rejected []Reject
 			step.Error = err.Error()
 			c.selection = append(c.selection, step)
 			return nil, rejected, &Error{Kind: KindModelSelectionFailed, Err: err,
-				Message: "model selection strategy " + strconv.Itoa(i) + " failed: " + jsonSafe(truncate(err.Error(), 512))}
+				Message: "model selection failed: " + jsonSafe(truncate(err.Error(), 512))}
 		}
 		if err != nil {
 			step.Error = err.Error()
