@@ -318,3 +318,20 @@ func TestREADMEExample(t *testing.T) {
 	require.NoError(t, f.Check())
 	require.True(t, f.Providers[1].PassThrough)
 }
+
+// TestREADMEModelSelection keeps the strategies shown in the README's
+// Model selection section valid.
+func TestREADMEModelSelection(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(data), "\n## Model selection\n")
+	require.True(t, ok)
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	require.True(t, ok)
+	block, _, ok = strings.Cut(block, "```")
+	require.True(t, ok)
+	f, err := Parse([]byte(block), mapEnv(nil))
+	require.NoError(t, err)
+	require.Len(t, f.ModelSelection.Strategy, 4)
+	require.NoError(t, f.Check())
+}
