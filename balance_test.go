@@ -137,3 +137,23 @@ func TestKeySelectionCEL(t *testing.T) {
 		require.Zero(t, e.oa.Count())
 	})
 }
+
+func TestMetricsSurviveReload(t *testing.T) {
+	opts := []Option{WithProvider(ProviderConfig{ID: "openai", Keys: []ProviderKey{{Value: "sk-a"}}})}
+	gw, err := New(opts...)
+	require.NoError(t, err)
+	defer gw.Close()
+	rec := gw.Metrics()
+	require.NotNil(t, rec)
+	rec.Key("openai", "key-1").Observe(time.Second, metrics.Outcome{Status: 200})
+	require.NoError(t, gw.Reload(append(opts, WithKeySelection("round_robin"))...))
+	require.Same(t, rec, gw.Metrics(), "a reload keeps the history")
+	require.Same(t, rec.Key("openai", "key-1"), gw.routing.Load().upstreams["openai"].keys[0].series)
+
+	own, err := metrics.NewRecorder(metrics.Options{})
+	require.NoError(t, err)
+	require.NoError(t, gw.Reload(append(opts, WithMetrics(own))...))
+	require.Same(t, own, gw.Metrics())
+	_, err = New(WithMetrics(nil))
+	require.ErrorContains(t, err, "recorder is nil")
+}
