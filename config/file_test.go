@@ -305,15 +305,7 @@ providers:
 // TestREADMEExample keeps the configuration shown in the README's
 // Configuration section valid.
 func TestREADMEExample(t *testing.T) {
-	data, err := os.ReadFile("../README.md")
-	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(data), "\n## Configuration\n")
-	require.True(t, ok)
-	_, block, ok := strings.Cut(section, "```yaml\n")
-	require.True(t, ok)
-	block, _, ok = strings.Cut(block, "```")
-	require.True(t, ok)
-	f, err := Parse([]byte(block), mapEnv(map[string]string{"OPENAI_API_KEY": "sk-a"}))
+	f, err := Parse(readmeYAML(t, "Configuration"), mapEnv(map[string]string{"OPENAI_API_KEY": "sk-a"}))
 	require.NoError(t, err)
 	require.NoError(t, f.Check())
 	require.True(t, f.Providers[1].PassThrough)
@@ -322,16 +314,22 @@ func TestREADMEExample(t *testing.T) {
 // TestREADMEModelSelection keeps the strategies shown in the README's
 // Model selection section valid.
 func TestREADMEModelSelection(t *testing.T) {
-	data, err := os.ReadFile("../README.md")
-	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(data), "\n## Model selection\n")
-	require.True(t, ok)
-	_, block, ok := strings.Cut(section, "```yaml\n")
-	require.True(t, ok)
-	block, _, ok = strings.Cut(block, "```")
-	require.True(t, ok)
-	f, err := Parse([]byte(block), mapEnv(nil))
+	f, err := Parse(readmeYAML(t, "Model selection"), mapEnv(nil))
 	require.NoError(t, err)
 	require.Len(t, f.ModelSelection.Strategy, 4)
 	require.NoError(t, f.Check())
+}
+
+// readmeYAML returns the first YAML block of the README's section.
+func readmeYAML(t *testing.T, section string) []byte {
+	t.Helper()
+	data, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, text, ok := strings.Cut(string(data), "\n## "+section+"\n")
+	require.True(t, ok)
+	_, block, ok := strings.Cut(text, "```yaml\n")
+	require.True(t, ok)
+	block, _, ok = strings.Cut(block, "```")
+	require.True(t, ok)
+	return []byte(block)
 }
