@@ -37,6 +37,7 @@ type routing struct {
 	metrics        *metrics.Recorder                        // the gateway's: shared by every routing
 	models         *strategy.Program                        // model selection strategies; nil without
 	universes      map[providers.Surface]*strategy.Universe // what strategies choose from, per surface
+	results        map[providers.Surface]*strategyResults   // cached request-free strategy results
 }
 
 // upstream is one provider as the gateway uses it: catalog entry,

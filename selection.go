@@ -3,8 +3,10 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/internal/strategy"
@@ -260,12 +262,14 @@ type SelectionStep struct {
 type strategyModel struct {
 	up    *upstream
 	model *catalog.Model
+	pos   int // position in its universe; -1 for a client's pass-through model
 }
 
 // buildUniverses builds, per API surface, the models strategies choose
 // from: every model of every allowed provider that can serve the surface.
 func (rt *routing) buildUniverses() {
 	rt.universes = map[providers.Surface]*strategy.Universe{}
+	rt.results = map[providers.Surface]*strategyResults{}
 	for _, s := range []providers.Surface{providers.SurfaceChatCompletions, providers.SurfaceMessages,
 		providers.SurfaceResponses, providers.SurfaceEmbeddings} {
 		var ms []*strategy.Model
@@ -281,10 +285,13 @@ func (rt *routing) buildUniverses() {
 				if _, ok, _ := cand.route(s); !ok {
 					continue
 				}
-				ms = append(ms, rt.strategyModel(up, m, m.ID))
+				sm := rt.strategyModel(up, m, m.ID)
+				sm.Ref.(*strategyModel).pos = len(ms)
+				ms = append(ms, sm)
 			}
 		}
 		rt.universes[s] = strategy.NewUniverse(ms)
+		rt.results[s] = &strategyResults{slots: make([]atomic.Pointer[strategyResult], rt.models.Len())}
 	}
 }
 
@@ -292,7 +299,7 @@ func (rt *routing) buildUniverses() {
 // passed through unknown to the catalog.
 func (rt *routing) strategyModel(up *upstream, m *catalog.Model, id string) *strategy.Model {
 	sm := &strategy.Model{ID: id, ProviderID: up.id, ProviderAliases: up.cat.Aliases, Custom: up.custom,
-		Stats: rt.metrics.Model(up.id, id).Stats, Ref: &strategyModel{up: up, model: m}}
+		Stats: rt.metrics.Model(up.id, id).Stats, Ref: &strategyModel{up: up, model: m, pos: -1}}
 	if m == nil {
 		return sm
 	}
@@ -321,7 +328,7 @@ func (c *call) selectModels(names []string, cands []candidate, rejected []Reject
 	req := c.strategyRequest()
 	for i := 0; i < rt.models.Len(); i++ {
 		step := SelectionStep{Index: i, Strategy: rt.models.Expr(i)}
-		res, err := rt.models.EvalModels(c.r.Context(), i, u, req)
+		res, err := c.evalStrategy(i, u, req)
 		if err != nil && !errors.Is(err, strategy.ErrNotFound) {
 			step.Error = err.Error()
 			c.selection = append(c.selection, step)
@@ -357,6 +364,44 @@ func (c *call) selectModels(names []string, cands []candidate, rejected []Reject
 		}
 	}
 	return nil, rejected, errorf(KindNoModelSelected, "no model selection strategy yielded a usable model for this request (%d strategies tried)", rt.models.Len())
+}
+
+// strategyResults caches, per API surface, the results of the model
+// strategies that read nothing of the request (strategy.RequestFree):
+// over the same universe and the same metrics snapshot they are the same
+// for every request, so one evaluation serves every request of a metrics
+// refresh period. Strategies that read the request, or draw random
+// numbers, are evaluated for each request.
+type strategyResults struct {
+	slots []atomic.Pointer[strategyResult] // by strategy index
+}
+
+// strategyResult is one cached evaluation.
+type strategyResult struct {
+	at  int64 // when it was evaluated, UnixNano by the metrics clock
+	res []*strategy.Model
+	err error
+}
+
+// evalStrategy evaluates model strategy i for the request, from the cache
+// when it reads nothing of the request and was evaluated less than a
+// metrics refresh period ago over the same universe.
+func (c *call) evalStrategy(i int, u *strategy.Universe, req *strategy.Request) ([]*strategy.Model, error) {
+	rt := c.rt
+	cache := rt.results[c.surface]
+	if cache == nil || !rt.models.RequestFree(i) || u != rt.universes[c.surface] {
+		return rt.models.EvalModels(c.r.Context(), i, u, req)
+	}
+	slot := &cache.slots[i]
+	now := rt.metrics.Now().UnixNano()
+	if e := slot.Load(); e != nil && now >= e.at && now-e.at < int64(rt.metrics.Refresh()) {
+		return e.res, e.err
+	}
+	res, err := rt.models.EvalModels(c.r.Context(), i, u, req)
+	if c.r.Context().Err() == nil {
+		slot.Store(&strategyResult{at: now, res: res, err: err})
+	}
+	return res, err
 }
 
 // traceModels fills in the Models of the winning selection step: the
@@ -401,20 +446,41 @@ func keepChosen(cands []candidate, res []*strategy.Model) []candidate {
 }
 
 // chosenCandidates turns a strategy's result into candidates, in its
-// order, without duplicates.
+// order, without duplicates (a result may list a model twice, as in
+// ai.models + ai.models).
 func chosenCandidates(res []*strategy.Model) []candidate {
 	out := make([]candidate, 0, len(res))
-	for _, m := range res {
+	var seen bitset
+	for i, m := range res {
 		ref, _ := m.Ref.(*strategyModel)
-		if ref == nil {
+		switch {
+		case ref == nil:
+			continue
+		case ref.pos >= 0:
+			if seen.testAndSet(ref.pos) {
+				continue
+			}
+		case slices.ContainsFunc(res[:i], func(x *strategy.Model) bool { return x.Ref == m.Ref }):
 			continue
 		}
-		c := candidate{up: ref.up, model: ref.model, upstreamModel: m.ID}
-		if !hasCandidate(out, &c) {
-			out = append(out, c)
-		}
+		out = append(out, candidate{up: ref.up, model: ref.model, upstreamModel: m.ID})
 	}
 	return out
+}
+
+// bitset is a growable set of small non-negative integers.
+type bitset []uint64
+
+// testAndSet adds i and reports whether it was already there.
+func (b *bitset) testAndSet(i int) bool {
+	w := i / 64
+	if w >= len(*b) {
+		*b = append(*b, make([]uint64, w+1-len(*b))...)
+	}
+	m := uint64(1) << (i % 64)
+	old := (*b)[w]&m != 0
+	(*b)[w] |= m
+	return old
 }
 
 // sameModel reports whether the strategy model m is candidate c.

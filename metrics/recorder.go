@@ -61,6 +61,24 @@ type Recorder struct {
 	all   []*Series // creation order; append only
 }
 
+// Refresh returns how long a Series' cached Stats may be reused: readers
+// that derive values from Stats may cache them as long. Zero for a nil
+// Recorder.
+func (r *Recorder) Refresh() time.Duration {
+	if r == nil {
+		return 0
+	}
+	return r.refresh
+}
+
+// Now reads the recorder's clock.
+func (r *Recorder) Now() time.Time {
+	if r == nil {
+		return time.Now()
+	}
+	return r.now()
+}
+
 // NewRecorder returns a recorder configured by o. It reports every problem
 // with o at once, each wrapping [ErrInvalidOptions].
 func NewRecorder(o Options) (*Recorder, error) {

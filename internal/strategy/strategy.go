@@ -175,6 +175,7 @@ type Program struct {
 	kind        Kind
 	exprs       []string
 	progs       []cel.Program
+	free        []bool // per expression: see RequestFree
 	readsTokens bool
 }
 
@@ -200,7 +201,7 @@ func Compile(kind Kind, exprs []string, o Options) (*Program, error) {
 	if kind == Keys {
 		want = keyT
 	}
-	p := &Program{kind: kind, exprs: exprs, progs: make([]cel.Program, len(exprs))}
+	p := &Program{kind: kind, exprs: exprs, progs: make([]cel.Program, len(exprs)), free: make([]bool, len(exprs))}
 	var errs []error
 	for i, src := range exprs {
 		fail := func(line, col int, msg string) {
@@ -240,6 +241,7 @@ func Compile(kind Kind, exprs []string, o Options) (*Program, error) {
 			continue
 		}
 		p.progs[i] = prg
+		p.free[i] = requestFree(checked.NativeRep())
 		if readsInputTokens(checked.NativeRep()) {
 			p.readsTokens = true
 		}
