@@ -412,3 +412,25 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+func TestStrategyResultsCached(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	e := newEnv(t, envConfig{opts: []Option{WithOnlyConfiguredProviders(true), WithClock(clock.now), WithModelSelection(
+		"request.header('x-skip') == 'yes' ? ai.models : ai.models.only(['none'])",
+		"ai.models.filter(m, m.metrics.error_rate.total < 0.5)",
+	)}})
+	slots := e.gw.routing.Load().results[providers.SurfaceChatCompletions].slots
+	post := func() {
+		resp, body := e.post(t, "/v1/chat/completions", chatBody("auto"))
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	}
+	post()
+	require.Nil(t, slots[0].Load(), "a strategy that reads the request is evaluated per request")
+	first := slots[1].Load()
+	require.NotNil(t, first)
+	post()
+	require.Same(t, first, slots[1].Load(), "reused within the metrics refresh period")
+	clock.advance(1500 * time.Millisecond)
+	post()
+	require.NotSame(t, first, slots[1].Load(), "evaluated again after it")
+}
