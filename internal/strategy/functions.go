@@ -12,7 +12,6 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
-	"github.com/google/cel-go/parser"
 )
 
 // ErrNotFound is wrapped by the error of a lookup (get, getModel) that
@@ -65,7 +64,7 @@ func library(o Options) []cel.EnvOption {
 				cel.MemberOverload(tn+"s_"+name+"_string", []*cel.Type{lt, cel.StringType}, lt, cel.BinaryBinding(impl)),
 				cel.MemberOverload(tn+"s_"+name+"_list", []*cel.Type{lt, strListT}, lt, cel.BinaryBinding(impl)))
 		}
-		opts = append(opts, cel.Function(name, ovs...))
+		opts = append(opts, function(name, ovs...))
 	}
 	for _, f := range []struct {
 		name  string
@@ -76,49 +75,49 @@ func library(o Options) []cel.EnvOption {
 		{"onlyAuthors", true, matchAuthor}, {"ignoreAuthors", false, matchAuthor},
 	} {
 		impl := func(l, ids ref.Val) ref.Val { return filterByIDs(l, ids, f.keep, f.match) }
-		opts = append(opts, cel.Function(f.name,
+		opts = append(opts, function(f.name,
 			cel.MemberOverload("models_"+f.name+"_string", []*cel.Type{modelListT, cel.StringType}, modelListT, cel.BinaryBinding(impl)),
 			cel.MemberOverload("models_"+f.name+"_list", []*cel.Type{modelListT, strListT}, modelListT, cel.BinaryBinding(impl))))
 	}
 
-	opts = append(opts, cel.Function("underCost",
+	opts = append(opts, function("underCost",
 		cel.MemberOverload("models_underCost_double", []*cel.Type{modelListT, cel.StringType, cel.DoubleType}, modelListT, cel.FunctionBinding(underCost)),
 		cel.MemberOverload("models_underCost_int", []*cel.Type{modelListT, cel.StringType, cel.IntType}, modelListT, cel.FunctionBinding(underCost))))
 
-	opts = append(opts, cel.Function("sortBy",
+	opts = append(opts, function("sortBy",
 		cel.MemberOverload("models_sortBy_string", []*cel.Type{modelListT, cel.StringType}, modelListT, cel.BinaryBinding(sortByName))))
 
 	// random / randomize on every list (and on lists of anything).
 	rnd := o.Rand
 	tp := cel.TypeParamType("T")
 	opts = append(opts,
-		cel.Function("random", cel.MemberOverload("list_random", []*cel.Type{cel.ListType(tp)}, tp,
+		function("random", cel.MemberOverload("list_random", []*cel.Type{cel.ListType(tp)}, tp,
 			cel.UnaryBinding(func(l ref.Val) ref.Val { return random(l, rnd) }))),
-		cel.Function("randomize", cel.MemberOverload("list_randomize", []*cel.Type{cel.ListType(tp)}, cel.ListType(tp),
+		function("randomize", cel.MemberOverload("list_randomize", []*cel.Type{cel.ListType(tp)}, cel.ListType(tp),
 			cel.UnaryBinding(func(l ref.Val) ref.Val { return randomize(l, rnd) }))))
 
 	// Lookups.
-	opts = append(opts, cel.Function("get",
+	opts = append(opts, function("get",
 		cel.MemberOverload("models_get_provider_model", []*cel.Type{modelListT, cel.StringType, cel.StringType}, modelT, cel.FunctionBinding(getModel)),
 		cel.MemberOverload("models_get_string", []*cel.Type{modelListT, cel.StringType}, modelT, cel.BinaryBinding(getByID)),
 		cel.MemberOverload("providers_get_string", []*cel.Type{provListT, cel.StringType}, providerT, cel.BinaryBinding(getByID)),
 		cel.MemberOverload("authors_get_string", []*cel.Type{authListT, cel.StringType}, authorT, cel.BinaryBinding(getByID)),
 		cel.MemberOverload("keys_get_string", []*cel.Type{keyListT, cel.StringType}, keyT, cel.BinaryBinding(getByID))))
-	opts = append(opts, cel.Function("getModel",
+	opts = append(opts, function("getModel",
 		cel.MemberOverload("provider_getModel_string", []*cel.Type{providerT, cel.StringType}, modelT, cel.BinaryBinding(providerGetModel))))
-	opts = append(opts, cel.Function("getMetadata",
+	opts = append(opts, function("getMetadata",
 		cel.MemberOverload("model_getMetadata_string", []*cel.Type{modelT, cel.StringType}, cel.DynType, cel.BinaryBinding(getMetadata)),
 		cel.MemberOverload("provider_getMetadata_string", []*cel.Type{providerT, cel.StringType}, cel.DynType, cel.BinaryBinding(getMetadata))))
-	opts = append(opts, cel.Function("header",
+	opts = append(opts, function("header",
 		cel.MemberOverload("request_header_string", []*cel.Type{requestT, cel.StringType}, cel.StringType, cel.BinaryBinding(requestHeader))))
 
 	// sortBy(x, expr) / sortByDesc(x, expr) macros and their internals.
 	kp := cel.TypeParamType("K")
 	opts = append(opts,
 		cel.Macros(cel.ReceiverMacro("sortBy", 2, sortMacro(fnSortAsc)), cel.ReceiverMacro("sortByDesc", 2, sortMacro(fnSortDesc))),
-		cel.Function(fnSortAsc, cel.Overload("llmgate_sortBy_list_list", []*cel.Type{cel.ListType(tp), cel.ListType(kp)}, cel.ListType(tp),
+		function(fnSortAsc, cel.Overload("llmgate_sortBy_list_list", []*cel.Type{cel.ListType(tp), cel.ListType(kp)}, cel.ListType(tp),
 			cel.BinaryBinding(func(l, k ref.Val) ref.Val { return sortByKeys(l, k, false) }))),
-		cel.Function(fnSortDesc, cel.Overload("llmgate_sortByDesc_list_list", []*cel.Type{cel.ListType(tp), cel.ListType(kp)}, cel.ListType(tp),
+		function(fnSortDesc, cel.Overload("llmgate_sortByDesc_list_list", []*cel.Type{cel.ListType(tp), cel.ListType(kp)}, cel.ListType(tp),
 			cel.BinaryBinding(func(l, k ref.Val) ref.Val { return sortByKeys(l, k, true) }))))
 	return opts
 }
@@ -127,17 +126,19 @@ func library(o Options) []cel.EnvOption {
 //
 //	cel.bind(@t, target, fn(@t, @t.map(x, expr)))
 //
-// so the target is evaluated exactly once and expr once per element.
+// so the target is evaluated exactly once and expr once per element; the
+// map's accumulator is sized to the target.
 func sortMacro(fn string) cel.MacroFactory {
 	return func(eh cel.MacroExprFactory, target ast.Expr, args []ast.Expr) (ast.Expr, *cel.Error) {
 		if args[0].Kind() != ast.IdentKind {
 			return nil, eh.NewError(args[0].ID(), "sortBy: the first argument must be a simple name")
 		}
-		const bound = "@llmgate_sort_target"
-		keys, err := parser.MakeMap(eh, eh.NewIdent(bound), args)
+		v, err := iterVar(eh, args[0])
 		if err != nil {
 			return nil, err
 		}
+		const bound = "@llmgate_sort_target"
+		keys := accFold(eh, eh.NewIdent(bound), v, eh.NewCall(fnAcc, eh.NewIdent(bound)), nil, args[1])
 		call := eh.NewCall(fn, eh.NewIdent(bound), keys)
 		return eh.NewComprehension(eh.NewList(), "#unused", bound, target, eh.NewLiteral(types.False), eh.NewIdent(bound), call), nil
 	}

@@ -230,7 +230,7 @@ func Compile(kind Kind, exprs []string, o Options) (*Program, error) {
 			fail(0, 0, fmt.Sprintf("estimated worst-case cost %d exceeds the limit %d (assuming %d items)", est.Max, o.MaxEstimatedCost, EstimatedItems))
 			continue
 		}
-		popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery)}
+		popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery), cel.CustomDecoratorV2(numericCompare)}
 		if o.MaxCost != NoCostLimit {
 			popts = append(popts, cel.CostLimit(o.MaxCost), cel.CostTracking(runtimeCost{}))
 		}
@@ -264,11 +264,14 @@ func newEnv(kind Kind, o Options) (*cel.Env, error) {
 		cel.CustomTypeProvider(tp),
 		cel.CustomTypeAdapter(tp),
 		cel.CrossTypeNumericComparisons(true),
+		cel.ClearMacros(),
+		cel.Macros(macros()...),
 		ext.Strings(),
 		ext.Lists(),
 		cel.Variable("ai", aiT),
 		cel.Variable("request", requestT),
 	}
+	opts = append(opts, accFunctions()...)
 	return cel.NewEnv(append(opts, library(o)...)...)
 }
 
