@@ -28,9 +28,9 @@ import (
 //
 // @llmgate_acc() is an accStart: a list-typed value that is not a
 // traits.Lister, so that cel-go's folder does not swap it for its own
-// mutable list. The first push replaces it with a fresh *accList, later
+// mutable list. The first push replaces it with a fresh *sliceList, later
 // pushes append to that list in place, and @llmgate_done turns a start
-// into the shared empty list. An accList is created by one comprehension of
+// into the shared empty list. An sliceList is created by one comprehension of
 // one evaluation and only its own step ever pushes to it (the accumulator
 // name is hidden from expressions), so it is never shared across
 // evaluations or goroutines, and it is never appended to once the
@@ -50,7 +50,7 @@ const (
 const accDefaultCap = 16
 
 // emptyList is the result of a comprehension that kept nothing. Immutable.
-var emptyList = types.NewRefValList(types.DefaultTypeAdapter, []ref.Val{})
+var emptyList = &sliceList{vals: []ref.Val{}}
 
 // macros returns the macros of the environment: the standard ones, with
 // filter and map replaced.
@@ -135,10 +135,12 @@ type accStart int
 func (accStart) ConvertToNative(reflect.Type) (any, error) {
 	return nil, errors.New("strategy: cannot convert an internal accumulator")
 }
-func (accStart) ConvertToType(ref.Type) ref.Val { return types.NewErr("strategy: internal accumulator") }
-func (accStart) Equal(ref.Val) ref.Val          { return types.NewErr("strategy: internal accumulator") }
-func (accStart) Type() ref.Type                 { return types.ListType }
-func (s accStart) Value() any                   { return int(s) }
+func (accStart) ConvertToType(ref.Type) ref.Val {
+	return types.NewErr("strategy: internal accumulator")
+}
+func (accStart) Equal(ref.Val) ref.Val { return types.NewErr("strategy: internal accumulator") }
+func (accStart) Type() ref.Type        { return types.ListType }
+func (s accStart) Value() any          { return int(s) }
 
 // accSized starts an accumulator with the size of l as capacity hint.
 func accSized(l ref.Val) ref.Val {
@@ -151,10 +153,10 @@ func accSized(l ref.Val) ref.Val {
 }
 
 // accPush appends v to the accumulator acc, in place once acc is an
-// *accList.
+// *sliceList.
 func accPush(acc, v ref.Val) ref.Val {
 	switch a := acc.(type) {
-	case *accList:
+	case *sliceList:
 		a.vals = append(a.vals, v)
 		return a
 	case accStart:
@@ -162,7 +164,7 @@ func accPush(acc, v ref.Val) ref.Val {
 		if n <= 0 {
 			n = accDefaultCap
 		}
-		l := &accList{vals: make([]ref.Val, 1, n)}
+		l := &sliceList{vals: make([]ref.Val, 1, n)}
 		l.vals[0] = v
 		return l
 	}
@@ -177,62 +179,86 @@ func accDone(acc ref.Val) ref.Val {
 	return acc
 }
 
-// accList is the list a filter or map builds; see the comment at the top of
-// the file. Once returned by its comprehension it is immutable and safe for
-// concurrent reads.
-type accList struct {
+// sliceList is a CEL list over a slice of values: the lists of the
+// universe and of the request, the results of our list functions (never
+// modified once built) and the list a filter or map builds (see the comment
+// at the top of the file; immutable once its comprehension has returned
+// it). It is then safe for concurrent reads.
+type sliceList struct {
 	vals []ref.Val
 }
 
-var _ traits.Lister = (*accList)(nil)
+var _ traits.Lister = (*sliceList)(nil)
 
 // list is a standard CEL list over the same elements, for the rarely used
 // operations.
-func (l *accList) list() traits.Lister {
+func (l *sliceList) list() traits.Lister {
 	return types.NewRefValList(types.DefaultTypeAdapter, l.vals[:len(l.vals):len(l.vals)])
 }
 
-func (l *accList) ConvertToNative(t reflect.Type) (any, error) { return l.list().ConvertToNative(t) }
-func (l *accList) ConvertToType(t ref.Type) ref.Val {
+func (l *sliceList) ConvertToNative(t reflect.Type) (any, error) { return l.list().ConvertToNative(t) }
+func (l *sliceList) ConvertToType(t ref.Type) ref.Val {
 	if t == types.ListType {
 		return l
 	}
 	return l.list().ConvertToType(t)
 }
-func (l *accList) Equal(o ref.Val) ref.Val    { return l.list().Equal(o) }
-func (l *accList) Type() ref.Type             { return types.ListType }
-func (l *accList) Value() any                 { return l.vals[:len(l.vals):len(l.vals)] }
-func (l *accList) Add(o ref.Val) ref.Val      { return l.list().Add(o) }
-func (l *accList) Contains(v ref.Val) ref.Val { return l.list().Contains(v) }
-func (l *accList) Size() ref.Val              { return types.Int(len(l.vals)) }
+// Equal is element-wise equality with any list, like cel-go's lists.
+func (l *sliceList) Equal(o ref.Val) ref.Val {
+	ol, ok := o.(traits.Lister)
+	if !ok || ol.Size() != types.Int(len(l.vals)) {
+		return types.False
+	}
+	for i, v := range l.vals {
+		if types.Equal(v, ol.Get(types.Int(i))) == types.False {
+			return types.False
+		}
+	}
+	return types.True
+}
+func (l *sliceList) Type() ref.Type             { return types.ListType }
+func (l *sliceList) Value() any                 { return l.vals[:len(l.vals):len(l.vals)] }
+func (l *sliceList) Add(o ref.Val) ref.Val      { return l.list().Add(o) }
+// Contains is cel-go's list membership: some element equals v.
+func (l *sliceList) Contains(v ref.Val) ref.Val {
+	for _, x := range l.vals {
+		if v.Equal(x) == types.True {
+			return types.True
+		}
+	}
+	return types.False
+}
+func (l *sliceList) Size() ref.Val              { return types.Int(len(l.vals)) }
 
-func (l *accList) Get(i ref.Val) ref.Val {
+func (l *sliceList) Get(i ref.Val) ref.Val {
 	if n, ok := i.(types.Int); ok && n >= 0 && int64(n) < int64(len(l.vals)) {
 		return l.vals[n]
 	}
 	return l.list().Get(i)
 }
 
-func (l *accList) Iterator() traits.Iterator { return &accIter{vals: l.vals} }
+func (l *sliceList) Iterator() traits.Iterator { return &sliceIter{vals: l.vals} }
 
-// accIter iterates over an accList.
-type accIter struct {
+// sliceIter iterates over an sliceList.
+type sliceIter struct {
 	vals []ref.Val
 	i    int
 }
 
-func (it *accIter) ConvertToNative(reflect.Type) (any, error) {
+func (it *sliceIter) ConvertToNative(reflect.Type) (any, error) {
 	return nil, errors.New("strategy: cannot convert an iterator")
 }
-func (it *accIter) ConvertToType(ref.Type) ref.Val {
+func (it *sliceIter) ConvertToType(ref.Type) ref.Val {
 	return types.NewErr("strategy: cannot convert an iterator")
 }
-func (it *accIter) Equal(ref.Val) ref.Val { return types.NewErr("strategy: cannot compare an iterator") }
-func (it *accIter) Type() ref.Type        { return types.IteratorType }
-func (it *accIter) Value() any            { return nil }
-func (it *accIter) HasNext() ref.Val      { return types.Bool(it.i < len(it.vals)) }
+func (it *sliceIter) Equal(ref.Val) ref.Val {
+	return types.NewErr("strategy: cannot compare an iterator")
+}
+func (it *sliceIter) Type() ref.Type   { return types.IteratorType }
+func (it *sliceIter) Value() any       { return nil }
+func (it *sliceIter) HasNext() ref.Val { return types.Bool(it.i < len(it.vals)) }
 
-func (it *accIter) Next() ref.Val {
+func (it *sliceIter) Next() ref.Val {
 	if it.i >= len(it.vals) {
 		return nil
 	}

@@ -69,7 +69,7 @@ func library(o Options) []cel.EnvOption {
 	for _, f := range []struct {
 		name  string
 		keep  bool
-		match func(ref.Val, []string) bool
+		match func(ref.Val, idList) bool
 	}{
 		{"onlyProviders", true, matchProvider}, {"ignoreProviders", false, matchProvider},
 		{"onlyAuthors", true, matchAuthor}, {"ignoreAuthors", false, matchAuthor},
@@ -146,8 +146,13 @@ func sortMacro(fn string) cel.MacroFactory {
 
 // elems returns the elements of a CEL list without copying when possible.
 func elems(l ref.Val) ([]ref.Val, ref.Val) {
-	if vs, ok := l.Value().([]ref.Val); ok {
-		return vs, nil
+	switch x := l.(type) {
+	case *sliceList:
+		return x.vals, nil
+	case traits.Lister:
+		if vs, ok := x.Value().([]ref.Val); ok {
+			return vs, nil
+		}
 	}
 	lister, ok := l.(traits.Lister)
 	if !ok {
@@ -161,30 +166,52 @@ func elems(l ref.Val) ([]ref.Val, ref.Val) {
 	return vs, nil
 }
 
-func newList(vs []ref.Val) ref.Val { return types.NewRefValList(types.DefaultTypeAdapter, vs) }
+// newList wraps vs, which must not be modified afterwards, into a CEL list.
+func newList(vs []ref.Val) ref.Val { return &sliceList{vals: vs} }
+
+// idList is a string or a list of strings given as ids, read without
+// copying; the zero idList is empty.
+type idList struct {
+	one  types.String
+	many []ref.Val // all types.String; nil when the ids are one
+}
+
+func (l idList) len() int {
+	if l.many == nil {
+		return 1
+	}
+	return len(l.many)
+}
+
+func (l idList) at(i int) string {
+	if l.many == nil {
+		return string(l.one)
+	}
+	return string(l.many[i].(types.String))
+}
 
 // stringsArg accepts a string or a list of strings.
-func stringsArg(v ref.Val) ([]string, ref.Val) {
+func stringsArg(v ref.Val) (idList, ref.Val) {
 	if s, ok := v.(types.String); ok {
-		return []string{string(s)}, nil
+		return idList{one: s}, nil
 	}
 	vs, errv := elems(v)
 	if errv != nil {
-		return nil, errv
+		return idList{}, errv
 	}
-	out := make([]string, len(vs))
-	for i, x := range vs {
-		s, ok := x.(types.String)
-		if !ok {
-			return nil, types.NewErr("expected a list of strings, found %s", x.Type().TypeName())
+	for _, x := range vs {
+		if _, ok := x.(types.String); !ok {
+			return idList{}, types.NewErr("expected a list of strings, found %s", x.Type().TypeName())
 		}
-		out[i] = string(s)
 	}
-	return out, nil
+	if vs == nil {
+		vs = []ref.Val{}
+	}
+	return idList{many: vs}, nil
 }
 
 // filterByIDs keeps (or drops) the elements for which match is true.
-func filterByIDs(l, idsV ref.Val, keep bool, match func(ref.Val, []string) bool) ref.Val {
+func filterByIDs(l, idsV ref.Val, keep bool, match func(ref.Val, idList) bool) ref.Val {
 	vs, errv := elems(l)
 	if errv != nil {
 		return errv
@@ -216,8 +243,9 @@ func nameMatches(id string, aliases []string, want string) bool {
 
 // matchItem matches an element's ID or aliases; a model also matches a
 // "provider:model" entry.
-func matchItem(v ref.Val, ids []string) bool {
-	for _, want := range ids {
+func matchItem(v ref.Val, ids idList) bool {
+	for i := range ids.len() {
+		want := ids.at(i)
 		switch x := v.(type) {
 		case *modelVal:
 			if modelMatches(x.m, want) {
@@ -251,26 +279,26 @@ func modelMatches(m *Model, want string) bool {
 	return ok && nameMatches(m.ProviderID, m.ProviderAliases, p) && nameMatches(m.ID, m.Aliases, model)
 }
 
-func matchProvider(v ref.Val, ids []string) bool {
+func matchProvider(v ref.Val, ids idList) bool {
 	m, ok := v.(*modelVal)
 	if !ok {
 		return false
 	}
-	for _, want := range ids {
-		if nameMatches(m.m.ProviderID, m.m.ProviderAliases, want) {
+	for i := range ids.len() {
+		if want := ids.at(i); nameMatches(m.m.ProviderID, m.m.ProviderAliases, want) {
 			return true
 		}
 	}
 	return false
 }
 
-func matchAuthor(v ref.Val, ids []string) bool {
+func matchAuthor(v ref.Val, ids idList) bool {
 	m, ok := v.(*modelVal)
 	if !ok {
 		return false
 	}
-	for _, want := range ids {
-		if equalFoldASCII(m.m.AuthorID, want) {
+	for i := range ids.len() {
+		if equalFoldASCII(m.m.AuthorID, ids.at(i)) {
 			return true
 		}
 	}
@@ -479,7 +507,7 @@ func getByID(l, idV ref.Val) ref.Val {
 	if !ok {
 		return types.MaybeNoSuchOverloadErr(idV)
 	}
-	ids := []string{string(id)}
+	ids := idList{one: id}
 	for _, v := range vs {
 		if matchItem(v, ids) {
 			return v
@@ -542,6 +570,9 @@ func requestHeader(r, nameV ref.Val) ref.Val {
 	name, ok2 := nameV.(types.String)
 	if !ok || !ok2 {
 		return types.NewErr("header: expected a request and a string")
+	}
+	if credentialHeader(string(name)) {
+		return types.String("")
 	}
 	if v := rv.r.Headers.Get(string(name)); v != "" {
 		return types.String(v)

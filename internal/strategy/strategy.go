@@ -352,18 +352,43 @@ func (p *Program) eval(ctx context.Context, i int, kind Kind, act *activation) (
 	if p.kind != kind {
 		return nil, &EvalError{Index: i, Expr: p.exprs[i], Err: errors.New("wrong kind of program")}
 	}
-	out, _, err := p.progs[i].ContextEval(ctx, act)
+	var out ref.Val
+	var err error
+	if ctx.Done() == nil {
+		// A context that can never be cancelled needs no interrupt checks
+		// (ContextEval allocates a child context and its state per call).
+		out, _, err = p.progs[i].Eval(act)
+	} else {
+		out, _, err = p.progs[i].ContextEval(ctx, act)
+	}
 	if err != nil {
 		return nil, &EvalError{Index: i, Expr: p.exprs[i], Err: err}
 	}
 	return out, nil
 }
 
+// requestValue returns the CEL value of req; nil is the empty request.
 func requestValue(req *Request) ref.Val {
 	if req == nil {
 		req = &Request{}
 	}
 	return req.value()
+}
+
+// modelActivation returns the activation of a model expression for u and
+// req, reusing the one req cached for the same universe (the caller usually
+// evaluates all expressions with the same pair).
+func modelActivation(u *Universe, req *Request) *activation {
+	if req == nil {
+		req = &Request{}
+	}
+	ai := u.values()
+	if a := req.act.Load(); a != nil && a.ai == ai {
+		return a
+	}
+	a := &activation{ai: ai, req: req.value()}
+	req.act.Store(a)
+	return a
 }
 
 // EvalModels evaluates the i-th expression of a Models program; a single
@@ -373,7 +398,7 @@ func (p *Program) EvalModels(ctx context.Context, i int, u *Universe, req *Reque
 	if u == nil {
 		u = &Universe{}
 	}
-	out, err := p.eval(ctx, i, Models, &activation{ai: u.values(), req: requestValue(req)})
+	out, err := p.eval(ctx, i, Models, modelActivation(u, req))
 	if err != nil {
 		return nil, err
 	}
