@@ -203,6 +203,7 @@ func (l *sliceList) ConvertToType(t ref.Type) ref.Val {
 	}
 	return l.list().ConvertToType(t)
 }
+
 // Equal is element-wise equality with any list, like cel-go's lists.
 func (l *sliceList) Equal(o ref.Val) ref.Val {
 	ol, ok := o.(traits.Lister)
@@ -216,9 +217,10 @@ func (l *sliceList) Equal(o ref.Val) ref.Val {
 	}
 	return types.True
 }
-func (l *sliceList) Type() ref.Type             { return types.ListType }
-func (l *sliceList) Value() any                 { return l.vals[:len(l.vals):len(l.vals)] }
-func (l *sliceList) Add(o ref.Val) ref.Val      { return l.list().Add(o) }
+func (l *sliceList) Type() ref.Type        { return types.ListType }
+func (l *sliceList) Value() any            { return l.vals[:len(l.vals):len(l.vals)] }
+func (l *sliceList) Add(o ref.Val) ref.Val { return l.list().Add(o) }
+
 // Contains is cel-go's list membership: some element equals v.
 func (l *sliceList) Contains(v ref.Val) ref.Val {
 	for _, x := range l.vals {
@@ -228,7 +230,7 @@ func (l *sliceList) Contains(v ref.Val) ref.Val {
 	}
 	return types.False
 }
-func (l *sliceList) Size() ref.Val              { return types.Int(len(l.vals)) }
+func (l *sliceList) Size() ref.Val { return types.Int(len(l.vals)) }
 
 func (l *sliceList) Get(i ref.Val) ref.Val {
 	if n, ok := i.(types.Int); ok && n >= 0 && int64(n) < int64(len(l.vals)) {
@@ -237,7 +239,15 @@ func (l *sliceList) Get(i ref.Val) ref.Val {
 	return l.list().Get(i)
 }
 
-func (l *sliceList) Iterator() traits.Iterator { return &sliceIter{vals: l.vals} }
+func (l *sliceList) Iterator() traits.Iterator {
+	if len(l.vals) == 0 {
+		return emptyIter
+	}
+	return &sliceIter{vals: l.vals}
+}
+
+// emptyIter iterates over nothing; it has no state, so it is shared.
+var emptyIter = &sliceIter{}
 
 // sliceIter iterates over an sliceList.
 type sliceIter struct {

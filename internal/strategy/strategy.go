@@ -22,7 +22,8 @@
 // rate_limit, client, server} (double 0–1)}. Provider: id, id_aliases,
 // display_name, custom, metadata, models. Author: id, models. Key: id,
 // weight, cooling_down, in_flight, metrics, error_rate. Request: headers
-// (lower-cased names, first value), stream, api, models, input_tokens
+// (lower-cased names, first value; credential headers are never visible,
+// see [Request].Headers), stream, api, models, input_tokens
 // (computed on first read only), key {id, metadata}; request.header(name).
 // request_count is an int (saturating) so that comparisons with literals
 // need no u suffix; numeric comparisons across int, uint and double are
@@ -35,8 +36,9 @@
 // # Functions
 //
 // Besides standard CEL (filter, map, exists, all, size, [i], in, contains,
-// startsWith, endsWith, matches) and the ext.Strings and ext.Lists
-// libraries:
+// startsWith, endsWith, matches; filter and map are our own macros with the
+// standard meaning that build their result in place) and the ext.Strings
+// and ext.Lists libraries:
 //
 //   - only(ids) / ignore(ids) on lists of models, providers, authors and
 //     keys: keep or drop items whose id or alias is listed (ASCII
@@ -230,11 +232,7 @@ func Compile(kind Kind, exprs []string, o Options) (*Program, error) {
 			fail(0, 0, fmt.Sprintf("estimated worst-case cost %d exceeds the limit %d (assuming %d items)", est.Max, o.MaxEstimatedCost, EstimatedItems))
 			continue
 		}
-		popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery), cel.CustomDecoratorV2(numericCompare)}
-		if o.MaxCost != NoCostLimit {
-			popts = append(popts, cel.CostLimit(o.MaxCost), cel.CostTracking(runtimeCost{}))
-		}
-		prg, err := env.Program(checked, popts...)
+		prg, err := env.Program(checked, programOptions(o)...)
 		if err != nil {
 			fail(0, 0, err.Error())
 			continue
@@ -248,6 +246,15 @@ func Compile(kind Kind, exprs []string, o Options) (*Program, error) {
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+// programOptions are the options of every program; o has its defaults.
+func programOptions(o Options) []cel.ProgramOption {
+	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery), cel.CustomDecoratorV2(numericCompare)}
+	if o.MaxCost != NoCostLimit {
+		popts = append(popts, cel.CostLimit(o.MaxCost), cel.CostTracking(runtimeCost{}))
+	}
+	return popts
 }
 
 func newEnv(kind Kind, o Options) (*cel.Env, error) {
