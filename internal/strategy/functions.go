@@ -12,7 +12,6 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
-	"github.com/google/cel-go/parser"
 )
 
 // ErrNotFound is wrapped by the error of a lookup (get, getModel) that
@@ -65,60 +64,60 @@ func library(o Options) []cel.EnvOption {
 				cel.MemberOverload(tn+"s_"+name+"_string", []*cel.Type{lt, cel.StringType}, lt, cel.BinaryBinding(impl)),
 				cel.MemberOverload(tn+"s_"+name+"_list", []*cel.Type{lt, strListT}, lt, cel.BinaryBinding(impl)))
 		}
-		opts = append(opts, cel.Function(name, ovs...))
+		opts = append(opts, function(name, ovs...))
 	}
 	for _, f := range []struct {
 		name  string
 		keep  bool
-		match func(ref.Val, []string) bool
+		match func(ref.Val, idList) bool
 	}{
 		{"onlyProviders", true, matchProvider}, {"ignoreProviders", false, matchProvider},
 		{"onlyAuthors", true, matchAuthor}, {"ignoreAuthors", false, matchAuthor},
 	} {
 		impl := func(l, ids ref.Val) ref.Val { return filterByIDs(l, ids, f.keep, f.match) }
-		opts = append(opts, cel.Function(f.name,
+		opts = append(opts, function(f.name,
 			cel.MemberOverload("models_"+f.name+"_string", []*cel.Type{modelListT, cel.StringType}, modelListT, cel.BinaryBinding(impl)),
 			cel.MemberOverload("models_"+f.name+"_list", []*cel.Type{modelListT, strListT}, modelListT, cel.BinaryBinding(impl))))
 	}
 
-	opts = append(opts, cel.Function("underCost",
+	opts = append(opts, function("underCost",
 		cel.MemberOverload("models_underCost_double", []*cel.Type{modelListT, cel.StringType, cel.DoubleType}, modelListT, cel.FunctionBinding(underCost)),
 		cel.MemberOverload("models_underCost_int", []*cel.Type{modelListT, cel.StringType, cel.IntType}, modelListT, cel.FunctionBinding(underCost))))
 
-	opts = append(opts, cel.Function("sortBy",
+	opts = append(opts, function("sortBy",
 		cel.MemberOverload("models_sortBy_string", []*cel.Type{modelListT, cel.StringType}, modelListT, cel.BinaryBinding(sortByName))))
 
 	// random / randomize on every list (and on lists of anything).
 	rnd := o.Rand
 	tp := cel.TypeParamType("T")
 	opts = append(opts,
-		cel.Function("random", cel.MemberOverload("list_random", []*cel.Type{cel.ListType(tp)}, tp,
+		function("random", cel.MemberOverload("list_random", []*cel.Type{cel.ListType(tp)}, tp,
 			cel.UnaryBinding(func(l ref.Val) ref.Val { return random(l, rnd) }))),
-		cel.Function("randomize", cel.MemberOverload("list_randomize", []*cel.Type{cel.ListType(tp)}, cel.ListType(tp),
+		function("randomize", cel.MemberOverload("list_randomize", []*cel.Type{cel.ListType(tp)}, cel.ListType(tp),
 			cel.UnaryBinding(func(l ref.Val) ref.Val { return randomize(l, rnd) }))))
 
 	// Lookups.
-	opts = append(opts, cel.Function("get",
+	opts = append(opts, function("get",
 		cel.MemberOverload("models_get_provider_model", []*cel.Type{modelListT, cel.StringType, cel.StringType}, modelT, cel.FunctionBinding(getModel)),
 		cel.MemberOverload("models_get_string", []*cel.Type{modelListT, cel.StringType}, modelT, cel.BinaryBinding(getByID)),
 		cel.MemberOverload("providers_get_string", []*cel.Type{provListT, cel.StringType}, providerT, cel.BinaryBinding(getByID)),
 		cel.MemberOverload("authors_get_string", []*cel.Type{authListT, cel.StringType}, authorT, cel.BinaryBinding(getByID)),
 		cel.MemberOverload("keys_get_string", []*cel.Type{keyListT, cel.StringType}, keyT, cel.BinaryBinding(getByID))))
-	opts = append(opts, cel.Function("getModel",
+	opts = append(opts, function("getModel",
 		cel.MemberOverload("provider_getModel_string", []*cel.Type{providerT, cel.StringType}, modelT, cel.BinaryBinding(providerGetModel))))
-	opts = append(opts, cel.Function("getMetadata",
+	opts = append(opts, function("getMetadata",
 		cel.MemberOverload("model_getMetadata_string", []*cel.Type{modelT, cel.StringType}, cel.DynType, cel.BinaryBinding(getMetadata)),
 		cel.MemberOverload("provider_getMetadata_string", []*cel.Type{providerT, cel.StringType}, cel.DynType, cel.BinaryBinding(getMetadata))))
-	opts = append(opts, cel.Function("header",
+	opts = append(opts, function("header",
 		cel.MemberOverload("request_header_string", []*cel.Type{requestT, cel.StringType}, cel.StringType, cel.BinaryBinding(requestHeader))))
 
 	// sortBy(x, expr) / sortByDesc(x, expr) macros and their internals.
 	kp := cel.TypeParamType("K")
 	opts = append(opts,
 		cel.Macros(cel.ReceiverMacro("sortBy", 2, sortMacro(fnSortAsc)), cel.ReceiverMacro("sortByDesc", 2, sortMacro(fnSortDesc))),
-		cel.Function(fnSortAsc, cel.Overload("llmgate_sortBy_list_list", []*cel.Type{cel.ListType(tp), cel.ListType(kp)}, cel.ListType(tp),
+		function(fnSortAsc, cel.Overload("llmgate_sortBy_list_list", []*cel.Type{cel.ListType(tp), cel.ListType(kp)}, cel.ListType(tp),
 			cel.BinaryBinding(func(l, k ref.Val) ref.Val { return sortByKeys(l, k, false) }))),
-		cel.Function(fnSortDesc, cel.Overload("llmgate_sortByDesc_list_list", []*cel.Type{cel.ListType(tp), cel.ListType(kp)}, cel.ListType(tp),
+		function(fnSortDesc, cel.Overload("llmgate_sortByDesc_list_list", []*cel.Type{cel.ListType(tp), cel.ListType(kp)}, cel.ListType(tp),
 			cel.BinaryBinding(func(l, k ref.Val) ref.Val { return sortByKeys(l, k, true) }))))
 	return opts
 }
@@ -127,17 +126,19 @@ func library(o Options) []cel.EnvOption {
 //
 //	cel.bind(@t, target, fn(@t, @t.map(x, expr)))
 //
-// so the target is evaluated exactly once and expr once per element.
+// so the target is evaluated exactly once and expr once per element; the
+// map's accumulator is sized to the target.
 func sortMacro(fn string) cel.MacroFactory {
 	return func(eh cel.MacroExprFactory, target ast.Expr, args []ast.Expr) (ast.Expr, *cel.Error) {
 		if args[0].Kind() != ast.IdentKind {
 			return nil, eh.NewError(args[0].ID(), "sortBy: the first argument must be a simple name")
 		}
-		const bound = "@llmgate_sort_target"
-		keys, err := parser.MakeMap(eh, eh.NewIdent(bound), args)
+		v, err := iterVar(eh, args[0])
 		if err != nil {
 			return nil, err
 		}
+		const bound = "@llmgate_sort_target"
+		keys := accFold(eh, eh.NewIdent(bound), v, eh.NewCall(fnAcc, eh.NewIdent(bound)), nil, args[1])
 		call := eh.NewCall(fn, eh.NewIdent(bound), keys)
 		return eh.NewComprehension(eh.NewList(), "#unused", bound, target, eh.NewLiteral(types.False), eh.NewIdent(bound), call), nil
 	}
@@ -145,8 +146,13 @@ func sortMacro(fn string) cel.MacroFactory {
 
 // elems returns the elements of a CEL list without copying when possible.
 func elems(l ref.Val) ([]ref.Val, ref.Val) {
-	if vs, ok := l.Value().([]ref.Val); ok {
-		return vs, nil
+	switch x := l.(type) {
+	case *sliceList:
+		return x.vals, nil
+	case traits.Lister:
+		if vs, ok := x.Value().([]ref.Val); ok {
+			return vs, nil
+		}
 	}
 	lister, ok := l.(traits.Lister)
 	if !ok {
@@ -160,30 +166,52 @@ func elems(l ref.Val) ([]ref.Val, ref.Val) {
 	return vs, nil
 }
 
-func newList(vs []ref.Val) ref.Val { return types.NewRefValList(types.DefaultTypeAdapter, vs) }
+// newList wraps vs, which must not be modified afterwards, into a CEL list.
+func newList(vs []ref.Val) ref.Val { return &sliceList{vals: vs} }
+
+// idList is a string or a list of strings given as ids, read without
+// copying; the zero idList is empty.
+type idList struct {
+	one  types.String
+	many []ref.Val // all types.String; nil when the ids are one
+}
+
+func (l idList) len() int {
+	if l.many == nil {
+		return 1
+	}
+	return len(l.many)
+}
+
+func (l idList) at(i int) string {
+	if l.many == nil {
+		return string(l.one)
+	}
+	return string(l.many[i].(types.String))
+}
 
 // stringsArg accepts a string or a list of strings.
-func stringsArg(v ref.Val) ([]string, ref.Val) {
+func stringsArg(v ref.Val) (idList, ref.Val) {
 	if s, ok := v.(types.String); ok {
-		return []string{string(s)}, nil
+		return idList{one: s}, nil
 	}
 	vs, errv := elems(v)
 	if errv != nil {
-		return nil, errv
+		return idList{}, errv
 	}
-	out := make([]string, len(vs))
-	for i, x := range vs {
-		s, ok := x.(types.String)
-		if !ok {
-			return nil, types.NewErr("expected a list of strings, found %s", x.Type().TypeName())
+	for _, x := range vs {
+		if _, ok := x.(types.String); !ok {
+			return idList{}, types.NewErr("expected a list of strings, found %s", x.Type().TypeName())
 		}
-		out[i] = string(s)
 	}
-	return out, nil
+	if vs == nil {
+		vs = []ref.Val{}
+	}
+	return idList{many: vs}, nil
 }
 
 // filterByIDs keeps (or drops) the elements for which match is true.
-func filterByIDs(l, idsV ref.Val, keep bool, match func(ref.Val, []string) bool) ref.Val {
+func filterByIDs(l, idsV ref.Val, keep bool, match func(ref.Val, idList) bool) ref.Val {
 	vs, errv := elems(l)
 	if errv != nil {
 		return errv
@@ -215,8 +243,9 @@ func nameMatches(id string, aliases []string, want string) bool {
 
 // matchItem matches an element's ID or aliases; a model also matches a
 // "provider:model" entry.
-func matchItem(v ref.Val, ids []string) bool {
-	for _, want := range ids {
+func matchItem(v ref.Val, ids idList) bool {
+	for i := range ids.len() {
+		want := ids.at(i)
 		switch x := v.(type) {
 		case *modelVal:
 			if modelMatches(x.m, want) {
@@ -250,26 +279,26 @@ func modelMatches(m *Model, want string) bool {
 	return ok && nameMatches(m.ProviderID, m.ProviderAliases, p) && nameMatches(m.ID, m.Aliases, model)
 }
 
-func matchProvider(v ref.Val, ids []string) bool {
+func matchProvider(v ref.Val, ids idList) bool {
 	m, ok := v.(*modelVal)
 	if !ok {
 		return false
 	}
-	for _, want := range ids {
-		if nameMatches(m.m.ProviderID, m.m.ProviderAliases, want) {
+	for i := range ids.len() {
+		if want := ids.at(i); nameMatches(m.m.ProviderID, m.m.ProviderAliases, want) {
 			return true
 		}
 	}
 	return false
 }
 
-func matchAuthor(v ref.Val, ids []string) bool {
+func matchAuthor(v ref.Val, ids idList) bool {
 	m, ok := v.(*modelVal)
 	if !ok {
 		return false
 	}
-	for _, want := range ids {
-		if equalFoldASCII(m.m.AuthorID, want) {
+	for i := range ids.len() {
+		if equalFoldASCII(m.m.AuthorID, ids.at(i)) {
 			return true
 		}
 	}
@@ -478,7 +507,7 @@ func getByID(l, idV ref.Val) ref.Val {
 	if !ok {
 		return types.MaybeNoSuchOverloadErr(idV)
 	}
-	ids := []string{string(id)}
+	ids := idList{one: id}
 	for _, v := range vs {
 		if matchItem(v, ids) {
 			return v
@@ -541,6 +570,9 @@ func requestHeader(r, nameV ref.Val) ref.Val {
 	name, ok2 := nameV.(types.String)
 	if !ok || !ok2 {
 		return types.NewErr("header: expected a request and a string")
+	}
+	if credentialHeader(string(name)) {
+		return types.String("")
 	}
 	if v := rv.r.Headers.Get(string(name)); v != "" {
 		return types.String(v)

@@ -22,7 +22,8 @@
 // rate_limit, client, server} (double 0–1)}. Provider: id, id_aliases,
 // display_name, custom, metadata, models. Author: id, models. Key: id,
 // weight, cooling_down, in_flight, metrics, error_rate. Request: headers
-// (lower-cased names, first value), stream, api, models, input_tokens
+// (lower-cased names, first value; credential headers are never visible,
+// see [Request].Headers), stream, api, models, input_tokens
 // (computed on first read only), key {id, metadata}; request.header(name).
 // request_count is an int (saturating) so that comparisons with literals
 // need no u suffix; numeric comparisons across int, uint and double are
@@ -35,8 +36,9 @@
 // # Functions
 //
 // Besides standard CEL (filter, map, exists, all, size, [i], in, contains,
-// startsWith, endsWith, matches) and the ext.Strings and ext.Lists
-// libraries:
+// startsWith, endsWith, matches; filter and map are our own macros with the
+// standard meaning that build their result in place) and the ext.Strings
+// and ext.Lists libraries:
 //
 //   - only(ids) / ignore(ids) on lists of models, providers, authors and
 //     keys: keep or drop items whose id or alias is listed (ASCII
@@ -231,11 +233,7 @@ func Compile(kind Kind, exprs []string, o Options) (*Program, error) {
 			fail(0, 0, fmt.Sprintf("estimated worst-case cost %d exceeds the limit %d (assuming %d items)", est.Max, o.MaxEstimatedCost, EstimatedItems))
 			continue
 		}
-		popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery)}
-		if o.MaxCost != NoCostLimit {
-			popts = append(popts, cel.CostLimit(o.MaxCost), cel.CostTracking(runtimeCost{}))
-		}
-		prg, err := env.Program(checked, popts...)
+		prg, err := env.Program(checked, programOptions(o)...)
 		if err != nil {
 			fail(0, 0, err.Error())
 			continue
@@ -252,6 +250,15 @@ func Compile(kind Kind, exprs []string, o Options) (*Program, error) {
 	return p, nil
 }
 
+// programOptions are the options of every program; o has its defaults.
+func programOptions(o Options) []cel.ProgramOption {
+	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery), cel.CustomDecoratorV2(numericCompare)}
+	if o.MaxCost != NoCostLimit {
+		popts = append(popts, cel.CostLimit(o.MaxCost), cel.CostTracking(runtimeCost{}))
+	}
+	return popts
+}
+
 func newEnv(kind Kind, o Options) (*cel.Env, error) {
 	reg, err := types.NewRegistry()
 	if err != nil {
@@ -266,11 +273,14 @@ func newEnv(kind Kind, o Options) (*cel.Env, error) {
 		cel.CustomTypeProvider(tp),
 		cel.CustomTypeAdapter(tp),
 		cel.CrossTypeNumericComparisons(true),
+		cel.ClearMacros(),
+		cel.Macros(macros()...),
 		ext.Strings(),
 		ext.Lists(),
 		cel.Variable("ai", aiT),
 		cel.Variable("request", requestT),
 	}
+	opts = append(opts, accFunctions()...)
 	return cel.NewEnv(append(opts, library(o)...)...)
 }
 
@@ -351,18 +361,43 @@ func (p *Program) eval(ctx context.Context, i int, kind Kind, act *activation) (
 	if p.kind != kind {
 		return nil, &EvalError{Index: i, Expr: p.exprs[i], Err: errors.New("wrong kind of program")}
 	}
-	out, _, err := p.progs[i].ContextEval(ctx, act)
+	var out ref.Val
+	var err error
+	if ctx.Done() == nil {
+		// A context that can never be cancelled needs no interrupt checks
+		// (ContextEval allocates a child context and its state per call).
+		out, _, err = p.progs[i].Eval(act)
+	} else {
+		out, _, err = p.progs[i].ContextEval(ctx, act)
+	}
 	if err != nil {
 		return nil, &EvalError{Index: i, Expr: p.exprs[i], Err: err}
 	}
 	return out, nil
 }
 
+// requestValue returns the CEL value of req; nil is the empty request.
 func requestValue(req *Request) ref.Val {
 	if req == nil {
 		req = &Request{}
 	}
 	return req.value()
+}
+
+// modelActivation returns the activation of a model expression for u and
+// req, reusing the one req cached for the same universe (the caller usually
+// evaluates all expressions with the same pair).
+func modelActivation(u *Universe, req *Request) *activation {
+	if req == nil {
+		req = &Request{}
+	}
+	ai := u.values()
+	if a := req.act.Load(); a != nil && a.ai == ai {
+		return a
+	}
+	a := &activation{ai: ai, req: req.value()}
+	req.act.Store(a)
+	return a
 }
 
 // EvalModels evaluates the i-th expression of a Models program; a single
@@ -372,7 +407,7 @@ func (p *Program) EvalModels(ctx context.Context, i int, u *Universe, req *Reque
 	if u == nil {
 		u = &Universe{}
 	}
-	out, err := p.eval(ctx, i, Models, &activation{ai: u.values(), req: requestValue(req)})
+	out, err := p.eval(ctx, i, Models, modelActivation(u, req))
 	if err != nil {
 		return nil, err
 	}

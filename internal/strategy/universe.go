@@ -138,7 +138,7 @@ func (u *Universe) build() {
 			mv[i] = modelOf(m)
 			vals[i] = mv[i]
 		}
-		return types.NewRefValList(types.DefaultTypeAdapter, vals), mv
+		return newList(vals), mv
 	}
 	ai := &aiVal{}
 	ai.obj = obj{t: aiOT, self: ai}
@@ -156,7 +156,7 @@ func (u *Universe) build() {
 		v.models, v.modelVals = modelList(p.Models)
 		provs[i] = v
 	}
-	ai.providers = types.NewRefValList(types.DefaultTypeAdapter, provs)
+	ai.providers = newList(provs)
 	auths := make([]ref.Val, len(u.Authors))
 	for i, a := range u.Authors {
 		v := &authorVal{a: a, id: types.String(a.ID)}
@@ -164,7 +164,7 @@ func (u *Universe) build() {
 		v.models, _ = modelList(a.Models)
 		auths[i] = v
 	}
-	ai.authors = types.NewRefValList(types.DefaultTypeAdapter, auths)
+	ai.authors = newList(auths)
 	u.vals = ai
 }
 
@@ -207,7 +207,12 @@ func (k *Key) value() *keyVal {
 // most once per Request. A *Request is safe for concurrent use once built;
 // it must not be copied. The zero Request is an empty request.
 type Request struct {
-	// Headers are the client's headers, already stripped of credentials.
+	// Headers are the client's headers; strategies only read them. The
+	// caller may pass the request's own header map: headers that may carry
+	// credentials (Authorization, Proxy-Authorization, Cookie, Api-Key,
+	// X-Api-Key, and any name ending in -Key, -Token or -Secret, in any
+	// case) are never visible, neither in request.headers nor through
+	// request.header(name).
 	Headers http.Header
 	// Stream reports whether the client asked for a stream.
 	Stream bool
@@ -224,10 +229,11 @@ type Request struct {
 	KeyMetadata map[string]any
 
 	once sync.Once
-	val  *requestVal
+	val  requestVal
+	act  atomic.Pointer[activation] // the last model activation
 }
 
 func (r *Request) value() *requestVal {
-	r.once.Do(func() { r.val = newRequestVal(r) })
-	return r.val
+	r.once.Do(func() { r.val.init(r) })
+	return &r.val
 }

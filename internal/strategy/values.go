@@ -177,14 +177,14 @@ func newSchema() *schemaTables {
 		field("error_rate", errOT.typ, func(v *keyVal) ref.Val { return &v.stats.get(v.k.Stats).errorRate }),
 	)
 	setFields(reqKeyOT,
-		field("id", types.StringType, func(v *requestVal) ref.Val { return v.keyID }),
+		field("id", types.StringType, func(v *requestVal) ref.Val { return v.fields().keyID }),
 		field("metadata", metaT, func(v *requestVal) ref.Val { return v.keyMetadata() }),
 	)
 	setFields(requestOT,
 		field("headers", types.NewMapType(types.StringType, types.StringType), func(v *requestVal) ref.Val { return v.headers() }),
 		field("stream", types.BoolType, func(v *requestVal) ref.Val { return types.Bool(v.r.Stream) }),
-		field("api", types.StringType, func(v *requestVal) ref.Val { return v.api }),
-		field("models", strListT, func(v *requestVal) ref.Val { return v.models }),
+		field("api", types.StringType, func(v *requestVal) ref.Val { return v.fields().api }),
+		field("models", strListT, func(v *requestVal) ref.Val { return v.fields().models }),
 		field("input_tokens", types.IntType, func(v *requestVal) ref.Val { return v.inputTokens() }),
 		field("key", reqKeyOT.typ, func(v *requestVal) ref.Val { return &v.key }),
 	)
@@ -361,7 +361,7 @@ func stringList(s []string) ref.Val {
 	for i, x := range s {
 		vals[i] = types.String(x)
 	}
-	return types.NewRefValList(types.DefaultTypeAdapter, vals)
+	return newList(vals)
 }
 
 // metadataVal converts operator metadata once into a CEL map.
@@ -498,11 +498,12 @@ type keyAIVal struct {
 	keys ref.Val
 }
 
-// requestVal is the CEL value of a *Request, built once per Request; the
-// headers map and the input token count are computed on first access.
+// requestVal is the CEL value of a *Request, part of the Request and
+// initialized once; the other fields are computed on first access.
 type requestVal struct {
 	obj
 	r                   *Request
+	fieldsOnce          sync.Once
 	api, models, keyID  ref.Val
 	hdrOnce, tokOnce    sync.Once
 	metaOnce            sync.Once
@@ -510,10 +511,17 @@ type requestVal struct {
 	key                 obj // request.key: a view of the same requestVal
 }
 
-func newRequestVal(r *Request) *requestVal {
-	v := &requestVal{r: r, api: types.String(r.API), models: stringList(r.Models), keyID: types.String(r.KeyID)}
+func (v *requestVal) init(r *Request) {
+	v.r = r
 	v.obj = obj{t: requestOT, self: v}
 	v.key = obj{t: reqKeyOT, self: v}
+}
+
+// fields computes api, models and key.id.
+func (v *requestVal) fields() *requestVal {
+	v.fieldsOnce.Do(func() {
+		v.api, v.models, v.keyID = types.String(v.r.API), stringList(v.r.Models), types.String(v.r.KeyID)
+	})
 	return v
 }
 
@@ -521,7 +529,7 @@ func (v *requestVal) headers() ref.Val {
 	v.hdrOnce.Do(func() {
 		m := make(map[string]string, len(v.r.Headers))
 		for name, vals := range v.r.Headers {
-			if len(vals) > 0 {
+			if len(vals) > 0 && !credentialHeader(name) {
 				m[lowerASCII(name)] = vals[0]
 			}
 		}
@@ -544,6 +552,24 @@ func (v *requestVal) inputTokens() ref.Val {
 func (v *requestVal) keyMetadata() ref.Val {
 	v.metaOnce.Do(func() { v.kmeta = metadataVal(v.r.KeyMetadata) })
 	return v.kmeta
+}
+
+// credentialHeader reports whether a header named name (any case) may
+// carry a credential, and is therefore hidden from strategies:
+// Authorization, Proxy-Authorization, Cookie, Api-Key, X-Api-Key, and any
+// name ending in -Key, -Token or -Secret.
+func credentialHeader(name string) bool {
+	for _, n := range []string{"authorization", "proxy-authorization", "cookie", "api-key", "x-api-key"} {
+		if equalFoldASCII(name, n) {
+			return true
+		}
+	}
+	for _, suffix := range []string{"-key", "-token", "-secret"} {
+		if len(name) >= len(suffix) && equalFoldASCII(name[len(name)-len(suffix):], suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // lowerASCII lower-cases ASCII letters, allocating only when needed.

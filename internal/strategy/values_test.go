@@ -3,6 +3,8 @@ package strategy
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"sort"
 	"testing"
 
 	"github.com/google/cel-go/common/types/ref"
@@ -194,6 +196,35 @@ func TestRequestFields(t *testing.T) {
 	t.Run("nil request", func(t *testing.T) {
 		require.Equal(t, int64(0), native(t, evalValue(t, Models, "request.input_tokens + size(request.headers)", u, nil, nil)))
 	})
+}
+
+func TestCredentialHeadersHidden(t *testing.T) {
+	u := NewUniverse(testModels())
+	req := func() *Request {
+		h := http.Header{}
+		h.Set("X-Tier", "gold")
+		for _, name := range []string{"Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "X-Session-Token", "X-Client-Secret"} {
+			h.Set(name, "secret")
+		}
+		h["x-api-key"] = []string{"secret"} // a non-canonical key set directly
+		return &Request{Headers: h}
+	}
+	require.Equal(t, []string{"x-tier"}, sortedKeys(native(t, evalValue(t, Models, "request.headers", u, nil, req()))))
+	for _, name := range []string{"authorization", "AUTHORIZATION", "proxy-authorization", "cookie", "x-api-key", "Api-Key", "x-goog-api-key", "x-session-token", "x-client-secret"} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, "", native(t, evalValue(t, Models, "request.header('"+name+"')", u, nil, req())))
+		})
+	}
+	require.Equal(t, "gold", native(t, evalValue(t, Models, "request.header('x-tier')", u, nil, req())))
+}
+
+func sortedKeys(v any) []string {
+	var out []string
+	for k := range v.(map[string]string) {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func TestEqualFoldASCII(t *testing.T) {
