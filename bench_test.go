@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -180,6 +181,15 @@ var benchPlanStrategies = []string{
 	"ai.models.underCost('text.input', 3.0).sortBy(m, m.pricing.input)",
 }
 
+// perRequest makes each strategy read the request.
+func perRequest(exprs []string) []string {
+	out := make([]string, len(exprs))
+	for i, e := range exprs {
+		out[i] = "request.api == 'chat_completions' ? " + e + " : []"
+	}
+	return out
+}
+
 // BenchmarkPlan measures the plan phase of an "auto" chat request over
 // the whole built-in catalog, without and with model selection strategies.
 func BenchmarkPlan(b *testing.B) {
@@ -189,6 +199,9 @@ func BenchmarkPlan(b *testing.B) {
 	}{
 		{"no_strategies", nil},
 		{"three_strategies", []Option{WithModelSelection(benchPlanStrategies...)}},
+		// The same strategies made to read the request: evaluated for every
+		// request instead of once per metrics refresh.
+		{"three_strategies_per_request", []Option{WithModelSelection(perRequest(benchPlanStrategies)...)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			gw, err := New(append([]Option{WithProvider(ProviderConfig{ID: "openai", Keys: []ProviderKey{{Value: "sk-bench"}}})}, bc.opts...)...)
@@ -197,7 +210,9 @@ func BenchmarkPlan(b *testing.B) {
 			}
 			defer gw.Close()
 			body := []byte(`{"model":"auto","messages":[{"role":"user","content":"Hi"}]}`)
-			r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+			ctx, cancel := context.WithCancel(context.Background()) // cancellable, as a server's are
+			defer cancel()
+			r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/chat/completions", nil)
 			w := &discardWriter{h: http.Header{}}
 			parsed, perr := parseBody(body)
 			if perr != nil {
