@@ -182,7 +182,7 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 					rep.notes = append(rep.notes, "VmHWM could not be reset through /proc/<pid>/clear_refs: "+
 						"the peak RSS of the held streams may include the proxy's warm-up.")
 				}
-				progress("round %d/%d  %-6s  %-21s  %d streams, max %d open, all open after %v, RSS %s → peak %s (%s per stream), errors %d",
+				progress("round %d/%d  %-6s  %-26s  %d streams, max %d open, all open after %v, RSS %s → peak %s (%s per stream), errors %d",
 					round+1, rounds, name, rep.label(t.name), h.streams, h.maxOpen, h.lastOpen.Round(time.Millisecond),
 					fmtMiB(float64(h.idleRSS)), fmtMiB(float64(h.peakRSS)), fmtKiB(h.perStream()), h.errs.total())
 			}
@@ -293,7 +293,7 @@ func (m *measurer) round(ctx context.Context, round int, name string, targets []
 		if t.pid != 0 {
 			cpu = fmtMicros(float64(w.cpuPerRequest()) / 1e3)
 		}
-		progress("round %d/%d  %-12s  %-21s  %7.0f req/s  first %-9s  p50 %-9s  p99 %-9s  proxy cpu/req %-9s  others %-4s  errors %d",
+		progress("round %d/%d  %-12s  %-26s  %7.0f req/s  first %-9s  p50 %-9s  p99 %-9s  proxy cpu/req %-9s  others %-4s  errors %d",
 			round+1, m.cfg.rounds, name, m.rep.label(t.name), w.rps(),
 			fmtMs(ms(percentile(w.first, 0.5))), fmtMs(ms(percentile(w.latency, 0.5))), fmtMs(ms(percentile(w.latency, 0.99))), cpu,
 			fmtPct(busy(w.cpu.others(), w.elapsed)), w.errs.total())
