@@ -16,7 +16,9 @@ import (
 // git worktree (removed before it returns), copies the current
 // bench/cmd/proxy/main.go and the benchmark's own packages (bench/internal)
 // over the old ones, so that the proxy takes the current flags and only the
-// library is the old one, and builds there. It fails, saying why, when the
+// library is the old one, and builds there with the nostrategies build tag
+// (the baseline never runs with -strategies, and that leaves out the one
+// option an old revision may lack). It fails, saying why, when the
 // revision is unknown or the current proxy does not compile against it.
 func buildBaseline(ctx context.Context, root, dir, rev string) (bin, short string, err error) {
 	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", "--verify", rev+"^{commit}").Output()
@@ -44,7 +46,7 @@ func buildBaseline(ctx context.Context, root, dir, rev string) (bin, short strin
 		}
 	}
 	bin = filepath.Join(dir, "proxy-baseline")
-	build := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "./bench/cmd/proxy")
+	build := exec.CommandContext(ctx, goTool(), "build", "-tags", "nostrategies", "-o", bin, "./bench/cmd/proxy")
 	build.Dir = src
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", "", fmt.Errorf("the current bench/cmd/proxy does not compile against llmgate at %s, so the run has no baseline "+

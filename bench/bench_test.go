@@ -3,14 +3,19 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	gateway "github.com/llmgate/gateway"
+	"github.com/llmgate/gateway/bench/internal/strategies"
 	"github.com/stretchr/testify/require"
 )
 
@@ -203,12 +208,14 @@ func TestParseFlags(t *testing.T) {
 	require.Equal(t, 32, c.streams)
 	require.Equal(t, 4, c.concurrency)
 	require.Equal(t, 200, c.scaleStreams)
-	c, err = parseFlags([]string{"-baseline", "192e4bb", "-scale-streams", "4000"})
+	require.False(t, c.strategies, "-strategies is opt-in")
+	c, err = parseFlags([]string{"-baseline", "192e4bb", "-scale-streams", "4000", "-strategies"})
 	require.NoError(t, err)
 	require.Equal(t, 5, c.rounds)
 	require.Equal(t, 256, c.streams)
 	require.Equal(t, 4000, c.scaleStreams)
 	require.Equal(t, "192e4bb", c.baseline)
+	require.True(t, c.strategies)
 	for _, bad := range [][]string{{"-rounds", "0"}, {"-large-concurrency", "0"}, {"-scale-streams", "-1"}, {"-baseline", "-x"}} {
 		_, err := parseFlags(bad)
 		require.Error(t, err, "%q", bad)
@@ -270,4 +277,49 @@ func TestCopyGoFiles(t *testing.T) {
 func TestFirstLines(t *testing.T) {
 	require.Equal(t, "a\nb\n…", firstLines("a\nb\nc\n", 2))
 	require.Equal(t, "a", firstLines("a\n", 2))
+}
+
+// TestStrategiesKeepTheRequestedModels checks what the llmgate+cel path
+// relies on: for every request of the scenarios, a gateway set up like
+// bench/cmd/proxy -strategies evaluates all three strategies, the first two
+// yield nothing and the third keeps the requested model.
+func TestStrategiesKeepTheRequestedModels(t *testing.T) {
+	var opts []gateway.Option
+	for _, id := range []string{"openai", "anthropic"} {
+		opts = append(opts, gateway.WithProvider(gateway.ProviderConfig{
+			ID: id, BaseURL: "http://127.0.0.1:1/v1/", Keys: []gateway.ProviderKey{{Value: "sk-bench"}},
+		}))
+	}
+	gw, err := gateway.New(append(opts, gateway.WithModelSelection(strategies.Exprs()...))...)
+	require.NoError(t, err)
+	defer gw.Close()
+
+	jsonSpec, streamSpec := chatSpecs(20)
+	sameJSON, sameStream, crossJSON, crossStream := largeSpecs(20_000, 20)
+	for _, tc := range []struct {
+		spec *spec
+		want string
+	}{
+		{jsonSpec, "openai:gpt-4o-mini"},
+		{streamSpec, "openai:gpt-4o-mini"},
+		{sameJSON, "openai:" + openAIModel},
+		{sameStream, "openai:" + openAIModel},
+		{crossJSON, "anthropic:" + anthropicModel},
+		{crossStream, "openai:" + openAIModel},
+	} {
+		t.Run(tc.spec.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, tc.spec.path, bytes.NewReader(tc.spec.body))
+			r.Header.Set("Content-Type", "application/json")
+			plan, err := gw.Explain(context.Background(), r)
+			require.NoError(t, err)
+			require.Len(t, plan.Selection, 3)
+			for _, step := range plan.Selection[:2] {
+				require.Zero(t, step.AfterClient, step.Strategy)
+			}
+			require.Empty(t, plan.Selection[2].Error)
+			require.Equal(t, []string{tc.want}, plan.Selection[2].Models)
+			require.NotEmpty(t, plan.Candidates)
+			require.Equal(t, tc.want, plan.Candidates[0].Provider+":"+plan.Candidates[0].Model)
+		})
+	}
 }

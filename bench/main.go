@@ -5,7 +5,9 @@
 //  2. through a plain httputil.ReverseProxy (the floor of any Go proxy),
 //  3. through llmgate (gateway.New with an "openai" and an "anthropic"
 //     provider, both pointed at the fake upstream),
-//  4. with -baseline REV, through llmgate as it was at git revision REV,
+//  4. with -strategies, through llmgate with three CEL model selection
+//     strategies configured (in the JSON, 1-client and streaming scenarios),
+//  5. with -baseline REV, through llmgate as it was at git revision REV,
 //
 // for JSON chat completions and streamed ones at a fixed number of
 // concurrent clients (latency percentiles, throughput, time to the first
@@ -13,12 +15,13 @@
 // while it holds many streams open, large (~400 KB) requests served in the
 // client's format and translated to the other one, and thousands of slow
 // streams held open at once. It prints a Markdown report with the ratios of
-// every llmgate path to the ReverseProxy and the latency each proxy adds
-// over the direct path.
+// every llmgate path to the ReverseProxy, the latency each proxy adds over
+// the direct path and, with -strategies, the CPU per request with the
+// strategies ÷ without.
 //
 // Usage, from the module root:
 //
-//	go run ./bench [-quick] [-baseline REV] [-rounds 5] [-scale-streams 2000] [-out FILE]
+//	go run ./bench [-quick] [-strategies] [-baseline REV] [-rounds 5] [-scale-streams 2000] [-out FILE]
 //
 // The driver builds bench/cmd/upstream and bench/cmd/proxy into a temporary
 // directory and runs the fake upstream and each proxy as its own process,
@@ -70,13 +73,14 @@ type config struct {
 	scaleDelay   time.Duration // between them
 	scaleRounds  int
 
-	baseline  string // git revision of the baseline llmgate, "" for none
-	quick     bool
-	out       string
-	pin       bool
-	liveBody  bool   // the plain proxy forwards request bodies live
-	proxyCPUs string // taskset CPU list of the proxies
-	loadCPUs  string // taskset CPU list of the upstream and the driver
+	baseline   string // git revision of the baseline llmgate, "" for none
+	strategies bool   // also measure llmgate with model selection strategies
+	quick      bool
+	out        string
+	pin        bool
+	liveBody   bool   // the plain proxy forwards request bodies live
+	proxyCPUs  string // taskset CPU list of the proxies
+	loadCPUs   string // taskset CPU list of the upstream and the driver
 }
 
 // singleDuration returns the measured window of the single-client
@@ -114,6 +118,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.scaleDelay, "scale-delay", 200*time.Millisecond, "pause between the chunks of a scale stream")
 	fs.IntVar(&c.scaleRounds, "scale-rounds", 1, "rounds of the scale scenario")
 	fs.StringVar(&c.baseline, "baseline", "", "also measure llmgate as built at this git revision (a temporary git worktree)")
+	fs.BoolVar(&c.strategies, "strategies", false, "also measure llmgate with three CEL model selection strategies (path llmgate+cel) in the JSON, 1-client and streaming scenarios")
 	fs.BoolVar(&c.quick, "quick", false, "smoke test for CI: 1 round of ~1 s per scenario, low counts (explicit flags still win)")
 	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
 	fs.BoolVar(&c.liveBody, "plain-live-body", false, "let httputil.ReverseProxy forward request bodies as live streams (truncates some streams: golang/go#40747)")

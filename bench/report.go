@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/llmgate/gateway/bench/internal/strategies"
 )
 
 // Names of the paths under test, in table order.
@@ -18,7 +20,8 @@ const (
 	pathDirect   = "direct"
 	pathPlain    = "plain"
 	pathLLMGate  = "llmgate"
-	pathBaseline = "baseline" // llmgate built at -baseline
+	pathCEL      = "llmgate+cel" // llmgate with model selection strategies (-strategies)
+	pathBaseline = "baseline"    // llmgate built at -baseline
 )
 
 // Targets the large-body scenario checks: a cross-format request costs at
@@ -28,6 +31,11 @@ const (
 	crossCPUTarget   = 2.0
 	crossFirstTarget = 1.2
 )
+
+// celCPUTarget is the target of the -strategies path: with three model
+// selection strategies, llmgate costs at most this many times the CPU per
+// request it costs without any.
+const celCPUTarget = 1.1
 
 // report holds every measurement of a run and renders them.
 type report struct {
@@ -73,6 +81,9 @@ func newReport(cfg config, pinNote string, pinned bool) *report {
 		large:   map[string]map[string][]*window{},
 		scale:   map[string][]*holdWindow{},
 	}
+	if cfg.strategies {
+		r.paths = append(r.paths, pathCEL)
+	}
 	if n, err := onlineCPUs(); err == nil {
 		r.cpus = n
 	}
@@ -86,17 +97,20 @@ func (r *report) label(path string) string {
 		return "direct (no proxy)"
 	case pathPlain:
 		return "httputil.ReverseProxy"
+	case pathCEL:
+		return "llmgate + 3 CEL strategies"
 	case pathBaseline:
 		return "llmgate @ " + r.baselineRev
 	}
 	return path
 }
 
-// llmgates returns the llmgate paths: current, then the baseline.
+// llmgates returns the llmgate paths: current, with strategies, then the
+// baseline.
 func (r *report) llmgates() []string {
 	var ps []string
 	for _, p := range r.paths {
-		if p == pathLLMGate || p == pathBaseline {
+		if p == pathLLMGate || p == pathCEL || p == pathBaseline {
 			ps = append(ps, p)
 		}
 	}
@@ -268,6 +282,9 @@ func (r *report) render(w io.Writer) {
 			p(" Memory per open stream with %s streams: %s.", commas(float64(cfg.scaleStreams)), fmtRatios(rss))
 		}
 		p("\n")
+		if gw == pathCEL {
+			r.renderStrategies(w)
+		}
 	}
 
 	p("\n### Added p50 latency over calling the upstream directly\n\n")
@@ -402,6 +419,39 @@ func (r *report) renderLarge(w io.Writer) {
 		t.add(r.label(gw), fmtRatios(cpuJ), fmtRatios(firstJ), fmtRatios(cpuS), fmtRatios(firstS), verdict)
 	}
 	t.write(w)
+}
+
+// renderStrategies writes the CPU per request of llmgate with model
+// selection strategies ÷ without, against celCPUTarget.
+func (r *report) renderStrategies(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n#### Model selection strategies ÷ none (target: CPU ≤ %.1f×)\n\n", celCPUTarget)
+	p("%s is llmgate with `gateway.WithModelSelection` and these strategies, tried in order for every request "+
+		"over the whole built-in catalog (the first two yield nothing for the benchmark's requests, the third keeps their model):\n\n",
+		r.label(pathCEL))
+	for _, e := range strategies.Exprs() {
+		p("- `%s`\n", e)
+	}
+	p("\nProxy CPU per request; the ratio is taken per round (%s ÷ llmgate), then its median, range in parentheses.\n\n", r.label(pathCEL))
+	t := &table{head: []string{"Proxy CPU / request", "JSON", "JSON, 1 client", "Streaming"}}
+	for _, path := range []string{pathLLMGate, pathCEL} {
+		t.add(r.label(path), r.cpuCell(path, r.json[path]), r.cpuCell(path, r.single[path]), r.cpuCell(path, r.stream[path]))
+	}
+	ratio := func(m map[string][]*window) []float64 { return perRound(m[pathCEL], m[pathLLMGate], cpuPerRq) }
+	json, single, stream := ratio(r.json), ratio(r.single), ratio(r.stream)
+	t.add("Ratio", fmtRatios(json), fmtRatios(single), fmtRatios(stream))
+	t.write(w)
+	verdict := "**not met**"
+	switch {
+	case len(json) == 0 || len(stream) == 0:
+		verdict = "— (no measurements)"
+	case median(json) <= celCPUTarget && median(stream) <= celCPUTarget:
+		verdict = "met"
+	}
+	p("\nTarget (JSON and streaming, %d clients): %s.", r.cfg.concurrency, verdict)
+	p(" The 1-client column is for reference: at 1 client, CPU per request includes idle wake-ups. "+
+		"%s sits out the held-streams, large-request and scale scenarios: strategies run once per request, "+
+		"when the gateway plans its candidates, so CPU per request is where they show.\n", r.label(pathCEL))
 }
 
 // cpuCell formats the median proxy CPU per request of a path.

@@ -78,3 +78,72 @@ func TestRender(t *testing.T) {
 	require.Contains(t, out, "### llmgate @ 192e4bb ÷ httputil.ReverseProxy")
 	require.Contains(t, out, "No errors")
 }
+
+func TestRenderStrategies(t *testing.T) {
+	// Per-round CPU per request of llmgate+cel, in µs, over llmgate's
+	// 100 µs (JSON, 1 client) and 200 µs (streaming).
+	for _, tc := range []struct {
+		name             string
+		json, stream     []time.Duration
+		ratioJSON, ratio string // the rendered ratio cells
+		verdict          string
+	}{
+		{
+			name:      "met",
+			json:      []time.Duration{103, 105, 101},
+			stream:    []time.Duration{210, 204, 206},
+			ratioJSON: `1\.03× \(1\.01–1\.05\)`,
+			ratio:     `1\.03× \(1\.02–1\.05\)`,
+			verdict:   "Target (JSON and streaming, 8 clients): met.",
+		},
+		{
+			name:      "not met on streaming",
+			json:      []time.Duration{103, 105, 101},
+			stream:    []time.Duration{230, 224, 250},
+			ratioJSON: `1\.03× \(1\.01–1\.05\)`,
+			ratio:     `1\.15× \(1\.12–1\.25\)`,
+			verdict:   "Target (JSON and streaming, 8 clients): **not met**.",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseFlags([]string{"-quick", "-strategies", "-rounds", "3"})
+			require.NoError(t, err)
+			rep := newReport(cfg, "Pinned.", true)
+			require.Equal(t, []string{pathDirect, pathPlain, pathLLMGate, pathCEL}, rep.paths)
+			rounds := func(cpus ...time.Duration) []*window {
+				var ws []*window
+				for _, c := range cpus {
+					ws = append(ws, win(100, c*time.Microsecond, time.Millisecond))
+				}
+				return ws
+			}
+			for _, m := range []map[string][]*window{rep.json, rep.single} {
+				m[pathDirect] = rounds(0, 0, 0)
+				m[pathPlain] = rounds(80, 80, 80)
+				m[pathLLMGate] = rounds(100, 100, 100)
+				m[pathCEL] = rounds(tc.json...)
+			}
+			rep.stream[pathDirect] = rounds(0, 0, 0)
+			rep.stream[pathPlain] = rounds(160, 160, 160)
+			rep.stream[pathLLMGate] = rounds(200, 200, 200)
+			rep.stream[pathCEL] = rounds(tc.stream...)
+
+			var b strings.Builder
+			rep.render(&b)
+			out := b.String()
+			row := func(cells ...string) {
+				t.Helper()
+				pattern := `(?m)^\|\s*` + strings.Join(cells, `\s*\|\s*`) + `\s*\|`
+				require.Regexp(t, regexp.MustCompile(pattern), out)
+			}
+			require.Contains(t, out, "\n#### Model selection strategies ÷ none (target: CPU ≤ 1.1×)\n")
+			require.Contains(t, out, "- `ai.models.underCost('text.input', 3.0).sortBy(m, m.pricing.input)`\n")
+			row("llmgate", "100 µs", "100 µs", "200 µs")
+			row("Ratio", tc.ratioJSON, tc.ratioJSON, tc.ratio)
+			require.Contains(t, out, tc.verdict)
+			// The path is compared to the ReverseProxy like the others.
+			require.Contains(t, out, "### llmgate + 3 CEL strategies ÷ httputil.ReverseProxy")
+			row("llmgate \\+ 3 CEL strategies", "2.00 ms", "2.00 ms", "100 req/s", `10[0-9] µs`, `1\.[0-9]+×`, `1\.00×`)
+		})
+	}
+}

@@ -20,6 +20,9 @@ type target struct {
 	pid  int    // the proxy's process, 0 for the direct path
 	bin  string // the proxy's binary, "" for the direct path
 	mode string // the proxy's -mode
+	// strategies runs the proxy with -strategies (model selection
+	// strategies configured).
+	strategies bool
 }
 
 // llmgate reports whether the target is an llmgate build.
@@ -47,7 +50,16 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 	if err != nil {
 		return nil, err
 	}
+	// proxies take part in every scenario; with -strategies, the
+	// llmgate+cel path only in the JSON, 1-client and streaming ones: what
+	// strategies cost is CPU per request, which those measure, so it sits
+	// out the held-streams, large-request and scale scenarios to keep the
+	// run short.
 	proxies := []target{{name: pathPlain, bin: proxyBin, mode: pathPlain}, {name: pathLLMGate, bin: proxyBin, mode: pathLLMGate}}
+	var mainOnly []target
+	if cfg.strategies {
+		mainOnly = append(mainOnly, target{name: pathCEL, bin: proxyBin, mode: pathLLMGate, strategies: true})
+	}
 	if cfg.baseline != "" {
 		progress("building the llmgate proxy at %s", cfg.baseline)
 		bin, rev, err := buildBaseline(ctx, root, dir, cfg.baseline)
@@ -82,8 +94,8 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 			"(golang/go#40747; run with -plain-live-body to see it).")
 	}
 	targets := []target{{name: pathDirect, host: hostOf(up.url)}}
-	for _, t := range proxies {
-		c, err := startChild(ctx, dir, t.name, taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t.mode, up.url)...)
+	for _, t := range append(slices.Clone(proxies), mainOnly...) {
+		c, err := startChild(ctx, dir, t.name, taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t, up.url)...)
 		if err != nil {
 			return nil, err
 		}
@@ -91,6 +103,10 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 		t.host, t.pid = hostOf(c.url), c.pid()
 		targets = append(targets, t)
 	}
+
+	slices.SortStableFunc(targets, func(a, b target) int { // in table order
+		return slices.Index(rep.paths, a.name) - slices.Index(rep.paths, b.name)
+	})
 
 	gen := newLoadGen()
 	defer gen.close()
@@ -166,7 +182,7 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 					rep.notes = append(rep.notes, "VmHWM could not be reset through /proc/<pid>/clear_refs: "+
 						"the peak RSS of the held streams may include the proxy's warm-up.")
 				}
-				progress("round %d/%d  %-6s  %-21s  %d streams, max %d open, all open after %v, RSS %s → peak %s (%s per stream), errors %d",
+				progress("round %d/%d  %-6s  %-26s  %d streams, max %d open, all open after %v, RSS %s → peak %s (%s per stream), errors %d",
 					round+1, rounds, name, rep.label(t.name), h.streams, h.maxOpen, h.lastOpen.Round(time.Millisecond),
 					fmtMiB(float64(h.idleRSS)), fmtMiB(float64(h.peakRSS)), fmtKiB(h.perStream()), h.errs.total())
 			}
@@ -184,7 +200,7 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 	// serves the same-format requests.
 	var large []target
 	for _, t := range proxies {
-		c, err := startChild(ctx, dir, t.name+"-large", taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t.mode, up.url+"?delay=0s")...)
+		c, err := startChild(ctx, dir, t.name+"-large", taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t, up.url+"?delay=0s")...)
 		if err != nil {
 			return rep, err
 		}
@@ -277,7 +293,7 @@ func (m *measurer) round(ctx context.Context, round int, name string, targets []
 		if t.pid != 0 {
 			cpu = fmtMicros(float64(w.cpuPerRequest()) / 1e3)
 		}
-		progress("round %d/%d  %-12s  %-21s  %7.0f req/s  first %-9s  p50 %-9s  p99 %-9s  proxy cpu/req %-9s  others %-4s  errors %d",
+		progress("round %d/%d  %-12s  %-26s  %7.0f req/s  first %-9s  p50 %-9s  p99 %-9s  proxy cpu/req %-9s  others %-4s  errors %d",
 			round+1, m.cfg.rounds, name, m.rep.label(t.name), w.rps(),
 			fmtMs(ms(percentile(w.first, 0.5))), fmtMs(ms(percentile(w.latency, 0.5))), fmtMs(ms(percentile(w.latency, 0.99))), cpu,
 			fmtPct(busy(w.cpu.others(), w.elapsed)), w.errs.total())
@@ -290,7 +306,7 @@ func (m *measurer) round(ctx context.Context, round int, name string, targets []
 // once and stops it. Failures during the warm-up are added to warmupErrs.
 func holdRound(ctx context.Context, cfg config, gen *loadGen, dir, taskset string, t target, name, upstream string,
 	warm, s *spec, n int, warmupErrs *tally) (*holdWindow, error) {
-	c, err := startChild(ctx, dir, name, taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t.mode, upstream)...)
+	c, err := startChild(ctx, dir, name, taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t, upstream)...)
 	if err != nil {
 		return nil, err
 	}
@@ -311,11 +327,14 @@ func holdRound(ctx context.Context, cfg config, gen *loadGen, dir, taskset strin
 	return h, err
 }
 
-// proxyArgs returns the command line of a proxy process.
-func proxyArgs(cfg config, mode, upstream string) []string {
-	args := []string{"-mode", mode, "-upstream", upstream}
-	if mode == pathPlain && cfg.liveBody {
+// proxyArgs returns the command line of a proxy process like t.
+func proxyArgs(cfg config, t target, upstream string) []string {
+	args := []string{"-mode", t.mode, "-upstream", upstream}
+	if t.mode == pathPlain && cfg.liveBody {
 		args = append(args, "-live-body")
+	}
+	if t.strategies {
+		args = append(args, "-strategies")
 	}
 	return args
 }

@@ -14,7 +14,9 @@
 //     string becomes the providers' QueryParams), with the default options.
 //     The fake upstream speaks both formats, so an OpenAI client may ask for
 //     a Claude model and an Anthropic client for a GPT model: the gateway
-//     translates.
+//     translates. With -strategies it also sets the three model selection
+//     strategies of bench/internal/strategies (gateway.WithModelSelection),
+//     which every request evaluates over the whole built-in catalog.
 //
 // The upstream URL may carry a query string (for example "?events=40&
 // delay=50ms"): both modes send it on every upstream request, which is how
@@ -27,12 +29,15 @@
 // The benchmark's -baseline builds this same file against the library at
 // an older revision, so it must only use API that revision has; when it
 // cannot compile there, the benchmark says so and runs without the
-// baseline.
+// baseline. The one option a baseline may lack, WithModelSelection, is
+// confined to selection.go, which the baseline build leaves out with the
+// nostrategies build tag (selection_none.go stands in for it).
 package main
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,16 +59,20 @@ func main() {
 	upstream := flag.String("upstream", "", "fake upstream URL, for example http://127.0.0.1:8081 (required)")
 	listenAddr := flag.String("listen", "127.0.0.1:0", "listen address")
 	liveBody := flag.Bool("live-body", false, "plain mode: forward the request body as a live stream instead of reading it first (golang/go#40747)")
+	withStrategies := flag.Bool("strategies", false, "llmgate mode: add the benchmark's three model selection strategies (gateway.WithModelSelection)")
 	flag.Parse()
-	if err := run(*mode, *upstream, *listenAddr, *liveBody); err != nil {
+	if err := run(*mode, *upstream, *listenAddr, *liveBody, *withStrategies); err != nil {
 		log.Fatalf("proxy: %v", err)
 	}
 }
 
-func run(mode, upstream, addr string, liveBody bool) error {
+func run(mode, upstream, addr string, liveBody, withStrategies bool) error {
 	target, err := url.Parse(upstream)
 	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
 		return fmt.Errorf("-upstream %q: want an http(s) URL", upstream)
+	}
+	if withStrategies && mode != "llmgate" {
+		return errors.New("-strategies needs -mode llmgate")
 	}
 	var handler http.Handler
 	switch mode {
@@ -98,6 +107,13 @@ func run(mode, upstream, addr string, liveBody bool) error {
 				Keys:        []gateway.ProviderKey{{Value: "sk-bench"}},
 				QueryParams: query,
 			}))
+		}
+		if withStrategies {
+			opt, err := modelSelection()
+			if err != nil {
+				return err
+			}
+			opts = append(opts, opt)
 		}
 		gw, err := gateway.New(opts...)
 		if err != nil {
