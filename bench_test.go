@@ -74,6 +74,15 @@ func BenchmarkHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = gw.Close() })
+	cel, err := New(WithHTTPClient(client),
+		WithProvider(ProviderConfig{ID: "openai", BaseURL: up.URL + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}),
+		WithProvider(ProviderConfig{ID: "anthropic", BaseURL: up.URL + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}),
+		WithModelSelection(append([]string{"request.input_tokens > 200000 ? ai.models.filter(m, m.max_context_window >= 400000) : []"},
+			benchPlanStrategies[1:]...)...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cel.Close() })
 	target, _ := url.Parse(up.URL)
 	proxy := &httputil.ReverseProxy{
 		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
@@ -122,17 +131,22 @@ func BenchmarkHandler(b *testing.B) {
 				}
 			}
 		})
-		b.Run(mode.name+"/llmgate", func(b *testing.B) {
-			b.ReportAllocs()
-			w := &discardWriter{h: http.Header{}}
-			for b.Loop() {
-				w.reset()
-				gw.ServeHTTP(w, newReq())
-				if w.status != http.StatusOK {
-					b.Fatalf("status %d", w.status)
+		for _, g := range []struct {
+			name string
+			gw   *Gateway
+		}{{"llmgate", gw}, {"llmgate+cel", cel}} {
+			b.Run(mode.name+"/"+g.name, func(b *testing.B) {
+				b.ReportAllocs()
+				w := &discardWriter{h: http.Header{}}
+				for b.Loop() {
+					w.reset()
+					g.gw.ServeHTTP(w, newReq())
+					if w.status != http.StatusOK {
+						b.Fatalf("status %d", w.status)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
