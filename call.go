@@ -57,12 +57,13 @@ type call struct {
 	err           *Error
 	usage         tokens.Usage
 	usageKnown    bool
-	hdr           [3]string         // backing values of the diagnostic headers
-	relay         relay             // the relay of the attempt that answered, reused by each (one runs at a time)
-	estimate      *inputEstimate    // the prompt's token estimate for a translated stream, when one is needed
-	selection     []SelectionStep   // the model selection trace
-	sreq          *strategy.Request // the request as selection strategies see it, once built
-	explain       bool              // an Explain: plan only, change no state
+	hdr           [3]string        // backing values of the diagnostic headers
+	relay         relay            // the relay of the attempt that answered, reused by each (one runs at a time)
+	estimate      *inputEstimate   // the prompt's token estimate for a translated stream, when one is needed
+	selection     []SelectionStep  // the model selection trace
+	sreq          strategy.Request // the request as selection strategies see it, once sreqSet
+	sreqSet       bool
+	explain       bool // an Explain: plan only, change no state
 }
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {

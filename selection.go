@@ -326,6 +326,7 @@ func (c *call) selectModels(names []string, cands []candidate, rejected []Reject
 		u = c.withPassThroughModels(u, cands)
 	}
 	req := c.strategyRequest()
+	c.selection = make([]SelectionStep, 0, rt.models.Len())
 	for i := 0; i < rt.models.Len(); i++ {
 		step := SelectionStep{Index: i, Strategy: rt.models.Expr(i)}
 		res, err := c.evalStrategy(i, u, req)
@@ -503,12 +504,12 @@ func hasCandidate(cs []candidate, c *candidate) bool {
 // streams, the models asked for, and an input token estimate counted on
 // first use.
 func (c *call) strategyRequest() *strategy.Request {
-	if c.sreq != nil {
-		return c.sreq
+	if !c.sreqSet {
+		c.sreqSet = true
+		c.sreq = strategy.Request{Headers: c.r.Header, Stream: c.parsed.stream, API: apiName(c.surface),
+			Models: c.parsed.names(), InputTokens: c.inputTokens}
 	}
-	c.sreq = &strategy.Request{Headers: c.r.Header, Stream: c.parsed.stream, API: apiName(c.surface),
-		Models: c.parsed.names(), InputTokens: c.inputTokens}
-	return c.sreq
+	return &c.sreq
 }
 
 // apiName is request.api in strategies.
