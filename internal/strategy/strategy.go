@@ -108,6 +108,11 @@ const (
 	// interruptEvery is how many comprehension iterations pass between
 	// checks of the context.
 	interruptEvery = 100
+	// quickCost is the estimated worst-case cost under which an expression
+	// is evaluated without interrupt checks: it ends within a few
+	// milliseconds even over EstimatedItems items, and the checks (a
+	// context per evaluation) would cost more than they could save.
+	quickCost = 100_000
 )
 
 // Options configures [Compile]. The zero Options uses the defaults.
@@ -178,6 +183,7 @@ type Program struct {
 	exprs       []string
 	progs       []cel.Program
 	free        []bool // per expression: see RequestFree
+	quick       []bool // per expression: estimated cost under quickCost
 	readsTokens bool
 }
 
@@ -203,7 +209,7 @@ func Compile(kind Kind, exprs []string, o Options) (*Program, error) {
 	if kind == Keys {
 		want = keyT
 	}
-	p := &Program{kind: kind, exprs: exprs, progs: make([]cel.Program, len(exprs)), free: make([]bool, len(exprs))}
+	p := &Program{kind: kind, exprs: exprs, progs: make([]cel.Program, len(exprs)), free: make([]bool, len(exprs)), quick: make([]bool, len(exprs))}
 	var errs []error
 	for i, src := range exprs {
 		fail := func(line, col int, msg string) {
@@ -233,6 +239,7 @@ func Compile(kind Kind, exprs []string, o Options) (*Program, error) {
 			fail(0, 0, fmt.Sprintf("estimated worst-case cost %d exceeds the limit %d (assuming %d items)", est.Max, o.MaxEstimatedCost, EstimatedItems))
 			continue
 		}
+		p.quick[i] = est.Max <= quickCost
 		prg, err := env.Program(checked, programOptions(o)...)
 		if err != nil {
 			fail(0, 0, err.Error())
@@ -363,9 +370,13 @@ func (p *Program) eval(ctx context.Context, i int, kind Kind, act *activation) (
 	}
 	var out ref.Val
 	var err error
-	if ctx.Done() == nil {
-		// A context that can never be cancelled needs no interrupt checks
+	if ctx.Done() == nil || p.quick[i] {
+		// A context that can never be cancelled, or an expression too
+		// cheap to be worth interrupting, needs no interrupt checks
 		// (ContextEval allocates a child context and its state per call).
+		if err := ctx.Err(); err != nil {
+			return nil, &EvalError{Index: i, Expr: p.exprs[i], Err: err}
+		}
 		out, _, err = p.progs[i].Eval(act)
 	} else {
 		out, _, err = p.progs[i].ContextEval(ctx, act)

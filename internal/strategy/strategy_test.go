@@ -280,3 +280,21 @@ func benchStrategies3(b *testing.B, o Options) {
 		}
 	})
 }
+
+// TestQuickEvalHonoursCancel: an expression cheap enough to run without
+// interrupt checks still does not start once the context is done.
+func TestQuickEvalHonoursCancel(t *testing.T) {
+	p, err := Compile(Models, []string{"ai.models.onlyProviders(['p1'])"}, Options{})
+	require.NoError(t, err)
+	require.True(t, p.quick[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = p.EvalModels(ctx, 0, NewUniverse(nil), &Request{})
+	require.ErrorIs(t, err, context.Canceled)
+	var ee *EvalError
+	require.ErrorAs(t, err, &ee)
+
+	slow, err := Compile(Models, []string{"ai.models.filter(m, ai.models.exists(n, n.id == m.id))"}, Options{MaxEstimatedCost: 1 << 40})
+	require.NoError(t, err)
+	require.False(t, slow.quick[0], "nested loops keep their interrupt checks")
+}
