@@ -350,18 +350,11 @@ func (up *upstream) newTransport(pc *ProviderConfig, hc *http.Client) error {
 // OptionErrors naming the WithProvider option and field they came from.
 func specErrors(cfg *config, err error) error {
 	var errs []error
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
+	for _, e := range flatten(err) {
 		var se *catalog.SpecError
-		if !errors.As(err, &se) {
-			errs = append(errs, &OptionError{Option: "WithProvider", Err: err})
-			return
+		if !errors.As(e, &se) {
+			errs = append(errs, &OptionError{Option: "WithProvider", Err: e})
+			continue
 		}
 		id := se.Provider
 		if se.Index >= 0 && se.Index < len(cfg.providers) {
@@ -373,7 +366,6 @@ func specErrors(cfg *config, err error) error {
 		}
 		errs = append(errs, &OptionError{Option: "WithProvider", Provider: id, Index: max(se.Index, 0), Field: se.Field, Err: msg})
 	}
-	walk(err)
 	return errors.Join(errs...)
 }
 
