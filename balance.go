@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -98,24 +99,14 @@ func (c *call) orderKeys(up *upstream, model string) ([]*keyState, *Error) {
 	switch up.keySel.policy {
 	case keysLeastInFlight:
 		slices.SortStableFunc(out, func(a, b *keyState) int {
-			return cmpInt64(a.series.InFlight(), b.series.InFlight())
+			return cmp.Compare(a.series.InFlight(), b.series.InFlight())
 		})
 	case keysLeastLatency:
 		slices.SortStableFunc(out, func(a, b *keyState) int {
-			return cmpInt64(int64(a.series.Stats().Latency.UpstreamAvg), int64(b.series.Stats().Latency.UpstreamAvg))
+			return cmp.Compare(int64(a.series.Stats().Latency.UpstreamAvg), int64(b.series.Stats().Latency.UpstreamAvg))
 		})
 	}
 	return out, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // weightedOrder draws a random order in which each key comes first with
@@ -130,15 +121,7 @@ func weightedOrder(keys []*keyState) []*keyState {
 		w := float64(max(ks.weight, 1))
 		ds[i] = drawn{ks, -math.Log(1-rand.Float64()) / w}
 	}
-	slices.SortStableFunc(ds, func(a, b drawn) int {
-		switch {
-		case a.k < b.k:
-			return -1
-		case a.k > b.k:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(ds, func(a, b drawn) int { return cmp.Compare(a.k, b.k) })
 	out := make([]*keyState, len(keys))
 	for i := range ds {
 		out[i] = ds[i].ks

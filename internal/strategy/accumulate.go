@@ -1,6 +1,7 @@
 package strategy
 
 import (
+	"cmp"
 	"errors"
 	"math"
 	"reflect"
@@ -390,7 +391,7 @@ func compareNumbers(l, r ref.Val) (int, bool) {
 	case types.Int:
 		switch y := r.(type) {
 		case types.Int:
-			return cmpInt(int64(x), int64(y)), true
+			return cmp.Compare(int64(x), int64(y)), true
 		case types.Double:
 			if math.IsNaN(float64(y)) {
 				return 0, false
@@ -402,7 +403,7 @@ func compareNumbers(l, r ref.Val) (int, bool) {
 	case types.Uint:
 		switch y := r.(type) {
 		case types.Uint:
-			return cmpUint(uint64(x), uint64(y)), true
+			return cmp.Compare(uint64(x), uint64(y)), true
 		case types.Double:
 			if math.IsNaN(float64(y)) {
 				return 0, false
@@ -441,30 +442,10 @@ func cmpIntUint(i int64, u uint64) int {
 	if i < 0 || u > math.MaxInt64 {
 		return -1
 	}
-	return cmpInt(i, int64(u))
+	return cmp.Compare(i, int64(u))
 }
 
 func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpUint(a, b uint64) int {
 	switch {
 	case a < b:
 		return -1
