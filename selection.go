@@ -512,8 +512,20 @@ func (c *call) strategyRequest() *strategy.Request {
 	return &c.sreq
 }
 
-// apiName is request.api in strategies.
-func apiName(s providers.Surface) string { return strings.ReplaceAll(string(s), "-", "_") }
+// apiName is request.api in strategies: the surface with underscores.
+func apiName(s providers.Surface) string {
+	switch s {
+	case providers.SurfaceChatCompletions:
+		return "chat_completions"
+	case providers.SurfaceMessages:
+		return "messages"
+	case providers.SurfaceResponses:
+		return "responses"
+	case providers.SurfaceEmbeddings:
+		return "embeddings"
+	}
+	return strings.ReplaceAll(string(s), "-", "_")
+}
 
 // inputTokens estimates the request's prompt tokens (tiktoken's o200k
 // vocabulary, with the quick counter: no upstream wait is worth an exact
