@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.KeyStore) {
 		{"Attach", testAttach},
 		{"AttachInvalid", testAttachInvalid},
 		{"AttachLimit", testAttachLimit},
+		{"AttachLimitConcurrent", testAttachLimitConcurrent},
 		{"Rewrap", testRewrap},
 		{"Concurrent", testConcurrent},
 		{"CanceledContext", testCanceled},
@@ -872,13 +873,40 @@ func testAttachLimit(t *testing.T, s keys.KeyStore) {
 	requireInvalid(t, err, "provider")
 }
 
+func testAttachLimitConcurrent(t *testing.T, s keys.KeyStore) {
+	// The limit holds when attaches race: no check-then-insert window.
+	ctx := context.Background()
+	k := create(t, s, "ep")
+	const n = 2 * keys.MaxAttachedPerProvider
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = s.Attach(ctx, attachedFor(k.ID, "openai", "kek-1"))
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else {
+			requireInvalid(t, err, "provider")
+		}
+	}
+	require.Equal(t, keys.MaxAttachedPerProvider, ok)
+	got, err := s.Attached(ctx, k.ID)
+	require.NoError(t, err)
+	require.Len(t, got, keys.MaxAttachedPerProvider)
+}
+
 func testRewrap(t *testing.T, s keys.KeyStore) {
 	ctx := context.Background()
 	k1 := create(t, s, "ep")
 	k2 := create(t, s, "ep")
 	old := map[string]keys.AttachedKey{}
 	keep := map[string]keys.AttachedKey{}
-	for i, spec := range []struct {
+	for _, spec := range []struct {
 		key, provider, kek string
 	}{
 		{k1.ID, "openai", "kek-old"}, {k1.ID, "anthropic", "kek-keep"}, {k1.ID, "openai", "kek-old"},
@@ -890,7 +918,6 @@ func testRewrap(t *testing.T, s keys.KeyStore) {
 		} else {
 			keep[a.ID] = a
 		}
-		_ = i
 	}
 	reseal := func(a keys.AttachedKey) []byte { return append([]byte("new:"), a.Sealed...) }
 
@@ -913,7 +940,6 @@ func testRewrap(t *testing.T, s keys.KeyStore) {
 			if a.KEKID != "kek-old" {
 				return nil, "", fmt.Errorf("fn given %s under %s", a.ID, a.KEKID)
 			}
-			// Entries an earlier failed Rewrap finished are not offered.
 			w, ok := old[a.ID]
 			if !ok || seen[a.ID] {
 				return nil, "", fmt.Errorf("fn given %s unexpectedly", a.ID)
@@ -925,8 +951,8 @@ func testRewrap(t *testing.T, s keys.KeyStore) {
 			return reseal(a), "kek-new", nil
 		})
 		require.NoError(t, err)
-		require.Equal(t, len(seen), n)
-		require.LessOrEqual(t, n, 3)
+		require.Equal(t, 3, n)
+		require.Len(t, seen, 3)
 		for _, k := range []keys.Key{k1, k2} {
 			l, err := s.Attached(ctx, k.ID)
 			require.NoError(t, err)
@@ -1072,90 +1098,90 @@ func testWatch(t *testing.T, s keys.KeyStore) {
 		t.Skip("the store is not a keys.Watcher")
 	}
 	bg := context.Background()
-	k := create(t, s, "ep")
-	other := create(t, s, "ep")
+	// One key per kind of change, made before the watch starts, so that
+	// a notification of a key can only come from the change under test.
+	updated := create(t, s, "ep")
+	attachedTo := create(t, s, "ep")
+	detachedFrom := create(t, s, "ep")
+	toDetach := attach(t, s, detachedFrom.ID, "openai", "kek-1")
+	deleted := create(t, s, "ep")
+	untouched := create(t, s, "ep")
+
 	ctx, cancel := context.WithCancel(bg)
 	changed := make(chan [32]byte, 1000)
 	done := make(chan error, 1)
-	go func() { done <- w.Watch(ctx, func(h [32]byte) { changed <- h }) }()
+	go func() {
+		done <- w.Watch(ctx, func(h [32]byte) {
+			select {
+			case changed <- h:
+			default: // never block the store
+			}
+		})
+	}()
+	stopped := false
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if !stopped {
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+			}
+		}
 	})
 
-	// waitFor reads notifications until hash comes, within a generous
-	// deadline (a remote watch starts asynchronously).
-	waitFor := func(t *testing.T, hash [32]byte, poke func()) {
+	// waitFor calls change, then reads notifications until hash comes,
+	// within a generous deadline (a remote watch starts asynchronously).
+	// When repeat is set, change is repeated until the watch is live.
+	waitFor := func(t *testing.T, hash [32]byte, repeat bool, change func() error) {
 		t.Helper()
 		deadline := time.After(20 * time.Second)
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
-		poke()
+		require.NoError(t, change())
 		for {
 			select {
 			case h := <-changed:
+				require.NotEqual(t, untouched.Hash, h, "notified of a key nothing changed")
 				if h == hash {
 					return
 				}
 			case <-tick.C:
-				if poke != nil && ctx.Err() == nil {
-					poke()
+				if repeat {
+					require.NoError(t, change())
 				}
 			case <-deadline:
 				t.Fatalf("no notification for %x", hash[:4])
 			case err := <-done:
+				stopped = true
 				t.Fatalf("Watch returned early: %v", err)
-			}
-		}
-	}
-	// drain discards notifications already delivered.
-	drain := func() {
-		for {
-			select {
-			case <-changed:
-			default:
-				return
-			}
-		}
-	}
-	once := func(f func() error) func() {
-		did := false
-		return func() {
-			if !did {
-				did = true
-				require.NoError(t, f())
 			}
 		}
 	}
 
 	t.Run("update", func(t *testing.T) {
-		// Repeated until the watch is live.
-		waitFor(t, k.Hash, func() {
-			_, err := s.Update(bg, k.ID, keys.Update{Description: ptr("watched")})
-			require.NoError(t, err)
+		// Repeated until the watch is live: the first change it reports.
+		waitFor(t, updated.Hash, true, func() error {
+			_, err := s.Update(bg, updated.ID, keys.Update{Description: ptr("watched")})
+			return err
 		})
 	})
-	var a keys.AttachedKey
 	t.Run("attach", func(t *testing.T) {
-		drain()
-		waitFor(t, other.Hash, once(func() (err error) {
-			a, err = s.Attach(bg, attachedFor(other.ID, "openai", "kek-1"))
+		waitFor(t, attachedTo.Hash, false, func() error {
+			_, err := s.Attach(bg, attachedFor(attachedTo.ID, "openai", "kek-1"))
 			return err
-		}))
+		})
 	})
 	t.Run("detach", func(t *testing.T) {
-		drain()
-		waitFor(t, other.Hash, once(func() error { return s.Detach(bg, other.ID, a.ID) }))
+		waitFor(t, detachedFrom.Hash, false, func() error { return s.Detach(bg, detachedFrom.ID, toDetach.ID) })
 	})
 	t.Run("delete", func(t *testing.T) {
-		drain()
-		waitFor(t, k.Hash, once(func() error { return s.Delete(bg, k.ID) }))
+		waitFor(t, deleted.Hash, false, func() error { return s.Delete(bg, deleted.ID) })
 	})
 	t.Run("ends with its context", func(t *testing.T) {
 		cancel()
 		select {
 		case <-done:
-			done <- nil // for the cleanup
+			stopped = true
 		case <-time.After(20 * time.Second):
 			t.Fatal("Watch did not return after its context ended")
 		}
