@@ -275,8 +275,8 @@ func FuzzOpen(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, kekID string, aad []byte) {
 		plaintext, err := s.Open(data, kekID, aad)
 		if err == nil {
-			// Only a genuine seal opens: it must round-trip.
-			require.Equal(t, sealed, data)
+			// Only a genuine seal opens (the seed; each fuzzing process
+			// makes its own).
 			require.Equal(t, "sk-seed", string(plaintext))
 			return
 		}
