@@ -154,7 +154,8 @@ type AttachedKey struct {
 // returns an error wrapping ErrUnavailable.
 type KeyStore interface {
 	// Lookup returns the key whose token hashes to hash, with its
-	// attached keys, or ErrNotFound. It is on the request path: the
+	// attached keys, or ErrNotFound. An expired key is returned like any
+	// other (the gateway checks Expired). It is on the request path: the
 	// gateway caches its answers (see Cache).
 	Lookup(ctx context.Context, hash [32]byte) (Key, []AttachedKey, error)
 	// Create stores k (ID, Hash and Redacted set by the caller, see

@@ -24,7 +24,7 @@ type MemoryStore struct {
 	// microsecond.
 	Now func() time.Time
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	byID     map[string]*memKey
 	byHash   map[[32]byte]*memKey
 	attached map[string]string // attached ID → gateway key ID
@@ -115,12 +115,12 @@ func copyAttached(l []AttachedKey) []AttachedKey {
 // notify calls the watchers with hash; s.mu is not held. Watchers run in
 // the caller's goroutine, one after another.
 func (s *MemoryStore) notify(hashes ...[32]byte) {
-	s.mu.Lock()
+	s.mu.RLock()
 	ws := make([]func([32]byte), 0, len(s.watchers))
 	for _, w := range s.watchers {
 		ws = append(ws, w)
 	}
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	for _, h := range hashes {
 		for _, w := range ws {
 			w(h)
@@ -133,8 +133,8 @@ func (s *MemoryStore) Lookup(ctx context.Context, hash [32]byte) (Key, []Attache
 	if err := ctxErr(ctx); err != nil {
 		return Key{}, nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	m := s.byHash[hash]
 	if m == nil {
 		return Key{}, nil, ErrNotFound
@@ -175,8 +175,8 @@ func (s *MemoryStore) Get(ctx context.Context, id string) (Key, error) {
 	if err := ctxErr(ctx); err != nil {
 		return Key{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	m := s.byID[id]
 	if m == nil {
 		return Key{}, ErrNotFound
@@ -209,7 +209,7 @@ func (s *MemoryStore) List(ctx context.Context, o ListOptions) (Page, error) {
 			return Page{}, err
 		}
 	}
-	s.mu.Lock()
+	s.mu.RLock()
 	all := make([]*Key, 0, len(s.byID))
 	for _, m := range s.byID {
 		if o.Endpoint == "" || m.k.Endpoint == o.Endpoint {
@@ -237,7 +237,7 @@ func (s *MemoryStore) List(ctx context.Context, o ListOptions) (Page, error) {
 	for i, k := range rest {
 		p.Keys[i] = copyKey(*k)
 	}
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	return p, nil
 }
 
@@ -388,8 +388,8 @@ func (s *MemoryStore) Attached(ctx context.Context, keyID string) ([]AttachedKey
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	m := s.byID[keyID]
 	if m == nil {
 		return nil, ErrNotFound
@@ -404,7 +404,7 @@ func (s *MemoryStore) Rewrap(ctx context.Context, oldKEK string, fn func(a Attac
 	if err := ctxErr(ctx); err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
+	s.mu.RLock()
 	var todo []AttachedKey
 	for _, m := range s.byID {
 		for _, a := range m.attached {
@@ -413,7 +413,7 @@ func (s *MemoryStore) Rewrap(ctx context.Context, oldKEK string, fn func(a Attac
 			}
 		}
 	}
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	slices.SortFunc(todo, func(a, b AttachedKey) int { return cmp.Compare(a.ID, b.ID) })
 	type result struct {
 		sealed []byte

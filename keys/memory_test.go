@@ -7,10 +7,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/llmgate/gateway/keys"
 	"github.com/llmgate/gateway/keys/keystoretest"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestMemoryStoreConformance(t *testing.T) {
 	t.Run("wall clock", func(t *testing.T) {
@@ -135,4 +138,28 @@ func TestMemoryStoreRewrapReentrant(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
+}
+
+func BenchmarkMemoryStoreLookup(b *testing.B) {
+	ctx := context.Background()
+	s := keys.NewMemoryStore()
+	var hashes [][32]byte
+	for range 1000 {
+		k, token, err := keys.NewKey("ep")
+		require.NoError(b, err)
+		k.AllowedModels = []string{"openai:gpt-4o", "claude-sonnet-4"}
+		_, err = s.Create(ctx, k)
+		require.NoError(b, err)
+		hashes = append(hashes, keys.Hash(token))
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, _, err := s.Lookup(ctx, hashes[i%len(hashes)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 }

@@ -67,6 +67,11 @@ func randomID(prefix string) (string, error) {
 // nothing to brute-force and no password-style slow hash (bcrypt, argon2)
 // is needed; a fast hash keeps authentication cheap on the request path.
 func Hash(token string) [32]byte {
+	if len(token) <= tokenLen {
+		// A token fits on the stack: no allocation on the request path.
+		var buf [tokenLen]byte
+		return sha256.Sum256(buf[:copy(buf[:], token)])
+	}
 	return sha256.Sum256([]byte(token))
 }
 

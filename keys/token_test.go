@@ -1,6 +1,7 @@
 package keys_test
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
@@ -47,6 +48,10 @@ func TestHash(t *testing.T) {
 	require.True(t, keys.Equal(h, keys.Hash("abc")))
 	require.False(t, keys.Equal(h, keys.Hash("abd")))
 	require.False(t, keys.Equal(h, [32]byte{}))
+	for _, n := range []int{0, 45, 46, 47, 1000} {
+		s := strings.Repeat("t", n)
+		require.Equal(t, sha256.Sum256([]byte(s)), keys.Hash(s), "length %d", n)
+	}
 }
 
 func TestLooksLikeToken(t *testing.T) {

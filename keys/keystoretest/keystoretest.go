@@ -184,6 +184,12 @@ func testCreateGetLookup(t *testing.T, s keys.KeyStore) {
 			}
 			return k
 		}()},
+		{"expired", func() keys.Key {
+			// Stores return expired keys: the gateway decides.
+			k := newKey(t, "ep-expired")
+			k.ExpiresAt = time.Date(2001, 1, 1, 0, 0, 0, 1000, time.UTC)
+			return k
+		}()},
 		{"empty allow-lists", func() keys.Key {
 			k := newKey(t, "ep-empty")
 			k.AllowedProviders, k.AllowedModels = []string{}, []string{}
