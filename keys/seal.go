@@ -138,8 +138,9 @@ func (s *Sealer) String() string {
 }
 
 // Format writes String for every verb, so that no verb prints the AES
-// state.
-func (s *Sealer) Format(f fmt.State, _ rune) { io.WriteString(f, s.String()) }
+// state, even of a Sealer value (a value receiver, so that both Sealer and
+// *Sealer have it; fmt reports a nil *Sealer as "<nil>").
+func (s Sealer) Format(f fmt.State, _ rune) { io.WriteString(f, s.String()) }
 
 // AttachedAAD returns the associated data binding a sealed provider key to
 // its gateway key and provider: keyID, a NUL byte and provider. A sealed

@@ -244,7 +244,8 @@ func TestSecretsDoNotPrint(t *testing.T) {
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
 		outs = append(outs,
 			fmt.Sprintf(verb, k), fmt.Sprintf(verb, &k), fmt.Sprintf(verb, []keys.KEK{k}),
-			fmt.Sprintf(verb, struct{ K keys.KEK }{k}), fmt.Sprintf(verb, s))
+			fmt.Sprintf(verb, struct{ K keys.KEK }{k}), fmt.Sprintf(verb, s), fmt.Sprintf(verb, *s),
+			fmt.Sprintf(verb, struct{ S keys.Sealer }{*s}))
 	}
 	for _, out := range outs {
 		require.Contains(t, out, "kek-20")
