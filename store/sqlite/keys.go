@@ -3,16 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/llmgate/gateway/keys"
 )
@@ -119,26 +115,21 @@ func (s *Store) Lookup(ctx context.Context, hash [32]byte) (keys.Key, []keys.Att
 	a.id, a.provider, a.redacted, a.sealed, a.kek_id, a.created_at
 FROM gateway_keys k LEFT JOIN attached_keys a ON a.key_id = k.id
 WHERE k.hash = ?
-ORDER BY a.created_at DESC, a.rowid DESC`, hash[:])
+ORDER BY a.created_at DESC, a.id DESC`, hash[:])
 	if err != nil {
 		return keys.Key{}, nil, dbError("lookup", err)
 	}
 	defer rows.Close()
 	var (
-		kr     keyRow
-		k      keys.Key
-		found  bool
-		att    []keys.AttachedKey
-		aID    sql.NullString
-		aProv  sql.NullString
-		aRed   sql.NullString
-		aKEK   sql.NullString
-		aSeal  []byte
-		aAt    sql.NullInt64
-		scanTo = append(kr.dest(), &aID, &aProv, &aRed, &aSeal, &aKEK, &aAt)
+		kr    keyRow
+		ar    attachedRow
+		k     keys.Key
+		found bool
+		att   []keys.AttachedKey
 	)
+	dest := append(kr.dest(), ar.dest()...)
 	for rows.Next() {
-		if err := rows.Scan(scanTo...); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return keys.Key{}, nil, dbError("lookup", err)
 		}
 		if !found {
@@ -147,12 +138,8 @@ ORDER BY a.created_at DESC, a.rowid DESC`, hash[:])
 			}
 			found = true
 		}
-		if aID.Valid {
-			att = append(att, keys.AttachedKey{
-				ID: aID.String, KeyID: k.ID, Provider: aProv.String, Redacted: aRed.String,
-				Sealed: aSeal, KEKID: aKEK.String, CreatedAt: fromMicros(aAt.Int64),
-			})
-			aSeal = nil // Scan copies into a fresh slice when dest is nil
+		if a, ok := ar.attached(k.ID); ok {
+			att = append(att, a)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -216,13 +203,9 @@ func (s *Store) get(ctx context.Context, q querier, id string) (keys.Key, error)
 // List returns a page of keys, newest first (by CreatedAt, then ID). An
 // invalid Limit or Cursor is keys.ErrInvalid.
 func (s *Store) List(ctx context.Context, o keys.ListOptions) (keys.Page, error) {
-	limit := o.Limit
-	switch {
-	case limit == 0:
-		limit = keys.MaxListLimit
-	case limit < 0 || limit > keys.MaxListLimit:
-		return keys.Page{}, &keys.ValidationError{Field: "limit", Code: "invalid_limit",
-			Message: "must be 1 to " + strconv.Itoa(keys.MaxListLimit)}
+	limit, err := keys.ListLimit(&o)
+	if err != nil {
+		return keys.Page{}, err
 	}
 	var (
 		where []string
@@ -233,13 +216,12 @@ func (s *Store) List(ctx context.Context, o keys.ListOptions) (keys.Page, error)
 		args = append(args, o.Endpoint)
 	}
 	if o.Cursor != "" {
-		at, id, ok := decodeCursor(o.Cursor)
-		if !ok {
-			return keys.Page{}, &keys.ValidationError{Field: "cursor", Code: "invalid_cursor",
-				Message: "is not a cursor this store returned"}
+		at, id, err := keys.DecodeCursor(o.Cursor)
+		if err != nil {
+			return keys.Page{}, err
 		}
 		where = append(where, "(created_at, id) < (?, ?)")
-		args = append(args, at, id)
+		args = append(args, micros(at), id)
 	}
 	q := `SELECT ` + keyColumns + ` FROM gateway_keys`
 	if len(where) > 0 {
@@ -270,28 +252,9 @@ func (s *Store) List(ctx context.Context, o keys.ListOptions) (keys.Page, error)
 	if len(p.Keys) > limit {
 		p.Keys = p.Keys[:limit]
 		last := p.Keys[limit-1]
-		p.NextCursor = encodeCursor(micros(last.CreatedAt), last.ID)
+		p.NextCursor = keys.EncodeCursor(last.CreatedAt, last.ID)
 	}
 	return p, nil
-}
-
-// encodeCursor is the opaque position after a key: base64url of its
-// CreatedAt in unix microseconds (8 bytes, big-endian) and its ID.
-func encodeCursor(at int64, id string) string {
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(at))
-	return base64.RawURLEncoding.EncodeToString(append(b, id...))
-}
-
-func decodeCursor(c string) (at int64, id string, ok bool) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) <= 8 {
-		return 0, "", false
-	}
-	id = string(b[8:])
-	if !keys.ValidID(id) {
-		return 0, "", false
-	}
-	return int64(binary.BigEndian.Uint64(b)), id, true
 }
 
 // Update applies u to the key with that ID and returns it with UpdatedAt
@@ -399,32 +362,13 @@ func (s *Store) Touch(ctx context.Context, uses []keys.Use) (err error) {
 	return nil
 }
 
-// validateAttached checks an attached key about to be stored.
-func validateAttached(a *keys.AttachedKey) error {
-	text := func(s string) bool { return s != "" && len(s) <= keys.MaxDescription && utf8.ValidString(s) }
-	switch {
-	case !keys.ValidAttachedID(a.ID):
-		return &keys.ValidationError{Field: "id", Code: "invalid_id", Message: "must be \"pk_\" and 26 base32 characters"}
-	case !text(a.Provider):
-		return &keys.ValidationError{Field: "provider", Code: "invalid_provider",
-			Message: "must be a non-empty UTF-8 provider ID of at most " + strconv.Itoa(keys.MaxDescription) + " bytes"}
-	case !text(a.Redacted):
-		return &keys.ValidationError{Field: "redacted", Code: "missing_redacted", Message: "the redacted provider key is not set"}
-	case len(a.Sealed) == 0:
-		return &keys.ValidationError{Field: "sealed", Code: "missing_sealed", Message: "the sealed provider key is not set"}
-	case !text(a.KEKID):
-		return &keys.ValidationError{Field: "kek_id", Code: "missing_kek_id", Message: "the key-encryption key ID is not set"}
-	}
-	return nil
-}
-
 // Attach stores an attached key and returns it with CreatedAt set:
 // keys.ErrNotFound when the gateway key does not exist, keys.ErrInvalid for
 // a bad field or beyond keys.MaxAttachedPerProvider for its provider (both
 // checked in the insert's transaction), keys.ErrConflict when the ID
 // exists.
 func (s *Store) Attach(ctx context.Context, a keys.AttachedKey) (_ keys.AttachedKey, err error) {
-	if err := validateAttached(&a); err != nil {
+	if err := keys.ValidateAttached(&a); err != nil {
 		return keys.AttachedKey{}, err
 	}
 	a.Sealed = slices.Clone(a.Sealed)
@@ -447,8 +391,7 @@ func (s *Store) Attach(ctx context.Context, a keys.AttachedKey) (_ keys.Attached
 	case exists == 0:
 		return keys.AttachedKey{}, keys.ErrNotFound
 	case n >= keys.MaxAttachedPerProvider:
-		return keys.AttachedKey{}, &keys.ValidationError{Field: "provider", Code: "too_many_attached",
-			Message: "at most " + strconv.Itoa(keys.MaxAttachedPerProvider) + " keys may be attached for one provider"}
+		return keys.AttachedKey{}, keys.TooManyAttached()
 	}
 	if _, err = tx.ExecContext(ctx, `INSERT INTO attached_keys (`+attachedColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.KeyID, a.Provider, a.Redacted, a.Sealed, a.KEKID, micros(a.CreatedAt)); err != nil {
@@ -476,30 +419,61 @@ func (s *Store) Detach(ctx context.Context, keyID, attachedID string) error {
 }
 
 // Attached lists a gateway key's attached keys, newest first (by
-// CreatedAt, then the order they were attached); none for an unknown key.
+// CreatedAt, then ID); keys.ErrNotFound when the gateway key does not
+// exist. One query answers both from one snapshot.
 func (s *Store) Attached(ctx context.Context, keyID string) ([]keys.AttachedKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+attachedColumns+` FROM attached_keys
-WHERE key_id = ? ORDER BY created_at DESC, rowid DESC`, keyID)
+	rows, err := s.r.QueryContext(ctx, `SELECT a.id, a.provider, a.redacted, a.sealed, a.kek_id, a.created_at
+FROM gateway_keys k LEFT JOIN attached_keys a ON a.key_id = k.id
+WHERE k.id = ? ORDER BY a.created_at DESC, a.id DESC`, keyID)
 	if err != nil {
 		return nil, dbError("attached", err)
 	}
 	defer rows.Close()
-	var out []keys.AttachedKey
+	var (
+		found bool
+		out   []keys.AttachedKey
+		ar    attachedRow
+	)
 	for rows.Next() {
-		var (
-			a  keys.AttachedKey
-			at int64
-		)
-		if err := rows.Scan(&a.ID, &a.KeyID, &a.Provider, &a.Redacted, &a.Sealed, &a.KEKID, &at); err != nil {
+		if err := rows.Scan(ar.dest()...); err != nil {
 			return nil, dbError("attached", err)
 		}
-		a.CreatedAt = fromMicros(at)
-		out = append(out, a)
+		found = true
+		if a, ok := ar.attached(keyID); ok {
+			out = append(out, a)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbError("attached", err)
 	}
+	if !found {
+		return nil, keys.ErrNotFound
+	}
 	return out, nil
+}
+
+// attachedRow holds the attached_keys columns of a LEFT JOIN row, NULL
+// when the gateway key has none.
+type attachedRow struct {
+	id, provider, redacted, kek sql.NullString
+	sealed                      []byte
+	at                          sql.NullInt64
+}
+
+func (r *attachedRow) dest() []any {
+	return []any{&r.id, &r.provider, &r.redacted, &r.sealed, &r.kek, &r.at}
+}
+
+// attached returns the row's attached key of the gateway key keyID, and
+// false when the row has none.
+func (r *attachedRow) attached(keyID string) (keys.AttachedKey, bool) {
+	if !r.id.Valid {
+		return keys.AttachedKey{}, false
+	}
+	return keys.AttachedKey{
+		ID: r.id.String, KeyID: keyID, Provider: r.provider.String, Redacted: r.redacted.String,
+		Sealed: r.sealed, KEKID: r.kek.String, CreatedAt: fromMicros(r.at.Int64),
+	}, true
 }
 
 // Rewrap replaces, in one transaction, the Sealed and KEKID of the attached
@@ -507,7 +481,7 @@ WHERE key_id = ? ORDER BY created_at DESC, rowid DESC`, keyID)
 // many it rewrapped. When fn fails, nothing changes and Rewrap returns 0
 // and fn's error. fn runs while the write lock is held: it should be a
 // local computation (a Sealer), not a network call.
-func (s *Store) Rewrap(ctx context.Context, oldKEK string, fn func(sealed []byte) (resealed []byte, kek string, err error)) (_ int, err error) {
+func (s *Store) Rewrap(ctx context.Context, oldKEK string, fn func(a keys.AttachedKey) (resealed []byte, kek string, err error)) (_ int, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, dbError("rewrap", err)
@@ -517,21 +491,22 @@ func (s *Store) Rewrap(ctx context.Context, oldKEK string, fn func(sealed []byte
 			_ = tx.Rollback()
 		}
 	}()
-	rows, err := tx.QueryContext(ctx, `SELECT id, sealed FROM attached_keys WHERE kek_id = ?`, oldKEK)
+	rows, err := tx.QueryContext(ctx, `SELECT `+attachedColumns+` FROM attached_keys
+WHERE kek_id = ? ORDER BY created_at, id`, oldKEK)
 	if err != nil {
 		return 0, dbError("rewrap", err)
 	}
-	type entry struct {
-		id     string
-		sealed []byte
-	}
-	var todo []entry
+	var todo []keys.AttachedKey
 	for rows.Next() {
-		var e entry
-		if err = rows.Scan(&e.id, &e.sealed); err != nil {
+		var (
+			e  keys.AttachedKey
+			at int64
+		)
+		if err = rows.Scan(&e.ID, &e.KeyID, &e.Provider, &e.Redacted, &e.Sealed, &e.KEKID, &at); err != nil {
 			rows.Close()
 			return 0, dbError("rewrap", err)
 		}
+		e.CreatedAt = fromMicros(at)
 		todo = append(todo, e)
 	}
 	if err = rows.Close(); err != nil {
@@ -552,17 +527,17 @@ func (s *Store) Rewrap(ctx context.Context, oldKEK string, fn func(sealed []byte
 	}
 	defer st.Close()
 	for _, e := range todo {
-		resealed, kek, ferr := fn(e.sealed)
+		resealed, kek, ferr := fn(e)
 		if ferr != nil {
-			err = fmt.Errorf("sqlite: rewrap %s: %w", e.id, ferr)
+			err = fmt.Errorf("sqlite: rewrap %s: %w", e.ID, ferr)
 			return 0, err
 		}
 		if len(resealed) == 0 || kek == "" {
-			err = fmt.Errorf("sqlite: rewrap %s: %w", e.id, &keys.ValidationError{Field: "sealed", Code: "missing_sealed",
+			err = fmt.Errorf("sqlite: rewrap %s: %w", e.ID, &keys.ValidationError{Field: "sealed", Code: "missing_sealed",
 				Message: "the rewrap function returned no sealed key or no KEK ID"})
 			return 0, err
 		}
-		if _, err = st.ExecContext(ctx, resealed, kek, e.id); err != nil {
+		if _, err = st.ExecContext(ctx, resealed, kek, e.ID); err != nil {
 			return 0, dbError("rewrap", err)
 		}
 	}

@@ -126,7 +126,7 @@ func TestClosedStoreUnavailable(t *testing.T) {
 		"Detach":   func() error { return s.Detach(ctx, k.ID, testID("pk_", 1)) },
 		"Attached": func() error { _, err := s.Attached(ctx, k.ID); return err },
 		"Rewrap": func() error {
-			_, err := s.Rewrap(ctx, "kek1", func(b []byte) ([]byte, string, error) { return b, "kek2", nil })
+			_, err := s.Rewrap(ctx, "kek1", func(a keys.AttachedKey) ([]byte, string, error) { return a.Sealed, "kek2", nil })
 			return err
 		},
 	}

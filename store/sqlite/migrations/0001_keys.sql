@@ -29,5 +29,5 @@ CREATE TABLE attached_keys (
 	created_at INTEGER NOT NULL
 ) STRICT;
 
-CREATE INDEX attached_keys_key_created ON attached_keys (key_id, created_at DESC);
+CREATE INDEX attached_keys_key_created ON attached_keys (key_id, created_at DESC, id DESC);
 CREATE INDEX attached_keys_kek ON attached_keys (kek_id);
