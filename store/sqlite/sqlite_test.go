@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmgate/gateway/keys"
+	"github.com/llmgate/gateway/keys/keystoretest"
 )
 
 // testClock is a clock that moves one millisecond per reading.
@@ -148,4 +149,13 @@ func TestCanceledContextUnavailable(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	_, _, err = s.Lookup(ctx, [32]byte{1})
 	require.ErrorIs(t, err, keys.ErrUnavailable)
+}
+
+func TestKeyStore(t *testing.T) {
+	keystoretest.Run(t, func(t *testing.T) keys.KeyStore {
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "llmgate.db"), Options{})
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
