@@ -16,6 +16,14 @@ import (
 const keyColumns = `id, hash, redacted, endpoint, account, description, metadata,
 	created_at, updated_at, last_used, expires_at, allowed_providers, allowed_models`
 
+// lookupSQL is Lookup's query, prepared once per reader connection.
+const lookupSQL = `SELECT k.id, k.hash, k.redacted, k.endpoint, k.account, k.description, k.metadata,
+	k.created_at, k.updated_at, k.last_used, k.expires_at, k.allowed_providers, k.allowed_models,
+	a.id, a.provider, a.redacted, a.sealed, a.kek_id, a.created_at
+FROM gateway_keys k LEFT JOIN attached_keys a ON a.key_id = k.id
+WHERE k.hash = ?
+ORDER BY a.created_at DESC, a.id DESC`
+
 const attachedColumns = `id, key_id, provider, redacted, sealed, kek_id, created_at`
 
 // scanner is *sql.Row or *sql.Rows.
@@ -110,12 +118,7 @@ func cloneList(l []string) []string {
 // (newest first), or keys.ErrNotFound. It runs one query on the reader
 // pool, so the key and its attached keys come from one snapshot.
 func (s *Store) Lookup(ctx context.Context, hash [32]byte) (keys.Key, []keys.AttachedKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT k.id, k.hash, k.redacted, k.endpoint, k.account, k.description, k.metadata,
-	k.created_at, k.updated_at, k.last_used, k.expires_at, k.allowed_providers, k.allowed_models,
-	a.id, a.provider, a.redacted, a.sealed, a.kek_id, a.created_at
-FROM gateway_keys k LEFT JOIN attached_keys a ON a.key_id = k.id
-WHERE k.hash = ?
-ORDER BY a.created_at DESC, a.id DESC`, hash[:])
+	rows, err := s.lookup.QueryContext(ctx, hash[:])
 	if err != nil {
 		return keys.Key{}, nil, dbError("lookup", err)
 	}

@@ -68,8 +68,9 @@ type Options struct {
 // when done. A Store is safe for concurrent use; its zero value is not
 // usable.
 type Store struct {
-	w, r *sql.DB // writer (one connection) and readers; the same DB in memory mode
-	now  func() time.Time
+	w, r   *sql.DB // writer (one connection) and readers; the same DB in memory mode
+	lookup *sql.Stmt
+	now    func() time.Time
 }
 
 var _ keys.KeyStore = (*Store)(nil)
@@ -145,6 +146,10 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
 	}
+	if s.lookup, err = s.r.PrepareContext(ctx, lookupSQL); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
+	}
 	if !memory {
 		var mode string
 		if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
@@ -158,7 +163,11 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 // Close closes the database. Calls after Close fail with
 // keys.ErrUnavailable.
 func (s *Store) Close() error {
-	err := s.w.Close()
+	var err error
+	if s.lookup != nil {
+		err = s.lookup.Close()
+	}
+	err = errors.Join(err, s.w.Close())
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
 	}
