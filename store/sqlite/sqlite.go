@@ -23,7 +23,11 @@
 // pool of several connections with query_only set, which in WAL mode read a
 // consistent snapshot concurrently with the writer. Lookup, Get, List and
 // Attached use the readers; everything else the writer. busy_timeout only
-// matters when another process writes the same file.
+// matters when another process writes the same file. Measured with four
+// goroutines on 2 CPUs, against one pool of 8 connections relying on
+// busy_timeout: equal at 5% writes (≈25-30µs per operation), and 51µs
+// against 71µs per operation at 50% writes (650µs against 1ms under -race),
+// with no lock errors either way.
 //
 // # Schema
 //
