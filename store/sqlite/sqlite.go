@@ -104,7 +104,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	params := "_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	memory := dsn == ":memory:" || strings.Contains(dsn, "mode=memory")
+	memory := strings.Contains(dsn, ":memory:") || strings.Contains(dsn, "mode=memory")
 
 	var err error
 	if memory {
