@@ -1,0 +1,225 @@
+// Package sqlite is llmgate's embedded default store: a keys.KeyStore on
+// one SQLite database file, with the pure-Go driver modernc.org/sqlite (no
+// cgo). It suits one gateway process; several replicas share keys through
+// store/postgres instead.
+//
+// # DSN
+//
+// Open takes a file path ("/var/lib/llmgate/llmgate.db") or a SQLite URI
+// ("file:/var/lib/llmgate/llmgate.db?cache=private"); the file is created
+// when missing. Driver parameters of modernc.org/sqlite ("_pragma=...") may
+// be appended; Open adds its own. ":memory:" (or a URI with mode=memory)
+// opens a private in-memory database on a single connection, for tests.
+//
+// # Durability and concurrency
+//
+// Every connection runs with journal_mode=WAL, synchronous=NORMAL (a
+// commit is durable once the WAL is synced at checkpoint; a power loss can
+// lose the last transactions but never corrupts the file), foreign_keys=ON
+// and busy_timeout (Options.BusyTimeout). The Store holds two pools on the
+// same file: a writer of one connection whose transactions begin IMMEDIATE,
+// so writes queue in Go instead of spinning on SQLite's busy handler and a
+// read-then-write transaction never fails on a lock upgrade; and a reader
+// pool of several connections with query_only set, which in WAL mode read a
+// consistent snapshot concurrently with the writer. Lookup, Get, List and
+// Attached use the readers; everything else the writer. busy_timeout only
+// matters when another process writes the same file. Measured with four
+// goroutines on 2 CPUs, against one pool of 8 connections relying on
+// busy_timeout: equal at 5% writes (≈25-30µs per operation), and 51µs
+// against 71µs per operation at 50% writes (650µs against 1ms under -race),
+// with no lock errors either way.
+//
+// # Schema
+//
+// The schema is created and upgraded by embedded migrations
+// (migrations/NNNN_name.sql) applied in order in one transaction at Open
+// and recorded in the table schema_migrations; a database written by a
+// newer llmgate is refused with ErrSchemaTooNew. Times are stored as
+// INTEGER unix microseconds, 0 for none. Step 6 adds the credits Ledger
+// (accounts, lots and holds) to the same database as migration 0002, so
+// one file and one Store serve both keys and credits.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/llmgate/gateway/keys"
+)
+
+// Options configures Open. The zero value is ready to use.
+type Options struct {
+	// Now is the clock for CreatedAt and UpdatedAt; nil means time.Now.
+	// Its values are stored in UTC, truncated to the microsecond.
+	Now func() time.Time
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// process before failing with keys.ErrUnavailable; 0 means 5s.
+	BusyTimeout time.Duration
+	// MaxReadConns bounds the reader pool; 0 means max(4, GOMAXPROCS).
+	MaxReadConns int
+}
+
+// Store is a keys.KeyStore on SQLite. Create one with Open and Close it
+// when done. A Store is safe for concurrent use; its zero value is not
+// usable.
+type Store struct {
+	w, r   *sql.DB // writer (one connection) and readers; the same DB in memory mode
+	lookup *sql.Stmt
+	now    func() time.Time
+}
+
+var _ keys.KeyStore = (*Store)(nil)
+
+// Open opens (creating it when missing) the SQLite database at dsn, applies
+// the embedded migrations and returns the Store. It fails with
+// ErrSchemaTooNew when the database was written by a newer llmgate.
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if dsn == "" {
+		return nil, errors.New("sqlite: empty DSN")
+	}
+	busy := o.BusyTimeout
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	nread := o.MaxReadConns
+	if nread <= 0 {
+		nread = max(4, runtime.GOMAXPROCS(0))
+	}
+	s := &Store{now: o.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	params := "_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	memory := strings.Contains(dsn, ":memory:") || strings.Contains(dsn, "mode=memory")
+
+	var err error
+	if memory {
+		// One connection, kept open: each connection would be its own database.
+		s.w, err = sql.Open("sqlite", dsn+sep+params+"&_txlock=immediate")
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		s.w.SetMaxOpenConns(1)
+		s.w.SetMaxIdleConns(1)
+		s.w.SetConnMaxLifetime(0)
+		s.w.SetConnMaxIdleTime(0)
+		s.r = s.w
+	} else {
+		s.w, err = sql.Open("sqlite", dsn+sep+params+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		s.w.SetMaxOpenConns(1)
+		s.w.SetMaxIdleConns(1)
+		s.w.SetConnMaxIdleTime(0)
+		s.w.SetConnMaxLifetime(0)
+		s.r, err = sql.Open("sqlite", dsn+sep+params+"&_pragma=query_only(1)")
+		if err != nil {
+			s.w.Close()
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		s.r.SetMaxOpenConns(nread)
+		s.r.SetMaxIdleConns(nread)
+		s.r.SetConnMaxIdleTime(5 * time.Minute)
+	}
+
+	ms, err := loadMigrations(migrationFiles, "migrations")
+	if err == nil {
+		// The writer connects first: it turns the file to WAL before a
+		// reader opens it.
+		err = migrate(ctx, s.w, ms, s.now().UnixMicro())
+	}
+	if err != nil {
+		s.Close()
+		if errors.Is(err, ErrSchemaTooNew) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
+	}
+	if s.lookup, err = s.r.PrepareContext(ctx, lookupSQL); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
+	}
+	if !memory {
+		var mode string
+		if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
+			s.Close()
+			return nil, fmt.Errorf("sqlite: open %s: journal_mode is %q, not WAL: %v", dsn, mode, err)
+		}
+	}
+	return s, nil
+}
+
+// Close closes the database. Calls after Close fail with
+// keys.ErrUnavailable.
+func (s *Store) Close() error {
+	var err error
+	if s.lookup != nil {
+		err = s.lookup.Close()
+	}
+	err = errors.Join(err, s.w.Close())
+	if s.r != s.w {
+		err = errors.Join(err, s.r.Close())
+	}
+	return err
+}
+
+// stamp returns the store clock's now, in UTC to the microsecond.
+func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// dbError turns a database error of op into the keys contract: a UNIQUE or
+// PRIMARY KEY violation is keys.ErrConflict, anything else
+// keys.ErrUnavailable (closed database, I/O, lock timeout, cancellation).
+// The driver's error stays in the chain.
+func dbError(op string, err error) error {
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
+		return fmt.Errorf("sqlite: %s: %w: %w", op, keys.ErrConflict, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w: %w", op, keys.ErrUnavailable, err)
+}
+
+// isConstraint reports whether err is a SQLite error with one of the
+// (extended) result codes.
+func isConstraint(err error, codes ...int) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, c := range codes {
+		if se.Code() == c {
+			return true
+		}
+	}
+	return false
+}
+
+// micros converts a time to stored unix microseconds; the zero time is 0.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros converts stored unix microseconds to a UTC time; 0 is the
+// zero time.
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
