@@ -100,9 +100,15 @@ type ListOptions struct {
 	// Endpoint, when not empty, lists only that endpoint's keys.
 	Endpoint string
 	// Limit is the page size, 1 to MaxListLimit; 0 means MaxListLimit.
+	// A negative Limit or one above MaxListLimit is an error wrapping
+	// ErrInvalid (field "limit"), not clamped, so a client asking for
+	// more than it can get learns so (see ListLimit).
 	Limit int
 	// Cursor is the NextCursor of the previous page; "" starts at the
-	// newest key. Pages run from newest to oldest (by CreatedAt, then ID).
+	// newest key. Pages run from newest to oldest (by CreatedAt, then ID,
+	// both descending). A cursor the store did not make is an error
+	// wrapping ErrInvalid (field "cursor"). Cursors are opaque; stores
+	// may use EncodeCursor and DecodeCursor.
 	Cursor string
 }
 
@@ -152,7 +158,9 @@ type KeyStore interface {
 	// gateway caches its answers (see Cache).
 	Lookup(ctx context.Context, hash [32]byte) (Key, []AttachedKey, error)
 	// Create stores k (ID, Hash and Redacted set by the caller, see
-	// NewKey) and returns it as stored, with CreatedAt and UpdatedAt set.
+	// NewKey) and returns it as stored, with CreatedAt and UpdatedAt set;
+	// ExpiresAt and LastUsed are stored in UTC, truncated to the
+	// microsecond.
 	// ErrConflict when the ID or hash exists; ErrInvalid when a field
 	// breaks a rule (see Validate).
 	Create(ctx context.Context, k Key) (Key, error)
@@ -167,27 +175,38 @@ type KeyStore interface {
 	// is none. A deleted key stops working at once on this store.
 	Delete(ctx context.Context, id string) error
 	// Touch records uses of keys: each key's LastUsed becomes the latest
-	// At given for it, never earlier than it was. Unknown IDs are ignored.
+	// At given for it (UTC, truncated to the microsecond), never earlier
+	// than it was. Unknown IDs are ignored. Touch changes no other field
+	// (not UpdatedAt).
 	Touch(ctx context.Context, uses []Use) error
-	// Attach stores an attached key (ID and Sealed set by the caller) and
-	// returns it with CreatedAt set; ErrNotFound when the gateway key does
-	// not exist, ErrInvalid beyond MaxAttachedPerProvider for its
-	// provider.
+	// Attach stores an attached key (ID, KeyID, Provider, Redacted, Sealed
+	// and KEKID set by the caller, see ValidateAttached) and returns it
+	// with CreatedAt set; ErrInvalid when a field breaks a rule or beyond
+	// MaxAttachedPerProvider for its provider (see TooManyAttached);
+	// ErrNotFound when the gateway key does not exist; ErrConflict when
+	// the attached ID exists.
 	Attach(ctx context.Context, a AttachedKey) (AttachedKey, error)
 	// Detach removes the attached key with that ID from the gateway key;
 	// ErrNotFound when there is none.
 	Detach(ctx context.Context, keyID, attachedID string) error
-	// Attached lists a gateway key's attached keys, newest first.
+	// Attached lists a gateway key's attached keys, newest first (by
+	// CreatedAt, then ID, both descending; Lookup uses the same order);
+	// ErrNotFound when the gateway key does not exist.
 	Attached(ctx context.Context, keyID string) ([]AttachedKey, error)
 	// Rewrap replaces the Sealed and KEKID of attached keys sealed under
 	// oldKEK with what fn returns for each (a key rotation); it returns
-	// how many it rewrapped.
-	Rewrap(ctx context.Context, oldKEK string, fn func(sealed []byte) (resealed []byte, kek string, err error)) (int, error)
+	// how many it rewrapped. fn receives the whole entry, because opening
+	// it needs its KeyID and Provider (see AttachedAAD). When fn fails,
+	// Rewrap returns an error wrapping fn's; entries already rewrapped
+	// may stay so (each is valid either way, and a second Rewrap finishes
+	// the rest).
+	Rewrap(ctx context.Context, oldKEK string, fn func(a AttachedKey) (resealed []byte, kek string, err error)) (int, error)
 }
 
 // Watcher is an optional capability of a KeyStore shared by several gateway
 // replicas: Watch calls changed with the token hash of each key that is
-// updated or deleted anywhere (PostgreSQL LISTEN/NOTIFY), until ctx ends,
+// updated or deleted, or whose attached keys are attached or detached,
+// anywhere (PostgreSQL LISTEN/NOTIFY), until ctx ends,
 // so that caches drop it at once instead of at the end of their TTL. It
 // returns when ctx ends or the watch fails.
 type Watcher interface {

@@ -109,3 +109,50 @@ func ValidAttachedID(id string) bool { return validID(id, "pk_") }
 
 // ValidID reports whether id is a gateway key's ID.
 func ValidID(id string) bool { return validID(id, "key_") }
+
+// MaxKEKID bounds the length of a key-encryption key's ID, in bytes.
+const MaxKEKID = 64
+
+// ValidateAttached checks an attached key about to be stored: its ID (see
+// NewAttachedID), KeyID, Provider (a non-empty name without surrounding
+// spaces), Redacted, Sealed and KEKID (printable ASCII, at most MaxKEKID
+// bytes). It returns the first problem as a *ValidationError. Whether the
+// gateway key exists and the per-provider limit are the store's to check
+// (see TooManyAttached).
+func ValidateAttached(a *AttachedKey) error {
+	switch {
+	case !ValidAttachedID(a.ID):
+		return &ValidationError{"id", "invalid_id", "must be \"pk_\" and 26 base32 characters"}
+	case !ValidID(a.KeyID):
+		return &ValidationError{"key_id", "invalid_key_id", "must be a gateway key's ID"}
+	case a.Provider == "" || len(a.Provider) > MaxDescription || !utf8.ValidString(a.Provider) || strings.TrimSpace(a.Provider) != a.Provider:
+		return &ValidationError{"provider", "invalid_provider", "must be a non-empty UTF-8 name of at most " + strconv.Itoa(MaxDescription) + " bytes without surrounding spaces"}
+	case a.Redacted == "":
+		return &ValidationError{"redacted", "missing_redacted", "the redacted provider key is not set"}
+	case len(a.Sealed) == 0:
+		return &ValidationError{"sealed", "missing_sealed", "the sealed provider key is not set"}
+	case !validKEKID(a.KEKID):
+		return &ValidationError{"kek_id", "invalid_kek_id", "must be 1 to " + strconv.Itoa(MaxKEKID) + " printable ASCII characters"}
+	}
+	return nil
+}
+
+// TooManyAttached is the error a store returns when attaching one more key
+// for a provider would exceed MaxAttachedPerProvider. It wraps ErrInvalid.
+func TooManyAttached() *ValidationError {
+	return &ValidationError{"provider", "too_many_attached",
+		"at most " + strconv.Itoa(MaxAttachedPerProvider) + " provider keys can be attached per provider"}
+}
+
+// validKEKID reports whether id is 1 to MaxKEKID printable ASCII bytes.
+func validKEKID(id string) bool {
+	if id == "" || len(id) > MaxKEKID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
