@@ -3,10 +3,9 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -41,36 +40,16 @@ func (r *attachedRow) attached() (keys.AttachedKey, bool) {
 	}, true
 }
 
-// validateAttached checks an attached key about to be stored.
-func validateAttached(a *keys.AttachedKey) error {
-	switch {
-	case !keys.ValidAttachedID(a.ID):
-		return &keys.ValidationError{Field: "id", Code: "invalid_id", Message: "must be \"pk_\" and 26 base32 characters"}
-	case a.Provider == "" || len(a.Provider) > keys.MaxDescription || !utf8.ValidString(a.Provider):
-		return &keys.ValidationError{Field: "provider", Code: "invalid_provider",
-			Message: "must be a provider ID of 1 to " + strconv.Itoa(keys.MaxDescription) + " bytes"}
-	case a.Redacted == "":
-		return &keys.ValidationError{Field: "redacted", Code: "missing_redacted", Message: "the redacted key is not set"}
-	case len(a.Sealed) == 0:
-		return &keys.ValidationError{Field: "sealed", Code: "missing_sealed", Message: "the sealed key is not set"}
-	case a.KEKID == "":
-		return &keys.ValidationError{Field: "kek_id", Code: "missing_kek_id", Message: "the key-encryption key's ID is not set"}
-	}
-	return nil
-}
-
 // Attach stores a (ID, KeyID, Provider, Redacted, Sealed and KEKID set by
-// the caller) and returns it with CreatedAt set. keys.ErrNotFound when the
-// gateway key does not exist; keys.ErrInvalid for a missing field or
-// beyond keys.MaxAttachedPerProvider for its provider; keys.ErrConflict
+// the caller, see keys.ValidateAttached) and returns it with CreatedAt
+// set. keys.ErrInvalid for a field that breaks a rule or beyond
+// keys.MaxAttachedPerProvider for its provider (keys.TooManyAttached);
+// keys.ErrNotFound when the gateway key does not exist; keys.ErrConflict
 // when the ID exists. The limit holds under concurrency: the transaction
 // locks the gateway key's row before counting.
 func (s *Store) Attach(ctx context.Context, a keys.AttachedKey) (keys.AttachedKey, error) {
-	if err := validateAttached(&a); err != nil {
+	if err := keys.ValidateAttached(&a); err != nil {
 		return keys.AttachedKey{}, err
-	}
-	if !keys.ValidID(a.KeyID) {
-		return keys.AttachedKey{}, keys.ErrNotFound
 	}
 	a.Sealed = slices.Clone(a.Sealed)
 	a.CreatedAt = s.stamp()
@@ -87,8 +66,7 @@ func (s *Store) Attach(ctx context.Context, a keys.AttachedKey) (keys.AttachedKe
 			return fail(ctx, "attach", err)
 		}
 		if n >= keys.MaxAttachedPerProvider {
-			return &keys.ValidationError{Field: "provider", Code: "too_many_attached_keys",
-				Message: "at most " + strconv.Itoa(keys.MaxAttachedPerProvider) + " keys may be attached for one provider"}
+			return keys.TooManyAttached()
 		}
 		if _, err := tx.Exec(ctx, s.q.attach, a.ID, a.KeyID, a.Provider, a.Redacted, a.Sealed, a.KEKID,
 			a.CreatedAt); err != nil {
@@ -158,46 +136,52 @@ func (s *Store) Attached(ctx context.Context, keyID string) ([]keys.AttachedKey,
 }
 
 // Rewrap replaces, in one transaction, the Sealed and KEKID of the
-// attached keys sealed under oldKEK with what fn returns for each, and
-// returns how many it rewrapped. When fn fails, nothing is changed and
-// its error is returned. The rows are locked while fn runs, so fn should
-// be quick (a local re-encryption); the gateway keys concerned are
+// attached keys sealed under oldKEK with what fn returns for each (called
+// in ID order), and returns how many it rewrapped. When fn fails, or
+// returns an entry keys.ValidateAttached refuses, nothing is changed and
+// the error wraps fn's. The rows stay locked while fn runs, so fn should
+// be quick (a local re-encryption). The gateway keys concerned are
 // notified to every Watch.
-func (s *Store) Rewrap(ctx context.Context, oldKEK string, fn func(sealed []byte) (resealed []byte, kek string, err error)) (int, error) {
+func (s *Store) Rewrap(ctx context.Context, oldKEK string, fn func(a keys.AttachedKey) (resealed []byte, kek string, err error)) (int, error) {
 	var n int
 	err := s.inTx(ctx, "rewrap", func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, s.q.rewrapSelect, oldKEK)
 		if err != nil {
 			return fail(ctx, "rewrap", err)
 		}
-		var ids []string
-		var sealed [][]byte
+		var todo []keys.AttachedKey
+		var ar attachedRow
+		dest := ar.dest()
 		for rows.Next() {
-			var id string
-			var b []byte
-			if err := rows.Scan(&id, &b); err != nil {
+			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
 				return fail(ctx, "rewrap", err)
 			}
-			ids, sealed = append(ids, id), append(sealed, b)
+			a, _ := ar.attached()
+			todo = append(todo, a)
 		}
 		if err := rows.Err(); err != nil {
 			return fail(ctx, "rewrap", err)
 		}
-		if len(ids) == 0 {
+		if len(todo) == 0 {
 			return nil
 		}
-		keks := make([]string, len(ids))
-		for i := range ids {
-			resealed, kek, err := fn(sealed[i])
+		ids := make([]string, len(todo))
+		sealed := make([][]byte, len(todo))
+		keks := make([]string, len(todo))
+		for i, a := range todo {
+			if err := ctx.Err(); err != nil {
+				return fail(ctx, "rewrap", err)
+			}
+			resealed, kek, err := fn(a)
 			if err != nil {
-				return err
+				return fmt.Errorf("postgres: rewrap %s: %w", a.ID, err)
 			}
-			if len(resealed) == 0 || kek == "" {
-				return &keys.ValidationError{Field: "sealed", Code: "missing_sealed",
-					Message: "the rewrap function returned no sealed key or no key-encryption key ID"}
+			a.Sealed, a.KEKID = resealed, kek
+			if err := keys.ValidateAttached(&a); err != nil {
+				return fmt.Errorf("postgres: rewrap %s: fn's result: %w", a.ID, err)
 			}
-			sealed[i], keks[i] = resealed, kek
+			ids[i], sealed[i], keks[i] = a.ID, resealed, kek
 		}
 		if _, err := tx.Exec(ctx, s.q.rewrapUpdate, ids, sealed, keks, s.channel); err != nil {
 			return fail(ctx, "rewrap", err)

@@ -2,10 +2,7 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -139,15 +136,12 @@ func (s *Store) Get(ctx context.Context, id string) (keys.Key, error) {
 }
 
 // List returns a page of keys, newest first (by CreatedAt, then ID). The
-// cursor is opaque; one that this store did not make is keys.ErrInvalid,
-// as is a Limit outside 0 to keys.MaxListLimit.
+// cursor is keys.EncodeCursor's; a malformed one is keys.ErrInvalid, as is
+// a Limit outside 0 to keys.MaxListLimit (see keys.ListLimit).
 func (s *Store) List(ctx context.Context, o keys.ListOptions) (keys.Page, error) {
-	switch {
-	case o.Limit < 0 || o.Limit > keys.MaxListLimit:
-		return keys.Page{}, &keys.ValidationError{Field: "limit", Code: "invalid_limit",
-			Message: fmt.Sprintf("must be 0 to %d", keys.MaxListLimit)}
-	case o.Limit == 0:
-		o.Limit = keys.MaxListLimit
+	limit, err := keys.ListLimit(&o)
+	if err != nil {
+		return keys.Page{}, err
 	}
 	var args []any
 	var byEndpoint, afterCursor int
@@ -156,14 +150,14 @@ func (s *Store) List(ctx context.Context, o keys.ListOptions) (keys.Page, error)
 		args = append(args, o.Endpoint)
 	}
 	if o.Cursor != "" {
-		at, id, err := parseCursor(o.Cursor)
+		at, id, err := keys.DecodeCursor(o.Cursor)
 		if err != nil {
 			return keys.Page{}, err
 		}
 		afterCursor = 1
 		args = append(args, at, id)
 	}
-	args = append(args, o.Limit+1) // one more tells whether a next page exists
+	args = append(args, limit+1) // one more tells whether a next page exists
 	rows, err := s.pool.Query(ctx, s.q.list[byEndpoint][afterCursor], args...)
 	if err != nil {
 		return keys.Page{}, fail(ctx, "list", err)
@@ -180,30 +174,12 @@ func (s *Store) List(ctx context.Context, o keys.ListOptions) (keys.Page, error)
 	if err := rows.Err(); err != nil {
 		return keys.Page{}, fail(ctx, "list", err)
 	}
-	if len(p.Keys) > o.Limit {
-		p.Keys = p.Keys[:o.Limit]
-		last := p.Keys[o.Limit-1]
-		p.NextCursor = makeCursor(last.CreatedAt, last.ID)
+	if len(p.Keys) > limit {
+		p.Keys = p.Keys[:limit]
+		last := p.Keys[limit-1]
+		p.NextCursor = keys.EncodeCursor(last.CreatedAt, last.ID)
 	}
 	return p, nil
-}
-
-// makeCursor encodes a list position: the last key's CreatedAt in
-// microseconds since the Unix epoch (8 bytes, big-endian) and its ID,
-// in unpadded URL-safe base64.
-func makeCursor(at time.Time, id string) string {
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(at.UnixMicro()))
-	return base64.RawURLEncoding.EncodeToString(append(b, id...))
-}
-
-// parseCursor decodes makeCursor's form; keys.ErrInvalid when it is not.
-func parseCursor(c string) (time.Time, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) < 8 || !keys.ValidID(string(b[8:])) {
-		return time.Time{}, "", &keys.ValidationError{Field: "cursor", Code: "invalid_cursor",
-			Message: "is not a cursor of this list"}
-	}
-	return time.UnixMicro(int64(binary.BigEndian.Uint64(b))).UTC(), string(b[8:]), nil
 }
 
 // Update applies u to the key with that ID and returns it with UpdatedAt

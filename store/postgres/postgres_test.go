@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmgate/gateway/keys"
+	"github.com/llmgate/gateway/keys/keystoretest"
 	"github.com/llmgate/gateway/store/postgres"
 	"github.com/llmgate/gateway/store/postgres/pgtest"
 )
@@ -144,7 +145,7 @@ func TestClosedStore(t *testing.T) {
 		"Detach":   func() error { return s.Detach(ctx, k.ID, testID("pk_", 1)) },
 		"Attached": func() error { _, err := s.Attached(ctx, k.ID); return err },
 		"Rewrap": func() error {
-			_, err := s.Rewrap(ctx, "kek1", func(b []byte) ([]byte, string, error) { return b, "kek2", nil })
+			_, err := s.Rewrap(ctx, "kek1", func(a keys.AttachedKey) ([]byte, string, error) { return a.Sealed, "kek2", nil })
 			return err
 		},
 		"Watch": func() error { return s.Watch(ctx, func([32]byte) {}) },
@@ -174,5 +175,11 @@ func TestContext(t *testing.T) {
 		_, err := s.Get(ctx, k.ID)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.ErrorIs(t, err, keys.ErrUnavailable)
+	})
+}
+
+func TestConformance(t *testing.T) {
+	keystoretest.Run(t, func(t *testing.T) keys.KeyStore {
+		return open(t, pgtest.NewDatabase(t), postgres.Options{})
 	})
 }

@@ -36,7 +36,7 @@ func newQueries(schema string) queries {
 	a.id, a.key_id, a.provider, a.redacted, a.sealed, a.kek_id, a.created_at
 FROM {s}.gateway_keys k LEFT JOIN {s}.attached_keys a ON a.key_id = k.id
 WHERE k.hash = $1
-ORDER BY a.created_at DESC, a.seq DESC`),
+ORDER BY a.created_at DESC, a.id DESC`),
 		create: r.Replace(`INSERT INTO {s}.gateway_keys (` + keyColumns + `)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
 		get: r.Replace(`SELECT ` + keyColumns + ` FROM {s}.gateway_keys WHERE id = $1`),
@@ -73,8 +73,8 @@ SELECT pg_notify($3::text, encode(d.hash, 'hex')) FROM d`),
 		attached: r.Replace(`SELECT a.id, a.key_id, a.provider, a.redacted, a.sealed, a.kek_id, a.created_at
 FROM {s}.gateway_keys k LEFT JOIN {s}.attached_keys a ON a.key_id = k.id
 WHERE k.id = $1
-ORDER BY a.created_at DESC, a.seq DESC`),
-		rewrapSelect: r.Replace(`SELECT id, sealed FROM {s}.attached_keys WHERE kek_id = $1 ORDER BY id FOR UPDATE`),
+ORDER BY a.created_at DESC, a.id DESC`),
+		rewrapSelect: r.Replace(`SELECT ` + attachedColumns + ` FROM {s}.attached_keys WHERE kek_id = $1 ORDER BY id FOR UPDATE`),
 		rewrapUpdate: r.Replace(`WITH u AS (
 	UPDATE {s}.attached_keys a SET sealed = v.sealed, kek_id = v.kek
 	FROM unnest($1::text[], $2::bytea[], $3::text[]) AS v(id, sealed, kek)

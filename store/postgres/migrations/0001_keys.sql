@@ -28,13 +28,10 @@ CREATE TABLE attached_keys (
 	redacted   text        NOT NULL,
 	sealed     bytea       NOT NULL,
 	kek_id     text        NOT NULL,
-	created_at timestamptz NOT NULL,
-	-- seq orders keys attached within the same microsecond: newest first
-	-- means last attached first.
-	seq        bigint      GENERATED ALWAYS AS IDENTITY
+	created_at timestamptz NOT NULL
 );
 
 -- Lookup and Attached (newest first), the per-provider count of Attach.
-CREATE INDEX attached_keys_key_created ON attached_keys (key_id, created_at DESC, seq DESC);
+CREATE INDEX attached_keys_key_created ON attached_keys (key_id, created_at DESC, id DESC);
 -- Rewrap finds the entries sealed under a key-encryption key.
 CREATE INDEX attached_keys_kek ON attached_keys (kek_id);
