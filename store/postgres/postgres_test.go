@@ -179,7 +179,16 @@ func TestContext(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	keystoretest.Run(t, func(t *testing.T) keys.KeyStore {
-		return open(t, pgtest.NewDatabase(t), postgres.Options{})
+	t.Run("system clock", func(t *testing.T) {
+		keystoretest.Run(t, func(t *testing.T) keys.KeyStore {
+			return open(t, pgtest.NewDatabase(t), postgres.Options{})
+		})
+	})
+	t.Run("stopped clock", func(t *testing.T) {
+		// Every time ties: orders fall back on IDs.
+		stopped := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		keystoretest.Run(t, func(t *testing.T) keys.KeyStore {
+			return open(t, pgtest.NewDatabase(t), postgres.Options{Now: func() time.Time { return stopped }})
+		})
 	})
 }
