@@ -1,0 +1,101 @@
+package postgres_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/llmgate/gateway/store/postgres"
+	"github.com/llmgate/gateway/store/postgres/pgtest"
+)
+
+// query runs sql on dsn and returns the single int it selects.
+func queryInt(t *testing.T, dsn, sql string, args ...any) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var n int
+	require.NoError(t, conn.QueryRow(ctx, sql, args...).Scan(&n))
+	return n
+}
+
+// execSQL runs sql on dsn.
+func execSQL(t *testing.T, dsn, sql string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql, args...)
+	require.NoError(t, err)
+}
+
+const (
+	countMigrations = `SELECT count(*) FROM llmgate.schema_migrations`
+	maxMigration    = `SELECT max(version) FROM llmgate.schema_migrations`
+	countTables     = `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`
+)
+
+func TestMigrate(t *testing.T) {
+	ctx := context.Background()
+	t.Run("fresh", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		open(t, dsn, postgres.Options{})
+		require.Equal(t, 1, queryInt(t, dsn, countMigrations))
+		require.Equal(t, 1, queryInt(t, dsn, maxMigration))
+		// schema_migrations, gateway_keys, attached_keys.
+		require.Equal(t, 3, queryInt(t, dsn, countTables, "llmgate"))
+		require.Equal(t, 0, queryInt(t, dsn, countTables, "public"))
+	})
+	t.Run("reopen", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		s := open(t, dsn, postgres.Options{})
+		k, err := s.Create(ctx, testKey(1))
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+		s = open(t, dsn, postgres.Options{})
+		require.Equal(t, 1, queryInt(t, dsn, countMigrations))
+		_, err = s.Get(ctx, k.ID)
+		require.NoError(t, err, "the data survives a reopen")
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Go(func() {
+				s, err := postgres.Open(ctx, dsn, postgres.Options{})
+				errs[i] = err
+				if err == nil {
+					s.Close()
+				}
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			require.NoError(t, err, "Open %d", i)
+		}
+		require.Equal(t, 1, queryInt(t, dsn, countMigrations))
+	})
+	t.Run("newer schema", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		open(t, dsn, postgres.Options{})
+		execSQL(t, dsn, `INSERT INTO llmgate.schema_migrations (version, name) VALUES (9999, '9999_future')`)
+		_, err := postgres.Open(ctx, dsn, postgres.Options{})
+		require.ErrorIs(t, err, postgres.ErrSchemaTooNew)
+		require.ErrorContains(t, err, "9999")
+	})
+	t.Run("schemas side by side", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		open(t, dsn, postgres.Options{Schema: "one"})
+		open(t, dsn, postgres.Options{Schema: "two"})
+		require.Equal(t, 3, queryInt(t, dsn, countTables, "one"))
+		require.Equal(t, 3, queryInt(t, dsn, countTables, "two"))
+		require.Equal(t, 0, queryInt(t, dsn, countTables, "llmgate"))
+	})
+}
