@@ -531,20 +531,14 @@ func TestCacheBounded(t *testing.T) {
 		{"positive entries", 1000, true},
 		{"tiny", 3, false},
 		{"one shard", 64, false},
-		{"default", 0, false},
+		{"many shards", 20_000, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newFakeStore()
 			c := NewCache(s, CacheOptions{MaxEntries: tt.maxEntries})
 			max := tt.maxEntries
-			if max == 0 {
-				max = DefaultCacheMaxEntries
-			}
 			n := 3 * max
-			if tt.maxEntries == 0 {
-				n = max + max/4 // enough to fill every shard, and quicker
-			}
 			for i := range n {
 				h := randomHash(i)
 				if tt.positive {
@@ -560,6 +554,13 @@ func TestCacheBounded(t *testing.T) {
 			require.Equal(t, int64(n), s.lookupCalls.Load())
 		})
 	}
+}
+
+func TestCacheDefaultBound(t *testing.T) {
+	c := NewCache(newFakeStore(), CacheOptions{})
+	require.Len(t, c.shards, cacheShardsMax)
+	require.LessOrEqual(t, c.perShard*len(c.shards), DefaultCacheMaxEntries)
+	require.Greater(t, c.perShard*len(c.shards), DefaultCacheMaxEntries*99/100)
 }
 
 func TestCacheEvictsExpiredFirst(t *testing.T) {
