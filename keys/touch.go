@@ -25,13 +25,18 @@ const MaxTouchBatch = 1000
 // of two.
 const touchShards = 32
 
+// minFlushTimeout is the least time a background flush is given, however
+// short the Interval.
+const minFlushTimeout = time.Second
+
 // ErrClosed is returned by a Toucher's Flush after Close.
 var ErrClosed = errors.New("keys: toucher closed")
 
 // TouchOptions configure a Toucher. The zero value selects every default.
 type TouchOptions struct {
 	// Interval is the time between background flushes, and bounds each
-	// one. 0 or less means DefaultTouchInterval (10s).
+	// one (but a flush is given at least a second). 0 or less means
+	// DefaultTouchInterval (10s).
 	Interval time.Duration
 	// MaxPending bounds the distinct keys waiting for a flush (and, apart,
 	// those waiting for their one retry); uses of further keys are dropped
@@ -176,7 +181,7 @@ func (t *Toucher) Stats() TouchStats {
 }
 
 // Start starts the background goroutine that flushes every Interval, each
-// flush bounded by Interval. Calls after the first, or after Close, do
+// flush bounded by Interval (at least a second). Calls after the first, or after Close, do
 // nothing. Safe for concurrent use.
 func (t *Toucher) Start() {
 	t.startOnce.Do(func() {
@@ -202,7 +207,7 @@ func (t *Toucher) loop(ctx context.Context, done chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		fctx, cancel := context.WithTimeout(ctx, t.interval)
+		fctx, cancel := context.WithTimeout(ctx, max(t.interval, minFlushTimeout))
 		err := t.flush(fctx)
 		cancel()
 		if err != nil && t.onError != nil {
