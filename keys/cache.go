@@ -127,6 +127,9 @@ type cacheCall struct {
 	// answer may predate a change and is not cached. Guarded by the
 	// shard's mu.
 	forgotten bool
+	// waiters counts the callers that waited for the call (tests use it).
+	// Guarded by the shard's mu.
+	waiters int
 }
 
 // NewCache returns a cache in front of store, with o's options (zero fields
@@ -151,15 +154,15 @@ func NewCache(store KeyStore, o CacheOptions) *Cache {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	max := o.MaxEntries
-	if max <= 0 {
-		max = DefaultCacheMaxEntries
+	maxEntries := o.MaxEntries
+	if maxEntries <= 0 {
+		maxEntries = DefaultCacheMaxEntries
 	}
 	n := cacheShardsMax
-	for n > 1 && max/n < cacheShardMin {
+	for n > 1 && maxEntries/n < cacheShardMin {
 		n /= 2
 	}
-	c.perShard = max / n
+	c.perShard = maxEntries / n
 	c.mask = uint8(n - 1)
 	c.shards = make([]cacheShard, n)
 	for i := range c.shards {
@@ -208,6 +211,7 @@ func (c *Cache) miss(ctx context.Context, s *cacheShard, hash [32]byte) (Key, []
 			s.mu.Unlock()
 			return c.load(ctx, s, hash, call)
 		}
+		call.waiters++
 		s.mu.Unlock()
 		select {
 		case <-call.done:

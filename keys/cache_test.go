@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -404,6 +405,22 @@ func blockingLookup(s *fakeStore) (entered chan struct{}, release chan struct{})
 	return entered, release
 }
 
+// waitForWaiters returns once n callers wait for the store lookup of h in
+// flight.
+func waitForWaiters(c *Cache, h [32]byte, n int) {
+	s := c.shard(&h)
+	for {
+		s.mu.Lock()
+		call := s.inflight[h]
+		ok := call != nil && call.waiters >= n
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
 func TestCacheSingleFlight(t *testing.T) {
 	s := newFakeStore()
 	h := s.add("good")
@@ -421,6 +438,7 @@ func TestCacheSingleFlight(t *testing.T) {
 		})
 	}
 	<-entered
+	waitForWaiters(c, h, n-1)
 	close(release)
 	wg.Wait()
 	for i := range n {
@@ -445,6 +463,7 @@ func TestCacheWaiterHonoursItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, _, err := c.Lookup(ctx, h)
+	require.Equal(t, 1, c.shard(&h).inflight[h].waiters)
 	require.ErrorIs(t, err, context.Canceled)
 	close(release)
 	require.NoError(t, <-leader)
@@ -474,6 +493,7 @@ func TestCacheLeaderCancelled(t *testing.T) {
 		}
 		waiter <- err
 	}()
+	waitForWaiters(c, h, 1)
 	cancel()
 	require.ErrorIs(t, <-leader, context.Canceled)
 	require.NoError(t, <-waiter)
@@ -671,19 +691,27 @@ func TestCacheRunRetriesWatch(t *testing.T) {
 }
 
 func TestCacheRunStopsDuringBackoff(t *testing.T) {
+	// A failed watch purges the cache at once, and Run stops during the
+	// delay before the next watch.
 	defer goleak.VerifyNone(t)
 	s := newFakeStore()
-	failed := make(chan struct{})
-	s.watch = func(context.Context, func([32]byte)) error {
-		close(failed)
+	h := s.add("good")
+	var c *Cache
+	s.watch = func(ctx context.Context, _ func([32]byte)) error {
+		if _, _, err := c.Lookup(ctx, h); err != nil {
+			return err
+		}
 		return errors.New("listen failed")
 	}
-	c := NewCache(s, CacheOptions{})
+	failed := make(chan struct{})
+	c = NewCache(s, CacheOptions{OnError: func(error) { close(failed) }})
 	c.backoffMin = time.Hour
 	ctx, cancel := context.WithCancel(t.Context())
 	ran := make(chan error, 1)
 	go func() { ran <- c.Run(ctx) }()
 	<-failed
+	require.Zero(t, c.Len())
+	require.Equal(t, int64(1), s.lookupCalls.Load())
 	cancel()
 	require.NoError(t, <-ran)
 }
