@@ -145,7 +145,7 @@ func (s *fakeStore) Attach(context.Context, AttachedKey) (AttachedKey, error) {
 func (s *fakeStore) Attached(context.Context, string) ([]AttachedKey, error) {
 	return nil, errNotImplemented
 }
-func (s *fakeStore) Rewrap(context.Context, string, func([]byte) ([]byte, string, error)) (int, error) {
+func (s *fakeStore) Rewrap(context.Context, string, func(AttachedKey) ([]byte, string, error)) (int, error) {
 	return 0, errNotImplemented
 }
 
