@@ -323,6 +323,10 @@ func (c *call) event() *Event {
 	if c.served.up != nil {
 		ev.ServedBy = c.served.name()
 	}
+	if !c.principal.IsZero() {
+		p := c.principal.Principal
+		ev.Principal = &p
+	}
 	if len(c.cands) > 0 {
 		ev.Candidates = make([]string, len(c.cands))
 		for i := range c.cands {

@@ -95,6 +95,16 @@ const (
 	// once the client's own choice and the restrictions were applied (422,
 	// no_model_selected).
 	KindNoModelSelected
+	// KindUnauthorized: the request carries no gateway API key where one is
+	// required, or an unknown, deleted or expired one (401,
+	// invalid_api_key). It never falls back to pass-through.
+	KindUnauthorized
+	// KindKeyWrongEndpoint: the gateway API key belongs to another
+	// endpoint (403, key_endpoint_mismatch).
+	KindKeyWrongEndpoint
+	// KindAuthUnavailable: the key store or the host's authenticator
+	// could not answer (503, auth_unavailable); retrying may succeed.
+	KindAuthUnavailable
 	numKinds
 )
 
@@ -125,6 +135,9 @@ var kindInfo = [numKinds]struct {
 	KindHostNotAllowed:       {"host_not_allowed", http.StatusForbidden},
 	KindModelSelectionFailed: {"model_selection_failed", http.StatusUnprocessableEntity},
 	KindNoModelSelected:      {"no_model_selected", http.StatusUnprocessableEntity},
+	KindUnauthorized:         {"invalid_api_key", http.StatusUnauthorized},
+	KindKeyWrongEndpoint:     {"key_endpoint_mismatch", http.StatusForbidden},
+	KindAuthUnavailable:      {"auth_unavailable", http.StatusServiceUnavailable},
 }
 
 // Code returns the stable machine-readable code of the kind, the value of
@@ -241,6 +254,7 @@ var (
 	ErrStreamFailed       error = &sentinel{KindStreamFailed}
 	ErrModelSelection     error = &sentinel{KindModelSelectionFailed}
 	ErrNoModelSelected    error = &sentinel{KindNoModelSelected}
+	ErrUnauthorized       error = &sentinel{KindUnauthorized}
 )
 
 // KindOf returns the Kind of err: the Kind of the first *Error in its chain,
@@ -359,7 +373,7 @@ func retryable(e *Error) bool {
 			}
 		}
 		return len(e.Attempts) == 0
-	case KindTotalTimeout, KindInternal, KindUnavailable:
+	case KindTotalTimeout, KindInternal, KindUnavailable, KindAuthUnavailable:
 		return true
 	case KindUpstream:
 		return !clientFault(e.HTTPStatus())

@@ -165,7 +165,10 @@ type Event struct {
 	Path      string            `json:"path"`
 	Surface   providers.Surface `json:"surface,omitempty"`
 	Format    providers.Format  `json:"format,omitempty"` // the client's wire format
-	Stream    bool              `json:"stream"`
+	// Principal is who the request acted for; nil when nobody (no gateway
+	// key, no host identity).
+	Principal *Principal `json:"principal,omitempty"`
+	Stream    bool       `json:"stream"`
 	// RequestedModels is model followed by models, as the client sent them.
 	RequestedModels []string `json:"requested_models,omitempty"`
 	// Candidates is the failover plan, as "provider:model".

@@ -137,12 +137,18 @@ func (c *call) injectUsage(cand *candidate) bool {
 // reason to skip it. A key selection strategy that fails fails the
 // request.
 func (c *call) keysFor(cand *candidate) ([]*keyState, string, *Error) {
+	if ks, skip, ok := c.attachedKeys(cand.up); ok {
+		return ks, skip, nil
+	}
 	if len(cand.up.keys) > 0 {
 		keys, err := c.orderKeys(cand.up, cand.upstreamModel)
 		if err == nil && len(keys) == 0 {
 			return nil, "the provider's api key selection chose none of its keys", nil
 		}
 		return keys, "", err
+	}
+	if c.principal.KeyID != "" && !cand.up.custom {
+		return nil, "provider " + cand.up.id + " has no configured key and none is attached to gateway key " + c.principal.KeyID, nil
 	}
 	k, skip := c.keylessKey(cand.up)
 	if skip != "" {

@@ -32,6 +32,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/internal/httpx"
@@ -87,6 +89,7 @@ func New(opts ...Option) (*Gateway, error) {
 		return nil, err
 	}
 	g.routing.Store(rt)
+	rt.auth.start()
 	return g, nil
 }
 
@@ -104,11 +107,18 @@ func (g *Gateway) Reload(opts ...Option) error {
 	if g.closed.Load() {
 		return errors.New("llmgate: reload of a closed gateway")
 	}
-	rt, err := g.build(opts, g.routing.Load())
+	prev := g.routing.Load()
+	rt, err := g.build(opts, prev)
 	if err != nil {
 		return err
 	}
 	g.routing.Store(rt)
+	rt.auth.start()
+	if prev.auth != rt.auth {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		prev.auth.stop(ctx)
+		cancel()
+	}
 	return nil
 }
 
@@ -194,11 +204,17 @@ func oneProblemPerField(errs []error) []error {
 }
 
 // Close releases the gateway's resources: idle upstream connections of the
-// transport it created. Requests arriving after Close get 503
+// transport it created, and with WithKeyStore the key cache's watch and
+// the last-used writer, whose pending times it flushes (for at most 5s). Requests arriving after Close get 503
 // gateway_closed; requests in flight finish. Close is idempotent.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
+		g.reloadMu.Lock()
+		defer g.reloadMu.Unlock()
 		g.closed.Store(true)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		g.routing.Load().auth.stop(ctx)
+		cancel()
 		g.transport.CloseIdleConnections()
 	})
 	return nil

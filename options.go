@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/keys"
 	"github.com/llmgate/gateway/metrics"
 	"github.com/llmgate/gateway/providers"
 )
@@ -320,6 +321,9 @@ type config struct {
 	modelSelection    []string // CEL model strategies, in order
 	keySelection      []string // built-in key balancing name or CEL key strategies
 	metrics           *metrics.Recorder
+	keyStore          keys.KeyStore
+	keyStoreOpts      KeyStoreOptions
+	authenticator     Authenticator
 }
 
 func defaultConfig() config {
@@ -804,6 +808,76 @@ func WithMetrics(rec *metrics.Recorder) Option {
 	})
 }
 
+// KeyStoreOptions configures gateway API keys (WithKeyStore).
+type KeyStoreOptions struct {
+	// Endpoint names this gateway: only keys created for it work here
+	// (others get 403 key_endpoint_mismatch), so one store can serve
+	// several gateways. Required.
+	Endpoint string
+	// Optional lets requests without a gateway token through as if there
+	// were no key store: configured provider keys and scoped pass-through
+	// (see WithPassThrough), which then need the host's own
+	// authentication in front. A token that looks like a gateway key is
+	// always checked, and an unknown one is refused (401), never passed
+	// through. Default false: every request needs a key.
+	Optional bool
+	// Sealer opens the provider keys attached to gateway keys (BYOK),
+	// which then replace the configured keys of their provider, newest
+	// first. Nil: a request whose key has attached keys skips their
+	// providers, saying why.
+	Sealer *keys.Sealer
+	// Cache configures the in-process lookup cache (TTL 30s, negative
+	// TTL 5s by default): a revocation reaches this gateway within the
+	// TTL, or at once through Gateway.Forget or a store that watches.
+	Cache keys.CacheOptions
+	// Touch configures the batched writer of last-used times (every 10s
+	// by default).
+	Touch keys.TouchOptions
+}
+
+func (o *KeyStoreOptions) equal(p *KeyStoreOptions) bool {
+	return o.Endpoint == p.Endpoint && o.Optional == p.Optional && o.Sealer == p.Sealer &&
+		o.Cache.TTL == p.Cache.TTL && o.Cache.NegativeTTL == p.Cache.NegativeTTL && o.Cache.MaxEntries == p.Cache.MaxEntries &&
+		o.Touch.Interval == p.Touch.Interval && o.Touch.MaxPending == p.Touch.MaxPending
+}
+
+// WithKeyStore authenticates clients with gateway API keys from store (see
+// package keys): a key sent as Authorization: Bearer or x-api-key is
+// looked up by its hash (cached), must belong to o.Endpoint and not be
+// expired, and restricts the request to its allowed providers and models.
+// The key never goes upstream. Gateway.Close stops the cache's watch and
+// flushes the last-used times. Not with WithAuthenticator.
+func WithKeyStore(store keys.KeyStore, o KeyStoreOptions) Option {
+	return optionFunc(func(c *config) error {
+		var errs []error
+		if store == nil {
+			errs = append(errs, optErr("WithKeyStore", "store is nil"))
+		}
+		if o.Endpoint == "" {
+			errs = append(errs, &OptionError{Option: "WithKeyStore", Field: "Endpoint", Err: errors.New("the endpoint name is required")})
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		c.keyStore, c.keyStoreOpts = store, o
+		return nil
+	})
+}
+
+// WithAuthenticator authenticates every request with the host's a (a JWT,
+// an mTLS identity, a session) instead of gateway API keys. The client's
+// credential is then never passed through upstream. Not with
+// WithKeyStore.
+func WithAuthenticator(a Authenticator) Option {
+	return optionFunc(func(c *config) error {
+		if a == nil {
+			return optErr("WithAuthenticator", "authenticator is nil")
+		}
+		c.authenticator = a
+		return nil
+	})
+}
+
 // validate checks the rules between options, after every option applied.
 func (c *config) validate() error {
 	var errs []error
@@ -862,6 +936,9 @@ func (c *config) validate() error {
 		if n == 0 {
 			errs = append(errs, optErr("WithOnlyConfiguredModels", "only configured models are allowed but no provider lists any model"))
 		}
+	}
+	if c.keyStore != nil && c.authenticator != nil {
+		errs = append(errs, optErr("WithAuthenticator", "WithAuthenticator and WithKeyStore are exclusive: choose one way to authenticate"))
 	}
 	if c.onlyProviders && len(c.providers) == 0 {
 		errs = append(errs, optErr("WithOnlyConfiguredProviders", "only configured providers are allowed but no provider is configured"))

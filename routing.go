@@ -38,6 +38,7 @@ type routing struct {
 	models         *strategy.Program                        // model selection strategies; nil without
 	universes      map[providers.Surface]*strategy.Universe // what strategies choose from, per surface
 	results        map[providers.Surface]*strategyResults   // cached request-free strategy results
+	auth           *authState                               // nil: requests are not authenticated
 }
 
 // upstream is one provider as the gateway uses it: catalog entry,
@@ -248,6 +249,7 @@ func buildRouting(cfg *config, hc *http.Client, rec *metrics.Recorder, prev *rou
 	if rt.models != nil {
 		rt.buildUniverses()
 	}
+	rt.auth = newAuthState(cfg, prev)
 	return rt, rt.buildDefaults()
 }
 

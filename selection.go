@@ -82,6 +82,9 @@ func (c *call) plan() *Error {
 	if err == nil && c.rt.models != nil {
 		cands, rejected, err = c.selectModels(names, cands, rejected)
 	}
+	if err == nil {
+		cands, rejected, err = c.principal.restrict(cands, rejected)
+	}
 	c.rejected = rejected
 	if len(rejected) > 0 {
 		ms := make([]string, len(rejected))
@@ -507,7 +510,7 @@ func (c *call) strategyRequest() *strategy.Request {
 	if !c.sreqSet {
 		c.sreqSet = true
 		c.sreq = strategy.Request{Headers: c.r.Header, Stream: c.parsed.stream, API: apiName(c.surface),
-			Models: c.parsed.names(), InputTokens: c.inputTokens}
+			Models: c.parsed.names(), InputTokens: c.inputTokens, KeyID: c.principal.KeyID, KeyMetadata: c.principal.metadataMap()}
 	}
 	return &c.sreq
 }
@@ -535,4 +538,58 @@ func (c *call) inputTokens() int {
 		return int(tokens.QuickEstimateAnthropicMessages(catalog.EncodingO200K, c.body))
 	}
 	return int(tokens.QuickEstimateOpenAIChat(catalog.EncodingO200K, c.body))
+}
+
+// restrict applies the principal's allow-lists (a gateway key's allowed
+// providers and models) to the plan: refused candidates are recorded as
+// rejected, and when none is left the request fails with 403
+// provider_not_allowed or model_not_allowed.
+func (p *principal) restrict(cands []candidate, rejected []Rejection) ([]candidate, []Rejection, *Error) {
+	if len(p.AllowedProviders) == 0 && len(p.AllowedModels) == 0 {
+		return cands, rejected, nil
+	}
+	out := make([]candidate, 0, len(cands))
+	var first *Error
+	for i := range cands {
+		cand := &cands[i]
+		var e *Error
+		switch {
+		case len(p.AllowedProviders) > 0 && !slices.ContainsFunc(p.AllowedProviders, cand.up.named):
+			e = errorf(KindProviderNotAllowed, "provider %q is not allowed for gateway key %s", cand.up.id, p.KeyID)
+		case len(p.AllowedModels) > 0 && !slices.ContainsFunc(p.AllowedModels, cand.named):
+			e = errorf(KindModelNotAllowed, "model %q is not allowed for gateway key %s", cand.name(), p.KeyID)
+		default:
+			out = append(out, *cand)
+			continue
+		}
+		rejected = append(rejected, Rejection{Model: cand.name(), Reason: e.Message})
+		if first == nil {
+			first = e
+		}
+	}
+	if len(out) == 0 {
+		return nil, rejected, first
+	}
+	return out, rejected, nil
+}
+
+// named reports whether the provider is called name (its ID or an alias,
+// ASCII case-insensitively).
+func (u *upstream) named(name string) bool {
+	return strings.EqualFold(u.id, name) || slices.ContainsFunc(u.cat.Aliases, func(a string) bool { return strings.EqualFold(a, name) })
+}
+
+// named reports whether the candidate is the model an allow-list entry
+// names: "provider:model", or a model ID or alias of any provider.
+func (c *candidate) named(entry string) bool {
+	if p, m, ok := strings.Cut(entry, ":"); ok && c.up.named(p) {
+		entry = m
+	}
+	if strings.EqualFold(entry, c.upstreamModel) {
+		return true
+	}
+	if c.model == nil {
+		return false
+	}
+	return strings.EqualFold(entry, c.model.ID) || slices.ContainsFunc(c.model.Aliases, func(a string) bool { return strings.EqualFold(a, entry) })
 }
