@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -382,5 +383,25 @@ func TestTokenShownOnce(t *testing.T) {
 		require.NotContains(t, s, hex.EncodeToString(hash[:]))
 		require.NotContains(t, s, base64.StdEncoding.EncodeToString(hash[:]))
 		require.NotContains(t, s, "sk-proj-abcdefghijklmnopqrstuvwxyz")
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	store := keys.NewMemoryStore()
+	h, err := admin.New(admin.Options{Store: store, Endpoint: "prod", Token: testToken})
+	require.NoError(b, err)
+	k, _, err := keys.NewKey("prod")
+	require.NoError(b, err)
+	_, err = store.Create(context.Background(), k)
+	require.NoError(b, err)
+	r := httptest.NewRequest("GET", "/v1/keys/"+k.ID, nil)
+	r.Header.Set("Authorization", "Bearer "+testToken)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code)
+		}
 	}
 }
