@@ -327,6 +327,13 @@ func (c *call) dispatch() bool {
 		return false
 	case ep.surface == "":
 		c.w.Header()[HeaderAttempts] = attemptsZero
+		if c.rt.auth != nil {
+			// Where requests need a key, so does the model list.
+			if e := c.authenticate(); e != nil {
+				c.fail(e)
+				return false
+			}
+		}
 		if ep.model != "" {
 			c.serveModel(ep.model)
 		} else {

@@ -285,3 +285,21 @@ func BenchmarkAuthenticate(b *testing.B) {
 		}
 	}
 }
+
+func TestGatewayKeysModelList(t *testing.T) {
+	e := newKeyEnv(t, KeyStoreOptions{})
+	_, token := e.key(t, "gw", nil)
+	get := func(h ...string) int {
+		req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/v1/models", nil)
+		require.NoError(t, err)
+		for i := 0; i+1 < len(h); i += 2 {
+			req.Header.Set(h[i], h[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusUnauthorized, get())
+	require.Equal(t, http.StatusOK, get("Authorization", "Bearer "+token))
+}
