@@ -17,8 +17,9 @@ import (
 // bench/cmd/proxy/main.go and the benchmark's own packages (bench/internal)
 // over the old ones, so that the proxy takes the current flags and only the
 // library is the old one, and builds there with the nostrategies build tag
-// (the baseline never runs with -strategies, and that leaves out the one
-// option an old revision may lack). It fails, saying why, when the
+// (the baseline never runs with -strategies or -keys, and that leaves out
+// the options an old revision may lack, WithModelSelection and
+// WithKeyStore with package keys). It fails, saying why, when the
 // revision is unknown or the current proxy does not compile against it.
 func buildBaseline(ctx context.Context, root, dir, rev string) (bin, short string, err error) {
 	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", "--verify", rev+"^{commit}").Output()

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	gateway "github.com/llmgate/gateway"
+	"github.com/llmgate/gateway/bench/internal/gatewaykey"
 	"github.com/llmgate/gateway/bench/internal/strategies"
+	"github.com/llmgate/gateway/keys"
 	"github.com/stretchr/testify/require"
 )
 
@@ -209,13 +211,15 @@ func TestParseFlags(t *testing.T) {
 	require.Equal(t, 4, c.concurrency)
 	require.Equal(t, 200, c.scaleStreams)
 	require.False(t, c.strategies, "-strategies is opt-in")
-	c, err = parseFlags([]string{"-baseline", "192e4bb", "-scale-streams", "4000", "-strategies"})
+	require.False(t, c.keys, "-keys is opt-in")
+	c, err = parseFlags([]string{"-baseline", "192e4bb", "-scale-streams", "4000", "-strategies", "-keys"})
 	require.NoError(t, err)
 	require.Equal(t, 5, c.rounds)
 	require.Equal(t, 256, c.streams)
 	require.Equal(t, 4000, c.scaleStreams)
 	require.Equal(t, "192e4bb", c.baseline)
 	require.True(t, c.strategies)
+	require.True(t, c.keys)
 	for _, bad := range [][]string{{"-rounds", "0"}, {"-large-concurrency", "0"}, {"-scale-streams", "-1"}, {"-baseline", "-x"}} {
 		_, err := parseFlags(bad)
 		require.Error(t, err, "%q", bad)
@@ -320,6 +324,88 @@ func TestStrategiesKeepTheRequestedModels(t *testing.T) {
 			require.Equal(t, []string{tc.want}, plan.Selection[2].Models)
 			require.NotEmpty(t, plan.Candidates)
 			require.Equal(t, tc.want, plan.Candidates[0].Provider+":"+plan.Candidates[0].Model)
+		})
+	}
+}
+
+// newKeysGateway returns a gateway set up like bench/cmd/proxy, with -keys
+// when withKeys, whose providers are unreachable.
+func newKeysGateway(t *testing.T, withKeys bool) *gateway.Gateway {
+	t.Helper()
+	var opts []gateway.Option
+	for _, id := range []string{"openai", "anthropic"} {
+		opts = append(opts, gateway.WithProvider(gateway.ProviderConfig{
+			ID: id, BaseURL: "http://127.0.0.1:1/v1/", Keys: []gateway.ProviderKey{{Value: "sk-bench"}},
+		}))
+	}
+	if withKeys {
+		store := keys.NewMemoryStore()
+		_, err := store.Create(context.Background(), gatewaykey.Key())
+		require.NoError(t, err)
+		opts = append(opts, gateway.WithKeyStore(store, gateway.KeyStoreOptions{Endpoint: gatewaykey.Endpoint}))
+	}
+	gw, err := gateway.New(opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { gw.Close() })
+	return gw
+}
+
+// TestRequestsCarryTheGatewayKey checks what the llmgate+keys path relies
+// on: every request the load generator sends authenticates with a gateway
+// set up like bench/cmd/proxy -keys, and the same request without its
+// token does not.
+func TestRequestsCarryTheGatewayKey(t *testing.T) {
+	gw := newKeysGateway(t, true)
+	jsonSpec, streamSpec := chatSpecs(20)
+	sameJSON, sameStream, crossJSON, crossStream := largeSpecs(20_000, 20)
+	w := newLoadGen().newWorker("127.0.0.1:1", 4096)
+	for _, s := range []*spec{jsonSpec, streamSpec, sameJSON, sameStream, crossJSON, crossStream} {
+		t.Run(s.name, func(t *testing.T) {
+			r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(w.request(s))))
+			require.NoError(t, err)
+			require.Equal(t, "Bearer "+gatewaykey.Token, r.Header.Get("Authorization"))
+			_, err = gw.Explain(context.Background(), r)
+			require.NoError(t, err)
+
+			r, err = http.ReadRequest(bufio.NewReader(bytes.NewReader(w.request(s))))
+			require.NoError(t, err)
+			r.Header.Del("Authorization")
+			_, err = gw.Explain(context.Background(), r)
+			var ge *gateway.Error
+			require.ErrorAs(t, err, &ge)
+			require.Equal(t, gateway.KindUnauthorized, ge.Kind)
+		})
+	}
+}
+
+func TestAuthCheck(t *testing.T) {
+	jsonSpec, _ := chatSpecs(20)
+	for _, tc := range []struct {
+		name    string
+		handler http.Handler
+		ok      bool
+	}{
+		{"keys required", newKeysGateway(t, true), true},
+		{"no key store", newKeysGateway(t, false), false},
+		{"no gateway", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{}`))
+		}), false},
+		{"refuses only requests without a token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") == "" {
+				w.WriteHeader(http.StatusUnauthorized)
+			}
+		}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			defer srv.Close()
+			err := authCheck(context.Background(), hostOf(srv.URL), jsonSpec)
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, "want 401: the path does not authenticate")
 		})
 	}
 }

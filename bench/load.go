@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/llmgate/gateway/bench/internal/gatewaykey"
 )
 
 // chatRequest is the body of the requests of the main scenarios: a
@@ -454,13 +456,18 @@ func (g *loadGen) newWorker(host string, bufSize int) *worker {
 	}
 }
 
-// request returns the HTTP request bytes of s.
+// request returns the HTTP request bytes of s. Every path gets the
+// benchmark's gateway token (gatewaykey.Token) as Authorization: Bearer:
+// the llmgate+keys path requires it; the others ignore it (the plain proxy
+// forwards it and the fake upstream does not read it; an llmgate without a
+// key store keeps it as a pass-through credential that it never sends, as
+// its providers have keys), so that every path reads the same bytes.
 func (w *worker) request(s *spec) []byte {
 	if b, ok := w.reqs[s]; ok {
 		return b
 	}
 	b := append([]byte("POST "+s.path+" HTTP/1.1\r\nHost: "+w.host+
-		"\r\nUser-Agent: llmgate-bench/1\r\nContent-Type: application/json\r\nAuthorization: Bearer sk-bench-client"+
+		"\r\nUser-Agent: llmgate-bench/1\r\nContent-Type: application/json\r\nAuthorization: Bearer "+gatewaykey.Token+
 		"\r\nContent-Length: "+strconv.Itoa(len(s.body))+"\r\n\r\n"), s.body...)
 	w.reqs[s] = b
 	return b

@@ -7,7 +7,10 @@
 //     provider, both pointed at the fake upstream),
 //  4. with -strategies, through llmgate with three CEL model selection
 //     strategies configured (in the JSON, 1-client and streaming scenarios),
-//  5. with -baseline REV, through llmgate as it was at git revision REV,
+//  5. with -keys, through llmgate requiring gateway API keys (a key store
+//     holding the one key whose token every request carries; in the JSON,
+//     1-client and streaming scenarios),
+//  6. with -baseline REV, through llmgate as it was at git revision REV,
 //
 // for JSON chat completions and streamed ones at a fixed number of
 // concurrent clients (latency percentiles, throughput, time to the first
@@ -16,12 +19,12 @@
 // client's format and translated to the other one, and thousands of slow
 // streams held open at once. It prints a Markdown report with the ratios of
 // every llmgate path to the ReverseProxy, the latency each proxy adds over
-// the direct path and, with -strategies, the CPU per request with the
-// strategies ÷ without.
+// the direct path and, with -strategies and -keys, the CPU per request with
+// the strategies or with keys required ÷ without.
 //
 // Usage, from the module root:
 //
-//	go run ./bench [-quick] [-strategies] [-baseline REV] [-rounds 5] [-scale-streams 2000] [-out FILE]
+//	go run ./bench [-quick] [-strategies] [-keys] [-baseline REV] [-rounds 5] [-scale-streams 2000] [-out FILE]
 //
 // The driver builds bench/cmd/upstream and bench/cmd/proxy into a temporary
 // directory and runs the fake upstream and each proxy as its own process,
@@ -75,6 +78,7 @@ type config struct {
 
 	baseline   string // git revision of the baseline llmgate, "" for none
 	strategies bool   // also measure llmgate with model selection strategies
+	keys       bool   // also measure llmgate with gateway API keys required
 	quick      bool
 	out        string
 	pin        bool
@@ -119,6 +123,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.scaleRounds, "scale-rounds", 1, "rounds of the scale scenario")
 	fs.StringVar(&c.baseline, "baseline", "", "also measure llmgate as built at this git revision (a temporary git worktree)")
 	fs.BoolVar(&c.strategies, "strategies", false, "also measure llmgate with three CEL model selection strategies (path llmgate+cel) in the JSON, 1-client and streaming scenarios")
+	fs.BoolVar(&c.keys, "keys", false, "also measure llmgate with gateway API keys required (path llmgate+keys) in the JSON, 1-client and streaming scenarios")
 	fs.BoolVar(&c.quick, "quick", false, "smoke test for CI: 1 round of ~1 s per scenario, low counts (explicit flags still win)")
 	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
 	fs.BoolVar(&c.liveBody, "plain-live-body", false, "let httputil.ReverseProxy forward request bodies as live streams (truncates some streams: golang/go#40747)")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmgate/gateway/bench/internal/gatewaykey"
 	"github.com/llmgate/gateway/bench/internal/strategies"
 )
 
@@ -20,8 +21,9 @@ const (
 	pathDirect   = "direct"
 	pathPlain    = "plain"
 	pathLLMGate  = "llmgate"
-	pathCEL      = "llmgate+cel" // llmgate with model selection strategies (-strategies)
-	pathBaseline = "baseline"    // llmgate built at -baseline
+	pathCEL      = "llmgate+cel"  // llmgate with model selection strategies (-strategies)
+	pathKeys     = "llmgate+keys" // llmgate with gateway API keys required (-keys)
+	pathBaseline = "baseline"     // llmgate built at -baseline
 )
 
 // Targets the large-body scenario checks: a cross-format request costs at
@@ -32,10 +34,13 @@ const (
 	crossFirstTarget = 1.2
 )
 
-// celCPUTarget is the target of the -strategies path: with three model
-// selection strategies, llmgate costs at most this many times the CPU per
-// request it costs without any.
-const celCPUTarget = 1.1
+// Targets of the -strategies and -keys paths: with three model selection
+// strategies, and with gateway API keys required, llmgate costs at most
+// this many times the CPU per request it costs without.
+const (
+	celCPUTarget  = 1.1
+	keysCPUTarget = 1.1
+)
 
 // report holds every measurement of a run and renders them.
 type report struct {
@@ -84,6 +89,9 @@ func newReport(cfg config, pinNote string, pinned bool) *report {
 	if cfg.strategies {
 		r.paths = append(r.paths, pathCEL)
 	}
+	if cfg.keys {
+		r.paths = append(r.paths, pathKeys)
+	}
 	if n, err := onlineCPUs(); err == nil {
 		r.cpus = n
 	}
@@ -99,18 +107,20 @@ func (r *report) label(path string) string {
 		return "httputil.ReverseProxy"
 	case pathCEL:
 		return "llmgate + 3 CEL strategies"
+	case pathKeys:
+		return "llmgate + gateway keys"
 	case pathBaseline:
 		return "llmgate @ " + r.baselineRev
 	}
 	return path
 }
 
-// llmgates returns the llmgate paths: current, with strategies, then the
-// baseline.
+// llmgates returns the llmgate paths: current, with strategies, with keys,
+// then the baseline.
 func (r *report) llmgates() []string {
 	var ps []string
 	for _, p := range r.paths {
-		if p == pathLLMGate || p == pathCEL || p == pathBaseline {
+		if p == pathLLMGate || p == pathCEL || p == pathKeys || p == pathBaseline {
 			ps = append(ps, p)
 		}
 	}
@@ -282,8 +292,8 @@ func (r *report) render(w io.Writer) {
 			p(" Memory per open stream with %s streams: %s.", commas(float64(cfg.scaleStreams)), fmtRatios(rss))
 		}
 		p("\n")
-		if gw == pathCEL {
-			r.renderStrategies(w)
+		if v, ok := r.versusOf(gw); ok {
+			r.renderVersus(w, v)
 		}
 	}
 
@@ -421,23 +431,54 @@ func (r *report) renderLarge(w io.Writer) {
 	t.write(w)
 }
 
-// renderStrategies writes the CPU per request of llmgate with model
-// selection strategies ÷ without, against celCPUTarget.
-func (r *report) renderStrategies(w io.Writer) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("\n#### Model selection strategies ÷ none (target: CPU ≤ %.1f×)\n\n", celCPUTarget)
-	p("%s is llmgate with `gateway.WithModelSelection` and these strategies, tried in order for every request "+
-		"over the whole built-in catalog (the first two yield nothing for the benchmark's requests, the third keeps their model):\n\n",
-		r.label(pathCEL))
-	for _, e := range strategies.Exprs() {
-		p("- `%s`\n", e)
+// versus is a section of the report that compares the proxy CPU per
+// request of an llmgate path with one option set to that of plain llmgate.
+type versus struct {
+	path   string  // the path with the option
+	title  string  // what the option is, in the heading: "<title> ÷ none"
+	about  string  // Markdown describing the path, before the table
+	why    string  // why CPU per request is where the option shows
+	target float64 // the target: at most this many times llmgate's CPU per request
+}
+
+// versusOf returns the section of an llmgate path that has one, the
+// -strategies and -keys paths.
+func (r *report) versusOf(path string) (versus, bool) {
+	switch path {
+	case pathCEL:
+		var about strings.Builder
+		fmt.Fprintf(&about, "%s is llmgate with `gateway.WithModelSelection` and these strategies, tried in order for every request "+
+			"over the whole built-in catalog (the first two yield nothing for the benchmark's requests, the third keeps their model):\n\n",
+			r.label(pathCEL))
+		for _, e := range strategies.Exprs() {
+			fmt.Fprintf(&about, "- `%s`\n", e)
+		}
+		return versus{path: pathCEL, title: "Model selection strategies", about: about.String(), target: celCPUTarget,
+			why: "strategies run once per request, when the gateway plans its candidates"}, true
+	case pathKeys:
+		about := fmt.Sprintf("%s is llmgate with `gateway.WithKeyStore` over a `keys.MemoryStore` holding one gateway API key "+
+			"(endpoint %q, default cache and last-used options). Every request of every path carries that key's token as "+
+			"`Authorization: Bearer`; this path requires it: it hashes the token, looks the hash up in its cache, checks the key "+
+			"and records its use. Before the run, the path refused a request with an unknown token and one without a token (401).\n",
+			r.label(pathKeys), gatewaykey.Endpoint)
+		return versus{path: pathKeys, title: "Gateway keys required", about: about, target: keysCPUTarget,
+			why: "each request authenticates once, when it arrives"}, true
 	}
-	p("\nProxy CPU per request; the ratio is taken per round (%s ÷ llmgate), then its median, range in parentheses.\n\n", r.label(pathCEL))
+	return versus{}, false
+}
+
+// renderVersus writes section v: the CPU per request of v.path ÷ llmgate's
+// per round, against v.target.
+func (r *report) renderVersus(w io.Writer, v versus) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n#### %s ÷ none (target: CPU ≤ %.1f×)\n\n", v.title, v.target)
+	p("%s", v.about)
+	p("\nProxy CPU per request; the ratio is taken per round (%s ÷ llmgate), then its median, range in parentheses.\n\n", r.label(v.path))
 	t := &table{head: []string{"Proxy CPU / request", "JSON", "JSON, 1 client", "Streaming"}}
-	for _, path := range []string{pathLLMGate, pathCEL} {
+	for _, path := range []string{pathLLMGate, v.path} {
 		t.add(r.label(path), r.cpuCell(path, r.json[path]), r.cpuCell(path, r.single[path]), r.cpuCell(path, r.stream[path]))
 	}
-	ratio := func(m map[string][]*window) []float64 { return perRound(m[pathCEL], m[pathLLMGate], cpuPerRq) }
+	ratio := func(m map[string][]*window) []float64 { return perRound(m[v.path], m[pathLLMGate], cpuPerRq) }
 	json, single, stream := ratio(r.json), ratio(r.single), ratio(r.stream)
 	t.add("Ratio", fmtRatios(json), fmtRatios(single), fmtRatios(stream))
 	t.write(w)
@@ -445,13 +486,13 @@ func (r *report) renderStrategies(w io.Writer) {
 	switch {
 	case len(json) == 0 || len(stream) == 0:
 		verdict = "— (no measurements)"
-	case median(json) <= celCPUTarget && median(stream) <= celCPUTarget:
+	case median(json) <= v.target && median(stream) <= v.target:
 		verdict = "met"
 	}
 	p("\nTarget (JSON and streaming, %d clients): %s.", r.cfg.concurrency, verdict)
 	p(" The 1-client column is for reference: at 1 client, CPU per request includes idle wake-ups. "+
-		"%s sits out the held-streams, large-request and scale scenarios: strategies run once per request, "+
-		"when the gateway plans its candidates, so CPU per request is where they show.\n", r.label(pathCEL))
+		"%s sits out the held-streams, large-request and scale scenarios: %s, so CPU per request is where it shows.\n",
+		r.label(v.path), v.why)
 }
 
 // cpuCell formats the median proxy CPU per request of a path.

@@ -79,15 +79,16 @@ func TestRender(t *testing.T) {
 	require.Contains(t, out, "No errors")
 }
 
-func TestRenderStrategies(t *testing.T) {
-	// Per-round CPU per request of llmgate+cel, in µs, over llmgate's
-	// 100 µs (JSON, 1 client) and 200 µs (streaming).
-	for _, tc := range []struct {
+func TestRenderVersus(t *testing.T) {
+	// Per-round CPU per request of the path with an option, in µs, over
+	// llmgate's 100 µs (JSON, 1 client) and 200 µs (streaming).
+	type verdict struct {
 		name             string
 		json, stream     []time.Duration
 		ratioJSON, ratio string // the rendered ratio cells
 		verdict          string
-	}{
+	}
+	verdicts := []verdict{
 		{
 			name:      "met",
 			json:      []time.Duration{103, 105, 101},
@@ -104,46 +105,100 @@ func TestRenderStrategies(t *testing.T) {
 			ratio:     `1\.15× \(1\.12–1\.25\)`,
 			verdict:   "Target (JSON and streaming, 8 clients): **not met**.",
 		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := parseFlags([]string{"-quick", "-strategies", "-rounds", "3"})
-			require.NoError(t, err)
-			rep := newReport(cfg, "Pinned.", true)
-			require.Equal(t, []string{pathDirect, pathPlain, pathLLMGate, pathCEL}, rep.paths)
-			rounds := func(cpus ...time.Duration) []*window {
-				var ws []*window
-				for _, c := range cpus {
-					ws = append(ws, win(100, c*time.Microsecond, time.Millisecond))
-				}
-				return ws
-			}
-			for _, m := range []map[string][]*window{rep.json, rep.single} {
-				m[pathDirect] = rounds(0, 0, 0)
-				m[pathPlain] = rounds(80, 80, 80)
-				m[pathLLMGate] = rounds(100, 100, 100)
-				m[pathCEL] = rounds(tc.json...)
-			}
-			rep.stream[pathDirect] = rounds(0, 0, 0)
-			rep.stream[pathPlain] = rounds(160, 160, 160)
-			rep.stream[pathLLMGate] = rounds(200, 200, 200)
-			rep.stream[pathCEL] = rounds(tc.stream...)
-
-			var b strings.Builder
-			rep.render(&b)
-			out := b.String()
-			row := func(cells ...string) {
-				t.Helper()
-				pattern := `(?m)^\|\s*` + strings.Join(cells, `\s*\|\s*`) + `\s*\|`
-				require.Regexp(t, regexp.MustCompile(pattern), out)
-			}
-			require.Contains(t, out, "\n#### Model selection strategies ÷ none (target: CPU ≤ 1.1×)\n")
-			require.Contains(t, out, "- `ai.models.underCost('text.input', 3.0).sortBy(m, m.pricing.input)`\n")
-			row("llmgate", "100 µs", "100 µs", "200 µs")
-			row("Ratio", tc.ratioJSON, tc.ratioJSON, tc.ratio)
-			require.Contains(t, out, tc.verdict)
-			// The path is compared to the ReverseProxy like the others.
-			require.Contains(t, out, "### llmgate + 3 CEL strategies ÷ httputil.ReverseProxy")
-			row("llmgate \\+ 3 CEL strategies", "2.00 ms", "2.00 ms", "100 req/s", `10[0-9] µs`, `1\.[0-9]+×`, `1\.00×`)
-		})
+		{
+			name:      "not met on JSON",
+			json:      []time.Duration{111, 112, 100},
+			stream:    []time.Duration{210, 204, 206},
+			ratioJSON: `1\.11× \(1\.00–1\.12\)`,
+			ratio:     `1\.03× \(1\.02–1\.05\)`,
+			verdict:   "Target (JSON and streaming, 8 clients): **not met**.",
+		},
 	}
+	for _, path := range []struct {
+		flag, path, label string
+		heading, about    string // lines the section must have
+	}{
+		{
+			flag: "-strategies", path: pathCEL, label: `llmgate \+ 3 CEL strategies`,
+			heading: "\n#### Model selection strategies ÷ none (target: CPU ≤ 1.1×)\n",
+			about:   "- `ai.models.underCost('text.input', 3.0).sortBy(m, m.pricing.input)`\n",
+		},
+		{
+			flag: "-keys", path: pathKeys, label: `llmgate \+ gateway keys`,
+			heading: "\n#### Gateway keys required ÷ none (target: CPU ≤ 1.1×)\n",
+			about:   "llmgate + gateway keys is llmgate with `gateway.WithKeyStore` over a `keys.MemoryStore` holding one gateway API key (endpoint \"bench\"",
+		},
+	} {
+		for _, tc := range verdicts {
+			t.Run(path.path+"/"+tc.name, func(t *testing.T) {
+				cfg, err := parseFlags([]string{"-quick", path.flag, "-rounds", "3"})
+				require.NoError(t, err)
+				rep := newReport(cfg, "Pinned.", true)
+				require.Equal(t, []string{pathDirect, pathPlain, pathLLMGate, path.path}, rep.paths)
+				rounds := func(cpus ...time.Duration) []*window {
+					var ws []*window
+					for _, c := range cpus {
+						ws = append(ws, win(100, c*time.Microsecond, time.Millisecond))
+					}
+					return ws
+				}
+				for _, m := range []map[string][]*window{rep.json, rep.single} {
+					m[pathDirect] = rounds(0, 0, 0)
+					m[pathPlain] = rounds(80, 80, 80)
+					m[pathLLMGate] = rounds(100, 100, 100)
+					m[path.path] = rounds(tc.json...)
+				}
+				rep.stream[pathDirect] = rounds(0, 0, 0)
+				rep.stream[pathPlain] = rounds(160, 160, 160)
+				rep.stream[pathLLMGate] = rounds(200, 200, 200)
+				rep.stream[path.path] = rounds(tc.stream...)
+
+				var b strings.Builder
+				rep.render(&b)
+				out := b.String()
+				row := func(cells ...string) {
+					t.Helper()
+					pattern := `(?m)^\|\s*` + strings.Join(cells, `\s*\|\s*`) + `\s*\|`
+					require.Regexp(t, regexp.MustCompile(pattern), out)
+				}
+				require.Contains(t, out, path.heading)
+				require.Contains(t, out, path.about)
+				require.Equal(t, 1, strings.Count(out, "÷ none (target"), "only the section of the path measured")
+				row("llmgate", "100 µs", "100 µs", "200 µs")
+				row("Ratio", tc.ratioJSON, tc.ratioJSON, tc.ratio)
+				require.Contains(t, out, tc.verdict)
+				// The path is compared to the ReverseProxy like the others,
+				// in every table of the scenarios it takes part in.
+				require.Contains(t, out, "### "+strings.ReplaceAll(path.label, `\`, "")+" ÷ httputil.ReverseProxy")
+				row(path.label, "2.00 ms", "2.00 ms", "100 req/s", `1[01][0-9] µs`, `1\.[0-9]+×`, `1\.00×`)
+				row(path.label, "2.00 ms", "2.00 ms", "100 req/s", `1[01][0-9] µs`, `1\.00×`, `1\.[0-9]+×`)
+				row(path.label, "1.00 ms", "1.00 ms", "2.00 ms", "2.00 ms", "100 streams/s", `2[0-5][0-9] µs`, `1\.[0-9]+×`, `1\.00×`)
+				row("JSON", path.label, "300", "0")
+			})
+		}
+	}
+
+	t.Run("both", func(t *testing.T) {
+		cfg, err := parseFlags([]string{"-quick", "-strategies", "-keys"})
+		require.NoError(t, err)
+		rep := newReport(cfg, "Pinned.", true)
+		require.Equal(t, []string{pathDirect, pathPlain, pathLLMGate, pathCEL, pathKeys}, rep.paths)
+		for _, m := range []map[string][]*window{rep.json, rep.single, rep.stream} {
+			m[pathDirect] = []*window{win(100, 0, time.Millisecond)}
+			m[pathPlain] = []*window{win(100, 80*time.Microsecond, time.Millisecond)}
+			m[pathLLMGate] = []*window{win(100, 100*time.Microsecond, time.Millisecond)}
+			m[pathCEL] = []*window{win(100, 120*time.Microsecond, time.Millisecond)}
+			m[pathKeys] = []*window{win(100, 105*time.Microsecond, time.Millisecond)}
+		}
+		var b strings.Builder
+		rep.render(&b)
+		out := b.String()
+		strat := strings.Index(out, "#### Model selection strategies ÷ none")
+		keys := strings.Index(out, "#### Gateway keys required ÷ none")
+		require.Positive(t, strat)
+		require.Greater(t, keys, strat)
+		require.Contains(t, out[strat:keys], "**not met**", "strategies: 1.20×")
+		require.Contains(t, out[keys:], "Target (JSON and streaming, 8 clients): met.", "keys: 1.05×")
+		require.NotContains(t, out[keys:], "**not met**")
+	})
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -11,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/llmgate/gateway/bench/internal/gatewaykey"
 )
 
 // target is one path under test.
@@ -23,6 +28,8 @@ type target struct {
 	// strategies runs the proxy with -strategies (model selection
 	// strategies configured).
 	strategies bool
+	// keys runs the proxy with -keys (gateway API keys required).
+	keys bool
 }
 
 // llmgate reports whether the target is an llmgate build.
@@ -50,15 +57,18 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 	if err != nil {
 		return nil, err
 	}
-	// proxies take part in every scenario; with -strategies, the
-	// llmgate+cel path only in the JSON, 1-client and streaming ones: what
-	// strategies cost is CPU per request, which those measure, so it sits
-	// out the held-streams, large-request and scale scenarios to keep the
-	// run short.
+	// proxies take part in every scenario; with -strategies and -keys, the
+	// llmgate+cel and llmgate+keys paths only in the JSON, 1-client and
+	// streaming ones: what strategies and keys cost is CPU per request,
+	// which those measure, so they sit out the held-streams, large-request
+	// and scale scenarios to keep the run short.
 	proxies := []target{{name: pathPlain, bin: proxyBin, mode: pathPlain}, {name: pathLLMGate, bin: proxyBin, mode: pathLLMGate}}
 	var mainOnly []target
 	if cfg.strategies {
 		mainOnly = append(mainOnly, target{name: pathCEL, bin: proxyBin, mode: pathLLMGate, strategies: true})
+	}
+	if cfg.keys {
+		mainOnly = append(mainOnly, target{name: pathKeys, bin: proxyBin, mode: pathLLMGate, keys: true})
 	}
 	if cfg.baseline != "" {
 		progress("building the llmgate proxy at %s", cfg.baseline)
@@ -126,6 +136,9 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 			} else {
 				err = cerr
 			}
+		}
+		if err == nil && t.keys {
+			err = authCheck(ctx, t.host, jsonSpec)
 		}
 		switch {
 		case err == nil:
@@ -336,6 +349,9 @@ func proxyArgs(cfg config, t target, upstream string) []string {
 	if t.strategies {
 		args = append(args, "-strategies")
 	}
+	if t.keys {
+		args = append(args, "-keys")
+	}
 	return args
 }
 
@@ -346,6 +362,41 @@ func sanityCheck(ctx context.Context, gen *loadGen, host string, specs ...*spec)
 	for _, s := range specs {
 		if _, err := w.do(ctx, s, time.Now(), nil); err != nil {
 			return fmt.Errorf("%s request: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// authCheck proves that the gateway at host requires its gateway API key,
+// so that a path meant to authenticate every request cannot pass the
+// sanity check without doing so: s sent with gatewaykey.Unknown (a token of
+// the right shape that no key has) and s sent without any credential must
+// both be refused with 401. sanityCheck has already sent s with
+// gatewaykey.Token, which must succeed.
+func authCheck(ctx context.Context, host string, s *spec) error {
+	transport := &http.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: time.Minute}
+	for _, auth := range []string{"Bearer " + gatewaykey.Unknown, ""} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+host+s.path, bytes.NewReader(s.body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		what := "without a credential"
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+			what = "with an unknown gateway token"
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s request %s: %w", s.name, what, err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("%s request %s: status %d, want 401: the path does not authenticate (%s)",
+				s.name, what, resp.StatusCode, bytes.TrimSpace(body))
 		}
 	}
 	return nil

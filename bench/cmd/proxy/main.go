@@ -16,7 +16,10 @@
 //     a Claude model and an Anthropic client for a GPT model: the gateway
 //     translates. With -strategies it also sets the three model selection
 //     strategies of bench/internal/strategies (gateway.WithModelSelection),
-//     which every request evaluates over the whole built-in catalog.
+//     which every request evaluates over the whole built-in catalog. With
+//     -keys it requires gateway API keys (gateway.WithKeyStore over a
+//     keys.MemoryStore holding the one key of bench/internal/gatewaykey,
+//     endpoint "bench"): every request must carry that key's token.
 //
 // The upstream URL may carry a query string (for example "?events=40&
 // delay=50ms"): both modes send it on every upstream request, which is how
@@ -29,9 +32,10 @@
 // The benchmark's -baseline builds this same file against the library at
 // an older revision, so it must only use API that revision has; when it
 // cannot compile there, the benchmark says so and runs without the
-// baseline. The one option a baseline may lack, WithModelSelection, is
-// confined to selection.go, which the baseline build leaves out with the
-// nostrategies build tag (selection_none.go stands in for it).
+// baseline. The options a baseline may lack, WithModelSelection and
+// WithKeyStore (with package keys), are confined to selection.go and
+// keystore.go, which the baseline build leaves out with the nostrategies
+// build tag (selection_none.go and keystore_none.go stand in for them).
 package main
 
 import (
@@ -60,19 +64,20 @@ func main() {
 	listenAddr := flag.String("listen", "127.0.0.1:0", "listen address")
 	liveBody := flag.Bool("live-body", false, "plain mode: forward the request body as a live stream instead of reading it first (golang/go#40747)")
 	withStrategies := flag.Bool("strategies", false, "llmgate mode: add the benchmark's three model selection strategies (gateway.WithModelSelection)")
+	withKeys := flag.Bool("keys", false, "llmgate mode: require the benchmark's gateway API key (gateway.WithKeyStore)")
 	flag.Parse()
-	if err := run(*mode, *upstream, *listenAddr, *liveBody, *withStrategies); err != nil {
+	if err := run(*mode, *upstream, *listenAddr, *liveBody, *withStrategies, *withKeys); err != nil {
 		log.Fatalf("proxy: %v", err)
 	}
 }
 
-func run(mode, upstream, addr string, liveBody, withStrategies bool) error {
+func run(mode, upstream, addr string, liveBody, withStrategies, withKeys bool) error {
 	target, err := url.Parse(upstream)
 	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
 		return fmt.Errorf("-upstream %q: want an http(s) URL", upstream)
 	}
-	if withStrategies && mode != "llmgate" {
-		return errors.New("-strategies needs -mode llmgate")
+	if (withStrategies || withKeys) && mode != "llmgate" {
+		return errors.New("-strategies and -keys need -mode llmgate")
 	}
 	var handler http.Handler
 	switch mode {
@@ -110,6 +115,13 @@ func run(mode, upstream, addr string, liveBody, withStrategies bool) error {
 		}
 		if withStrategies {
 			opt, err := modelSelection()
+			if err != nil {
+				return err
+			}
+			opts = append(opts, opt)
+		}
+		if withKeys {
+			opt, err := keyStore()
 			if err != nil {
 				return err
 			}
