@@ -60,12 +60,17 @@ func (f AuthenticatorFunc) Authenticate(r *http.Request) (Principal, error) { re
 // principal is the request's Principal and what the gateway keeps beside
 // it: the client's credential, for pass-through (empty once the request
 // authenticated: a gateway token or a host's credential never leaves),
-// and the gateway key's attached provider keys.
+// the gateway token, for redaction only, and the gateway key's attached
+// provider keys.
 type principal struct {
 	Principal
 	// credential is the client's Authorization: Bearer or x-api-key value.
 	credential providers.Secret
-	attached   []keys.AttachedKey
+	// token is the gateway token the request authenticated with. It is
+	// never sent anywhere; it is redacted from what upstreams answer (a
+	// client may have pasted it into a prompt an upstream echoes).
+	token    providers.Secret
+	attached []keys.AttachedKey
 }
 
 // clientKeyID is the key ID of a credential passed through from the
@@ -120,6 +125,7 @@ func (c *call) authenticate() *Error {
 	c.principal.Principal = Principal{KeyID: k.ID, Account: k.Account, Metadata: k.Metadata,
 		AllowedProviders: k.AllowedProviders, AllowedModels: k.AllowedModels}
 	c.principal.attached = attached
+	c.principal.token = providers.Secret(token)
 	a.toucher.Used(k.ID, now)
 	return nil
 }

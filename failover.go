@@ -267,7 +267,7 @@ func (c *call) upstreamFailed(a *Attempt, p *prepared, ks *keyState, resp *provi
 		status, data = translate.ErrorResponse(p.cand.up.format, c.format, status, data)
 		e.Status = status
 	}
-	data = c.rt.redact.Bytes(data, c.principal.credential, ks.key.Secret)
+	data = c.rt.redact.Bytes(data, c.principal.credential, c.principal.token, ks.key.Secret)
 	c.commitHeaders(p, countSent(c.attempts)+1)
 	h := c.w.Header()
 	h["Content-Type"] = valJSON
@@ -445,7 +445,7 @@ func (c *call) minCooldown() time.Duration {
 // redact removes every configured secret, the client's credential and the
 // attempt's key from s.
 func (c *call) redact(s string, k providers.Key) string {
-	return c.rt.redact.String(s, c.principal.credential, k.Secret)
+	return c.rt.redact.String(s, c.principal.credential, c.principal.token, k.Secret)
 }
 
 // watchdog cancels an attempt whose upstream keeps it waiting: until the
