@@ -76,6 +76,9 @@ func main() {
 // The banner and -version go to stdout, logs to stderr. SIGHUP reloads the
 // configuration file.
 func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "keys" {
+		return keysCommand(ctx, args[1:], env, stdout, stderr)
+	}
 	return serve(ctx, args, env, stdout, stderr, hooks{})
 }
 
@@ -130,12 +133,24 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	ln := newLimitListener(tcp, s.maxConnections())
 	defer ln.Close()
 	s.hosts = loopbackHosts(addr, tcp.Addr())
-	if err := s.start(); err != nil {
+	if err := s.start(ctx); err != nil {
 		return err
 	}
+	if err := s.startAdmin(); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		s.admin.shutdown(sctx)
+	}()
 	base := "http://" + ln.Addr().String()
-	s.logger.Info("llmgate listening", "addr", ln.Addr().String(), "mode", s.mode, "version", buildVersion(),
-		"providers", strings.Join(s.gw.Providers(), ","), "pass_through", s.gw.PassThrough().String())
+	attrs := []any{"addr", ln.Addr().String(), "mode", s.mode, "version", buildVersion(),
+		"providers", strings.Join(s.gw.Providers(), ","), "pass_through", s.gw.PassThrough().String(), "gateway_keys", s.keysMode()}
+	if s.store != nil {
+		attrs = append(attrs, "endpoint", s.file.EndpointName(), "store", s.file.StoreName())
+	}
+	s.logger.Info("llmgate listening", attrs...)
 	if s.mode == modeDemo {
 		fmt.Fprint(stdout, demoBanner(base))
 	}
@@ -157,10 +172,13 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 		h.ready(ln.Addr().String(), s)
 	}
 
+	var failure error // the admin listener's, which stops the server too
 	for done := false; !done; {
 		select {
 		case err := <-errc:
 			return err
+		case <-s.admin.failed():
+			failure, done = fmt.Errorf("admin listener: %w", s.admin.err), true
 		case <-hup:
 			_ = s.reload() // logged; on failure the configuration in force stays
 		case <-ctx.Done():
@@ -175,7 +193,7 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 		_ = srv.Close()
 	}
 	<-errc // http.ErrServerClosed
-	return nil
+	return failure
 }
 
 // handler answers GET /healthz and hands every other request, whatever its

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,7 +64,7 @@ func setupFor(t *testing.T, path string, env map[string]string) (*server, *syncB
 	logs := &syncBuffer{}
 	s, err := setup(path, mapEnv(env), logs)
 	require.NoError(t, err)
-	require.NoError(t, s.start())
+	require.NoError(t, s.start(context.Background()))
 	t.Cleanup(s.close)
 	return s, logs
 }
