@@ -91,9 +91,12 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	explain := fs.Bool("explain", false, "serve POST /v1/explain[?path=/v1/messages]: the plan a request body would follow, without calling a provider")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-explain] [-version]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-explain] [-version]\n"+
+			"       llmgate keys create|list|revoke -config FILE ...   (llmgate keys -h)\n\n"+
 			"Without -config, llmgate serves the providers whose API keys are set in the\n"+
 			"environment (%s), or runs in demo mode when none is.\n"+
+			"With store: in the file, every request needs a gateway API key (create one\n"+
+			"with llmgate keys create, or through the admin API of admin:).\n"+
 			"SIGHUP reloads the configuration file.\n"+
 			"Configuration reference: go doc github.com/llmgate/gateway/config\n\n", envKeyNames())
 		fs.PrintDefaults()
