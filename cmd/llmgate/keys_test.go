@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmgate/gateway/keys"
+	"github.com/llmgate/gateway/store/postgres/pgtest"
 )
 
 // Secrets of the key tests, which no log may contain.
@@ -248,4 +250,48 @@ func TestCell(t *testing.T) {
 	require.Equal(t, "a b c", cell("a\tb\nc", 10))
 	require.Equal(t, "abcd…", cell("abcdefgh", 5))
 	require.Equal(t, "ééé", cell("ééé", 3))
+}
+
+// TestKeysCommandsPostgres runs create and revoke against a PostgreSQL
+// store (LLMGATE_TEST_POSTGRES_DSN, else skipped): the server hears of the
+// revocation through the store's watch, without waiting for the cache TTL.
+func TestKeysCommandsPostgres(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	up := newDemoUpstream(t)
+	path := filepath.Join(t.TempDir(), "llmgate.yaml")
+	writeFile(t, path, fmt.Sprintf(`
+store: "${env:DATABASE_URL}"
+endpoint: prod
+providers:
+  - id: lab
+    base_url: %s/v1/
+    api_keys: [{value: sk-upstream-key}]
+    models: [{id: qwen3}]
+`, up.URL))
+	env := map[string]string{"DATABASE_URL": dsn}
+	stdout, stderr, err := llmgateKeys(t, env, "create", "-config", path)
+	require.NoError(t, err, stderr)
+	token := strings.TrimSpace(stdout)
+	require.True(t, keys.LooksLikeToken(token), stdout)
+
+	r := startServer(t, []string{"-config", path}, env)
+	status, body := r.chat(t, "Authorization", "Bearer "+token)
+	require.Equal(t, http.StatusOK, status, body)
+
+	stdout, _, err = llmgateKeys(t, env, "list", "-config", path)
+	require.NoError(t, err)
+	id := strings.Fields(strings.Split(stdout, "\n")[1])[0]
+	_, stderr, err = llmgateKeys(t, env, "revoke", "-config", path, id)
+	require.NoError(t, err, stderr)
+	require.Eventually(t, func() bool {
+		status, _ := r.chat(t, "Authorization", "Bearer "+token)
+		return status == http.StatusUnauthorized
+	}, 10*time.Second, 20*time.Millisecond, "the watch drops the revoked key")
+	require.NoError(t, r.stop())
+	require.NotContains(t, r.stderr.String(), token)
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	if pw, ok := u.User.Password(); ok {
+		require.NotContains(t, r.stderr.String(), pw)
+	}
 }
