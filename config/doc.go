@@ -54,6 +54,15 @@
 //	max_connections: 4096           # server: connections served at once; more wait to be accepted
 //	log: {level: info, format: text}   # server: debug|info|warn|error; text|json
 //
+//	store: sqlite:./llmgate.db      # key store of gateway API keys; or postgres://user@host/db?sslmode=disable [WithKeyStore]
+//	endpoint: prod                  # this gateway's name in the store; keys work only here; default "default"
+//	gateway_keys: required          # required (default with a store) | optional: requests without a key pass
+//	key_encryption_keys:            # seal provider keys attached to gateway keys; first = current, rest = old
+//	  - {id: kek-2026-12, key: "${env:LLMGATE_KEK}"}   # 32 bytes: base64 (std or url) or 64 hex characters
+//	admin:                          # server: the admin API on a listener of its own (needs store)
+//	  listen: 127.0.0.1:9090        # serves /admin/v1/keys... and GET /healthz
+//	  token: "${env:LLMGATE_ADMIN_TOKEN}"   # bearer token, at least 16 bytes
+//
 //	per_request_timeout: 3m         # one upstream attempt, until the response is committed [WithTimeouts]
 //	total_timeout: 6m               # all attempts of a request [WithTimeouts]
 //	stream_idle_timeout: 3m         # cut a committed stream silent this long; default per_request_timeout [WithStreamIdleTimeout]
@@ -138,11 +147,32 @@
 //     ::1 and its listen host if it listens on a loopback address, and
 //     every Host otherwise. A list replaces that default; ["*"] serves
 //     every Host.
+//   - store: "sqlite:PATH" (a file, relative to the working directory,
+//     created when missing; store/sqlite) or a "postgres://" or
+//     "postgresql://" URL (store/postgres, for several replicas). This
+//     package imports no database driver: File.StoreDSN gives what to
+//     open and File.KeyStoreOptions the rest of gateway.WithKeyStore
+//     (cmd/llmgate does both). With a store, every request needs a
+//     gateway API key (Authorization: Bearer lg-… or x-api-key) created
+//     for endpoint, unless gateway_keys is optional; a token that looks
+//     like a gateway key is checked either way. endpoint, gateway_keys,
+//     key_encryption_keys and admin need a store.
+//   - key_encryption_keys: AES-256 keys (openssl rand -base64 32) that seal
+//     the provider keys attached to gateway keys through the admin API.
+//     To rotate, put the new key first and keep the old ones after it
+//     until their entries are rewrapped. Without any, attaching is
+//     refused and keys already attached are skipped. IDs must be unique
+//     printable ASCII (at most 64 bytes).
+//   - admin (server): the admin API (package admin) on its own listener,
+//     under /admin/ (POST /admin/v1/keys creates a key and returns its
+//     token once), authenticated with Authorization: Bearer <token>.
+//     Keep it off public networks.
 //   - max_connections (server): connections beyond it are not accepted
 //     until one closes; they wait in the kernel's accept queue. Default
 //     4096.
 //
-// The listen address, max_connections and log.format apply at start; a
-// reload (SIGHUP to the server) applies everything else, log.level
-// included.
+// The listen address, max_connections, log.format, store and
+// admin.listen apply at start; a reload (SIGHUP to the server) applies
+// everything else, log.level, endpoint, gateway_keys, the key-encryption
+// keys and the admin token included.
 package config

@@ -299,6 +299,7 @@ var argumentFields = map[string]string{
 	"WithKeyCooldowns.":              "key_cooldowns",
 	"WithStreamHoldback.":            "stream_holdback",
 	"WithClientTimeouts.":            "body_read_timeout",
+	"WithKeyStore.Endpoint":          "endpoint",
 }
 
 // optionFields maps the options with one field to it.
@@ -321,6 +322,7 @@ var optionFields = map[string]string{
 	"WithAllowedHosts":            "allowed_hosts",
 	"WithModelSelection":          "model_selection.strategy",
 	"WithKeySelection":            "api_key_selection.strategy",
+	"WithKeyStore":                "store",
 }
 
 // negative reports whether *p is negative (or zero, with orZero); false

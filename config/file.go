@@ -35,6 +35,28 @@ type File struct {
 	// Log configures the server's log. Server setting: Options ignores it.
 	Log Log `yaml:"log"`
 
+	// Store is the key store of gateway API keys: "sqlite:PATH" or a
+	// "postgres://" URL (see StoreDSN). It may hold a password, so it
+	// prints redacted (StoreName is its form for logs). Options ignores
+	// it: the caller opens the store and adds gateway.WithKeyStore with
+	// KeyStoreOptions.
+	Store providers.Secret `yaml:"store"`
+	// Endpoint names this gateway among those sharing the store: only
+	// keys created for it work here. "" means DefaultEndpoint (see
+	// EndpointName).
+	Endpoint string `yaml:"endpoint"`
+	// GatewayKeys is "required" (the default with a store: every request
+	// needs a gateway key) or "optional" (requests without one are served
+	// as if there were no store).
+	GatewayKeys string `yaml:"gateway_keys"`
+	// KeyEncryptionKeys seal the provider keys attached to gateway keys:
+	// the first is current, the others are older ones still opened
+	// during a rotation (see Sealer).
+	KeyEncryptionKeys []KEK `yaml:"key_encryption_keys"`
+	// Admin configures the admin API's listener. Server setting: Options
+	// ignores it.
+	Admin Admin `yaml:"admin"`
+
 	// PerRequestTimeout bounds one upstream attempt (gateway.WithTimeouts).
 	PerRequestTimeout *time.Duration `yaml:"per_request_timeout"`
 	// TotalTimeout bounds all attempts of a request (gateway.WithTimeouts).
@@ -255,9 +277,11 @@ func ReadFile(path string, env func(string) string) (*File, error) {
 // (os.Getenv, or a map lookup in tests).
 //
 // Parse checks only what is the file's own business: YAML syntax, unknown
-// fields, values of the wrong YAML type, unset variables, and the strings
+// fields, values of the wrong YAML type, unset variables, the strings
 // no option takes (log level and format, pass_through, modalities,
-// listen, max_connections). Everything the options take is checked by
+// listen, max_connections), and the key store fields (store, endpoint,
+// gateway_keys, key_encryption_keys, admin), which no option of
+// File.Options carries. Everything the options take is checked by
 // gateway.New; Explain maps its errors to the file.
 //
 // It returns every problem at once as an *Error. The File is returned even
@@ -362,4 +386,5 @@ func (d *decoder) check(f *File) {
 			}
 		}
 	}
+	d.checkKeys(f)
 }

@@ -10,6 +10,14 @@
 //	                                in the environment, or run in demo mode
 //	llmgate -listen 0.0.0.0:9000    override the listen address
 //	llmgate -version                print the version
+//	llmgate keys create -config llmgate.yaml [-description D] [-account A]
+//	        [-expires 720h] [-allow-providers a,b] [-allow-models x,y]
+//	                                create a gateway API key; its token is the
+//	                                last line of stdout
+//	llmgate keys list -config llmgate.yaml [-limit N]
+//	                                list the keys (never their tokens)
+//	llmgate keys revoke -config llmgate.yaml ID
+//	                                delete a key
 //
 // # Modes
 //
@@ -31,6 +39,46 @@
 // In every mode only the configured providers are reachable (a file may
 // set only_allow_configured_providers: false). The start log line names
 // them and the pass-through mode.
+//
+// # Gateway API keys
+//
+// A file with store: (sqlite:PATH, or a postgres:// URL for several
+// replicas) requires a gateway API key on every request, sent as
+// Authorization: Bearer lg-… or x-api-key, and created for the file's
+// endpoint (endpoint:, default "default"); gateway_keys: optional lets
+// requests without one through. Requests without a valid key get 401
+// invalid_api_key; a key of another endpoint gets 403
+// key_endpoint_mismatch. The token is never sent upstream or logged.
+//
+// The keys subcommands manage the store the file names, without a running
+// server (other problems of the file, such as an unset provider key, do not
+// stop them):
+//
+//	TOKEN=$(llmgate keys create -config llmgate.yaml -description ci | tail -1)
+//	llmgate keys list -config llmgate.yaml
+//	llmgate keys revoke -config llmgate.yaml key_...
+//
+// create writes the key's ID and redacted form on stderr and the token,
+// shown once, alone on the last line of stdout. A running server caches
+// keys for up to 30 seconds, so a key revoked with the command stops
+// working within that time (at once with a PostgreSQL store, which
+// notifies every replica).
+//
+// With admin: the server also serves the admin API (package
+// github.com/llmgate/gateway/admin) on a listener of its own, under
+// /admin/ (POST /admin/v1/keys, GET /admin/v1/keys, PATCH and DELETE
+// /admin/v1/keys/{id}, provider keys under /admin/v1/keys/{id}/provider_keys)
+// with GET /healthz, authenticated by Authorization: Bearer and the admin
+// token. Changes made through it apply to this server at once. Provider
+// keys attached to a gateway key are sealed with the first of
+// key_encryption_keys and replace the configured keys of their provider for
+// requests with that key. Keep the admin listener on a private address.
+//
+// The store and the admin listener's address apply at start: a reload
+// that changes the store keeps the open one and logs that a restart is
+// needed, and one that adds or removes the store is refused. The endpoint,
+// gateway_keys, the key-encryption keys and the admin token apply on
+// reload.
 //
 // # Server
 //
@@ -73,6 +121,8 @@
 // to reload, which SIGHUP logs.
 //
 // SIGINT and SIGTERM shut the server down gracefully: in-flight requests,
-// streams included, get up to 30 seconds to finish. Request events are
+// streams included, get up to 30 seconds to finish; then the admin
+// listener stops, the gateway flushes the keys' last-used times, and the
+// key store is closed. Request events are
 // logged on stderr, one line per request.
 package main

@@ -76,6 +76,9 @@ func main() {
 // The banner and -version go to stdout, logs to stderr. SIGHUP reloads the
 // configuration file.
 func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "keys" {
+		return keysCommand(ctx, args[1:], env, stdout, stderr)
+	}
 	return serve(ctx, args, env, stdout, stderr, hooks{})
 }
 
@@ -88,9 +91,12 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	explain := fs.Bool("explain", false, "serve POST /v1/explain[?path=/v1/messages]: the plan a request body would follow, without calling a provider")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-explain] [-version]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-explain] [-version]\n"+
+			"       llmgate keys create|list|revoke -config FILE ...   (llmgate keys -h)\n\n"+
 			"Without -config, llmgate serves the providers whose API keys are set in the\n"+
 			"environment (%s), or runs in demo mode when none is.\n"+
+			"With store: in the file, every request needs a gateway API key (create one\n"+
+			"with llmgate keys create, or through the admin API of admin:).\n"+
 			"SIGHUP reloads the configuration file.\n"+
 			"Configuration reference: go doc github.com/llmgate/gateway/config\n\n", envKeyNames())
 		fs.PrintDefaults()
@@ -130,12 +136,24 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	ln := newLimitListener(tcp, s.maxConnections())
 	defer ln.Close()
 	s.hosts = loopbackHosts(addr, tcp.Addr())
-	if err := s.start(); err != nil {
+	if err := s.start(ctx); err != nil {
 		return err
 	}
+	if err := s.startAdmin(); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		s.admin.shutdown(sctx)
+	}()
 	base := "http://" + ln.Addr().String()
-	s.logger.Info("llmgate listening", "addr", ln.Addr().String(), "mode", s.mode, "version", buildVersion(),
-		"providers", strings.Join(s.gw.Providers(), ","), "pass_through", s.gw.PassThrough().String())
+	attrs := []any{"addr", ln.Addr().String(), "mode", s.mode, "version", buildVersion(),
+		"providers", strings.Join(s.gw.Providers(), ","), "pass_through", s.gw.PassThrough().String(), "gateway_keys", s.keysMode()}
+	if s.store != nil {
+		attrs = append(attrs, "endpoint", s.file.EndpointName(), "store", s.file.StoreName())
+	}
+	s.logger.Info("llmgate listening", attrs...)
 	if s.mode == modeDemo {
 		fmt.Fprint(stdout, demoBanner(base))
 	}
@@ -157,10 +175,13 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 		h.ready(ln.Addr().String(), s)
 	}
 
+	var failure error // the admin listener's, which stops the server too
 	for done := false; !done; {
 		select {
 		case err := <-errc:
 			return err
+		case <-s.admin.failed():
+			failure, done = fmt.Errorf("admin listener: %w", s.admin.err), true
 		case <-hup:
 			_ = s.reload() // logged; on failure the configuration in force stays
 		case <-ctx.Done():
@@ -175,7 +196,7 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 		_ = srv.Close()
 	}
 	<-errc // http.ErrServerClosed
-	return nil
+	return failure
 }
 
 // handler answers GET /healthz and hands every other request, whatever its

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	gateway "github.com/llmgate/gateway"
 	"github.com/llmgate/gateway/config"
+	"github.com/llmgate/gateway/keys"
 )
 
 // Modes of operation.
@@ -33,6 +35,15 @@ type server struct {
 	hosts   []string       // Host names allowed unless the file lists some; nil: every Host
 	explain bool           // serve POST /v1/explain (-explain)
 	closes  []func()
+
+	// The key store opened at start (store:), kept across reloads, and
+	// the admin listener serving it (admin:).
+	store keyStore
+	admin *adminServer
+	// sealer is the Sealer of sealerKEKs, reused while a reload keeps the
+	// same key-encryption keys, so that the gateway keeps its key cache.
+	sealer     *keys.Sealer
+	sealerKEKs []config.KEK
 
 	mu   sync.Mutex   // serialises reloads
 	file *config.File // the configuration in force
@@ -83,9 +94,25 @@ func (s *server) maxConnections() int {
 	return DefaultMaxConnections
 }
 
-// start builds the gateway; every problem of the configuration is
-// returned at once, placed in the file.
-func (s *server) start() error {
+// start opens the key store, if the file names one, and builds the
+// gateway; every problem of the configuration is returned at once, placed
+// in the file. A file with problems of its own opens no store.
+func (s *server) start(ctx context.Context) error {
+	if err := s.file.Explain(nil); err != nil {
+		return s.file.Check(s.extraOptions(s.file)...)
+	}
+	st, err := openStore(ctx, s.file, s.logger)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		s.store = st
+		s.closes = append(s.closes, func() {
+			if err := st.Close(); err != nil {
+				s.logger.Warn("closing the key store", "err", err)
+			}
+		})
+	}
 	gw, err := gateway.New(append(s.file.Options(), s.extraOptions(s.file)...)...)
 	if err := s.file.Explain(err); err != nil {
 		if gw != nil {
@@ -111,7 +138,45 @@ func (s *server) extraOptions(f *config.File) []gateway.Option {
 	if f.AllowedHosts == nil && s.hosts != nil {
 		opts = append(opts, gateway.WithAllowedHosts(s.hosts...))
 	}
+	if s.store != nil {
+		opts = append(opts, gateway.WithKeyStore(s.store, gateway.KeyStoreOptions{
+			Endpoint: f.EndpointName(),
+			Optional: strings.EqualFold(f.GatewayKeys, config.GatewayKeysOptional),
+			Sealer:   s.sealerFor(f),
+		}))
+	}
 	return opts
+}
+
+// sealerFor returns the Sealer of f's key-encryption keys: the one in
+// force when they did not change, so that a reload keeps the gateway's
+// key cache; nil without any (or when they are faulty, which Parse
+// reports).
+func (s *server) sealerFor(f *config.File) *keys.Sealer {
+	if len(f.KeyEncryptionKeys) == 0 {
+		return nil
+	}
+	if s.sealer != nil && reflect.DeepEqual(f.KeyEncryptionKeys, s.sealerKEKs) {
+		return s.sealer
+	}
+	sealer, err := f.Sealer()
+	if err != nil {
+		return nil
+	}
+	s.sealer, s.sealerKEKs = sealer, slices.Clone(f.KeyEncryptionKeys)
+	return sealer
+}
+
+// keysMode describes gateway API keys for the start log line: "off"
+// without a store, else the file's gateway_keys.
+func (s *server) keysMode() string {
+	switch {
+	case s.store == nil:
+		return "off"
+	case strings.EqualFold(s.file.GatewayKeys, config.GatewayKeysOptional):
+		return config.GatewayKeysOptional
+	}
+	return config.GatewayKeysRequired
 }
 
 // close releases the gateway, then everything it depended on.
@@ -138,6 +203,10 @@ func (s *server) reload() error {
 	f, err := config.ReadFile(s.path, s.env)
 	switch {
 	case f == nil:
+	case err == nil && (f.Store == "") != (s.store == nil):
+		// Turning gateway keys on or off is a restart: a reload must not
+		// open the gateway, nor lock it, on its own.
+		err = fmt.Errorf("%s: store was added or removed; that takes effect when llmgate restarts", s.path)
 	case err != nil:
 		// The file's own problems: report the rest too, without touching
 		// the gateway.
@@ -152,6 +221,7 @@ func (s *server) reload() error {
 	old := s.file
 	s.file = f
 	s.level.Set(f.Log.SlogLevel())
+	s.reloadAdmin(f)
 	s.logChanges(old, f)
 	return nil
 }
@@ -198,6 +268,13 @@ func (s *server) logChanges(old, cur *config.File) {
 		switch name {
 		case "listen", "max_connections":
 			s.logger.Warn(fmt.Sprintf("%s changed in the configuration file; it takes effect when llmgate restarts", name), "config", s.path)
+		case "store":
+			s.logger.Warn("store changed in the configuration file; it takes effect when llmgate restarts", "config", s.path,
+				"store_in_use", old.StoreName(), "store_in_file", cur.StoreName())
+		case "admin":
+			if old.Admin.Listen != cur.Admin.Listen {
+				s.logger.Warn("admin.listen changed in the configuration file; it takes effect when llmgate restarts", "config", s.path)
+			}
 		case "log":
 			if !strings.EqualFold(old.Log.Format, cur.Log.Format) {
 				s.logger.Warn("log.format changed in the configuration file; it takes effect when llmgate restarts", "config", s.path)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,7 +64,7 @@ func setupFor(t *testing.T, path string, env map[string]string) (*server, *syncB
 	logs := &syncBuffer{}
 	s, err := setup(path, mapEnv(env), logs)
 	require.NoError(t, err)
-	require.NoError(t, s.start())
+	require.NoError(t, s.start(context.Background()))
 	t.Cleanup(s.close)
 	return s, logs
 }
@@ -286,16 +287,23 @@ func TestExampleConfigOptions(t *testing.T) {
 	require.NoError(t, err)
 	defer gw.Close()
 	// Every field commented out is valid too.
-	uncommented := regexp.MustCompile(`(?m)^# ([a-z_]+:)`).ReplaceAllString(string(data), "$1")
-	f, err = config.Parse([]byte(uncommented), mapEnv(map[string]string{"OPENAI_API_KEY": "a", "ANTHROPIC_API_KEY": "b"}))
+	uncommented := regexp.MustCompile(`(?m)^# ([a-z_]+:|  - |  [a-z_]+:)`).ReplaceAllString(string(data), "$1")
+	f, err = config.Parse([]byte(uncommented), mapEnv(map[string]string{"OPENAI_API_KEY": "a", "ANTHROPIC_API_KEY": "b",
+		"LLMGATE_KEK": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "LLMGATE_ADMIN_TOKEN": "0123456789abcdef"}))
 	require.NoError(t, err)
 	require.NoError(t, f.Check())
+	require.Equal(t, "sqlite:./llmgate.db", f.StoreName())
+	require.Equal(t, "127.0.0.1:9090", f.Admin.Listen)
+	s, err := f.Sealer()
+	require.NoError(t, err)
+	require.Equal(t, "kek-2026-12", s.Current())
 	for _, field := range []string{
 		"listen", "max_connections", "per_request_timeout", "total_timeout", "stream_idle_timeout",
 		"stream_keep_alive", "body_read_timeout", "write_timeout", "only_allow_configured_providers",
 		"only_allow_configured_models", "default_models", "max_request_bytes", "max_response_bytes",
 		"max_event_bytes", "stream_holdback", "fail_fast_statuses", "key_cooldowns", "max_models",
 		"max_attempts", "pass_through", "error_detail", "cors_origins", "forward_headers", "allowed_hosts", "log",
+		"store", "endpoint", "gateway_keys", "key_encryption_keys", "admin",
 	} {
 		require.True(t, strings.Contains(string(data), "\n"+field+":") || strings.Contains(string(data), "\n# "+field+":"), field)
 	}
