@@ -305,7 +305,7 @@ providers:
 // TestREADMEExample keeps the configuration shown in the README's
 // Configuration section valid.
 func TestREADMEExample(t *testing.T) {
-	f, err := Parse(readmeYAML(t, "Configuration"), mapEnv(map[string]string{"OPENAI_API_KEY": "sk-a"}))
+	f, err := Parse(readmeYAML(t, "## Configuration"), mapEnv(map[string]string{"OPENAI_API_KEY": "sk-a"}))
 	require.NoError(t, err)
 	require.NoError(t, f.Check())
 	require.True(t, f.Providers[1].PassThrough)
@@ -314,22 +314,35 @@ func TestREADMEExample(t *testing.T) {
 // TestREADMEModelSelection keeps the strategies shown in the README's
 // Model selection section valid.
 func TestREADMEModelSelection(t *testing.T) {
-	f, err := Parse(readmeYAML(t, "Model selection"), mapEnv(nil))
+	f, err := Parse(readmeYAML(t, "## Model selection"), mapEnv(nil))
 	require.NoError(t, err)
 	require.Len(t, f.ModelSelection.Strategy, 4)
 	require.NoError(t, f.Check())
 }
 
-// readmeYAML returns the first YAML block of the README's section.
-func readmeYAML(t *testing.T, section string) []byte {
+// readmeYAML returns the first YAML block of the README's section whose
+// heading line is heading ("## Configuration").
+func readmeYAML(t *testing.T, heading string) []byte {
 	t.Helper()
 	data, err := os.ReadFile("../README.md")
 	require.NoError(t, err)
-	_, text, ok := strings.Cut(string(data), "\n## "+section+"\n")
+	_, text, ok := strings.Cut(string(data), "\n"+heading+"\n")
 	require.True(t, ok)
 	_, block, ok := strings.Cut(text, "```yaml\n")
 	require.True(t, ok)
 	block, _, ok = strings.Cut(block, "```")
 	require.True(t, ok)
 	return []byte(block)
+}
+
+// TestREADMEKeysExample keeps the README's "Running with keys" file
+// valid.
+func TestREADMEKeysExample(t *testing.T) {
+	f, err := Parse(readmeYAML(t, "### Running with keys"), mapEnv(map[string]string{
+		"LLMGATE_KEK":         "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"LLMGATE_ADMIN_TOKEN": "0123456789abcdef0123456789abcdef",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "prod", f.Endpoint)
+	require.Equal(t, "127.0.0.1:9090", f.Admin.Listen)
 }
