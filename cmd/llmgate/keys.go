@@ -23,6 +23,7 @@ const keysUsage = `Usage:
                       [-allow-providers a,b] [-allow-models x,y]
   llmgate keys list   -config FILE [-limit N]
   llmgate keys revoke -config FILE ID
+  llmgate keys rewrap -config FILE
 
 Manage the gateway API keys of the key store the configuration file names
 (store:), for its endpoint (endpoint:, default "default").
@@ -33,6 +34,9 @@ on the last line of stdout:
 list prints the keys, newest first, without their tokens. revoke deletes a
 key; a running llmgate stops accepting it within its cache TTL (30s), at
 once when revoked through the admin API or with a PostgreSQL store.
+rewrap re-seals the provider keys attached to gateway keys under the first
+of key_encryption_keys (after a rotation: put the new KEK first, keep the
+old ones listed until rewrap has run, then remove them).
 `
 
 // keysCommand runs "llmgate keys SUBCOMMAND [flags]". Problems go to the
@@ -70,9 +74,11 @@ func keysCommand(ctx context.Context, args []string, env func(string) string, st
 		run = c.run
 	case "revoke":
 		// Its ID is known once the flags are parsed.
+	case "rewrap":
+		run = (&rewrapCmd{stderr: stderr}).run
 	default:
 		fmt.Fprint(stderr, keysUsage)
-		return fmt.Errorf("keys: unknown subcommand %q: want create, list or revoke", sub)
+		return fmt.Errorf("keys: unknown subcommand %q: want create, list, revoke or rewrap", sub)
 	}
 	// Flags may come before or after the ID of revoke.
 	var positional []string
@@ -284,5 +290,33 @@ func (c *revokeCmd) run(ctx context.Context, f *config.File, st keys.KeyStore) e
 	}
 	fmt.Fprintf(c.stderr, "Revoked gateway API key %s (%s) of endpoint %q.\n"+
 		"A running llmgate stops accepting it within its cache TTL (30s).\n", k.ID, k.Redacted, k.Endpoint)
+	return nil
+}
+
+// rewrapCmd is "llmgate keys rewrap".
+type rewrapCmd struct {
+	stderr io.Writer
+}
+
+func (c *rewrapCmd) run(ctx context.Context, f *config.File, st keys.KeyStore) error {
+	sealer, err := f.Sealer()
+	if err != nil {
+		return fmt.Errorf("keys rewrap: %w", err)
+	}
+	if sealer == nil {
+		return errors.New("keys rewrap: the file lists no key_encryption_keys")
+	}
+	total := 0
+	for _, old := range sealer.Old() {
+		n, err := st.Rewrap(ctx, old, sealer.RewrapAttached)
+		total += n
+		if err != nil {
+			return fmt.Errorf("keys rewrap: entries under %q: %w (%d rewrapped so far)", old, err, total)
+		}
+		fmt.Fprintf(c.stderr, "Rewrapped %d provider keys from %q to %q.\n", n, old, sealer.Current())
+	}
+	if len(sealer.Old()) == 0 {
+		fmt.Fprintf(c.stderr, "Nothing to rewrap: only the current key-encryption key %q is listed.\n", sealer.Current())
+	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/llmgate/gateway/keys"
 	"github.com/llmgate/gateway/store/postgres/pgtest"
+	"github.com/llmgate/gateway/store/sqlite"
 )
 
 // Secrets of the key tests, which no log may contain.
@@ -294,4 +296,62 @@ providers:
 	if pw, ok := u.User.Password(); ok {
 		require.NotContains(t, r.stderr.String(), pw)
 	}
+}
+
+func TestKeysRewrap(t *testing.T) {
+	dir := t.TempDir()
+	path := keysConfig(t, dir, "http://127.0.0.1:1", "")
+	token := createKey(t, path)
+
+	// Attach a provider key sealed under kek-1, as the admin API would.
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "llmgate.db"), sqlite.Options{})
+	require.NoError(t, err)
+	k, _, err := st.Lookup(ctx, keys.Hash(token))
+	require.NoError(t, err)
+	kek1 := keys.KEK{ID: "kek-1"}
+	copy(kek1.Key[:], "0123456789abcdef0123456789ABCDEF")
+	old, err := keys.NewSealer(kek1)
+	require.NoError(t, err)
+	a, err := old.NewAttached(k.ID, "lab", "sk-team-secret-value-1")
+	require.NoError(t, err)
+	_, err = st.Attach(ctx, a)
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+
+	_, stderr, err := llmgateKeys(t, keysEnv(), "rewrap", "-config", path)
+	require.NoError(t, err)
+	require.Contains(t, stderr, "Nothing to rewrap")
+
+	// Rotate: a new current KEK first, the old one kept until rewrap.
+	env := keysEnv()
+	env["NEW_KEK"] = base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	writeFile(t, path, strings.Replace(readFile(t, path), `key_encryption_keys: [{id: kek-1, key: "${env:LLMGATE_KEK}"}]`,
+		`key_encryption_keys: [{id: kek-2, key: "${env:NEW_KEK}"}, {id: kek-1, key: "${env:LLMGATE_KEK}"}]`, 1))
+	_, stderr, err = llmgateKeys(t, env, "rewrap", "-config", path)
+	require.NoError(t, err, stderr)
+	require.Contains(t, stderr, `Rewrapped 1 provider keys from "kek-1" to "kek-2"`)
+	require.NotContains(t, stderr, "sk-team-secret-value-1")
+
+	st, err = sqlite.Open(ctx, filepath.Join(dir, "llmgate.db"), sqlite.Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	att, err := st.Attached(ctx, k.ID)
+	require.NoError(t, err)
+	require.Len(t, att, 1)
+	require.Equal(t, "kek-2", att[0].KEKID)
+	kek2 := keys.KEK{ID: "kek-2"}
+	copy(kek2.Key[:], "fedcba9876543210fedcba9876543210")
+	cur, err := keys.NewSealer(kek2)
+	require.NoError(t, err)
+	secret, err := cur.OpenAttached(&att[0])
+	require.NoError(t, err)
+	require.Equal(t, "sk-team-secret-value-1", secret, "opens under the new KEK alone")
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
 }
