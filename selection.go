@@ -294,7 +294,12 @@ func (rt *routing) buildUniverses() {
 			}
 		}
 		rt.universes[s] = strategy.NewUniverse(ms)
-		rt.results[s] = &strategyResults{slots: make([]atomic.Pointer[strategyResult], rt.models.Len())}
+		sr := &strategyResults{slots: make([]atomic.Pointer[strategyResult], rt.models.Len()), pos: make(map[universeKey]int, len(ms))}
+		for i, m := range ms {
+			ref := m.Ref.(*strategyModel)
+			sr.pos[universeKey{ref.up, ref.model}] = i
+		}
+		rt.results[s] = sr
 	}
 }
 
@@ -332,7 +337,7 @@ func (c *call) selectModels(names []string, cands []candidate, rejected []Reject
 	c.selection = make([]SelectionStep, 0, rt.models.Len())
 	for i := 0; i < rt.models.Len(); i++ {
 		step := SelectionStep{Index: i, Strategy: rt.models.Expr(i)}
-		res, err := c.evalStrategy(i, u, req)
+		res, cached, err := c.evalStrategy(i, u, req)
 		if err != nil && !errors.Is(err, strategy.ErrNotFound) {
 			step.Error = err.Error()
 			c.selection = append(c.selection, step)
@@ -345,7 +350,7 @@ func (c *call) selectModels(names []string, cands []candidate, rejected []Reject
 		step.Returned = len(res)
 		var out []candidate
 		if clientNamed {
-			out = keepChosen(cands, res)
+			out = c.keepChosen(cands, res, cached)
 		} else {
 			out = chosenCandidates(res)
 		}
@@ -378,34 +383,50 @@ func (c *call) selectModels(names []string, cands []candidate, rejected []Reject
 // numbers, are evaluated for each request.
 type strategyResults struct {
 	slots []atomic.Pointer[strategyResult] // by strategy index
+	pos   map[universeKey]int              // a catalog model's position in the universe
+}
+
+// universeKey identifies a catalog model of an upstream in a universe.
+type universeKey struct {
+	up    *upstream
+	model *catalog.Model
 }
 
 // strategyResult is one cached evaluation.
 type strategyResult struct {
-	at  int64 // when it was evaluated, UnixNano by the metrics clock
-	res []*strategy.Model
-	err error
+	at      int64 // when it was evaluated, UnixNano by the metrics clock
+	res     []*strategy.Model
+	members bitset // the universe positions res holds, so that the client's models are checked without walking res
+	err     error
 }
 
 // evalStrategy evaluates model strategy i for the request, from the cache
 // when it reads nothing of the request and was evaluated less than a
 // metrics refresh period ago over the same universe.
-func (c *call) evalStrategy(i int, u *strategy.Universe, req *strategy.Request) ([]*strategy.Model, error) {
+func (c *call) evalStrategy(i int, u *strategy.Universe, req *strategy.Request) ([]*strategy.Model, *strategyResult, error) {
 	rt := c.rt
 	cache := rt.results[c.surface]
 	if cache == nil || !rt.models.RequestFree(i) || u != rt.universes[c.surface] {
-		return rt.models.EvalModels(c.r.Context(), i, u, req)
+		res, err := rt.models.EvalModels(c.r.Context(), i, u, req)
+		return res, nil, err
 	}
 	slot := &cache.slots[i]
 	now := rt.metrics.Now().UnixNano()
 	if e := slot.Load(); e != nil && now >= e.at && now-e.at < int64(rt.metrics.Refresh()) {
-		return e.res, e.err
+		return e.res, e, e.err
 	}
 	res, err := rt.models.EvalModels(c.r.Context(), i, u, req)
-	if c.r.Context().Err() == nil {
-		slot.Store(&strategyResult{at: now, res: res, err: err})
+	if c.r.Context().Err() != nil {
+		return res, nil, err
 	}
-	return res, err
+	e := &strategyResult{at: now, res: res, err: err}
+	for _, m := range res {
+		if ref, _ := m.Ref.(*strategyModel); ref != nil && ref.pos >= 0 {
+			e.members.testAndSet(ref.pos)
+		}
+	}
+	slot.Store(e)
+	return res, e, err
 }
 
 // traceModels fills in the Models of the winning selection step: the
@@ -435,10 +456,18 @@ func (c *call) withPassThroughModels(u *strategy.Universe, cands []candidate) *s
 }
 
 // keepChosen returns the client's candidates that the strategy's result
-// includes, in the client's order.
-func keepChosen(cands []candidate, res []*strategy.Model) []candidate {
+// includes, in the client's order. A cached result answers from its
+// membership set; otherwise the result is walked.
+func (c *call) keepChosen(cands []candidate, res []*strategy.Model, cached *strategyResult) []candidate {
 	var out []candidate
 	for i := range cands {
+		if cached != nil {
+			p, ok := c.rt.results[c.surface].pos[universeKey{cands[i].up, cands[i].model}]
+			if ok && cached.members.has(p) {
+				out = append(out, cands[i])
+			}
+			continue
+		}
 		for _, m := range res {
 			if sameModel(&cands[i], m) {
 				out = append(out, cands[i])
@@ -474,6 +503,9 @@ func chosenCandidates(res []*strategy.Model) []candidate {
 
 // bitset is a growable set of small non-negative integers.
 type bitset []uint64
+
+// has reports whether i is in the set.
+func (b bitset) has(i int) bool { return i/64 < len(b) && b[i/64]&(1<<(i%64)) != 0 }
 
 // testAndSet adds i and reports whether it was already there.
 func (b *bitset) testAndSet(i int) bool {

@@ -11,13 +11,12 @@ package strategies
 // first two yield nothing for those requests, so that every request
 // evaluates all three over the whole built-in catalog, and the third keeps
 // them (both cost under $3 per million input tokens). The first reads the
-// request (its estimated input tokens), so it is evaluated for every
-// request; the gateway reuses the results of the other two, which read
+// request (a header), so it is evaluated for every request; the gateway reuses the results of the other two, which read
 // nothing of the request, for a metrics refresh period. Safe for
 // concurrent use.
 func Exprs() []string {
 	return []string{
-		"request.input_tokens > 200000 ? ai.models.filter(m, m.max_context_window >= 400000 && m.metrics.error_rate.total < 0.5) : []",
+		"request.header('x-llmgate-tier') == 'long' ? ai.models.filter(m, m.max_context_window >= 400000 && m.metrics.error_rate.total < 0.5) : []",
 		"ai.models.filter(m, m.max_context_window >= 1000000 && 'vision' in m.supported_features).onlyProviders(['groq'])",
 		"ai.models.underCost('text.input', 3.0).sortBy(m, m.pricing.input)",
 	}
