@@ -5,10 +5,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
+
+	"github.com/llmgate/gateway/store/internal/migrations"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -26,35 +24,13 @@ var migrationFiles embed.FS
 var ErrSchemaTooNew = errors.New("postgres: the database schema is newer than this llmgate")
 
 // migration is one embedded migration.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = migrations.Migration
 
-// migrations returns the embedded migrations in version order; it fails
-// on a misnamed file or a version used twice (a bug caught by the tests).
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+// embeddedMigrations returns the embedded migrations in version order.
+func embeddedMigrations() ([]migration, error) {
+	ms, err := migrations.Load(migrationFiles, "migrations")
 	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(names)) // fs.Glob sorts names
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 || len(num) != 4 {
-			return nil, fmt.Errorf("postgres: migration %s: want NNNN_name.sql", base)
-		}
-		if len(ms) > 0 && ms[len(ms)-1].version >= v {
-			return nil, fmt.Errorf("postgres: migration %s: version %d out of order", base, v)
-		}
-		b, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return ms, nil
 }
@@ -65,11 +41,11 @@ func migrations() ([]migration, error) {
 // nothing to do. Each migration runs with search_path set to the schema,
 // so the files name tables unqualified.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := embeddedMigrations()
 	if err != nil {
 		return err
 	}
-	latest := ms[len(ms)-1].version
+	latest := ms[len(ms)-1].Version
 	ident := pgx.Identifier{s.schema}.Sanitize()
 	return s.inTx(ctx, "migrate", func(tx pgx.Tx) error {
 		// The lock's key is derived from the schema, so stores in
@@ -103,14 +79,14 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fail(ctx, "migrate", err)
 		}
 		for _, m := range ms {
-			if m.version <= current {
+			if m.Version <= current {
 				continue
 			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("postgres: migration %s: %w", m.name, fail(ctx, "migrate", err))
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("postgres: migration %s: %w", m.Name, fail(ctx, "migrate", err))
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`,
-				m.version, m.name); err != nil {
+				m.Version, m.Name); err != nil {
 				return fail(ctx, "migrate", err)
 			}
 		}

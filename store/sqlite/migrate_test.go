@@ -85,41 +85,12 @@ func TestMigrations(t *testing.T) {
 		require.Zero(t, n)
 
 		// Fixed, both apply; then a third is added later and applies alone.
-		ms[1].sql = "CREATE TABLE b (x INTEGER);"
+		ms[1].SQL = "CREATE TABLE b (x INTEGER);"
 		require.NoError(t, migrate(ctx, db, ms, 0))
 		require.Equal(t, []int{1, 2}, versions(t, db))
-		ms = append(ms, migration{version: 3, name: "0003_c", sql: "CREATE TABLE c (x INTEGER);"})
+		ms = append(ms, migration{Version: 3, Name: "0003_c", SQL: "CREATE TABLE c (x INTEGER);"})
 		require.NoError(t, migrate(ctx, db, ms, 0))
 		require.Equal(t, []int{1, 2, 3}, versions(t, db))
 		require.ErrorIs(t, migrate(ctx, db, ms[:2], 0), ErrSchemaTooNew)
 	})
-}
-
-func TestLoadMigrations(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		files fstest.MapFS
-		want  []int
-		ok    bool
-	}{
-		{"sorted", fstest.MapFS{"m/0002_b.sql": {}, "m/0001_a.sql": {}, "m/README": {}}, []int{1, 2}, true},
-		{"gap", fstest.MapFS{"m/0001_a.sql": {}, "m/0003_c.sql": {}}, nil, false},
-		{"duplicate", fstest.MapFS{"m/0001_a.sql": {}, "m/0001_b.sql": {}}, nil, false},
-		{"no number", fstest.MapFS{"m/init.sql": {}}, nil, false},
-		{"zero", fstest.MapFS{"m/0000_a.sql": {}}, nil, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ms, err := loadMigrations(tc.files, "m")
-			if !tc.ok {
-				require.Error(t, err)
-				return
-			}
-			require.NoError(t, err)
-			var got []int
-			for _, m := range ms {
-				got = append(got, m.version)
-			}
-			require.Equal(t, tc.want, got)
-		})
-	}
 }
