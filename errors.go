@@ -105,6 +105,16 @@ const (
 	// KindAuthUnavailable: the key store or the host's authenticator
 	// could not answer (503, auth_unavailable); retrying may succeed.
 	KindAuthUnavailable
+	// KindCreditsExhausted: the request's account cannot pay for even its
+	// prompt and a minimum answer with credits (403, credits_exhausted).
+	// Nothing was sent upstream.
+	KindCreditsExhausted
+	// KindModelNotPriced: the request would be paid with credits but no
+	// candidate model has a price in the catalog (422, model_not_priced).
+	KindModelNotPriced
+	// KindCreditsUnavailable: the credits ledger could not answer (503,
+	// credits_unavailable); retrying may succeed. Nothing was charged.
+	KindCreditsUnavailable
 	numKinds
 )
 
@@ -138,6 +148,9 @@ var kindInfo = [numKinds]struct {
 	KindUnauthorized:         {"invalid_api_key", http.StatusUnauthorized},
 	KindKeyWrongEndpoint:     {"key_endpoint_mismatch", http.StatusForbidden},
 	KindAuthUnavailable:      {"auth_unavailable", http.StatusServiceUnavailable},
+	KindCreditsExhausted:     {"credits_exhausted", http.StatusForbidden},
+	KindModelNotPriced:       {"model_not_priced", http.StatusUnprocessableEntity},
+	KindCreditsUnavailable:   {"credits_unavailable", http.StatusServiceUnavailable},
 }
 
 // Code returns the stable machine-readable code of the kind, the value of
@@ -255,6 +268,8 @@ var (
 	ErrModelSelection     error = &sentinel{KindModelSelectionFailed}
 	ErrNoModelSelected    error = &sentinel{KindNoModelSelected}
 	ErrUnauthorized       error = &sentinel{KindUnauthorized}
+	ErrCreditsExhausted   error = &sentinel{KindCreditsExhausted}
+	ErrModelNotPriced     error = &sentinel{KindModelNotPriced}
 )
 
 // KindOf returns the Kind of err: the Kind of the first *Error in its chain,

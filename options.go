@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llmgate/gateway/catalog"
+	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/keys"
 	"github.com/llmgate/gateway/metrics"
 	"github.com/llmgate/gateway/providers"
@@ -324,6 +325,10 @@ type config struct {
 	keyStore          keys.KeyStore
 	keyStoreOpts      KeyStoreOptions
 	authenticator     Authenticator
+	ledger            credits.Ledger
+	metering          MeteringOptions
+	maxInputTokens    int
+	maxOutputTokens   int
 }
 
 func defaultConfig() config {
@@ -952,4 +957,102 @@ func validOrigin(o string) bool {
 	u, err := url.Parse(o)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
 		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
+}
+
+// MeteringOptions configures usage records and credits (WithMetering). The
+// zero value records usage and charges nothing.
+type MeteringOptions struct {
+	// Credits makes requests pay with credits: a request whose principal
+	// has an account (a gateway key's Account, else the key's ID, or a
+	// host Principal's Account) and that is served with the operator's
+	// configured provider keys holds its worst-case cost before going
+	// upstream and pays its actual cost (catalog prices plus the fee) when
+	// it ends. Requests served with the client's own provider keys
+	// (attached or passed through) never spend credits; they, and
+	// requests without an account, are still recorded.
+	Credits bool
+	// FeeBasisPoints is the processing fee as a share of the model cost,
+	// in basis points (1/100 of a percent): 250 is 2.5%. 0 to 100000.
+	FeeBasisPoints int64
+	// FeePerMillionTokens is the processing fee per million tokens
+	// (prompt plus answer), e.g. 50_000 for $0.05.
+	FeePerMillionTokens credits.Amount
+	// MinOutputTokens is the smallest answer worth sending upstream: a
+	// request whose account cannot pay for its prompt and this many output
+	// tokens is refused with 403 credits_exhausted. Default 16.
+	MinOutputTokens int
+	// DefaultMaxOutputTokens bounds the answer of a credit-paid request
+	// that names no maximum for a model whose catalog entry has none: the
+	// gateway sets it in the request. Default 4096.
+	DefaultMaxOutputTokens int
+	// HoldTTL is how long a hold outlives a gateway that crashed before
+	// ending it; the sweeper then releases it. It must exceed the longest
+	// request. Default one hour, at least twice the total timeout.
+	HoldTTL time.Duration
+	// SweepInterval is how often the gateway asks the ledger (when it is
+	// a credits.Sweeper) to release expired holds and expire lots. Default
+	// one minute; negative: never (another process sweeps).
+	SweepInterval time.Duration
+}
+
+// Defaults of MeteringOptions.
+const (
+	DefaultMinOutputTokens        = 16
+	DefaultMeteredMaxOutputTokens = 4096
+	DefaultHoldTTL                = time.Hour
+	DefaultSweepInterval          = time.Minute
+)
+
+// WithMetering meters every API request into ledger: one usage record per
+// request (tokens reported and estimated, cost, fee, attempts), and with
+// o.Credits a hold before the first upstream attempt and a settlement when
+// the request ends, on every path (success, failure, client disconnect,
+// panic). Gateway.Close stops the sweeper. See MeteringOptions.
+func WithMetering(ledger credits.Ledger, o MeteringOptions) Option {
+	return optionFunc(func(c *config) error {
+		var errs []error
+		if ledger == nil {
+			errs = append(errs, optErr("WithMetering", "ledger is nil"))
+		}
+		field := func(name, format string, args ...any) {
+			errs = append(errs, &OptionError{Option: "WithMetering", Field: name, Err: fmt.Errorf(format, args...)})
+		}
+		if o.FeeBasisPoints < 0 || o.FeeBasisPoints > 100_000 {
+			field("FeeBasisPoints", "fee of %d basis points is outside 0 to 100000", o.FeeBasisPoints)
+		}
+		if o.FeePerMillionTokens < 0 || o.FeePerMillionTokens > 1000*credits.Dollar {
+			field("FeePerMillionTokens", "fee of $%s per million tokens is outside $0 to $1000", o.FeePerMillionTokens)
+		}
+		if o.MinOutputTokens < 0 {
+			field("MinOutputTokens", "%d is negative", o.MinOutputTokens)
+		}
+		if o.DefaultMaxOutputTokens < 0 {
+			field("DefaultMaxOutputTokens", "%d is negative", o.DefaultMaxOutputTokens)
+		}
+		if o.HoldTTL < 0 || o.HoldTTL > credits.MaxHoldTTL {
+			field("HoldTTL", "%v is outside 0 to %v", o.HoldTTL, credits.MaxHoldTTL)
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		c.ledger, c.metering = ledger, o
+		return nil
+	})
+}
+
+// WithTokenLimits bounds every request's tokens: a prompt of more than
+// maxInput tokens (counted with the model's tokenizer, see package tokens)
+// is refused with 413 input_too_large before any upstream call, and the
+// request's maximum output tokens are lowered to maxOutput (set when the
+// client names none). Zero means no limit. The prompt is counted only when
+// its size could exceed maxInput: a body of at most maxInput bytes never
+// waits for counting.
+func WithTokenLimits(maxInput, maxOutput int) Option {
+	return optionFunc(func(c *config) error {
+		if maxInput < 0 || maxOutput < 0 {
+			return optErr("WithTokenLimits", "limits must not be negative (got %d and %d)", maxInput, maxOutput)
+		}
+		c.maxInputTokens, c.maxOutputTokens = maxInput, maxOutput
+		return nil
+	})
 }
