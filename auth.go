@@ -167,6 +167,11 @@ func clientCredential(r *http.Request, f providers.Format) providers.Secret {
 	return providers.Secret(bearer)
 }
 
+// attachedTo reports whether the attached key a is one of up's.
+func (c *call) attachedTo(a *keys.AttachedKey, up *upstream) bool {
+	return strings.EqualFold(a.Provider, up.id) || slices.ContainsFunc(up.cat.Aliases, func(s string) bool { return strings.EqualFold(s, a.Provider) })
+}
+
 // keylessKey returns the credential for an upstream with no configured
 // keys under the pass-through mode, or, when the upstream cannot take the
 // client's credential and cannot work without one, the reason to skip it.
@@ -336,7 +341,7 @@ func (g *Gateway) Forget(hash [32]byte) {
 func (c *call) attachedKeys(up *upstream) (ks []*keyState, skip string, ok bool) {
 	for i := range c.principal.attached {
 		a := &c.principal.attached[i]
-		if !strings.EqualFold(a.Provider, up.id) && !slices.ContainsFunc(up.cat.Aliases, func(s string) bool { return strings.EqualFold(s, a.Provider) }) {
+		if !c.attachedTo(a, up) {
 			continue
 		}
 		ok = true

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/internal/strategy"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/tokens"
@@ -64,6 +65,17 @@ type call struct {
 	sreq          strategy.Request // the request as selection strategies see it, once sreqSet
 	sreqSet       bool
 	explain       bool // an Explain: plan only, change no state
+
+	// Metering (metering.go).
+	outCap        int64 // the maximum output tokens sent upstream, 0 when the client's stand
+	promptTokens  int64 // the prompt counted with tiktoken in inputEncoding, once inputCounted
+	inputEncoding string
+	inputCounted  bool
+	hold          credits.Hold // the request's credit hold, once held
+	held          bool
+	holdTried     bool                // a hold was asked for (it may exist even if the answer was lost)
+	servedKeyID   string              // the key of the attempt that answered
+	servedSource  providers.KeySource // and where it came from
 }
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
@@ -227,9 +239,10 @@ func (c *call) setDeadline(write bool, d time.Time) bool {
 }
 
 // commitHeaders sets the diagnostic headers of a response about to be
-// written by candidate p after n upstream attempts.
-func (c *call) commitHeaders(p *prepared, attempts int) {
+// written by candidate p with key k after n upstream attempts.
+func (c *call) commitHeaders(p *prepared, k providers.Key, attempts int) {
 	c.served = *p.cand
+	c.servedKeyID, c.servedSource = k.ID, k.Source
 	c.removed = p.removed
 	h := c.w.Header()
 	c.hdr[1], c.hdr[2] = strconv.Itoa(attempts), p.cand.name()

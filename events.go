@@ -64,7 +64,7 @@ const (
 // Attempt records one upstream attempt, or one candidate skipped without a
 // request (Skipped). It never holds a secret. Its JSON form (MarshalJSON,
 // used in events and error bodies) is
-// {"provider","model","key_id","skipped","translated","status","error","reason","ttfb_ms","duration_ms"},
+// {"provider","model","key_id","key_source","skipped","translated","status","error","reason","ttfb_ms","duration_ms"},
 // zero fields left out, durations in milliseconds.
 type Attempt struct {
 	Provider string
@@ -82,6 +82,13 @@ type Attempt struct {
 	// Duration is the time the attempt took, until its body was read or its
 	// stream ended.
 	Duration time.Duration
+	// Start is when the attempt was sent (zero when skipped); not in the
+	// JSON form, whose times are relative.
+	Start time.Time
+	// KeySource is where the attempt's key came from: "configured",
+	// "attached" or "client"; "" without a key. In the JSON form with
+	// detail only, like KeyID.
+	KeySource string
 }
 
 // MarshalJSON encodes the attempt in its one JSON form (see Attempt).
@@ -94,6 +101,7 @@ func (a *Attempt) UnmarshalJSON(b []byte) error {
 		Provider   string       `json:"provider"`
 		Model      string       `json:"model"`
 		KeyID      string       `json:"key_id"`
+		KeySource  string       `json:"key_source"`
 		Skipped    bool         `json:"skipped"`
 		Translated bool         `json:"translated"`
 		Status     int          `json:"status"`
@@ -105,7 +113,7 @@ func (a *Attempt) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*a = Attempt{Provider: v.Provider, Model: v.Model, KeyID: v.KeyID, Skipped: v.Skipped, Translated: v.Translated,
+	*a = Attempt{Provider: v.Provider, Model: v.Model, KeyID: v.KeyID, KeySource: v.KeySource, Skipped: v.Skipped, Translated: v.Translated,
 		Status: v.Status, Error: v.Error, Reason: v.Reason,
 		TTFB: time.Duration(v.TTFB * float64(time.Millisecond)), Duration: time.Duration(v.Duration * float64(time.Millisecond))}
 	return nil
@@ -121,6 +129,10 @@ func (a *Attempt) appendJSON(dst []byte, detail bool) []byte {
 	if a.KeyID != "" && detail {
 		dst = append(dst, `,"key_id":`...)
 		dst = jsonx.AppendQuote(dst, a.KeyID)
+	}
+	if a.KeySource != "" && detail {
+		dst = append(dst, `,"key_source":`...)
+		dst = jsonx.AppendQuote(dst, a.KeySource)
 	}
 	if a.Skipped {
 		dst = append(dst, `,"skipped":true`...)

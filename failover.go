@@ -101,6 +101,9 @@ func (c *call) prepare(cand *candidate) (*prepared, *translate.Error) {
 	p := &prepared{cand: cand, route: rt}
 	if !rt.translate {
 		p.body = c.parsed.rewrite(c.body, cand.upstreamModel, c.injectUsage(cand))
+		if c.outCap > 0 && rt.surface != providers.SurfaceEmbeddings {
+			p.body = capMaxOutput(p.body, c.outCap, outputField(rt.surface, cand.up))
+		}
 		return p, nil
 	}
 	if c.parsed.stream && c.format == providers.FormatAnthropic {
@@ -122,6 +125,9 @@ func (c *call) prepare(cand *candidate) (*prepared, *translate.Error) {
 		return nil, te
 	}
 	p.body, p.removed = body, removed
+	if c.outCap > 0 {
+		p.body = capMaxOutput(p.body, c.outCap, outputField(rt.surface, cand.up))
+	}
 	return p, nil
 }
 
@@ -187,9 +193,13 @@ func (c *call) attempt(p *prepared, ks *keyState) outcome {
 	defer dog.stop()
 
 	a := Attempt{Provider: p.cand.up.id, Model: p.cand.upstreamModel, KeyID: ks.key.ID, Translated: p.route.translate}
+	if ks.key.ID != "" {
+		a.KeySource = ks.key.Source.String()
+	}
 	mt := c.rt.metrics.Model(p.cand.up.id, p.cand.upstreamModel).Begin()
 	kt := ks.series.Begin()
 	start := c.now()
+	a.Start = start
 	req := &providers.Request{Surface: p.route.surface, Model: p.cand.upstreamModel, Body: p.body, Stream: c.parsed.stream, Header: c.header}
 	resp, err := p.cand.up.impl.Do(ctx, req, ks.key)
 	a.TTFB = c.now().Sub(start)
@@ -268,7 +278,7 @@ func (c *call) upstreamFailed(a *Attempt, p *prepared, ks *keyState, resp *provi
 		e.Status = status
 	}
 	data = c.rt.redact.Bytes(data, c.principal.credential, c.principal.token, ks.key.Secret)
-	c.commitHeaders(p, countSent(c.attempts)+1)
+	c.commitHeaders(p, ks.key, countSent(c.attempts)+1)
 	h := c.w.Header()
 	h["Content-Type"] = valJSON
 	c.copyUpstreamIDs(h, resp.Header, ks.key)

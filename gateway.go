@@ -47,6 +47,7 @@ import (
 	"github.com/llmgate/gateway/internal/httpx"
 	"github.com/llmgate/gateway/metrics"
 	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/tokens"
 )
 
 // Response headers set on every response, errors included.
@@ -74,6 +75,7 @@ type Gateway struct {
 	transport *http.Transport         // the default client's transport, closed by Close
 	closed    atomic.Bool
 	closeOnce sync.Once
+	counter   *tokens.Counter // tiktoken, for prompts and answers metering must count
 }
 
 // New builds a Gateway from options. It applies every option, then checks
@@ -81,7 +83,7 @@ type Gateway struct {
 // of *OptionError values; see OptionErrors); nothing is left to fail at
 // request time.
 func New(opts ...Option) (*Gateway, error) {
-	g := &Gateway{client: httpx.NewClient()}
+	g := &Gateway{client: httpx.NewClient(), counter: tokens.NewCounter()}
 	g.transport, _ = g.client.Transport.(*http.Transport)
 	rt, err := g.build(opts, nil)
 	if err != nil {
@@ -90,6 +92,7 @@ func New(opts ...Option) (*Gateway, error) {
 	}
 	g.routing.Store(rt)
 	rt.auth.start()
+	rt.meter.start()
 	return g, nil
 }
 
@@ -114,6 +117,8 @@ func (g *Gateway) Reload(opts ...Option) error {
 	}
 	g.routing.Store(rt)
 	rt.auth.start()
+	rt.meter.start()
+	prev.meter.stop(rt.meter)
 	if prev.auth != rt.auth {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		prev.auth.stop(ctx)
@@ -215,6 +220,7 @@ func (g *Gateway) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		g.routing.Load().auth.stop(ctx)
 		cancel()
+		g.routing.Load().meter.stop(nil)
 		g.transport.CloseIdleConnections()
 	})
 	return nil

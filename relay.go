@@ -99,7 +99,7 @@ func (r *relay) json() outcome {
 		return o
 	}
 	c.setUsage(r.tap.result())
-	c.commitHeaders(r.p, countSent(c.attempts)+1)
+	c.commitHeaders(r.p, r.key, countSent(c.attempts)+1)
 	h := c.w.Header()
 	if ct := r.resp.Header.Get("Content-Type"); ct != "" && !r.p.route.translate {
 		h.Set("Content-Type", ct)
@@ -224,7 +224,7 @@ func (r *relay) lockIn() (o outcome, ok bool) {
 func (r *relay) commit() error {
 	c := r.c
 	r.committed, r.committedAt = true, c.now()
-	c.commitHeaders(r.p, countSent(c.attempts)+1)
+	c.commitHeaders(r.p, r.key, countSent(c.attempts)+1)
 	h := c.w.Header()
 	sse.SetHeaders(h)
 	c.copyUpstreamIDs(h, r.resp.Header, r.key)

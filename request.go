@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"strings"
@@ -32,6 +33,10 @@ type parsedBody struct {
 	wantsUsage bool
 	// The kinds of the fields an API requires (jsonx.Invalid when absent).
 	messages, maxTokens, input jsonx.Kind
+	// maxOut is the smallest positive integer of max_tokens,
+	// max_completion_tokens and max_output_tokens: the most output tokens
+	// the client asks for; 0 when it names none.
+	maxOut int64
 }
 
 // routedFields are the top-level fields the gateway routes, prices or
@@ -40,7 +45,7 @@ type parsedBody struct {
 // route on one while a lenient upstream honoured the other (Go's
 // encoding/json matches keys with Unicode case folding).
 var routedFields = [...]string{"model", "models", "stream", "stream_options", "max_tokens",
-	"max_completion_tokens", "messages", "input", "system", "tools", "tool_choice", "n"}
+	"max_completion_tokens", "max_output_tokens", "messages", "input", "system", "tools", "tool_choice", "n"}
 
 // shadowsRoutedField returns the routed field that key equals but for
 // ASCII case, or "". Keys without an upper-case ASCII letter (all real
@@ -184,10 +189,22 @@ func (p *parsedBody) member(m jsonx.Member, seen *uint16) *Error {
 		p.messages = kind
 	case "max_tokens":
 		p.maxTokens = kind
+		p.readMaxOut(m.Value)
+	case "max_completion_tokens", "max_output_tokens":
+		p.readMaxOut(m.Value)
 	case "input":
 		p.input = kind
 	}
 	return nil
+}
+
+// readMaxOut notes a positive integer maximum of output tokens; anything
+// else is the upstream's to refuse.
+func (p *parsedBody) readMaxOut(v []byte) {
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err == nil && n > 0 && (p.maxOut == 0 || n < p.maxOut) {
+		p.maxOut = n
+	}
 }
 
 // readModels reads the "models" array of names.
@@ -350,3 +367,59 @@ func mergeIncludeUsage(obj []byte) string {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// capMaxOutput returns body with its maximum output tokens at most n: every
+// max_tokens, max_completion_tokens or max_output_tokens above n (or not a
+// positive integer) becomes n, and when there is none, field is added with
+// n. The rest is copied byte for byte.
+func capMaxOutput(body []byte, n int64, field string) []byte {
+	var edits []bodyEdit
+	found := false
+	repl := strconv.FormatInt(n, 10)
+	_ = jsonx.Members(body, func(m jsonx.Member) bool {
+		if m.KeyIs("max_tokens") || m.KeyIs("max_completion_tokens") || m.KeyIs("max_output_tokens") {
+			found = true
+			if v, err := strconv.ParseInt(string(m.Value), 10, 64); err != nil || v <= 0 || v > n {
+				start := m.End - len(m.Value)
+				edits = append(edits, bodyEdit{span: span{start, m.End}, repl: repl})
+			}
+		}
+		return true
+	})
+	open := bytes.IndexByte(body, '{')
+	if open < 0 || found && len(edits) == 0 {
+		return body
+	}
+	out := make([]byte, 0, len(body)+len(field)+24)
+	out = append(out, body[:open+1]...)
+	if !found {
+		out = append(jsonx.AppendQuote(out, field), ':')
+		out = append(out, repl...)
+		k := open + 1
+		for k < len(body) && isSpace(body[k]) {
+			k++
+		}
+		if k < len(body) && body[k] != '}' {
+			out = append(out, ',')
+		}
+	}
+	out, pos := applyEdits(out, body, open+1, edits)
+	return append(out, body[pos:]...)
+}
+
+// outputField is the field that caps the answer of a request on surface s
+// to provider up, when the request has none: Anthropic's max_tokens, the
+// Responses API's max_output_tokens, and for chat completions OpenAI's
+// max_completion_tokens (its reasoning models refuse max_tokens) or, at
+// other providers, the max_tokens every OpenAI-compatible server knows.
+func outputField(s providers.Surface, up *upstream) string {
+	switch {
+	case s == providers.SurfaceMessages:
+		return "max_tokens"
+	case s == providers.SurfaceResponses:
+		return "max_output_tokens"
+	case up.id == "openai":
+		return "max_completion_tokens"
+	}
+	return "max_tokens"
+}

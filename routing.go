@@ -39,6 +39,7 @@ type routing struct {
 	universes      map[providers.Surface]*strategy.Universe // what strategies choose from, per surface
 	results        map[providers.Surface]*strategyResults   // cached request-free strategy results
 	auth           *authState                               // nil: requests are not authenticated
+	meter          *meter                                   // nil: requests are not metered (WithMetering)
 }
 
 // upstream is one provider as the gateway uses it: catalog entry,
@@ -250,6 +251,11 @@ func buildRouting(cfg *config, hc *http.Client, rec *metrics.Recorder, prev *rou
 		rt.buildUniverses()
 	}
 	rt.auth = newAuthState(cfg, prev)
+	var pm *meter
+	if prev != nil {
+		pm = prev.meter
+	}
+	rt.meter = newMeter(cfg, pm)
 	return rt, rt.buildDefaults()
 }
 

@@ -397,8 +397,9 @@ type UsageRecord struct {
 	// is kept once, and writing it again with the same content is a no-op.
 	ID        string
 	RequestID string
-	// KeyID is the gateway API key's ID, "" without one. Account is whose
-	// credits paid, "" when none did.
+	// KeyID is the gateway API key's ID, "" without one. Account is the
+	// account of the request's principal, "" without one; Paid says
+	// whether its credits paid.
 	KeyID   string
 	Account string
 	// Provider and Model served the request ("" when none did).
