@@ -471,7 +471,7 @@ func worstPricing(p catalog.Pricing) catalog.Pricing {
 
 // maxBilledTokens bounds each token count priced, far above any real
 // request, so that no provider report can overflow the arithmetic.
-const maxBilledTokens = 1 << 30
+const maxBilledTokens = 1 << 29
 
 // cost is the model price of t at p, rounded up to the micro-dollar.
 // Cached prompt tokens are priced at CacheRead and CacheWrite; a zero
@@ -487,7 +487,9 @@ func cost(p catalog.Pricing, t credits.Tokens) credits.Amount {
 	if wr == 0 {
 		wr = p.Input
 	}
-	price := func(v int64) int64 { return min(max(v, 0), 1<<32) } // ≤ $4,294 per million tokens
+	// Each product is at most 2^29 tokens × 2^31 µ$ ($2,147 per million
+	// tokens) = 2^60: the sum of four cannot overflow.
+	price := func(v int64) int64 { return min(max(v, 0), 1<<31) }
 	micro := uncached*price(p.Input) + cr*price(rr) + cw*price(wr) + out*price(p.Output)
 	return credits.Amount(ceilDiv(micro, 1_000_000))
 }
