@@ -1,8 +1,3 @@
-// Package tokens counts and collects token usage: it reads the usage that
-// providers report in JSON responses and streams, and (in counter.go)
-// estimates token counts locally with tiktoken when no report is available.
-//
-// The package imports nothing else from llmgate.
 package tokens
 
 import (
