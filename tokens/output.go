@@ -148,10 +148,8 @@ func channel(choice, tool, kind int) uint64 {
 // add collects a JSON string literal's text (raw false) or a JSON value as
 // it is written (raw true) for channel ch.
 func (o *OutputCounter) add(ch uint64, v []byte, raw bool) {
-	if !raw {
-		if len(v) <= 2 { // ""
-			return
-		}
+	if !raw && len(v) <= 2 { // ""
+		return
 	}
 	limit := o.max
 	if limit == 0 {
