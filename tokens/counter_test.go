@@ -19,13 +19,63 @@ func TestCount(t *testing.T) {
 	_, err = c.Count("p99k", "x")
 	require.ErrorIs(t, err, ErrUnknownEncoding)
 
-	// Beyond the bound the rest is estimated, so huge unbroken runs stay
-	// cheap.
+	// Beyond the bound the rest is estimated with QuickCount, so huge
+	// unbroken runs stay cheap; the estimate stays close to tiktoken's
+	// count (10,000 a's are 1,250 tokens).
 	c.maxBytes = 1000
 	n, err = c.Count(EncodingCL100K, strings.Repeat("a", 10_000))
 	require.NoError(t, err)
-	require.Greater(t, n, 2000)
-	require.Less(t, n, 3000)
+	require.InEpsilon(t, 1250, n, 0.1)
+}
+
+func TestBudget(t *testing.T) {
+	c := NewCounter()
+	for _, tc := range []struct {
+		name, text string
+		left       int
+		tokenized  string // the part tiktoken counts
+	}{
+		{name: "within", text: "hello world", left: 100, tokenized: "hello world"},
+		{name: "exact fit", text: "hello world", left: 11, tokenized: "hello world"},
+		{name: "beyond", text: "hello world, hello world", left: 10, tokenized: "hello worl"},
+		{name: "cut at a character boundary", text: "héllo", left: 2, tokenized: "h"},
+		{name: "spent", text: "hello", left: 0, tokenized: ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := int64(0)
+			if tc.tokenized != "" {
+				n, err := c.Count(EncodingO200K, tc.tokenized)
+				require.NoError(t, err)
+				want = int64(n)
+			}
+			want += quickCapped(EncodingO200K, []byte(tc.text[len(tc.tokenized):]))
+			b := budget{c: c, encoding: EncodingO200K, left: tc.left}
+			require.Equal(t, want, b.count([]byte(tc.text)))
+			require.Equal(t, max(tc.left-len(tc.text), 0), b.left)
+			b = budget{c: c, encoding: EncodingO200K, left: tc.left}
+			require.Equal(t, want, b.countString(tc.text))
+		})
+	}
+	// An unknown encoding counts with QuickCount.
+	b := budget{c: c, encoding: "p99k", left: 100}
+	require.Equal(t, QuickCount("p99k", []byte("hello world")), b.count([]byte("hello world")))
+	require.Equal(t, int64(3), quickCapped(EncodingO200K, []byte("1,1")), "at most a token per byte")
+}
+
+// TestEstimateBudget: a body's count tokenizes at most the Counter's bound
+// of its text, whatever the number of texts, and estimates the rest.
+func TestEstimateBudget(t *testing.T) {
+	body := openAIBody(corpus(t))
+	exact := NewCounter().EstimateOpenAIChat(EncodingO200K, body)
+	c := NewCounter()
+	c.maxBytes = len(body) / 10
+	e := exactCounter{b: c.budget(EncodingO200K)}
+	n, ok := walkBody(body, false, &e, nil, false)
+	require.True(t, ok)
+	require.Zero(t, e.b.left, "the budget is spent")
+	require.Equal(t, n, c.EstimateOpenAIChat(EncodingO200K, body))
+	require.InEpsilon(t, exact, n, 0.05, "mostly estimated: %d, exact %d", n, exact)
+	require.LessOrEqual(t, n, UpperBound(body))
 }
 
 func TestCounterConcurrentUse(t *testing.T) {

@@ -1,8 +1,3 @@
-// Package tokens counts and collects token usage: it reads the usage that
-// providers report in JSON responses and streams, and (in counter.go)
-// estimates token counts locally with tiktoken when no report is available.
-//
-// The package imports nothing else from llmgate.
 package tokens
 
 import (
@@ -209,6 +204,7 @@ type StreamTap struct {
 	anthropic bool
 	usage     Usage
 	known     bool
+	final     bool // the output count is the provider's last word
 }
 
 // NewOpenAITap returns a tap for OpenAI chat completion and responses API
@@ -228,7 +224,7 @@ func (t *StreamTap) Observe(data []byte) {
 	}
 	if !t.anthropic {
 		if u, ok := OpenAIUsage(data); ok {
-			t.usage, t.known = u, true
+			t.usage, t.known, t.final = u, true, true
 		}
 		return
 	}
@@ -237,7 +233,7 @@ func (t *StreamTap) Observe(data []byte) {
 		case m.KeyIs("usage"):
 			if isObject(m.Value) {
 				applyAnthropicUsage(m.Value, &t.usage)
-				t.known = true
+				t.known, t.final = true, true
 			}
 		case m.KeyIs("message"):
 			if isObject(m.Value) {
@@ -256,3 +252,12 @@ func (t *StreamTap) Observe(data []byte) {
 
 // Usage returns the usage seen so far and whether any was reported.
 func (t *StreamTap) Usage() (Usage, bool) { return t.usage, t.known }
+
+// OutputReported reports whether the stream reported its output count:
+// OpenAI's usage chunk or response.completed (input and output come
+// together), or Anthropic's message_delta. An Anthropic stream reports its
+// input in message_start with a placeholder output count (1 or so), so
+// after a stream that stopped before message_delta, Usage is known but
+// OutputReported is false: the output is then counted from the text
+// delivered (OutputCounter).
+func (t *StreamTap) OutputReported() bool { return t.final }

@@ -57,6 +57,17 @@ func TestStreamTaps(t *testing.T) {
 	u, ok := at.Usage()
 	require.True(t, ok)
 	require.Equal(t, Usage{InputTokens: 14, OutputTokens: 15, CacheReadTokens: 4}, u, "message_delta is cumulative and keeps input")
+	require.True(t, at.OutputReported())
+
+	// A stream cut before message_delta: the input is known, the output
+	// count is message_start's placeholder.
+	at = NewAnthropicTap()
+	at.Observe([]byte(`{"type":"message_start","message":{"id":"m","usage":{"input_tokens":10,"output_tokens":1}}}`))
+	at.Observe([]byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}`))
+	u, ok = at.Usage()
+	require.True(t, ok)
+	require.Equal(t, Usage{InputTokens: 10, OutputTokens: 1}, u)
+	require.False(t, at.OutputReported())
 
 	// Newer message_delta events repeat the input counts.
 	at = NewAnthropicTap()
@@ -69,10 +80,12 @@ func TestStreamTaps(t *testing.T) {
 	ot.Observe([]byte(`{"choices":[{"delta":{"content":"x"}}],"usage":null}`))
 	_, ok = ot.Usage()
 	require.False(t, ok)
+	require.False(t, ot.OutputReported())
 	ot.Observe([]byte(`{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}`))
 	u, ok = ot.Usage()
 	require.True(t, ok)
 	require.Equal(t, Usage{InputTokens: 3, OutputTokens: 4}, u)
+	require.True(t, ot.OutputReported())
 }
 
 func FuzzUsage(f *testing.F) {

@@ -36,7 +36,7 @@ const (
 // behind an interface, so that nothing is allocated); with sample, the
 // quick counter sees only a sample of a large body's text (see sampleFrom).
 func walkBody(body []byte, anthropic bool, tc textCounter, d *quickDFA, sample bool) (n int64, ok bool) {
-	w := walker{s: jsonx.Scanner{Data: body}, tc: tc, q: quickCounter{d: d}}
+	w := walker{jscan: jscan{s: jsonx.Scanner{Data: body}}, tc: tc, q: quickCounter{d: d}}
 	if tc == nil && sample && len(body) > sampleFrom {
 		// A large body: count a sample of its text, spread evenly (one
 		// window of sampleWindow bytes in every period), and scale.
@@ -50,30 +50,30 @@ func walkBody(body []byte, anthropic bool, tc textCounter, d *quickDFA, sample b
 		switch k := string(key); {
 		case k == "messages":
 			return w.array(func(elem bool) bool {
-				n += tokensPerMessage
 				if !elem {
-					return true
+					return true // not a message: no overhead (see UpperBound)
 				}
+				n += tokensPerMessage
 				return w.object(func(key []byte) bool {
 					switch k := string(key); {
 					case k == "content", k == "name" && !anthropic:
 						n += w.content(0)
 					case k == "tool_calls" && !anthropic:
-						n += w.rawValue()
+						n += w.countRaw()
 					default:
 						return w.skip()
 					}
-					return w.err == nil
+					return !w.bad
 				})
 			})
 		case k == "system" && anthropic:
 			n += w.content(0)
 		case k == "tools", k == "functions" && !anthropic:
-			n += w.rawValue()
+			n += w.countRaw()
 		default:
 			return w.skip()
 		}
-		return w.err == nil
+		return !w.bad
 	})
 	if tc == nil {
 		t := w.q.tokens()
@@ -82,7 +82,7 @@ func walkBody(body []byte, anthropic bool, tc textCounter, d *quickDFA, sample b
 		}
 		n += t
 	}
-	return n, ok && w.err == nil && w.s.End()
+	return n, ok && !w.bad && w.s.End()
 }
 
 // The quick estimate of a body larger than sampleFrom bytes counts about
@@ -97,15 +97,11 @@ const (
 	sampleWindow = 1 << 10
 )
 
-// errWalk marks a walk that met malformed JSON.
-type errWalk struct{}
-
 // walker reads a body for walkBody.
 type walker struct {
-	s   jsonx.Scanner
-	tc  textCounter
-	q   quickCounter
-	err *errWalk
+	jscan
+	tc textCounter
+	q  quickCounter
 	// Sampling (period > 0): the text bytes seen and counted so far.
 	period, seen, counted int64
 }
@@ -159,64 +155,6 @@ func (w *walker) raw(v []byte) int64 {
 	return 0
 }
 
-// fail records malformed JSON and returns false.
-func (w *walker) fail() bool {
-	w.err = &errWalk{}
-	return false
-}
-
-// skip skips a value.
-func (w *walker) skip() bool {
-	return w.s.Skip(jsonx.MaxDepth) || w.fail()
-}
-
-// object calls member for each member of the object that comes next, with
-// the decoded key (valid until the next call); member consumes the value. A
-// value that is not an object is skipped (and member is not called).
-func (w *walker) object(member func(key []byte) bool) bool {
-	if w.s.Peek() != '{' {
-		return w.skip()
-	}
-	w.s.Pos++
-	if w.s.Peek() == '}' {
-		w.s.Pos++
-		return true
-	}
-	for {
-		lit, f, ok := w.s.ReadString()
-		if !ok || !w.s.Eat(':') {
-			return w.fail()
-		}
-		key := lit[1 : len(lit)-1]
-		if f&jsonx.StrEscaped != 0 {
-			key, _ = jsonx.AppendUnquote(nil, lit)
-		}
-		if !member(key) {
-			return false
-		}
-		more, ok := w.s.Next('}')
-		if !ok {
-			return w.fail()
-		}
-		if !more {
-			return true
-		}
-	}
-}
-
-// array calls elem for each element of the array that comes next (with
-// true for an object, which elem reads; other elements are skipped after
-// the call). A value that is not an array is skipped.
-func (w *walker) array(elem func(object bool) bool) bool {
-	if w.s.Peek() != '[' {
-		return w.skip()
-	}
-	return w.s.Elements(func() bool {
-		isObject := w.s.Peek() == '{'
-		return elem(isObject) && (isObject || w.skip())
-	}) || w.fail()
-}
-
 // maxContentDepth bounds the nesting of content parts the walk descends
 // into (tool results hold parts): each level is an array and an object, and
 // JSON deeper than jsonx.MaxDepth is invalid anyway.
@@ -247,11 +185,11 @@ func (w *walker) content(depth int) int64 {
 				case "text", "content", "thinking":
 					n += w.content(depth + 1)
 				case "input", "arguments":
-					n += w.rawValue()
+					n += w.countRaw()
 				default:
 					return w.skip()
 				}
-				return w.err == nil
+				return !w.bad
 			})
 		})
 		return n
@@ -260,12 +198,11 @@ func (w *walker) content(depth int) int64 {
 	return 0
 }
 
-// rawValue counts the value that comes next as raw JSON.
-func (w *walker) rawValue() int64 {
-	w.s.SkipSpace()
-	start := w.s.Pos
-	if !w.skip() {
+// countRaw counts the value that comes next as raw JSON.
+func (w *walker) countRaw() int64 {
+	v, ok := w.rawValue()
+	if !ok {
 		return 0
 	}
-	return w.raw(w.s.Data[start:w.s.Pos])
+	return w.raw(v)
 }

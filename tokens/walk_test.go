@@ -26,7 +26,9 @@ func (r recorder) raw(v []byte) int64 {
 }
 
 // referenceWalk is the estimators' walk as first written, over
-// jsonx.Members and jsonx.Elements, which walkBody must match.
+// jsonx.Members and jsonx.Elements, which walkBody must match. (An element
+// of messages that is not an object has no per-message overhead since
+// UpperBound's proof relies on it.)
 func referenceWalk(body []byte, anthropic bool, tc textCounter) (int64, bool) {
 	var n int64 = tokensPerReply
 	var content func(v []byte) int64
@@ -56,6 +58,9 @@ func referenceWalk(body []byte, anthropic bool, tc textCounter) (int64, bool) {
 		switch {
 		case m.KeyIs("messages"):
 			_ = jsonx.Elements(m.Value, func(msg []byte) bool {
+				if jsonx.KindOf(msg) != jsonx.Object {
+					return true // not a message: no overhead
+				}
 				n += tokensPerMessage
 				_ = jsonx.Members(msg, func(f jsonx.Member) bool {
 					switch {
