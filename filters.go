@@ -40,11 +40,19 @@ type chain struct {
 func (ch *chain) build(c *call, p *prepared) {
 	ch.filters = ch.buf[:0]
 	ch.tap.format = p.cand.up.format
+	anthropic := dialectOf(p.route.surface) == dialectAnthropic
 	if c.parsed.stream {
-		if dialectOf(p.route.surface) == dialectAnthropic {
+		if anthropic {
 			ch.tap.stream = tokens.NewAnthropicTap()
 		} else {
 			ch.tap.stream = tokens.NewOpenAITap()
+		}
+	}
+	if c.rt.meter != nil {
+		if anthropic {
+			ch.tap.out = tokens.NewAnthropicOutput()
+		} else {
+			ch.tap.out = tokens.NewOpenAIOutput()
 		}
 	}
 	ch.filters = append(ch.filters, &ch.tap)
@@ -82,16 +90,24 @@ func (ch *chain) body(b []byte) ([]byte, error) {
 
 // usageTap reads the usage the provider reports, in the upstream's
 // dialect, without changing a byte.
+//
+// When the request is metered it also keeps the answer's text (out), so
+// that an answer without a usage report (or a stream cut short) can be
+// counted once it is over.
 type usageTap struct {
 	format providers.Format
 	stream *tokens.StreamTap
 	usage  tokens.Usage
 	known  bool
+	out    *tokens.OutputCounter // nil when not metered
 }
 
 func (t *usageTap) event(ev *sse.Event, _ eventClass, b []byte) ([]byte, error) {
 	if !ev.IsComment() {
 		t.stream.Observe(ev.Data)
+		if t.out != nil {
+			t.out.Observe(ev.Data)
+		}
 	}
 	return b, nil
 }
@@ -102,7 +118,19 @@ func (t *usageTap) body(b []byte) ([]byte, error) {
 	} else {
 		t.usage, t.known = tokens.OpenAIUsage(b)
 	}
+	if t.out != nil && !t.known {
+		t.out.ObserveResponse(b)
+	}
 	return b, nil
+}
+
+// outputReported reports that the provider's usage includes the final
+// output count (a stream's usage can arrive before its end).
+func (t *usageTap) outputReported() bool {
+	if t.stream != nil {
+		return t.stream.OutputReported()
+	}
+	return t.known
 }
 
 // result returns the usage reported so far.

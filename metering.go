@@ -186,7 +186,7 @@ func (c *call) limitTokens() *Error {
 		}
 	}
 	lim := int64(c.cfg.maxInputTokens)
-	if lim == 0 || promptBound(c.body) <= lim {
+	if lim == 0 || tokens.UpperBound(c.body) <= lim {
 		return nil
 	}
 	if n := c.countInput(c.encoding()); n > lim {
@@ -222,6 +222,9 @@ func (c *call) encoding() string {
 	if len(c.cands) > 0 && c.cands[0].model != nil && c.cands[0].model.Encoding != "" {
 		return c.cands[0].model.Encoding
 	}
+	if len(c.cands) > 0 {
+		return tokens.EncodingFor(c.cands[0].upstreamModel)
+	}
 	return catalog.EncodingO200K
 }
 
@@ -242,7 +245,7 @@ func (c *call) countInput(encoding string) int64 {
 		// overcount by its JSON punctuation.
 		k, err := c.g.counter.Count(encoding, string(c.body))
 		if err != nil {
-			k = int(promptBound(c.body))
+			k = int(tokens.UpperBound(c.body))
 		}
 		n = int64(k)
 	}
@@ -326,7 +329,7 @@ func (c *call) reserve() *Error {
 			}
 		}
 	}
-	in, exact := promptBound(c.body), false
+	in, exact := tokens.UpperBound(c.body), false
 	recount := func() bool {
 		if exact {
 			return false
@@ -594,9 +597,9 @@ func (c *call) usageRecord() *credits.UsageRecord {
 	// The provider's counts win; where it reported nothing (or a stream
 	// ended before its final usage), the gateway counts: the prompt with
 	// the model's tokenizer, the answer from the text delivered.
-	final := c.usageKnown && (!c.parsed.stream || c.relay.sawEnd)
+	final := c.usageKnown && (!c.parsed.stream || c.relay.tap.outputReported())
 	billed := rec.Reported
-	enc := catalog.EncodingO200K
+	enc := tokens.EncodingFor(c.served.upstreamModel)
 	if c.served.model != nil && c.served.model.Encoding != "" {
 		enc = c.served.model.Encoding
 	}
@@ -607,7 +610,7 @@ func (c *call) usageRecord() *credits.UsageRecord {
 		rec.Estimated.Input = c.promptTokens
 	}
 	if !final {
-		rec.Estimated.Output = c.relay.outputTokens(c.g.counter, enc)
+		rec.Estimated.Output = c.relay.tap.out.Tokens(c.g.counter, enc)
 		billed.Output = max(billed.Output, rec.Estimated.Output)
 	}
 	if c.served.model != nil {
@@ -634,12 +637,3 @@ func keySource(id string, s providers.KeySource) credits.KeySource {
 	return credits.SourceConfigured
 }
 
-// outputTokens counts the answer's tokens from the text the relay passed
-// on, for a provider that reported none (or a stream cut short).
-func (r *relay) outputTokens(tc *tokens.Counter, encoding string) int64 {
-	_, _ = tc, encoding
-	return 0
-}
-
-// promptBound is a cheap upper bound of the prompt's tokens (TEMPORARY until tokens.UpperBound).
-func promptBound(body []byte) int64 { return int64(len(body)) }

@@ -371,8 +371,10 @@ func TestCreditsHoldEndsOnEveryPath(t *testing.T) {
 
 type panicProvider struct{}
 
-func (panicProvider) Name() string                { return "boom" }
-func (panicProvider) Surfaces() []providers.Surface { return []providers.Surface{providers.SurfaceChatCompletions} }
+func (panicProvider) Name() string { return "boom" }
+func (panicProvider) Surfaces() []providers.Surface {
+	return []providers.Surface{providers.SurfaceChatCompletions}
+}
 func (panicProvider) Do(context.Context, *providers.Request, providers.Key) (*providers.Response, error) {
 	panic("provider bug")
 }
@@ -445,4 +447,171 @@ func TestCostArithmetic(t *testing.T) {
 	require.Equal(t, credits.Amount(25), cost(p, credits.Tokens{Input: 10, CacheRead: 4, CacheWrite: 6}))
 	// A provider's absurd count cannot overflow.
 	require.Positive(t, cost(catalog.Pricing{Input: 1 << 40, Output: 1 << 40}, credits.Tokens{Input: 1 << 62, Output: 1 << 62}))
+}
+
+// TestCreditsConcurrentRequestsNeverOverspend races 64 clients of one
+// account against a balance that pays for a few of their worst cases.
+func TestCreditsConcurrentRequestsNeverOverspend(t *testing.T) {
+	e := newCreditEnv(t, MeteringOptions{Credits: true})
+	_, token := e.account(t, "acme", 5*credits.Dollar)
+	// Leave 20,000 µ$ available. A worst case (1000 output tokens at $8/M
+	// plus the prompt) is about 8,100 µ$: two or three requests hold at
+	// once, the rest get a lower maximum or wait for nothing.
+	_, err := e.ledger.Reserve(context.Background(), credits.Reservation{ID: "other", Account: "acme",
+		Min: 5*credits.Dollar - 20_000, Max: 5*credits.Dollar - 20_000, TTL: time.Hour})
+	require.NoError(t, err)
+	for range 64 {
+		e.oa.Enqueue(providertest.Step{HeaderDelay: 20 * time.Millisecond,
+			Body: []byte(`{"id":"c","object":"chat.completion","created":1,"model":"priced-chat","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":1000,"total_tokens":1010}}`)})
+	}
+	type result struct {
+		status int
+		cap    string
+	}
+	results := make(chan result, 64)
+	for range 64 {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/chat/completions", strings.NewReader(chatBody("priced-chat", `"max_tokens":1000`)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				results <- result{}
+				return
+			}
+			resp.Body.Close()
+			results <- result{resp.StatusCode, resp.Header.Get(HeaderMaxOutputTokens)}
+		}()
+	}
+	ok, refused := 0, 0
+	for range 64 {
+		r := <-results
+		switch r.status {
+		case http.StatusOK:
+			ok++
+		case http.StatusForbidden:
+			refused++
+		default:
+			t.Fatalf("unexpected status %d", r.status)
+		}
+	}
+	require.Equal(t, 64, ok+refused)
+	require.Positive(t, ok)
+	require.Positive(t, refused)
+	// Every upstream answer claimed 1000 output tokens, more than a
+	// lowered request asked for: the account pays what it held and at
+	// most what it had, never more.
+	deadline := time.Now().Add(5 * time.Second)
+	for e.balance(t, "acme").Held != 5*credits.Dollar-20_000 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // handlers settle just after their responses
+	}
+	b := e.balance(t, "acme")
+	require.Equal(t, 5*credits.Dollar-20_000, b.Held, "only the outside hold remains")
+	require.GreaterOrEqual(t, b.Available, credits.Amount(0))
+	require.LessOrEqual(t, b.Spent, credits.Amount(20_000), "never more than the account had")
+}
+
+// TestCreditsInterruptedStream: a stream that fails, or whose client goes
+// away, after content was delivered is charged for what was delivered:
+// the prompt counted by the gateway (no usage arrived) and the output
+// counted from the text that passed.
+func TestCreditsInterruptedStream(t *testing.T) {
+	tc := func(t *testing.T, e *creditEnv) (counter func(string, string) int64, enc string) {
+		m := catalogModelOf(t, e.gw, "openai", "priced-chat")
+		return func(enc, s string) int64 {
+			n, err := e.gw.counter.Count(enc, s)
+			require.NoError(t, err)
+			return int64(n)
+		}, m.Encoding
+	}
+	// µ$ of in prompt and out output tokens of priced-chat, fee included.
+	charge := func(in, out int64) credits.Amount {
+		c := (in*2_000_000 + out*8_000_000 + 999_999) / 1_000_000
+		fee := (c*500+9_999)/10_000 + ((in+out)*50_000+999_999)/1_000_000
+		return credits.Amount(c + fee)
+	}
+
+	t.Run("upstream fails midway", func(t *testing.T) {
+		e := newCreditEnv(t, testFees)
+		_, token := e.account(t, "acme", 5*credits.Dollar)
+		count, enc := tc(t, e)
+		deltas := []string{"The quick", " brown fox", " jumps"}
+		e.oa.Enqueue(providertest.StreamError(providers.FormatOpenAI, "priced-chat", deltas, 500, "overloaded"))
+		body := chatBody("priced-chat", `"stream":true`)
+		resp, out := e.post(t, "/v1/chat/completions", body, "Authorization", "Bearer "+token)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, string(out), "stream_failed")
+		in := e.gw.counter.EstimateOpenAIChat(enc, []byte(body))
+		want := charge(in, count(enc, "The quick brown fox jumps"))
+		rec := e.usage(t, resp.Header.Get(HeaderRequestID))
+		require.True(t, rec.Paid)
+		require.False(t, rec.ReportedKnown)
+		require.Equal(t, in, rec.Estimated.Input)
+		require.Equal(t, want, rec.Cost+rec.Fee)
+		require.Equal(t, want, e.balance(t, "acme").Spent)
+	})
+
+	t.Run("client goes away", func(t *testing.T) {
+		e := newCreditEnv(t, testFees)
+		_, token := e.account(t, "acme", 5*credits.Dollar)
+		count, enc := tc(t, e)
+		never := make(chan struct{})
+		defer close(never)
+		step := providertest.OpenAIChatStream("priced-chat", []string{"Once upon", " a time", " there was", " more"}, providertest.Usage{}, false)
+		// Hold back everything after the second delta: the client leaves
+		// first.
+		step.Events[3].Wait = never
+		e.oa.Enqueue(step)
+		body := chatBody("priced-chat", `"stream":true`)
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		id := resp.Header.Get(HeaderRequestID)
+		buf := make([]byte, 4096)
+		var got string
+		for !strings.Contains(got, "a time") {
+			n, err := resp.Body.Read(buf)
+			require.NoError(t, err)
+			got += string(buf[:n])
+		}
+		resp.Body.Close()
+		ev := e.events.find(t, id)
+		require.Equal(t, "client_closed_request", ev.Err.Code())
+		in := e.gw.counter.EstimateOpenAIChat(enc, []byte(body))
+		want := charge(in, count(enc, "Once upon a time"))
+		rec := e.usage(t, id)
+		require.True(t, rec.Paid)
+		require.Equal(t, want, rec.Cost+rec.Fee)
+		require.Equal(t, want, e.balance(t, "acme").Spent)
+		require.Zero(t, e.balance(t, "acme").Held)
+	})
+
+	t.Run("anthropic cut after message_start", func(t *testing.T) {
+		e := newCreditEnv(t, testFees)
+		_, token := e.account(t, "acme", 5*credits.Dollar)
+		m := catalogModelOf(t, e.gw, "anthropic", "priced-claude")
+		e.an.Enqueue(providertest.StreamError(providers.FormatAnthropic, "priced-claude", []string{"Hello", " there"}, 529, "overloaded"))
+		resp, _ := e.post(t, "/v1/messages", messagesBody("priced-claude", `"stream":true`), "Authorization", "Bearer "+token)
+		rec := e.usage(t, resp.Header.Get(HeaderRequestID))
+		n, err := e.gw.counter.Count(m.Encoding, "Hello there")
+		require.NoError(t, err)
+		require.Equal(t, int64(n), rec.Estimated.Output)
+		require.Equal(t, int64(n), max(rec.Reported.Output, rec.Estimated.Output), "message_start's placeholder output does not win")
+		require.True(t, rec.Paid)
+		require.Positive(t, rec.Cost)
+	})
+}
+
+func catalogModelOf(t *testing.T, gw *Gateway, provider, id string) *catalog.Model {
+	t.Helper()
+	for _, m := range gw.Catalog().Models() {
+		if m.Provider == provider && m.ID == id {
+			return m
+		}
+	}
+	t.Fatalf("no catalog model %s:%s", provider, id)
+	return nil
 }
