@@ -636,4 +636,3 @@ func keySource(id string, s providers.KeySource) credits.KeySource {
 	}
 	return credits.SourceConfigured
 }
-
