@@ -57,15 +57,15 @@ func isLedgerError(err error) bool {
 // write runs fn in one transaction on the writer. The transaction begins
 // IMMEDIATE (the writer's DSN sets _txlock=immediate), so it holds SQLite's
 // write lock from its first statement: what fn reads cannot change before
-// it writes, in this process or another. now is the store clock's time,
+// it writes, in this process or another. t.now is the store clock's time,
 // taken once the lock is held, in unix microseconds. Errors of fn that are
 // not the contract's are reported as credits.ErrUnavailable.
-func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx, now int64) error) error {
+func (s *Store) write(ctx context.Context, op string, fn func(t *wtx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return ledgerError(op, err)
 	}
-	if err = fn(tx, s.stamp().UnixMicro()); err != nil {
+	if err = fn(&wtx{ctx: ctx, tx: tx, s: s, now: s.stamp().UnixMicro()}); err != nil {
 		_ = tx.Rollback()
 		if isLedgerError(err) {
 			return err
@@ -76,6 +76,70 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx, now in
 		return ledgerError(op, err)
 	}
 	return nil
+}
+
+// The statements of Reserve, Settle, Release and Record, prepared on the
+// writer at Open (see wtx).
+const (
+	addTxSQL = `INSERT INTO credit_transactions (account, kind, amount, lot_id, hold_id, note, at)
+VALUES (?, ?, ?, ?, ?, ?, ?)`
+	getHoldSQL  = `SELECT ` + holdColumns + ` FROM credit_holds WHERE id = ?`
+	liveLotsSQL = `SELECT id, remaining, expires_at FROM credit_lots
+WHERE account = ? AND remaining > 0 AND expires_at > ? ORDER BY expires_at, id`
+	takeLotSQL    = `UPDATE credit_lots SET remaining = remaining - ? WHERE id = ?`
+	giveLotSQL    = `UPDATE credit_lots SET remaining = remaining + ? WHERE id = ?`
+	insertHoldSQL = `INSERT INTO credit_holds (id, account, amount, state, created_at, expires_at)
+VALUES (?, ?, ?, ?, ?, ?)`
+	insertHoldLotSQL = `INSERT INTO credit_hold_lots (hold_id, lot_id, amount) VALUES (?, ?, ?)`
+	addHeldSQL       = `UPDATE credit_accounts SET held = held + ? WHERE id = ?`
+	settleHoldSQL    = `UPDATE credit_holds SET state = ?, ended_at = ?, spent = ?, released = ?, uncollected = ?
+WHERE id = ?`
+	settleAccountSQL = `UPDATE credit_accounts SET held = held - ?, spent = spent + ?, expired = expired + ?
+WHERE id = ?`
+	endHoldSQL     = `UPDATE credit_holds SET state = ?, ended_at = ? WHERE id = ?`
+	endAccountSQL  = `UPDATE credit_accounts SET held = held - ?, expired = expired + ? WHERE id = ?`
+	insertUsageSQL = `INSERT INTO usage_records (` + usageColumns + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`
+	holdPortionsSQL = `SELECT a.lot_id, a.amount, l.expires_at
+FROM credit_hold_lots a JOIN credit_lots l ON l.id = a.lot_id
+WHERE a.hold_id = ? ORDER BY l.expires_at, l.id`
+)
+
+// preparedSQL lists the statements prepared at Open.
+func preparedSQL() []string {
+	return []string{addTxSQL, getHoldSQL, liveLotsSQL, takeLotSQL, giveLotSQL, insertHoldSQL, insertHoldLotSQL, addHeldSQL, settleHoldSQL, settleAccountSQL, endHoldSQL, endAccountSQL, insertUsageSQL, holdPortionsSQL}
+}
+
+// wtx is one transaction on the writer. Its statements whose SQL is one
+// of preparedSQL run as the statements prepared at Open, the others are
+// prepared for the call.
+type wtx struct {
+	ctx context.Context
+	tx  *sql.Tx
+	s   *Store
+	now int64 // the store clock's time, in unix microseconds
+}
+
+func (t *wtx) exec(query string, args ...any) (sql.Result, error) {
+	if st := t.s.prepared[query]; st != nil {
+		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	}
+	return t.tx.ExecContext(t.ctx, query, args...)
+}
+
+func (t *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	if st := t.s.prepared[query]; st != nil {
+		return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
+	}
+	return t.tx.QueryContext(t.ctx, query, args...)
+}
+
+func (t *wtx) queryRow(query string, args ...any) *sql.Row {
+	if st := t.s.prepared[query]; st != nil {
+		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
 // txID is the ID of the transaction with that seq: "tx_" and 16 digits, so
@@ -92,9 +156,8 @@ func parseTxID(id string) (int64, bool) {
 }
 
 // addTransaction records a movement of money.
-func addTransaction(ctx context.Context, tx *sql.Tx, account string, kind credits.TransactionKind, amount credits.Amount, lotID, holdID, note string, now int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO credit_transactions (account, kind, amount, lot_id, hold_id, note, at)
-VALUES (?, ?, ?, ?, ?, ?, ?)`, account, string(kind), int64(amount), lotID, holdID, note, now)
+func addTransaction(t *wtx, account string, kind credits.TransactionKind, amount credits.Amount, lotID, holdID, note string) error {
+	_, err := t.exec(addTxSQL, account, string(kind), int64(amount), lotID, holdID, note, t.now)
 	return err
 }
 
@@ -133,34 +196,34 @@ func (s *Store) Purchase(ctx context.Context, p credits.Purchase) (credits.Lot, 
 		return credits.Lot{}, err
 	}
 	var lot credits.Lot
-	err := s.write(ctx, "purchase "+p.ID, func(tx *sql.Tx, now int64) error {
+	err := s.write(ctx, "purchase "+p.ID, func(t *wtx) error {
 		var r lotRow
-		err := tx.QueryRowContext(ctx, `SELECT `+lotColumns+` FROM credit_lots WHERE id = ?`, p.ID).Scan(r.dest()...)
+		err := t.queryRow(`SELECT `+lotColumns+` FROM credit_lots WHERE id = ?`, p.ID).Scan(r.dest()...)
 		switch {
 		case err == nil:
 			if r.account != p.Account || credits.Amount(r.amount) != p.Amount {
 				return fmt.Errorf("sqlite: purchase %s: %w: the ID bought %s for account %q", p.ID, credits.ErrConflict,
 					credits.Amount(r.amount), r.account)
 			}
-			lot = r.lot(now)
+			lot = r.lot(t.now)
 			return nil
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
 		r = lotRow{id: p.ID, account: p.Account, note: p.Note, amount: int64(p.Amount), remaining: int64(p.Amount),
-			purchased: now, expires: now + credits.LotLifetime.Microseconds()}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO credit_accounts (id, purchased, created_at) VALUES (?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET purchased = purchased + excluded.purchased`, p.Account, r.amount, now); err != nil {
+			purchased: t.now, expires: t.now + credits.LotLifetime.Microseconds()}
+		if _, err := t.exec(`INSERT INTO credit_accounts (id, purchased, created_at) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET purchased = purchased + excluded.purchased`, p.Account, r.amount, t.now); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO credit_lots (`+lotColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := t.exec(`INSERT INTO credit_lots (`+lotColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			r.dest()...); err != nil {
 			return err
 		}
-		if err := addTransaction(ctx, tx, p.Account, credits.TxPurchase, p.Amount, p.ID, "", p.Note, now); err != nil {
+		if err := addTransaction(t, p.Account, credits.TxPurchase, p.Amount, p.ID, "", p.Note); err != nil {
 			return err
 		}
-		lot = r.lot(now)
+		lot = r.lot(t.now)
 		return nil
 	})
 	return lot, err
@@ -191,9 +254,9 @@ func (r *holdRow) settlement() credits.Settlement {
 }
 
 // getHold reads the hold with that ID, or credits.ErrHoldNotFound.
-func getHold(ctx context.Context, tx *sql.Tx, id string) (holdRow, error) {
+func getHold(t *wtx, id string) (holdRow, error) {
 	var h holdRow
-	err := tx.QueryRowContext(ctx, `SELECT `+holdColumns+` FROM credit_holds WHERE id = ?`, id).Scan(h.dest()...)
+	err := t.queryRow(getHoldSQL, id).Scan(h.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return holdRow{}, fmt.Errorf("sqlite: hold %q: %w", id, credits.ErrHoldNotFound)
 	}
@@ -209,8 +272,8 @@ type portion struct {
 }
 
 // scanPortions reads (lot, amount, expires_at) rows.
-func scanPortions(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]portion, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
+func scanPortions(t *wtx, query string, args ...any) ([]portion, error) {
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -227,17 +290,16 @@ func scanPortions(ctx context.Context, tx *sql.Tx, query string, args ...any) ([
 }
 
 // liveLots returns account's lots with money left that have not expired at
-// now, earliest expiry first: the available money, in the order it is
+// t.now, earliest expiry first: the available money, in the order it is
 // taken.
-func liveLots(ctx context.Context, tx *sql.Tx, account string, now int64) ([]portion, error) {
-	return scanPortions(ctx, tx, `SELECT id, remaining, expires_at FROM credit_lots
-WHERE account = ? AND remaining > 0 AND expires_at > ? ORDER BY expires_at, id`, account, now)
+func liveLots(t *wtx, account string) ([]portion, error) {
+	return scanPortions(t, liveLotsSQL, account, t.now)
 }
 
 // takeFrom takes up to want from ps in order, lowering the lots'
 // remainders, and returns what each gave (in order, only non-zero) and the
 // total taken.
-func takeFrom(ctx context.Context, tx *sql.Tx, ps []portion, want int64) ([]portion, int64, error) {
+func takeFrom(t *wtx, ps []portion, want int64) ([]portion, int64, error) {
 	var (
 		taken []portion
 		total int64
@@ -247,7 +309,7 @@ func takeFrom(ctx context.Context, tx *sql.Tx, ps []portion, want int64) ([]port
 			break
 		}
 		take := min(p.amount, want-total)
-		if _, err := tx.ExecContext(ctx, `UPDATE credit_lots SET remaining = remaining - ? WHERE id = ?`, take, p.lot); err != nil {
+		if _, err := t.exec(takeLotSQL, take, p.lot); err != nil {
 			return nil, 0, err
 		}
 		taken = append(taken, portion{lot: p.lot, amount: take, expires: p.expires})
@@ -256,26 +318,24 @@ func takeFrom(ctx context.Context, tx *sql.Tx, ps []portion, want int64) ([]port
 	return taken, total, nil
 }
 
-// giveBack returns amount to the lot, or, when the lot has expired at now,
+// giveBack returns amount to the lot, or, when the lot has expired,
 // records it as expired with the lot (an expire transaction). It returns
 // what it expired, for the caller to add to the account's total.
-func giveBack(ctx context.Context, tx *sql.Tx, account string, p portion, now int64) (int64, error) {
+func giveBack(t *wtx, account string, p portion) (int64, error) {
 	if p.amount == 0 {
 		return 0, nil
 	}
-	if p.expires > now {
-		_, err := tx.ExecContext(ctx, `UPDATE credit_lots SET remaining = remaining + ? WHERE id = ?`, p.amount, p.lot)
+	if p.expires > t.now {
+		_, err := t.exec(giveLotSQL, p.amount, p.lot)
 		return 0, err
 	}
-	return p.amount, addTransaction(ctx, tx, account, credits.TxExpire, credits.Amount(p.amount), p.lot, "", "", now)
+	return p.amount, addTransaction(t, account, credits.TxExpire, credits.Amount(p.amount), p.lot, "", "")
 }
 
 // holdPortions returns what the hold took from each lot, earliest expiry
 // first (then by lot ID), the order it is spent in.
-func holdPortions(ctx context.Context, tx *sql.Tx, holdID string) ([]portion, error) {
-	return scanPortions(ctx, tx, `SELECT a.lot_id, a.amount, l.expires_at
-FROM credit_hold_lots a JOIN credit_lots l ON l.id = a.lot_id
-WHERE a.hold_id = ? ORDER BY l.expires_at, l.id`, holdID)
+func holdPortions(t *wtx, holdID string) ([]portion, error) {
+	return scanPortions(t, holdPortionsSQL, holdID)
 }
 
 // Reserve holds min(r.Max, available) of r.Account's money when that is at
@@ -291,8 +351,8 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 		return credits.Hold{}, err
 	}
 	var hold credits.Hold
-	err := s.write(ctx, "reserve "+r.ID, func(tx *sql.Tx, now int64) error {
-		h, err := getHold(ctx, tx, r.ID)
+	err := s.write(ctx, "reserve "+r.ID, func(t *wtx) error {
+		h, err := getHold(t, r.ID)
 		switch {
 		case err == nil:
 			if h.state != holdOpen {
@@ -306,7 +366,7 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 		case !errors.Is(err, credits.ErrHoldNotFound):
 			return err
 		}
-		lots, err := liveLots(ctx, tx, r.Account, now)
+		lots, err := liveLots(t, r.Account)
 		if err != nil {
 			return err
 		}
@@ -319,7 +379,7 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 			ie := &credits.InsufficientError{Account: r.Account, Available: credits.Amount(avail), Min: r.Min}
 			if len(lots) == 0 {
 				var known bool
-				if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM credit_accounts WHERE id = ?)`,
+				if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM credit_accounts WHERE id = ?)`,
 					r.Account).Scan(&known); err != nil {
 					return err
 				}
@@ -327,23 +387,22 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 			}
 			return ie
 		}
-		h = holdRow{id: r.ID, account: r.Account, state: holdOpen, amount: want, created: now,
-			expires: now + r.TTL.Microseconds()}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO credit_holds (id, account, amount, state, created_at, expires_at)
-VALUES (?, ?, ?, ?, ?, ?)`, h.id, h.account, h.amount, h.state, h.created, h.expires); err != nil {
+		h = holdRow{id: r.ID, account: r.Account, state: holdOpen, amount: want, created: t.now,
+			expires: t.now + r.TTL.Microseconds()}
+		if _, err := t.exec(insertHoldSQL, h.id, h.account, h.amount, h.state, h.created, h.expires); err != nil {
 			return err
 		}
-		taken, _, err := takeFrom(ctx, tx, lots, want)
+		taken, _, err := takeFrom(t, lots, want)
 		if err != nil {
 			return err
 		}
 		for _, p := range taken {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO credit_hold_lots (hold_id, lot_id, amount) VALUES (?, ?, ?)`,
+			if _, err := t.exec(insertHoldLotSQL,
 				r.ID, p.lot, p.amount); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE credit_accounts SET held = held + ? WHERE id = ?`, want, r.Account); err != nil {
+		if _, err := t.exec(addHeldSQL, want, r.Account); err != nil {
 			return err
 		}
 		hold = h.hold()
@@ -379,8 +438,8 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 		ur.Paid = true
 	}
 	var st credits.Settlement
-	err := s.write(ctx, "settle "+holdID, func(tx *sql.Tx, now int64) error {
-		h, err := getHold(ctx, tx, holdID)
+	err := s.write(ctx, "settle "+holdID, func(t *wtx) error {
+		h, err := getHold(t, holdID)
 		if err != nil {
 			return err
 		}
@@ -396,7 +455,7 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 		case holdReleased:
 			return fmt.Errorf("sqlite: hold %q: %w", holdID, credits.ErrHoldClosed)
 		case holdOpen:
-			ps, err := holdPortions(ctx, tx, holdID)
+			ps, err := holdPortions(t, holdID)
 			if err != nil {
 				return err
 			}
@@ -405,7 +464,7 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 				spend := min(p.amount, left)
 				left -= spend
 				p.amount -= spend
-				x, err := giveBack(ctx, tx, h.account, p, now)
+				x, err := giveBack(t, h.account, p)
 				if err != nil {
 					return err
 				}
@@ -417,32 +476,30 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 		}
 		var took int64
 		if excess := int64(actual) - fromHold; excess > 0 {
-			lots, err := liveLots(ctx, tx, h.account, now)
+			lots, err := liveLots(t, h.account)
 			if err != nil {
 				return err
 			}
-			if _, took, err = takeFrom(ctx, tx, lots, excess); err != nil {
+			if _, took, err = takeFrom(t, lots, excess); err != nil {
 				return err
 			}
 		}
 		st.Spent = credits.Amount(fromHold + took)
 		st.Uncollected = actual - st.Spent
-		if _, err := tx.ExecContext(ctx, `UPDATE credit_holds SET state = ?, ended_at = ?, spent = ?, released = ?, uncollected = ?
-WHERE id = ?`, holdSettled, now, int64(st.Spent), int64(st.Released), int64(st.Uncollected), holdID); err != nil {
+		if _, err := t.exec(settleHoldSQL, holdSettled, t.now, int64(st.Spent), int64(st.Released), int64(st.Uncollected), holdID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE credit_accounts SET held = held - ?, spent = spent + ?, expired = expired + ?
-WHERE id = ?`, held, int64(st.Spent), expired, h.account); err != nil {
+		if _, err := t.exec(settleAccountSQL, held, int64(st.Spent), expired, h.account); err != nil {
 			return err
 		}
 		if st.Spent > 0 {
-			if err := addTransaction(ctx, tx, h.account, credits.TxSpend, st.Spent, "", holdID, "", now); err != nil {
+			if err := addTransaction(t, h.account, credits.TxSpend, st.Spent, "", holdID, ""); err != nil {
 				return err
 			}
 		}
 		if ur != nil {
 			ur.Uncollected = st.Uncollected
-			return keepRecord(ctx, tx, ur)
+			return keepRecord(t, ur)
 		}
 		return nil
 	})
@@ -454,23 +511,23 @@ WHERE id = ?`, held, int64(st.Spent), expired, h.account); err != nil {
 
 // endHold gives all of an open hold back to its lots (recording what goes
 // back to expired lots as expired) and marks it state (released or swept).
-func endHold(ctx context.Context, tx *sql.Tx, h holdRow, state string, now int64) error {
-	ps, err := holdPortions(ctx, tx, h.id)
+func endHold(t *wtx, h holdRow, state string) error {
+	ps, err := holdPortions(t, h.id)
 	if err != nil {
 		return err
 	}
 	var expired int64
 	for _, p := range ps {
-		x, err := giveBack(ctx, tx, h.account, p, now)
+		x, err := giveBack(t, h.account, p)
 		if err != nil {
 			return err
 		}
 		expired += x
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE credit_holds SET state = ?, ended_at = ? WHERE id = ?`, state, now, h.id); err != nil {
+	if _, err := t.exec(endHoldSQL, state, t.now, h.id); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE credit_accounts SET held = held - ?, expired = expired + ? WHERE id = ?`,
+	_, err = t.exec(endAccountSQL,
 		h.amount, expired, h.account)
 	return err
 }
@@ -480,12 +537,12 @@ func endHold(ctx context.Context, tx *sql.Tx, h holdRow, state string, now int64
 // Releasing an ended hold does nothing and returns nil; an unknown one is
 // credits.ErrHoldNotFound.
 func (s *Store) Release(ctx context.Context, holdID string) error {
-	return s.write(ctx, "release "+holdID, func(tx *sql.Tx, now int64) error {
-		h, err := getHold(ctx, tx, holdID)
+	return s.write(ctx, "release "+holdID, func(t *wtx) error {
+		h, err := getHold(t, holdID)
 		if err != nil || h.state != holdOpen {
 			return err
 		}
-		return endHold(ctx, tx, h, holdReleased, now)
+		return endHold(t, h, holdReleased)
 	})
 }
 
@@ -503,10 +560,10 @@ func (s *Store) Sweep(ctx context.Context) (credits.SweepResult, error) {
 			n        int
 			released credits.Amount
 		)
-		err := s.write(ctx, "sweep", func(tx *sql.Tx, now int64) error {
+		err := s.write(ctx, "sweep", func(t *wtx) error {
 			n, released = 0, 0
-			rows, err := tx.QueryContext(ctx, `SELECT `+holdColumns+` FROM credit_holds
-WHERE state = 'open' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, now, sweepBatch)
+			rows, err := t.query(`SELECT `+holdColumns+` FROM credit_holds
+WHERE state = 'open' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, t.now, sweepBatch)
 			if err != nil {
 				return err
 			}
@@ -523,7 +580,7 @@ WHERE state = 'open' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, now, 
 				return err
 			}
 			for _, h := range hs {
-				if err := endHold(ctx, tx, h, holdSwept, now); err != nil {
+				if err := endHold(t, h, holdSwept); err != nil {
 					return err
 				}
 				released += credits.Amount(h.amount)
@@ -545,10 +602,10 @@ WHERE state = 'open' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, now, 
 			n       int
 			expired credits.Amount
 		)
-		err := s.write(ctx, "sweep", func(tx *sql.Tx, now int64) error {
+		err := s.write(ctx, "sweep", func(t *wtx) error {
 			n, expired = 0, 0
-			rows, err := tx.QueryContext(ctx, `SELECT id, account, remaining FROM credit_lots
-WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, now, sweepBatch)
+			rows, err := t.query(`SELECT id, account, remaining FROM credit_lots
+WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, t.now, sweepBatch)
 			if err != nil {
 				return err
 			}
@@ -569,14 +626,14 @@ WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, now, s
 				return err
 			}
 			for _, l := range ls {
-				if _, err := tx.ExecContext(ctx, `UPDATE credit_lots SET remaining = 0 WHERE id = ?`, l.id); err != nil {
+				if _, err := t.exec(`UPDATE credit_lots SET remaining = 0 WHERE id = ?`, l.id); err != nil {
 					return err
 				}
-				if _, err := tx.ExecContext(ctx, `UPDATE credit_accounts SET expired = expired + ? WHERE id = ?`,
+				if _, err := t.exec(`UPDATE credit_accounts SET expired = expired + ? WHERE id = ?`,
 					l.remaining, l.account); err != nil {
 					return err
 				}
-				if err := addTransaction(ctx, tx, l.account, credits.TxExpire, credits.Amount(l.remaining), l.id, "", "", now); err != nil {
+				if err := addTransaction(t, l.account, credits.TxExpire, credits.Amount(l.remaining), l.id, "", ""); err != nil {
 					return err
 				}
 				expired += credits.Amount(l.remaining)
@@ -747,10 +804,6 @@ func (s *Store) Transactions(ctx context.Context, account string, o credits.List
 	return p, nil
 }
 
-// accountCursorTime is the time part of an Accounts cursor, which orders by
-// account ID only.
-var accountCursorTime = time.Unix(0, 0)
-
 // Accounts lists the accounts that ever bought credits with their
 // balances, by account ID, read in one snapshot. A bad limit or cursor is
 // credits.ErrInvalid.
@@ -778,7 +831,7 @@ func (s *Store) Accounts(ctx context.Context, o credits.ListOptions) (credits.Ac
 	}
 	if len(p.Accounts) > limit {
 		p.Accounts = p.Accounts[:limit]
-		p.NextCursor = credits.EncodeCursor(accountCursorTime, p.Accounts[limit-1].Account)
+		p.NextCursor = credits.EncodeCursor(time.Unix(0, 0), p.Accounts[limit-1].Account)
 	}
 	return p, nil
 }
@@ -862,21 +915,19 @@ func sameRecord(a, b *credits.UsageRecord) bool {
 
 // keepRecord stores the normalized record r: an ID already kept with the
 // same content is a no-op, with other content credits.ErrConflict.
-func keepRecord(ctx context.Context, tx *sql.Tx, r *credits.UsageRecord) error {
+func keepRecord(t *wtx, r *credits.UsageRecord) error {
 	args, err := usageArgs(r)
 	if err != nil {
 		return err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO usage_records (`+usageColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO NOTHING`, args...)
+	res, err := t.exec(insertUsageSQL, args...)
 	if err != nil {
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return err
 	}
-	kept, err := scanUsage(tx.QueryRowContext(ctx, `SELECT `+usageColumns+` FROM usage_records WHERE id = ?`, r.ID))
+	kept, err := scanUsage(t.queryRow(`SELECT `+usageColumns+` FROM usage_records WHERE id = ?`, r.ID))
 	if err != nil {
 		return err
 	}
@@ -895,7 +946,7 @@ func (s *Store) Record(ctx context.Context, rec *credits.UsageRecord) error {
 		return err
 	}
 	r := normalizeRecord(rec)
-	return s.write(ctx, "record "+r.ID, func(tx *sql.Tx, _ int64) error { return keepRecord(ctx, tx, r) })
+	return s.write(ctx, "record "+r.ID, func(t *wtx) error { return keepRecord(t, r) })
 }
 
 // usageWhere returns the WHERE conditions and arguments of the filters.
@@ -966,14 +1017,21 @@ func (s *Store) Usage(ctx context.Context, q credits.UsageQuery) (credits.UsageP
 	return p, nil
 }
 
-// groupColumns maps a summary dimension to its SQL expression. The day is
-// the UTC date of start_at (floored to the second, also before 1970).
-var groupColumns = map[credits.Group]string{
-	credits.GroupDay:      `strftime('%Y-%m-%d', (start_at - (((start_at % 1000000) + 1000000) % 1000000)) / 1000000, 'unixepoch')`,
-	credits.GroupProvider: `provider`,
-	credits.GroupModel:    `model`,
-	credits.GroupKey:      `key_id`,
-	credits.GroupAccount:  `account`,
+// groupColumn returns the SQL expression of a summary dimension. The day
+// is the UTC date of start_at (floored to the second, also before 1970).
+func groupColumn(g credits.Group) string {
+	switch g {
+	case credits.GroupDay:
+		return `strftime('%Y-%m-%d', (start_at - (((start_at % 1000000) + 1000000) % 1000000)) / 1000000, 'unixepoch')`
+	case credits.GroupProvider:
+		return `provider`
+	case credits.GroupModel:
+		return `model`
+	case credits.GroupKey:
+		return `key_id`
+	default:
+		return `account`
+	}
 }
 
 // billed sums a token count: the reported one when the provider reported,
@@ -993,7 +1051,7 @@ func (s *Store) Summary(ctx context.Context, q credits.SummaryQuery) ([]credits.
 	}
 	exprs := make([]string, len(q.GroupBy))
 	for i, g := range q.GroupBy {
-		exprs[i] = groupColumns[g]
+		exprs[i] = groupColumn(g)
 	}
 	cols := append(slices.Clone(exprs), `COUNT(*)`,
 		billed("input"), billed("output"), billed("cache_read"), billed("cache_write"),

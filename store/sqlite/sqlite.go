@@ -74,7 +74,10 @@ type Options struct {
 type Store struct {
 	w, r   *sql.DB // writer (one connection) and readers; the same DB in memory mode
 	lookup *sql.Stmt
-	now    func() time.Time
+	// prepared holds the ledger's hot statements (preparedSQL), prepared
+	// on the writer; read-only after Open.
+	prepared map[string]*sql.Stmt
+	now      func() time.Time
 }
 
 var _ keys.KeyStore = (*Store)(nil)
@@ -154,6 +157,15 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
 	}
+	s.prepared = make(map[string]*sql.Stmt)
+	for _, q := range preparedSQL() {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", dsn, err)
+		}
+		s.prepared[q] = st
+	}
 	if !memory {
 		var mode string
 		if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
@@ -170,6 +182,9 @@ func (s *Store) Close() error {
 	var err error
 	if s.lookup != nil {
 		err = s.lookup.Close()
+	}
+	for _, st := range s.prepared {
+		err = errors.Join(err, st.Close())
 	}
 	err = errors.Join(err, s.w.Close())
 	if s.r != s.w {
