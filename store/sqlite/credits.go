@@ -142,13 +142,13 @@ func (t *wtx) queryRow(query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
-// txID is the ID of the transaction with that seq: "tx_" and 16 digits, so
+// txID is the ID of the transaction with that seq: "tx_" and 20 digits, so
 // that IDs order as their seqs do.
-func txID(seq int64) string { return fmt.Sprintf("tx_%016d", seq) }
+func txID(seq int64) string { return fmt.Sprintf("tx_%020d", seq) }
 
 func parseTxID(id string) (int64, bool) {
 	digits, ok := strings.CutPrefix(id, "tx_")
-	if !ok || len(digits) < 16 {
+	if !ok || len(digits) != 20 {
 		return 0, false
 	}
 	seq, err := strconv.ParseInt(digits, 10, 64)
@@ -426,6 +426,9 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 // checked before anything changes; a rec whose ID was kept with other
 // content is credits.ErrConflict, and the hold stays open.
 func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount, rec *credits.UsageRecord) (credits.Settlement, error) {
+	if err := credits.ValidateID("id", holdID); err != nil {
+		return credits.Settlement{}, err
+	}
 	if err := credits.ValidateActual(actual); err != nil {
 		return credits.Settlement{}, err
 	}
@@ -442,6 +445,13 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 		h, err := getHold(t, holdID)
 		if err != nil {
 			return err
+		}
+		if ur != nil && h.state != holdSettled {
+			if ur.Account == "" {
+				ur.Account = h.account
+			} else if ur.Account != h.account {
+				return credits.Invalid("record.account", "not the hold's account "+strconv.Quote(h.account))
+			}
 		}
 		var (
 			fromHold int64 // what the hold pays of actual
@@ -511,25 +521,27 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 
 // endHold gives all of an open hold back to its lots (recording what goes
 // back to expired lots as expired) and marks it state (released or swept).
-func endHold(t *wtx, h holdRow, state string) error {
+func endHold(t *wtx, h holdRow, state string) (expired []portion, err error) {
 	ps, err := holdPortions(t, h.id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var expired int64
+	var total int64
 	for _, p := range ps {
 		x, err := giveBack(t, h.account, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		expired += x
+		if x > 0 {
+			expired = append(expired, p)
+			total += x
+		}
 	}
 	if _, err := t.exec(endHoldSQL, state, t.now, h.id); err != nil {
-		return err
+		return nil, err
 	}
-	_, err = t.exec(endAccountSQL,
-		h.amount, expired, h.account)
-	return err
+	_, err = t.exec(endAccountSQL, h.amount, total, h.account)
+	return expired, err
 }
 
 // Release ends the hold and gives all of it back to the lots it came from
@@ -537,31 +549,51 @@ func endHold(t *wtx, h holdRow, state string) error {
 // Releasing an ended hold does nothing and returns nil; an unknown one is
 // credits.ErrHoldNotFound.
 func (s *Store) Release(ctx context.Context, holdID string) error {
+	if err := credits.ValidateID("id", holdID); err != nil {
+		return err
+	}
 	return s.write(ctx, "release "+holdID, func(t *wtx) error {
 		h, err := getHold(t, holdID)
 		if err != nil || h.state != holdOpen {
 			return err
 		}
-		return endHold(t, h, holdReleased)
+		_, err = endHold(t, h, holdReleased)
+		return err
 	})
 }
 
 // Sweep releases the open holds past their ExpiresAt (a later Settle of
 // one spends from the available money) and records the remainders of lots
 // past their expiry as expired, in transactions of at most sweepBatch
-// holds or lots. It is safe to run concurrently with every other call and
-// with other Sweeps, in this process or another: each batch re-reads what
-// is left to do under the write lock. On an error, the result counts the
+// holds or lots. Money of a released hold that goes back to an expired lot
+// counts in both Released and Expired, and its lot in LotsExpired (each lot
+// once). It is safe to run concurrently with every other call and with
+// other Sweeps, in this process or another: each batch re-reads what is
+// left to do under the write lock. On an error, the result counts the
 // batches that were committed.
 func (s *Store) Sweep(ctx context.Context) (credits.SweepResult, error) {
-	var res credits.SweepResult
+	var (
+		res     credits.SweepResult
+		expired = make(map[string]bool) // lots with money recorded as expired
+	)
+	// batch is what one transaction did, added to res once it commits.
+	type batch struct {
+		n                 int
+		released, expired credits.Amount
+		lots              []string
+	}
+	add := func(b batch) {
+		res.Released += b.released
+		res.Expired += b.expired
+		for _, id := range b.lots {
+			expired[id] = true
+		}
+		res.LotsExpired = len(expired)
+	}
 	for {
-		var (
-			n        int
-			released credits.Amount
-		)
+		var b batch
 		err := s.write(ctx, "sweep", func(t *wtx) error {
-			n, released = 0, 0
+			b = batch{}
 			rows, err := t.query(`SELECT `+holdColumns+` FROM credit_holds
 WHERE state = 'open' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, t.now, sweepBatch)
 			if err != nil {
@@ -580,30 +612,32 @@ WHERE state = 'open' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, t.now
 				return err
 			}
 			for _, h := range hs {
-				if err := endHold(t, h, holdSwept); err != nil {
+				ps, err := endHold(t, h, holdSwept)
+				if err != nil {
 					return err
 				}
-				released += credits.Amount(h.amount)
+				b.released += credits.Amount(h.amount)
+				for _, p := range ps {
+					b.expired += credits.Amount(p.amount)
+					b.lots = append(b.lots, p.lot)
+				}
 			}
-			n = len(hs)
+			b.n = len(hs)
 			return nil
 		})
 		if err != nil {
 			return res, err
 		}
-		res.HoldsReleased += n
-		res.Released += released
-		if n < sweepBatch {
+		res.HoldsReleased += b.n
+		add(b)
+		if b.n < sweepBatch {
 			break
 		}
 	}
 	for {
-		var (
-			n       int
-			expired credits.Amount
-		)
+		var b batch
 		err := s.write(ctx, "sweep", func(t *wtx) error {
-			n, expired = 0, 0
+			b = batch{}
 			rows, err := t.query(`SELECT id, account, remaining FROM credit_lots
 WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, t.now, sweepBatch)
 			if err != nil {
@@ -636,17 +670,17 @@ WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, t.now,
 				if err := addTransaction(t, l.account, credits.TxExpire, credits.Amount(l.remaining), l.id, "", ""); err != nil {
 					return err
 				}
-				expired += credits.Amount(l.remaining)
+				b.expired += credits.Amount(l.remaining)
+				b.lots = append(b.lots, l.id)
 			}
-			n = len(ls)
+			b.n = len(ls)
 			return nil
 		})
 		if err != nil {
 			return res, err
 		}
-		res.LotsExpired += n
-		res.Expired += expired
-		if n < sweepBatch {
+		add(b)
+		if b.n < sweepBatch {
 			break
 		}
 	}
@@ -690,6 +724,9 @@ func scanBalance(sc scanner) (credits.Balance, error) {
 // held. An account that never bought credits has the zero Balance with
 // its Account set.
 func (s *Store) Balance(ctx context.Context, account string) (credits.Balance, error) {
+	if err := credits.ValidateID("account", account); err != nil {
+		return credits.Balance{}, err
+	}
 	b, err := scanBalance(s.r.QueryRowContext(ctx, balanceSQL+`WHERE a.id = ?2 GROUP BY a.id`,
 		s.stamp().UnixMicro(), account))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -721,6 +758,9 @@ func listPosition(o credits.ListOptions) (limit int, at time.Time, id string, ha
 // and the cursor of the next page ("" after the last). Remaining is 0 for
 // a lot past its expiry. A bad limit or cursor is credits.ErrInvalid.
 func (s *Store) Lots(ctx context.Context, account string, o credits.ListOptions) ([]credits.Lot, string, error) {
+	if err := credits.ValidateID("account", account); err != nil {
+		return nil, "", err
+	}
 	limit, at, id, hasCursor, err := listPosition(o)
 	if err != nil {
 		return nil, "", err
@@ -760,6 +800,9 @@ func (s *Store) Lots(ctx context.Context, account string, o credits.ListOptions)
 // Transactions lists the account's transactions, newest first (by time,
 // then ID). A bad limit or cursor is credits.ErrInvalid.
 func (s *Store) Transactions(ctx context.Context, account string, o credits.ListOptions) (credits.TransactionPage, error) {
+	if err := credits.ValidateID("account", account); err != nil {
+		return credits.TransactionPage{}, err
+	}
 	limit, at, id, hasCursor, err := listPosition(o)
 	if err != nil {
 		return credits.TransactionPage{}, err
@@ -946,6 +989,7 @@ func (s *Store) Record(ctx context.Context, rec *credits.UsageRecord) error {
 		return err
 	}
 	r := normalizeRecord(rec)
+	r.Paid, r.Uncollected = false, 0
 	return s.write(ctx, "record "+r.ID, func(t *wtx) error { return keepRecord(t, r) })
 }
 

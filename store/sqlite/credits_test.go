@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmgate/gateway/credits"
+	"github.com/llmgate/gateway/credits/creditstest"
 )
 
 // manualClock is a clock that moves only when told.
@@ -470,8 +471,9 @@ func TestSweep(t *testing.T) {
 		res, err = s.Sweep(ctx)
 		require.NoError(t, err)
 		// hb's dollar goes back to b1, already expired: it is recorded
-		// with the release, b1's other five with the lot.
-		require.Equal(t, credits.SweepResult{HoldsReleased: 1, Released: credits.Dollar, LotsExpired: 2, Expired: 10 * credits.Dollar}, res)
+		// with the release, b1's other five with the lot; a1 and b1 count
+		// once each.
+		require.Equal(t, credits.SweepResult{HoldsReleased: 1, Released: credits.Dollar, LotsExpired: 2, Expired: 11 * credits.Dollar}, res)
 		require.Equal(t, ba, balance(t, s, "a"))
 		require.Equal(t, credits.Balance{Account: "b", Expired: 6 * credits.Dollar, Purchased: 6 * credits.Dollar, Known: true}, balance(t, s, "b"))
 		require.Equal(t, []string{"purchase 6.00", "expire 1.00", "expire 5.00"}, txKinds(t, s, "b"))
@@ -497,7 +499,7 @@ func TestSweep(t *testing.T) {
 			res, err := s.Sweep(ctx)
 			require.NoError(t, err)
 			require.Equal(t, credits.SweepResult{HoldsReleased: n, Released: credits.Amount(n) * credits.Dollar,
-				LotsExpired: n, Expired: credits.Amount(n) * 4 * credits.Dollar}, res)
+				LotsExpired: n, Expired: credits.Amount(n) * credits.MinPurchase}, res)
 			for i := range n {
 				b := balance(t, s, fmt.Sprint("acct", i))
 				require.Equal(t, b.Purchased, b.Expired)
@@ -599,7 +601,7 @@ func TestUsageAndSummary(t *testing.T) {
 			{ID: "a", KeyID: "k1", Account: "x", Provider: "openai", Model: "gpt-4o", Start: day1,
 				Reported: credits.Tokens{Input: 10, Output: 1}, ReportedKnown: true, Estimated: credits.Tokens{Input: 99}, Cost: 100, Fee: 1},
 			{ID: "b", KeyID: "k1", Account: "x", Provider: "openai", Model: "gpt-4o", Start: day2,
-				Estimated: credits.Tokens{Input: 20, Output: 2, CacheRead: 5}, Cost: 200, Fee: 2, Uncollected: 7},
+				Estimated: credits.Tokens{Input: 20, Output: 2, CacheRead: 5}, Cost: 200, Fee: 2, Uncollected: 7}, // Record keeps 0
 			{ID: "c", KeyID: "k2", Provider: "anthropic", Model: "claude", Start: day2,
 				Reported: credits.Tokens{Input: 30, Output: 3, CacheWrite: 4}, ReportedKnown: true, Cost: 300},
 			{ID: "d", KeyID: "k2", Account: "y", Provider: "openai", Model: "gpt-4o", Start: day2.Add(time.Hour), Cost: 400},
@@ -636,15 +638,15 @@ func TestUsageAndSummary(t *testing.T) {
 			return rows
 		}
 		require.Equal(t, []credits.SummaryRow{{Requests: 5, Tokens: credits.Tokens{Input: 60, Output: 6, CacheRead: 5, CacheWrite: 4},
-			Cost: 1500, Fee: 3, Uncollected: 7}}, sum(credits.SummaryQuery{}))
+			Cost: 1500, Fee: 3}}, sum(credits.SummaryQuery{}))
 		require.Equal(t, []credits.SummaryRow{
 			{Day: "2025-03-01", Provider: "openai", Requests: 2, Tokens: credits.Tokens{Input: 10, Output: 1}, Cost: 600, Fee: 1},
 			{Day: "2025-03-02", Provider: "anthropic", Requests: 1, Tokens: credits.Tokens{Input: 30, Output: 3, CacheWrite: 4}, Cost: 300},
-			{Day: "2025-03-02", Provider: "openai", Requests: 2, Tokens: credits.Tokens{Input: 20, Output: 2, CacheRead: 5}, Cost: 600, Fee: 2, Uncollected: 7},
+			{Day: "2025-03-02", Provider: "openai", Requests: 2, Tokens: credits.Tokens{Input: 20, Output: 2, CacheRead: 5}, Cost: 600, Fee: 2},
 		}, sum(credits.SummaryQuery{GroupBy: []credits.Group{credits.GroupDay, credits.GroupProvider}}))
 		require.Equal(t, []credits.SummaryRow{
 			{Model: "claude", Account: "", Requests: 1, Tokens: credits.Tokens{Input: 30, Output: 3, CacheWrite: 4}, Cost: 300},
-			{Model: "gpt-4o", Account: "x", Requests: 2, Tokens: credits.Tokens{Input: 30, Output: 3, CacheRead: 5}, Cost: 300, Fee: 3, Uncollected: 7},
+			{Model: "gpt-4o", Account: "x", Requests: 2, Tokens: credits.Tokens{Input: 30, Output: 3, CacheRead: 5}, Cost: 300, Fee: 3},
 			{Model: "gpt-4o", Account: "y", Requests: 1, Cost: 400},
 			{Model: "o3", Requests: 1, Cost: 500},
 		}, sum(credits.SummaryQuery{GroupBy: []credits.Group{credits.GroupModel, credits.GroupAccount}}))
@@ -658,6 +660,17 @@ func TestUsageAndSummary(t *testing.T) {
 			_, err := s.Summary(ctx, credits.SummaryQuery{GroupBy: g})
 			require.ErrorIs(t, err, credits.ErrInvalid)
 		}
+		t.Run("uncollected of settled requests", func(t *testing.T) {
+			buy(t, s, "p1", "z", credits.MinPurchase)
+			for i, actual := range []credits.Amount{credits.Dollar, 5 * credits.Dollar} {
+				id := fmt.Sprint("hz", i)
+				reserve(t, s, id, "z", credits.Dollar, 1)
+				_, err := s.Settle(ctx, id, actual, &credits.UsageRecord{ID: id, Start: day2, Cost: actual})
+				require.NoError(t, err)
+			}
+			require.Equal(t, []credits.SummaryRow{{Account: "z", Requests: 2, Cost: 6 * credits.Dollar, Uncollected: credits.Dollar}},
+				sum(credits.SummaryQuery{Account: "z", GroupBy: []credits.Group{credits.GroupAccount}}))
+		})
 		t.Run("day before 1970", func(t *testing.T) {
 			require.NoError(t, s.Record(ctx, &credits.UsageRecord{ID: "old", Account: "old",
 				Start: time.Date(1969, 12, 31, 23, 59, 59, 500000000, time.UTC)}))
@@ -829,4 +842,21 @@ func BenchmarkReserveSettle(b *testing.B) {
 	}
 	b.Run("serial", func(b *testing.B) { run(b, false) })
 	b.Run("parallel", func(b *testing.B) { run(b, true) })
+}
+
+func TestCreditsConformance(t *testing.T) {
+	for _, mode := range []string{"file", "memory"} {
+		t.Run(mode, func(t *testing.T) {
+			creditstest.Run(t, func(t *testing.T, now func() time.Time) credits.Store {
+				dsn := ":memory:"
+				if mode == "file" {
+					dsn = filepath.Join(t.TempDir(), "llmgate.db")
+				}
+				s, err := Open(context.Background(), dsn, Options{Now: now})
+				require.NoError(t, err)
+				t.Cleanup(func() { s.Close() })
+				return s
+			})
+		})
+	}
 }
