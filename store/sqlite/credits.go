@@ -108,7 +108,8 @@ WHERE a.hold_id = ? ORDER BY l.expires_at, l.id`
 
 // preparedSQL lists the statements prepared at Open.
 func preparedSQL() []string {
-	return []string{addTxSQL, getHoldSQL, liveLotsSQL, takeLotSQL, giveLotSQL, insertHoldSQL, insertHoldLotSQL, addHeldSQL, settleHoldSQL, settleAccountSQL, endHoldSQL, endAccountSQL, insertUsageSQL, holdPortionsSQL}
+	return []string{addTxSQL, getHoldSQL, liveLotsSQL, takeLotSQL, giveLotSQL, insertHoldSQL, insertHoldLotSQL,
+		addHeldSQL, settleHoldSQL, settleAccountSQL, endHoldSQL, endAccountSQL, insertUsageSQL, holdPortionsSQL}
 }
 
 // wtx is one transaction on the writer. Its statements whose SQL is one
@@ -397,8 +398,7 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 			return err
 		}
 		for _, p := range taken {
-			if _, err := t.exec(insertHoldLotSQL,
-				r.ID, p.lot, p.amount); err != nil {
+			if _, err := t.exec(insertHoldLotSQL, r.ID, p.lot, p.amount); err != nil {
 				return err
 			}
 		}
@@ -416,11 +416,13 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 // given back to a lot that has expired is recorded as expired). When actual
 // exceeds the hold, the excess is spent from the account's available
 // money, at most all of it; what could not be paid is the Settlement's
-// Uncollected. rec, when not nil, is stored with Paid set and Uncollected
-// filled in, in the same transaction as the charge.
+// Uncollected. rec, when not nil, is stored (a copy: *rec is not changed)
+// with Paid set, Uncollected filled in and Account set to the hold's, in
+// the same transaction as the charge; a rec naming another account is
+// credits.ErrInvalid.
 //
 // Settling a settled hold returns the first Settlement and changes
-// nothing; a released hold is credits.ErrHoldClosed; a hold released by a
+// nothing (rec is ignored); a released hold is credits.ErrHoldClosed; a hold released by a
 // Sweep spends actual from the available money; an unknown one is
 // credits.ErrHoldNotFound. A bad actual or rec is credits.ErrInvalid,
 // checked before anything changes; a rec whose ID was kept with other
@@ -446,7 +448,7 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 		if err != nil {
 			return err
 		}
-		if ur != nil && h.state != holdSettled {
+		if ur != nil && (h.state == holdOpen || h.state == holdSwept) {
 			if ur.Account == "" {
 				ur.Account = h.account
 			} else if ur.Account != h.account {
@@ -981,9 +983,10 @@ func keepRecord(t *wtx, r *credits.UsageRecord) error {
 }
 
 // Record keeps the usage record of a request that credits did not pay
-// for, as given (times in UTC to the microsecond). Recording the same ID
-// with the same content again is a no-op, with other content
-// credits.ErrConflict; a bad record is credits.ErrInvalid.
+// for: a copy with Paid false and Uncollected 0, times in UTC to the
+// microsecond. Recording the same ID with the same content again is a
+// no-op, with other content credits.ErrConflict; a bad record is
+// credits.ErrInvalid.
 func (s *Store) Record(ctx context.Context, rec *credits.UsageRecord) error {
 	if err := credits.ValidateUsageRecord(rec); err != nil {
 		return err

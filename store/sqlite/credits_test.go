@@ -260,6 +260,7 @@ func TestSettle(t *testing.T) {
 				buy(t, s, "p1", "acct", 10*credits.Dollar)
 				reserve(t, s, "h1", "acct", tc.hold, 1)
 				rec := testRecord("r1", clock.Now())
+				rec.Account = ""     // the hold's
 				rec.Uncollected = 77 // overwritten
 				st, err := s.Settle(ctx, "h1", tc.actual, rec)
 				require.NoError(t, err)
@@ -275,7 +276,7 @@ func TestSettle(t *testing.T) {
 				require.NoError(t, err)
 				require.Len(t, page.Records, 1)
 				want := *normalizeRecord(rec)
-				want.Paid, want.Uncollected = true, tc.uncollectedInTheRecord
+				want.Account, want.Paid, want.Uncollected = "acct", true, tc.uncollectedInTheRecord
 				require.Equal(t, want, page.Records[0])
 
 				again, err := s.Settle(ctx, "h1", 99*credits.Dollar, nil)
@@ -312,7 +313,16 @@ func TestSettle(t *testing.T) {
 			bad.Start = time.Time{}
 			_, err = s.Settle(ctx, "inv", 1, bad)
 			require.ErrorIs(t, err, credits.ErrInvalid)
+			other := testRecord("other", clock.Now())
+			other.Account = "someone-else"
+			_, err = s.Settle(ctx, "inv", 1, other)
+			require.ErrorIs(t, err, credits.ErrInvalid)
+			_, err = s.Settle(ctx, "", 1, nil)
+			require.ErrorIs(t, err, credits.ErrInvalid)
 			require.Equal(t, before, balance(t, s, "acct"))
+			p, err := s.Usage(ctx, credits.UsageQuery{})
+			require.NoError(t, err)
+			require.Empty(t, p.Records)
 			_, err = s.Settle(ctx, "inv", 1, nil)
 			require.NoError(t, err)
 		})

@@ -6,7 +6,9 @@
 -- One row per account that ever bought credits. The running totals make
 -- Balance one indexed read: held is the sum of the open holds, spent and
 -- expired what the spend and expire transactions recorded. Available and
--- the expired-but-unrecorded remainders come from credit_lots.
+-- the expired-but-unrecorded remainders come from credit_lots. Small rows
+-- keyed by ID are WITHOUT ROWID: one b-tree, not a table and its key's
+-- index.
 CREATE TABLE credit_accounts (
 	id         TEXT    NOT NULL PRIMARY KEY,
 	purchased  INTEGER NOT NULL DEFAULT 0 CHECK (purchased >= 0),
@@ -14,7 +16,7 @@ CREATE TABLE credit_accounts (
 	spent      INTEGER NOT NULL DEFAULT 0 CHECK (spent >= 0),
 	expired    INTEGER NOT NULL DEFAULT 0 CHECK (expired >= 0),
 	created_at INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- A lot is one purchase; its ID is the purchase ID. remaining is what is
 -- neither held, spent nor recorded as expired: Available while expires_at
@@ -33,12 +35,13 @@ CREATE INDEX credit_lots_account_purchased ON credit_lots (account, purchased_at
 -- Reserve, Settle's excess and Balance: an account's lots with money left, earliest expiry first.
 CREATE INDEX credit_lots_account_live ON credit_lots (account, expires_at, id) WHERE remaining > 0;
 -- Sweep: lots with money left, by expiry.
-CREATE INDEX credit_lots_live ON credit_lots (expires_at) WHERE remaining > 0;
+CREATE INDEX credit_lots_live ON credit_lots (expires_at, id) WHERE remaining > 0;
 
 -- A hold is open until settled or released; a Sweep releases open holds
 -- past expires_at ('swept'), which Settle may still settle. spent, released
 -- and uncollected are the Settlement, kept so that a second Settle returns
--- the first one.
+-- the first one. WITHOUT ROWID: a Reserve writes one b-tree for the row
+-- and its key, not two.
 CREATE TABLE credit_holds (
 	id          TEXT    NOT NULL PRIMARY KEY,
 	account     TEXT    NOT NULL REFERENCES credit_accounts (id),
@@ -50,10 +53,10 @@ CREATE TABLE credit_holds (
 	spent       INTEGER NOT NULL DEFAULT 0,
 	released    INTEGER NOT NULL DEFAULT 0,
 	uncollected INTEGER NOT NULL DEFAULT 0
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- Sweep: open holds by expiry.
-CREATE INDEX credit_holds_open ON credit_holds (expires_at) WHERE state = 'open';
+CREATE INDEX credit_holds_open ON credit_holds (expires_at, id) WHERE state = 'open';
 
 -- What each hold took from each lot.
 CREATE TABLE credit_hold_lots (
