@@ -272,29 +272,35 @@ type portion struct {
 	expires int64
 }
 
-// scanPortions reads (lot, amount, expires_at) rows.
-func scanPortions(t *wtx, query string, args ...any) ([]portion, error) {
+// scanPortions reads (lot, amount, expires_at) rows until their amounts
+// add up to upTo (all of them when upTo < 0).
+func scanPortions(t *wtx, upTo int64, query string, args ...any) ([]portion, error) {
 	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ps []portion
-	for rows.Next() {
+	var (
+		ps    []portion
+		total int64
+	)
+	for (upTo < 0 || total < upTo) && rows.Next() {
 		var p portion
 		if err := rows.Scan(&p.lot, &p.amount, &p.expires); err != nil {
 			return nil, err
 		}
 		ps = append(ps, p)
+		total += p.amount
 	}
 	return ps, rows.Err()
 }
 
 // liveLots returns account's lots with money left that have not expired at
-// t.now, earliest expiry first: the available money, in the order it is
-// taken.
-func liveLots(t *wtx, account string) ([]portion, error) {
-	return scanPortions(t, liveLotsSQL, account, t.now)
+// t.now, earliest expiry first (the available money, in the order it is
+// taken), reading only as many as add up to upTo: all of them when the
+// account has less.
+func liveLots(t *wtx, account string, upTo int64) ([]portion, error) {
+	return scanPortions(t, upTo, liveLotsSQL, account, t.now)
 }
 
 // takeFrom takes up to want from ps in order, lowering the lots'
@@ -336,7 +342,7 @@ func giveBack(t *wtx, account string, p portion) (int64, error) {
 // holdPortions returns what the hold took from each lot, earliest expiry
 // first (then by lot ID), the order it is spent in.
 func holdPortions(t *wtx, holdID string) ([]portion, error) {
-	return scanPortions(t, holdPortionsSQL, holdID)
+	return scanPortions(t, -1, holdPortionsSQL, holdID)
 }
 
 // Reserve holds min(r.Max, available) of r.Account's money when that is at
@@ -367,11 +373,11 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 		case !errors.Is(err, credits.ErrHoldNotFound):
 			return err
 		}
-		lots, err := liveLots(t, r.Account)
+		lots, err := liveLots(t, r.Account, int64(r.Max))
 		if err != nil {
 			return err
 		}
-		var avail int64
+		var avail int64 // all the account has when less than r.Max
 		for _, l := range lots {
 			avail += l.amount
 		}
@@ -488,7 +494,7 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 		}
 		var took int64
 		if excess := int64(actual) - fromHold; excess > 0 {
-			lots, err := liveLots(t, h.account)
+			lots, err := liveLots(t, h.account, excess)
 			if err != nil {
 				return err
 			}
