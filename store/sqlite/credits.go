@@ -65,7 +65,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(t *wtx) error) err
 	if err != nil {
 		return ledgerError(op, err)
 	}
-	if err = fn(&wtx{ctx: ctx, tx: tx, s: s, now: s.stamp().UnixMicro()}); err != nil {
+	if err = fn(&wtx{ctx: ctx, tx: tx, s: s, now: s.ledgerNow()}); err != nil {
 		_ = tx.Rollback()
 		if isLedgerError(err) {
 			return err
@@ -76,6 +76,23 @@ func (s *Store) write(ctx context.Context, op string, fn func(t *wtx) error) err
 		return ledgerError(op, err)
 	}
 	return nil
+}
+
+// ledgerNow returns the store clock's time in unix microseconds for the
+// credits, never earlier than a time it returned before: a clock stepping
+// back (NTP) neither reorders the transactions this process writes nor
+// brings expired lots back to life.
+func (s *Store) ledgerNow() int64 {
+	now := s.stamp().UnixMicro()
+	for {
+		last := s.last.Load()
+		if now <= last {
+			return last
+		}
+		if s.last.CompareAndSwap(last, now) {
+			return now
+		}
+	}
 }
 
 // The statements of Reserve, Settle, Release and Record, prepared on the
@@ -736,7 +753,7 @@ func (s *Store) Balance(ctx context.Context, account string) (credits.Balance, e
 		return credits.Balance{}, err
 	}
 	b, err := scanBalance(s.r.QueryRowContext(ctx, balanceSQL+`WHERE a.id = ?2 GROUP BY a.id`,
-		s.stamp().UnixMicro(), account))
+		s.ledgerNow(), account))
 	if errors.Is(err, sql.ErrNoRows) {
 		return credits.Balance{Account: account}, nil
 	}
@@ -780,7 +797,7 @@ func (s *Store) Lots(ctx context.Context, account string, o credits.ListOptions)
 	}
 	q += ` ORDER BY purchased_at DESC, id DESC LIMIT ?`
 	args = append(args, limit+1)
-	now := s.stamp().UnixMicro()
+	now := s.ledgerNow()
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", ledgerError("lots", err)
@@ -864,7 +881,7 @@ func (s *Store) Accounts(ctx context.Context, o credits.ListOptions) (credits.Ac
 		return credits.AccountPage{}, err
 	}
 	rows, err := s.r.QueryContext(ctx, balanceSQL+`WHERE a.id > ?2 GROUP BY a.id ORDER BY a.id LIMIT ?3`,
-		s.stamp().UnixMicro(), after, limit+1)
+		s.ledgerNow(), after, limit+1)
 	if err != nil {
 		return credits.AccountPage{}, ledgerError("accounts", err)
 	}

@@ -162,17 +162,18 @@ func TestReserve(t *testing.T) {
 			require.Equal(t, credits.Balance{Account: "nobody"}, balance(t, s, "nobody"))
 		})
 
-		buy(t, s, "late", "acct", 6*credits.Dollar)
-		clock.Advance(-time.Hour) // "early" expires an hour before "late"
-		buy(t, s, "early", "acct", 5*credits.Dollar)
-		clock.Advance(2 * time.Hour)
+		// b-early expires an hour before a-late, which comes first by ID.
+		buy(t, s, "b-early", "acct", 5*credits.Dollar)
+		clock.Advance(time.Hour)
+		buy(t, s, "a-late", "acct", 6*credits.Dollar)
+		clock.Advance(time.Hour)
 
 		h := reserve(t, s, "h1", "acct", 7*credits.Dollar, credits.Dollar)
 		require.Equal(t, credits.Hold{ID: "h1", Account: "acct", Amount: 7 * credits.Dollar, CreatedAt: clock.Now(),
 			ExpiresAt: clock.Now().Add(time.Minute)}, h)
 		lots, _, err := s.Lots(ctx, "acct", credits.ListOptions{})
 		require.NoError(t, err)
-		require.Equal(t, []string{"late", "early"}, []string{lots[0].ID, lots[1].ID})
+		require.Equal(t, []string{"a-late", "b-early"}, []string{lots[0].ID, lots[1].ID})
 		require.Equal(t, []credits.Amount{4 * credits.Dollar, 0}, []credits.Amount{lots[0].Remaining, lots[1].Remaining},
 			"the earliest expiry is taken first")
 
@@ -687,6 +688,26 @@ func TestUsageAndSummary(t *testing.T) {
 			require.Equal(t, []credits.SummaryRow{{Day: "1969-12-31", Requests: 1}},
 				sum(credits.SummaryQuery{Account: "old", GroupBy: []credits.Group{credits.GroupDay}}))
 		})
+	})
+}
+
+func TestLedgerClockGoingBack(t *testing.T) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+		ctx := context.Background()
+		first := buy(t, s, "order-1", "acct", 5*credits.Dollar)
+		clock.Advance(-time.Hour)
+		second := buy(t, s, "order-2", "acct", 5*credits.Dollar)
+		require.Equal(t, first.PurchasedAt, second.PurchasedAt, "held at the latest time")
+		p, err := s.Transactions(ctx, "acct", credits.ListOptions{})
+		require.NoError(t, err)
+		require.Equal(t, "order-2", p.Transactions[0].LotID, "newest first")
+
+		clock.Advance(time.Hour + credits.LotLifetime)
+		require.Equal(t, 10*credits.Dollar, balance(t, s, "acct").Expired)
+		clock.Advance(-credits.LotLifetime)
+		require.Equal(t, 10*credits.Dollar, balance(t, s, "acct").Expired, "the lots came back to life")
+		_, err = s.Reserve(ctx, credits.Reservation{ID: "h", Account: "acct", Max: 1, Min: 1, TTL: time.Minute})
+		require.ErrorIs(t, err, credits.ErrInsufficientCredits)
 	})
 }
 

@@ -65,6 +65,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -78,7 +79,8 @@ type Options struct {
 	// Now is the clock for the keys' CreatedAt and UpdatedAt and for
 	// every time of the credits (purchases, holds and their expiry,
 	// transactions); nil means time.Now. Its values are stored in UTC,
-	// truncated to the microsecond.
+	// truncated to the microsecond. For the credits, a clock that goes
+	// back is held at the latest time the Store read from it.
 	Now func() time.Time
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process before failing with keys.ErrUnavailable (credits.ErrUnavailable
@@ -98,6 +100,7 @@ type Store struct {
 	// on the writer; read-only after Open.
 	prepared map[string]*sql.Stmt
 	now      func() time.Time
+	last     atomic.Int64 // the latest ledgerNow, unix microseconds
 }
 
 var _ keys.KeyStore = (*Store)(nil)
