@@ -8,6 +8,8 @@ import (
 	"testing/fstest"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/llmgate/gateway/credits"
 )
 
 func versions(t *testing.T, db *sql.DB) []int {
@@ -34,7 +36,8 @@ func TestMigrations(t *testing.T) {
 	t.Run("fresh file", func(t *testing.T) {
 		s := openTest(t)
 		require.Len(t, versions(t, s.w), len(embedded))
-		for _, table := range []string{"gateway_keys", "attached_keys"} {
+		for _, table := range []string{"gateway_keys", "attached_keys", "credit_accounts", "credit_lots", "credit_holds",
+			"credit_hold_lots", "credit_transactions", "usage_records"} {
 			var n int
 			require.NoError(t, s.r.QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, table).Scan(&n))
 			require.Equal(t, 1, n, table)
@@ -57,6 +60,27 @@ func TestMigrations(t *testing.T) {
 			require.Equal(t, k, got)
 			require.NoError(t, s.Close())
 		}
+	})
+
+	t.Run("a keys-only database gets the credits", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "llmgate.db")
+		db, err := sql.Open("sqlite", path)
+		require.NoError(t, err)
+		require.NoError(t, migrate(ctx, db, embedded[:1], 0))
+		k := testKey(1, "e")
+		_, err = db.Exec(`INSERT INTO gateway_keys (id, hash, redacted, endpoint, created_at, updated_at) VALUES (?, ?, ?, ?, 1, 1)`,
+			k.ID, k.Hash[:], k.Redacted, k.Endpoint)
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+
+		s, err := Open(ctx, path, Options{})
+		require.NoError(t, err)
+		defer s.Close()
+		require.Len(t, versions(t, s.w), len(embedded))
+		_, err = s.Get(ctx, k.ID)
+		require.NoError(t, err)
+		_, err = s.Purchase(ctx, credits.Purchase{ID: "p1", Account: "acct", Amount: credits.MinPurchase})
+		require.NoError(t, err)
 	})
 
 	t.Run("newer schema refused", func(t *testing.T) {
