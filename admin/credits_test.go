@@ -553,7 +553,7 @@ func TestUsage(t *testing.T) {
 			Estimated:     credits.Tokens{Input: 1180, Output: 290},
 			Cost:          6_000, Fee: 151, Paid: true, Uncollected: 7,
 			Status: 200, Stream: true,
-			Start:  t0, End: t0.Add(1500 * time.Millisecond),
+			Start: t0, End: t0.Add(1500 * time.Millisecond),
 			Attempts: []credits.AttemptRecord{
 				{Provider: "anthropic", Model: "claude", KeyID: "k1", KeySource: credits.SourceConfigured, Status: 529,
 					Error: "upstream_overloaded", Start: t0, Duration: 300 * time.Millisecond},
@@ -565,7 +565,7 @@ func TestUsage(t *testing.T) {
 			ID: "req_1", RequestID: "req_1", KeySource: credits.SourceClient,
 			Estimated: credits.Tokens{Input: 10, Output: 0},
 			Status:    502, Error: "all_providers_failed",
-			Start:     t0.Add(-time.Minute),
+			Start: t0.Add(-time.Minute),
 		}},
 		NextCursor: "older",
 	}
