@@ -740,3 +740,103 @@ func TestMoneyNeverFloat(t *testing.T) {
 		require.Contains(t, w.Body.String(), `"purchased":"123456.789012","purchased_micros":123456789012`)
 	}
 }
+
+// TestCreditsWithMemoryStore drives the routes over credits.Memory: a
+// purchase, a request held and settled through the Ledger, a BYOK record,
+// then every read route.
+func TestCreditsWithMemoryStore(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := t0
+	m := credits.NewMemory(credits.MemoryOptions{Now: func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Second)
+		return now
+	}})
+	e := newCreditsEnv(t, m)
+
+	w := e.do("POST", "/v1/credits/purchases", `{"account":"team-a","amount":"10.00","id":"order-1","note":"invoice 7"}`)
+	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	w = e.do("POST", "/v1/credits/purchases", `{"account":"team-a","amount_micros":10000000,"id":"order-1"}`)
+	require.Equal(t, http.StatusOK, w.Code, "a replay: "+w.Body.String())
+	requireError(t, e.do("POST", "/v1/credits/purchases", `{"account":"team-b","amount":"10.00","id":"order-1"}`),
+		http.StatusConflict, admin.CodeConflict, "id")
+	requireError(t, e.do("POST", "/v1/credits/purchases", `{"account":"team-b","amount":"4.999999"}`),
+		http.StatusUnprocessableEntity, admin.CodePurchaseBelowMinimum, "amount")
+
+	h, err := m.Reserve(ctx, credits.Reservation{ID: "req_1", Account: "team-a", Max: credits.Dollar, Min: 1, TTL: time.Hour})
+	require.NoError(t, err)
+	_, err = m.Settle(ctx, h.ID, 250_000, &credits.UsageRecord{
+		ID: "req_1", RequestID: "req_1", KeyID: "key_a", Provider: "openai", Model: "gpt-4o",
+		KeySource: credits.SourceConfigured, Reported: credits.Tokens{Input: 100, Output: 20}, ReportedKnown: true,
+		Cost: 243_903, Fee: 6_097, Status: 200, Start: t0.Add(time.Minute), End: t0.Add(time.Minute + time.Second),
+	})
+	require.NoError(t, err)
+	require.NoError(t, m.Record(ctx, &credits.UsageRecord{
+		ID: "req_2", RequestID: "req_2", KeyID: "key_b", Provider: "anthropic", Model: "claude",
+		KeySource: credits.SourceClient, Estimated: credits.Tokens{Input: 10, Output: 5}, Cost: 100,
+		Status: 200, Start: t0.Add(2 * time.Minute),
+	}))
+
+	w = e.do("GET", "/v1/credits/balance?account=team-a", "")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	b := decode[map[string]any](t, w)
+	require.Equal(t, "9.75", b["available"])
+	require.EqualValues(t, 9_750_000, b["available_micros"])
+	require.Equal(t, "0.25", b["spent"])
+	require.Equal(t, "10.00", b["purchased"])
+	require.Equal(t, true, b["known"])
+
+	w = e.do("GET", "/v1/credits/accounts", "")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `"accounts":[{"account":"team-a","known":true,"available":"9.75"`)
+
+	w = e.do("GET", "/v1/credits/transactions?account=team-a", "")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	txs := decode[struct {
+		Transactions []struct {
+			Kind, Amount, LotID, HoldID string
+		} `json:"transactions"`
+	}](t, w)
+	require.Len(t, txs.Transactions, 2)
+	require.Equal(t, "spend", txs.Transactions[0].Kind, "newest first")
+	require.Equal(t, "0.25", txs.Transactions[0].Amount)
+	require.Equal(t, "purchase", txs.Transactions[1].Kind)
+
+	w = e.do("GET", "/v1/credits/lots?account=team-a", "")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `"id":"order-1","account":"team-a","amount":"10.00","amount_micros":10000000,"remaining":"9.75","remaining_micros":9750000`)
+
+	w = e.do("GET", "/v1/usage?account=team-a", "")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	recs := decode[struct {
+		Records []map[string]any `json:"records"`
+	}](t, w)
+	require.Len(t, recs.Records, 1)
+	require.Equal(t, "req_1", recs.Records[0]["id"])
+	require.Equal(t, true, recs.Records[0]["paid"])
+	require.Equal(t, "0.25", recs.Records[0]["charge"])
+
+	w = e.do("GET", "/v1/usage?from=2026-03-01T12:01:30Z", "")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), `"id":"req_2"`)
+	require.NotContains(t, w.Body.String(), `"id":"req_1"`, "from is inclusive of later records only")
+
+	w = e.do("GET", "/v1/usage/summary?group_by=provider", "")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	sum := decode[struct {
+		Rows []struct {
+			Provider *string
+			Requests int64
+			Cost     string
+		} `json:"rows"`
+	}](t, w)
+	require.Len(t, sum.Rows, 2)
+	require.Equal(t, "anthropic", *sum.Rows[0].Provider)
+	require.Equal(t, "0.0001", sum.Rows[0].Cost)
+	require.Equal(t, "openai", *sum.Rows[1].Provider)
+	require.EqualValues(t, 1, sum.Rows[1].Requests)
+
+	requireError(t, e.do("GET", "/v1/credits/lots?account=team-a&cursor=bm90LWEtY3Vyc29y", ""), http.StatusBadRequest, admin.CodeInvalidCursor, "cursor")
+}
