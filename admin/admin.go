@@ -1,8 +1,9 @@
-// Package admin is the admin API of llmgate's gateway API keys: an
-// http.Handler that creates, lists, reads, updates and deletes the keys of
-// a keys.KeyStore, and attaches provider keys to them (BYOK, sealed with a
-// keys.Sealer). It speaks JSON under /v1/keys; a host mounts it under any
-// prefix:
+// Package admin is the admin API of llmgate's gateway API keys and
+// credits: an http.Handler that creates, lists, reads, updates and deletes
+// the keys of a keys.KeyStore, attaches provider keys to them (BYOK, sealed
+// with a keys.Sealer), buys credits for accounts and reads their balances,
+// transactions and usage records from a credits.Store. It speaks JSON under
+// /v1/keys, /v1/credits and /v1/usage; a host mounts it under any prefix:
 //
 //	h, err := admin.New(admin.Options{Store: store, Endpoint: "prod", Token: adminToken})
 //	mux.Handle("/admin/", http.StripPrefix("/admin", h))
@@ -22,11 +23,28 @@
 //	GET    /v1/keys/{id}/provider_keys          list attached provider keys
 //	DELETE /v1/keys/{id}/provider_keys/{pid}    detach a provider key (204)
 //
+//	POST   /v1/credits/purchases                buy credits (201; 200 for a replayed id)
+//	GET    /v1/credits/balance?account=         one account's balance
+//	GET    /v1/credits/accounts?limit=&cursor=  every account's balance, by account ID
+//	GET    /v1/credits/transactions?account=&limit=&cursor=   an account's purchases, spends and expiries, newest first
+//	GET    /v1/credits/lots?account=&limit=&cursor=           an account's lots, newest first
+//	GET    /v1/usage?account=&key_id=&from=&to=&limit=&cursor=   usage records, newest first
+//	GET    /v1/usage/summary?account=&key_id=&from=&to=&group_by=   usage totals by day, provider, model, key, account
+//
+// The credits and usage routes need Options.Credits (else 501
+// credits_not_configured). Money is always written twice: as an exact
+// dollar string ("amount": "10.50") and as integer micro-USD
+// ("amount_micros": 10500000), never as a float. Times are RFC 3339 in UTC;
+// from is inclusive and to exclusive. Query parameters are checked as
+// strictly as bodies: an unknown or repeated parameter, or a malformed or
+// out-of-range value, answers 400 with the parameter as field.
+//
 // Errors are {"error":{"code","message","field"}} with a stable code; see
 // the Code constants.
 //
-// The package imports only package keys of llmgate's, so a host can serve
-// it without the gateway (cmd/llmgate serves it on its own listener).
+// The package imports only packages keys and credits of llmgate's, so a
+// host can serve it without the gateway (cmd/llmgate serves it on its own
+// listener).
 package admin
 
 import (
@@ -40,6 +58,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/keys"
 )
 
@@ -69,6 +88,10 @@ type Options struct {
 	// not write to the response; false answers 401 admin_unauthorized. It
 	// is called concurrently.
 	Authorize func(r *http.Request) bool
+	// Credits is the credits store the /v1/credits and /v1/usage routes
+	// read and buy into (see credits.Store). Nil leaves those routes
+	// answering 501 credits_not_configured.
+	Credits credits.Store
 	// Sealer seals attached provider keys. Nil disables attaching: POST
 	// .../provider_keys answers 501 sealer_not_configured (listing and
 	// detaching still work).
@@ -96,6 +119,7 @@ type api struct {
 	tokenHash *[32]byte // nil when Token is ""
 	authorize func(*http.Request) bool
 	sealer    *keys.Sealer
+	credits   credits.Store
 	onChange  func([32]byte)
 	now       func() time.Time
 	log       *slog.Logger
@@ -142,6 +166,7 @@ func New(o Options) (http.Handler, error) {
 		endpoint:  o.Endpoint,
 		authorize: o.Authorize,
 		sealer:    o.Sealer,
+		credits:   o.Credits,
 		onChange:  o.OnChange,
 		now:       o.Now,
 		log:       o.Logger,
@@ -165,6 +190,13 @@ func New(o Options) (http.Handler, error) {
 	a.mux.Handle("POST /v1/keys/{id}/provider_keys", route(a.attach))
 	a.mux.Handle("GET /v1/keys/{id}/provider_keys", route(a.listAttached))
 	a.mux.Handle("DELETE /v1/keys/{id}/provider_keys/{pid}", route(a.detach))
+	a.mux.Handle("POST /v1/credits/purchases", route(a.purchase))
+	a.mux.Handle("GET /v1/credits/balance", route(a.balance))
+	a.mux.Handle("GET /v1/credits/accounts", route(a.accounts))
+	a.mux.Handle("GET /v1/credits/transactions", route(a.transactions))
+	a.mux.Handle("GET /v1/credits/lots", route(a.lots))
+	a.mux.Handle("GET /v1/usage", route(a.usage))
+	a.mux.Handle("GET /v1/usage/summary", route(a.summary))
 	return a, nil
 }
 

@@ -133,6 +133,20 @@ func (o object) str(name string) (*string, *apiError) {
 	return &s, nil
 }
 
+// int64 decodes the integer member name: nil when absent or null. A
+// number with a fraction or an exponent, or beyond int64, is refused.
+func (o object) int64(name string) (*int64, *apiError) {
+	v, ok := o[name]
+	if !ok || isNull(v) {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return nil, badJSON(name, "must be an integer")
+	}
+	return &n, nil
+}
+
 // list decodes the string-array member name: nil when absent, a pointer to
 // an empty slice when null or [].
 func (o object) list(name string) (*[]string, *apiError) {

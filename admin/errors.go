@@ -16,28 +16,44 @@ import (
 // ("description_too_long", "metadata_too_long", "invalid_allow_list_entry",
 // "too_many_attached", "invalid_cursor", ...).
 const (
-	CodeUnauthorized        = "admin_unauthorized"     // 401: no or wrong admin token, or Authorize refused
-	CodeNotFound            = "not_found"              // 404: no such route
-	CodeKeyNotFound         = "key_not_found"          // 404: no gateway key with that ID
-	CodeProviderKeyNotFound = "provider_key_not_found" // 404: no attached provider key with that ID on that key
-	CodeMethodNotAllowed    = "method_not_allowed"     // 405: the route exists for other methods (see Allow)
-	CodeInvalidJSON         = "invalid_json"           // 400: malformed body, not an object, unknown field, wrong type
-	CodeBodyTooLarge        = "body_too_large"         // 413: body over MaxBody
-	CodeUnsupportedMedia    = "unsupported_media_type" // 415: POST/PATCH body not application/json
-	CodeConflict            = "conflict"               // 409: the store already holds that ID or token
-	CodeSealerNotConfigured = "sealer_not_configured"  // 501: attaching without Options.Sealer
-	CodeStoreUnavailable    = "store_unavailable"      // 503: keys.ErrUnavailable; retry after Retry-After
-	CodeInternal            = "internal_error"         // 500: anything else; details only in the log
+	CodeUnauthorized         = "admin_unauthorized"     // 401: no or wrong admin token, or Authorize refused
+	CodeNotFound             = "not_found"              // 404: no such route
+	CodeKeyNotFound          = "key_not_found"          // 404: no gateway key with that ID
+	CodeProviderKeyNotFound  = "provider_key_not_found" // 404: no attached provider key with that ID on that key
+	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the route exists for other methods (see Allow)
+	CodeInvalidJSON          = "invalid_json"           // 400: malformed body, not an object, unknown field, wrong type
+	CodeBodyTooLarge         = "body_too_large"         // 413: body over MaxBody
+	CodeUnsupportedMedia     = "unsupported_media_type" // 415: POST/PATCH body not application/json
+	CodeConflict             = "conflict"               // 409: the store already holds that ID or token
+	CodeSealerNotConfigured  = "sealer_not_configured"  // 501: attaching without Options.Sealer
+	CodeCreditsNotConfigured = "credits_not_configured" // 501: a credits or usage route without Options.Credits
+	CodeStoreUnavailable     = "store_unavailable"      // 503: keys.ErrUnavailable; retry after Retry-After
+	CodeInternal             = "internal_error"         // 500: anything else; details only in the log
 
 	// 422 codes of the admin API's own checks.
 	CodeInvalid           = "invalid"              // a store's ErrInvalid without a *keys.ValidationError
-	CodeInvalidLimit      = "invalid_limit"        // limit not an integer from 1 to 100
-	CodeInvalidTimestamp  = "invalid_timestamp"    // expires_at not an RFC 3339 timestamp
+	CodeInvalidLimit      = "invalid_limit"        // limit not an integer from 1 to the list's maximum
+	CodeInvalidTimestamp  = "invalid_timestamp"    // expires_at, from or to not an RFC 3339 timestamp (or to not after from)
 	CodeExpiresInPast     = "expires_at_in_past"   // create with expires_at not after now
 	CodeProviderRequired  = "provider_required"    // attach without provider
 	CodeValueRequired     = "value_required"       // attach without value
 	CodeInvalidValue      = "invalid_value"        // value with surrounding spaces, or too long
 	CodeValueIsGatewayKey = "value_is_gateway_key" // value is a gateway token, not a provider key
+
+	// Codes of the credits and usage routes. Their inputs are checked
+	// before any store call, and a bad one answers 400 with the body
+	// member, query parameter or header as field (invalid_limit,
+	// invalid_timestamp and invalid_cursor too, which the keys routes
+	// answer with 422), except a purchase below the minimum: 422.
+	CodePurchaseBelowMinimum = "purchase_below_minimum" // 422: amount below credits.MinPurchase ($5.00)
+	CodeInvalidParameter     = "invalid_parameter"      // 400: unknown or repeated query parameter, or a query too long
+	CodeInvalidAmount        = "invalid_amount"         // 400: amount not a dollar string, amount_micros negative, both given, none, or above credits.MaxPurchase
+	CodeInvalidAccount       = "invalid_account"        // 400: account missing, or not 1 to 128 printable ASCII bytes
+	CodeInvalidKeyID         = "invalid_key_id"         // 400: key_id not 1 to 128 printable ASCII bytes
+	CodeInvalidID            = "invalid_id"             // 400: purchase id or Idempotency-Key malformed, or the two differ
+	CodeInvalidNote          = "invalid_note"           // 400: note over credits.MaxNote bytes
+	CodeInvalidCursor        = "invalid_cursor"         // 400: cursor not one of this list
+	CodeInvalidGroupBy       = "invalid_group_by"       // 400: group_by names an unknown dimension or one twice
 )
 
 // retryAfter is the Retry-After of a 503, in seconds.
@@ -61,6 +77,8 @@ var (
 	errMethodNotAllowed = &apiError{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this route", ""}
 	errNoSealer         = &apiError{http.StatusNotImplemented, CodeSealerNotConfigured,
 		"attaching provider keys needs a key-encryption key; none is configured", ""}
+	errNoCredits = &apiError{http.StatusNotImplemented, CodeCreditsNotConfigured,
+		"credits are not configured on this gateway (no credits store)", ""}
 	errInternal = &apiError{http.StatusInternalServerError, CodeInternal, "internal error", ""}
 )
 

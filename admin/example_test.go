@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/llmgate/gateway/admin"
+	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/keys"
 )
 
@@ -63,4 +64,50 @@ func Example() {
 	// 200 true false
 	// 204
 	// 404 key_not_found
+}
+
+// Example_credits buys credits for an account and reads its balance, as
+// an operator's billing system would after a payment.
+func Example_credits() {
+	store := credits.NewMemory(credits.MemoryOptions{})
+	h, err := admin.New(admin.Options{
+		Store:    keys.NewMemoryStore(),
+		Credits:  store,
+		Endpoint: "prod",
+		Token:    "admin-token-from-the-secret-manager",
+	})
+	if err != nil {
+		panic(err)
+	}
+	call := func(method, path, body string) (int, map[string]any) {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer admin-token-from-the-secret-manager")
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var out map[string]any
+		dec := json.NewDecoder(w.Body)
+		dec.UseNumber() // amount_micros is an integer: keep it one
+		dec.Decode(&out)
+		return w.Code, out
+	}
+
+	// The payment's ID makes the purchase idempotent: a retry buys nothing.
+	status, lot := call("POST", "/v1/credits/purchases", `{"account":"team-a","amount":"25.00","id":"payment-8812"}`)
+	fmt.Println(status, lot["id"], lot["amount"], lot["amount_micros"])
+	status, _ = call("POST", "/v1/credits/purchases", `{"account":"team-a","amount":"25.00","id":"payment-8812"}`)
+	fmt.Println(status)
+
+	_, b := call("GET", "/v1/credits/balance?account=team-a", "")
+	fmt.Println(b["available"], b["purchased"], b["known"])
+
+	status, e := call("POST", "/v1/credits/purchases", `{"account":"team-a","amount":"1.00"}`)
+	fmt.Println(status, e["error"].(map[string]any)["code"])
+	// Output:
+	// 201 payment-8812 25.00 25000000
+	// 200
+	// 25.00 25.00 true
+	// 422 purchase_below_minimum
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
 	"iter"
 	"reflect"
@@ -105,7 +106,10 @@ func (d *decoder) show(path, value string) string {
 	return strconv.Quote(value)
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
+var (
+	durationType        = reflect.TypeFor[time.Duration]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
 
 func kindName(n *yaml.Node) string {
 	switch n.Kind {
@@ -166,6 +170,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(int64(dur))
+	case reflect.PointerTo(t).Implements(textUnmarshalerType):
+		// The scalar's text as written (Percent, Dollars): a number is
+		// never read as a float.
+		s, ok := d.scalar(n, path, "a scalar")
+		if !ok {
+			return
+		}
+		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
+			d.fail(path, n.Line, "%s %v", d.show(path, s), err)
+		}
 	case t.Kind() == reflect.String:
 		s, ok := d.scalar(n, path, "a string")
 		if ok {

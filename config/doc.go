@@ -62,6 +62,17 @@
 //	admin:                          # server: the admin API on a listener of its own (needs store)
 //	  listen: 127.0.0.1:9090        # serves /admin/v1/keys... and GET /healthz
 //	  token: "${env:LLMGATE_ADMIN_TOKEN}"   # bearer token, at least 16 bytes
+//	credits:                        # usage records (always, with a store) and prepaid credits [WithMetering]
+//	  enabled: true                 # requests served with the operator's keys pay with their account's credits
+//	  fee_percent: 2.5              # processing fee, % of the model cost; at most two decimals, 0 to 1000
+//	  fee_per_million_tokens: 0.05  # processing fee in dollars per million tokens; at most six decimals, $0 to $1000
+//	  min_output_tokens: 16         # refuse (403 credits_exhausted) when the prompt and this many output tokens cannot be paid
+//	  default_max_output_tokens: 4096   # max output set on paid requests that name none, for models without one
+//	  hold_ttl: 1h                  # a crashed gateway's holds are released after this; at least twice total_timeout
+//	  sweep_interval: 1m            # release expired holds and expire lots this often; 0s: never (another replica sweeps)
+//	limits:                         # every request's tokens; 0 or absent: no limit [WithTokenLimits]
+//	  max_input_tokens: 100000      # longer prompts get 413 input_too_large
+//	  max_output_tokens: 8192       # lowers (or sets) the request's maximum output tokens
 //
 //	per_request_timeout: 3m         # one upstream attempt, until the response is committed [WithTimeouts]
 //	total_timeout: 6m               # all attempts of a request [WithTimeouts]
@@ -165,8 +176,26 @@
 //     printable ASCII (at most 64 bytes).
 //   - admin (server): the admin API (package admin) on its own listener,
 //     under /admin/ (POST /admin/v1/keys creates a key and returns its
-//     token once), authenticated with Authorization: Bearer <token>.
-//     Keep it off public networks.
+//     token once; /admin/v1/credits/... buys credits and reads balances,
+//     /admin/v1/usage reads usage records), authenticated with
+//     Authorization: Bearer <token>. Keep it off public networks.
+//   - credits: the store keeps a usage record of every request (tokens,
+//     cost, fee, attempts) whenever a store is configured; with
+//     enabled: true, a request served with the operator's provider keys
+//     and whose gateway key has an account (else the key's ID) holds its
+//     worst-case cost before going upstream and pays what it cost when it
+//     ends: the catalog price plus fee_percent of it plus
+//     fee_per_million_tokens. Requests with the client's own provider keys
+//     never pay. Accounts buy credits (at least $5, lasting 365 days)
+//     through the admin API or llmgate credits buy. fee_percent and
+//     fee_per_million_tokens are exact decimals, read as written and
+//     never through a float. Every credits field needs a store. This
+//     package opens no store: File.MeteringOptions gives the options of
+//     gateway.WithMetering, whose ledger is the opened store (cmd/llmgate
+//     does both).
+//   - limits: the prompt is counted with the model's tokenizer (package
+//     tokens); max_output_tokens lowers a larger maximum a request asks
+//     for and sets it when the request names none.
 //   - max_connections (server): connections beyond it are not accepted
 //     until one closes; they wait in the kernel's accept queue. Default
 //     4096.
@@ -174,5 +203,5 @@
 // The listen address, max_connections, log.format, store and
 // admin.listen apply at start; a reload (SIGHUP to the server) applies
 // everything else, log.level, endpoint, gateway_keys, the key-encryption
-// keys and the admin token included.
+// keys, the admin token, credits and limits included.
 package config

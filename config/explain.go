@@ -286,20 +286,26 @@ func (l *locator) optionPath(e *gateway.OptionError) string {
 // argumentFields maps the arguments of options with several (as New names
 // them in OptionError.Field) to their fields in the file.
 var argumentFields = map[string]string{
-	"WithTimeouts.perAttempt":        "per_request_timeout",
-	"WithTimeouts.total":             "total_timeout",
-	"WithClientTimeouts.readBody":    "body_read_timeout",
-	"WithClientTimeouts.write":       "write_timeout",
-	"WithKeyCooldowns.auth":          "key_cooldowns.auth",
-	"WithKeyCooldowns.rateLimit":     "key_cooldowns.rate_limit",
-	"WithKeyCooldowns.maxRetryAfter": "key_cooldowns.max_retry_after",
-	"WithStreamHoldback.events":      "stream_holdback.events",
-	"WithStreamHoldback.bytes":       "stream_holdback.bytes",
-	"WithDefaultModels.":             "default_models",
-	"WithKeyCooldowns.":              "key_cooldowns",
-	"WithStreamHoldback.":            "stream_holdback",
-	"WithClientTimeouts.":            "body_read_timeout",
-	"WithKeyStore.Endpoint":          "endpoint",
+	"WithTimeouts.perAttempt":             "per_request_timeout",
+	"WithTimeouts.total":                  "total_timeout",
+	"WithClientTimeouts.readBody":         "body_read_timeout",
+	"WithClientTimeouts.write":            "write_timeout",
+	"WithKeyCooldowns.auth":               "key_cooldowns.auth",
+	"WithKeyCooldowns.rateLimit":          "key_cooldowns.rate_limit",
+	"WithKeyCooldowns.maxRetryAfter":      "key_cooldowns.max_retry_after",
+	"WithStreamHoldback.events":           "stream_holdback.events",
+	"WithStreamHoldback.bytes":            "stream_holdback.bytes",
+	"WithDefaultModels.":                  "default_models",
+	"WithKeyCooldowns.":                   "key_cooldowns",
+	"WithStreamHoldback.":                 "stream_holdback",
+	"WithClientTimeouts.":                 "body_read_timeout",
+	"WithKeyStore.Endpoint":               "endpoint",
+	"WithMetering.FeeBasisPoints":         "credits.fee_percent",
+	"WithMetering.FeePerMillionTokens":    "credits.fee_per_million_tokens",
+	"WithMetering.MinOutputTokens":        "credits.min_output_tokens",
+	"WithMetering.DefaultMaxOutputTokens": "credits.default_max_output_tokens",
+	"WithMetering.HoldTTL":                "credits.hold_ttl",
+	"WithMetering.SweepInterval":          "credits.sweep_interval",
 }
 
 // optionFields maps the options with one field to it.
@@ -323,6 +329,8 @@ var optionFields = map[string]string{
 	"WithModelSelection":          "model_selection.strategy",
 	"WithKeySelection":            "api_key_selection.strategy",
 	"WithKeyStore":                "store",
+	"WithMetering":                "credits",
+	"WithTokenLimits":             "limits",
 }
 
 // negative reports whether *p is negative (or zero, with orZero); false

@@ -56,6 +56,12 @@ type File struct {
 	// Admin configures the admin API's listener. Server setting: Options
 	// ignores it.
 	Admin Admin `yaml:"admin"`
+	// Credits configures usage records and prepaid credits, kept in the
+	// store. Options ignores it: the caller adds gateway.WithMetering
+	// with the opened store and MeteringOptions.
+	Credits Credits `yaml:"credits"`
+	// Limits bounds every request's tokens (gateway.WithTokenLimits).
+	Limits Limits `yaml:"limits"`
 
 	// PerRequestTimeout bounds one upstream attempt (gateway.WithTimeouts).
 	PerRequestTimeout *time.Duration `yaml:"per_request_timeout"`
@@ -279,9 +285,9 @@ func ReadFile(path string, env func(string) string) (*File, error) {
 // Parse checks only what is the file's own business: YAML syntax, unknown
 // fields, values of the wrong YAML type, unset variables, the strings
 // no option takes (log level and format, pass_through, modalities,
-// listen, max_connections), and the key store fields (store, endpoint,
-// gateway_keys, key_encryption_keys, admin), which no option of
-// File.Options carries. Everything the options take is checked by
+// listen, max_connections), the key store fields (store, endpoint,
+// gateway_keys, key_encryption_keys, admin) and credits, which no option
+// of File.Options carries, and limits. Everything the options take is checked by
 // gateway.New; Explain maps its errors to the file.
 //
 // It returns every problem at once as an *Error. The File is returned even
@@ -387,4 +393,5 @@ func (d *decoder) check(f *File) {
 		}
 	}
 	d.checkKeys(f)
+	d.checkCredits(f)
 }

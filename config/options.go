@@ -59,6 +59,10 @@ func (f *File) Options() []gateway.Option {
 		add(gateway.WithKeyCooldowns(or(k.Auth, gateway.DefaultAuthCooldown), or(k.RateLimit, gateway.DefaultRateLimitCooldown),
 			or(k.MaxRetryAfter, gateway.DefaultMaxRetryAfter)))
 	}
+	if l := f.Limits; (l.MaxInputTokens != nil || l.MaxOutputTokens != nil) &&
+		!f.bad["limits.max_input_tokens"] && !f.bad["limits.max_output_tokens"] {
+		add(gateway.WithTokenLimits(or(l.MaxInputTokens, 0), or(l.MaxOutputTokens, 0)))
+	}
 	if f.MaxModels != nil {
 		add(gateway.WithMaxModels(*f.MaxModels))
 	}

@@ -18,6 +18,15 @@
 //	                                list the keys (never their tokens)
 //	llmgate keys revoke -config llmgate.yaml ID
 //	                                delete a key
+//	llmgate credits buy -config llmgate.yaml -account A -amount 10.00 [-id ID] [-note N]
+//	                                buy credits for an account; prints the lot
+//	llmgate credits balance -config llmgate.yaml [-account A]
+//	                                one account's balance, or every account's
+//	llmgate credits transactions -config llmgate.yaml -account A [-limit N]
+//	                                an account's purchases, spends and expiries
+//	llmgate usage -config llmgate.yaml [-account A] [-key K] [-from T] [-to T]
+//	        [-group-by day,provider,model,key,account]
+//	                                usage totals (requests, tokens, cost, fee)
 //
 // # Modes
 //
@@ -67,12 +76,34 @@
 // With admin: the server also serves the admin API (package
 // github.com/llmgate/gateway/admin) on a listener of its own, under
 // /admin/ (POST /admin/v1/keys, GET /admin/v1/keys, PATCH and DELETE
-// /admin/v1/keys/{id}, provider keys under /admin/v1/keys/{id}/provider_keys)
-// with GET /healthz, authenticated by Authorization: Bearer and the admin
+// /admin/v1/keys/{id}, provider keys under /admin/v1/keys/{id}/provider_keys;
+// credits under /admin/v1/credits/... and usage under /admin/v1/usage when
+// the store keeps credits, else they answer 501) with GET /healthz, authenticated by Authorization: Bearer and the admin
 // token. Changes made through it apply to this server at once. Provider
 // keys attached to a gateway key are sealed with the first of
 // key_encryption_keys and replace the configured keys of their provider for
 // requests with that key. Keep the admin listener on a private address.
+//
+// # Credits and usage
+//
+// When the store keeps credits (credits.Store), every request leaves a
+// usage record in it, and with credits: enabled: true in the file requests
+// served with the operator's provider keys pay with the credits of their
+// gateway key's account (see package github.com/llmgate/gateway/config).
+// A file that enables credits on a store that keeps none is refused, at
+// start and on reload. The credits and usage subcommands read and buy in
+// the store the file names; they need only its store: field, so the
+// variables of provider keys, key-encryption keys and the admin token need
+// not be set:
+//
+//	llmgate credits buy -config llmgate.yaml -account team-a -amount 25.00 -id payment-8812
+//	llmgate credits balance -config llmgate.yaml
+//	llmgate credits transactions -config llmgate.yaml -account team-a
+//	llmgate usage -config llmgate.yaml -from 2026-03-01 -group-by day,provider,model
+//
+// buy's -id makes the purchase idempotent (buying again with it buys
+// nothing); the admin listener serves the same operations as JSON under
+// /admin/v1/credits/... and /admin/v1/usage (package admin).
 //
 // The store and the admin listener's address apply at start: a reload
 // that changes the store keeps the open one and logs that a restart is

@@ -106,7 +106,7 @@ func keysCommand(ctx context.Context, args []string, env func(string) string, st
 	if sub == "revoke" {
 		run = (&revokeCmd{stderr: stderr, id: positional[0]}).run
 	}
-	f, err := readKeysFile(*configPath, env)
+	f, err := readStoreFile(*configPath, env, keyFields)
 	if err != nil {
 		return err
 	}
@@ -122,9 +122,10 @@ func keysCommand(ctx context.Context, args []string, env func(string) string, st
 // elsewhere in the file (an unset provider key, say) do not stop them.
 var keyFields = []string{"store", "endpoint", "gateway_keys", "key_encryption_keys", "admin"}
 
-// readKeysFile reads the configuration file for a keys subcommand: it must
-// name a store, and its key store fields must be valid.
-func readKeysFile(path string, env func(string) string) (*config.File, error) {
+// readStoreFile reads the configuration file for a subcommand: it must
+// name a store, and the fields the subcommand uses (those of fields, and
+// what is under them) must be valid; problems elsewhere are ignored.
+func readStoreFile(path string, env func(string) string, fields []string) (*config.File, error) {
 	f, err := config.ReadFile(path, env)
 	if f == nil {
 		return nil, err
@@ -133,7 +134,7 @@ func readKeysFile(path string, env func(string) string) (*config.File, error) {
 	if errors.As(err, &ce) {
 		var ours []*config.Problem
 		for _, p := range ce.Problems {
-			if p.Path == "" || isKeyField(p.Path) {
+			if p.Path == "" || isField(p.Path, fields) {
 				ours = append(ours, p)
 			}
 		}
@@ -147,8 +148,9 @@ func readKeysFile(path string, env func(string) string) (*config.File, error) {
 	return f, nil
 }
 
-func isKeyField(path string) bool {
-	for _, k := range keyFields {
+// isField reports whether path is one of fields or under one.
+func isField(path string, fields []string) bool {
+	for _, k := range fields {
 		if path == k || strings.HasPrefix(path, k+".") || strings.HasPrefix(path, k+"[") {
 			return true
 		}

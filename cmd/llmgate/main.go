@@ -60,6 +60,7 @@ func defaultLimits() limits {
 type hooks struct {
 	ready  func(addr string, s *server) // called once connections are accepted
 	limits *limits                      // replaces defaultLimits()
+	open   opener                       // replaces openStore
 }
 
 func main() {
@@ -76,8 +77,15 @@ func main() {
 // The banner and -version go to stdout, logs to stderr. SIGHUP reloads the
 // configuration file.
 func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "keys" {
-		return keysCommand(ctx, args[1:], env, stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "keys":
+			return keysCommand(ctx, args[1:], env, stdout, stderr)
+		case "credits":
+			return creditsCommand(ctx, args[1:], env, stdout, stderr, openStore)
+		case "usage":
+			return usageCommand(ctx, args[1:], env, stdout, stderr, openStore)
+		}
 	}
 	return serve(ctx, args, env, stdout, stderr, hooks{})
 }
@@ -92,7 +100,9 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	explain := fs.Bool("explain", false, "serve POST /v1/explain[?path=/v1/messages]: the plan a request body would follow, without calling a provider")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-explain] [-version]\n"+
-			"       llmgate keys create|list|revoke -config FILE ...   (llmgate keys -h)\n\n"+
+			"       llmgate keys create|list|revoke|rewrap -config FILE ...   (llmgate keys -h)\n"+
+			"       llmgate credits buy|balance|transactions -config FILE ...   (llmgate credits -h)\n"+
+			"       llmgate usage -config FILE [-account A] [-group-by day,provider,model] ...   (llmgate usage -h)\n\n"+
 			"Without -config, llmgate serves the providers whose API keys are set in the\n"+
 			"environment (%s), or runs in demo mode when none is.\n"+
 			"With store: in the file, every request needs a gateway API key (create one\n"+
@@ -125,6 +135,7 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	}
 	defer s.close()
 	s.explain = *explain
+	s.open = h.open
 	addr := s.listenAddr()
 	if *listen != "" {
 		addr = *listen
@@ -151,7 +162,7 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	attrs := []any{"addr", ln.Addr().String(), "mode", s.mode, "version", buildVersion(),
 		"providers", strings.Join(s.gw.Providers(), ","), "pass_through", s.gw.PassThrough().String(), "gateway_keys", s.keysMode()}
 	if s.store != nil {
-		attrs = append(attrs, "endpoint", s.file.EndpointName(), "store", s.file.StoreName())
+		attrs = append(attrs, "endpoint", s.file.EndpointName(), "store", s.file.StoreName(), "metering", s.meteringMode())
 	}
 	s.logger.Info("llmgate listening", attrs...)
 	if s.mode == modeDemo {

@@ -70,6 +70,13 @@ func startServer(t *testing.T, args []string, env map[string]string) *running {
 // (unless nil).
 func startServerWith(t *testing.T, args []string, env map[string]string, lim *limits) *running {
 	t.Helper()
+	return startServerHooks(t, args, env, hooks{limits: lim})
+}
+
+// startServerHooks is startServer with hooks (its ready hook is the
+// test's own).
+func startServerHooks(t *testing.T, args []string, env map[string]string, h hooks) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	ready := make(chan *server, 1)
@@ -77,7 +84,8 @@ func startServerWith(t *testing.T, args []string, env map[string]string, lim *li
 	done := make(chan error, 1)
 	args = append([]string{"-listen", "127.0.0.1:0"}, args...)
 	go func() {
-		done <- serve(ctx, args, mapEnv(env), r.stdout, r.stderr, hooks{ready: func(a string, s *server) { addr = a; ready <- s }, limits: lim})
+		h.ready = func(a string, s *server) { addr = a; ready <- s }
+		done <- serve(ctx, args, mapEnv(env), r.stdout, r.stderr, h)
 	}()
 	select {
 	case r.srv = <-ready:

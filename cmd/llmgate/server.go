@@ -13,6 +13,7 @@ import (
 
 	gateway "github.com/llmgate/gateway"
 	"github.com/llmgate/gateway/config"
+	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/keys"
 )
 
@@ -36,8 +37,11 @@ type server struct {
 	explain bool           // serve POST /v1/explain (-explain)
 	closes  []func()
 
+	// open opens the store (openStore, or a test's).
+	open opener
 	// The key store opened at start (store:), kept across reloads, and
-	// the admin listener serving it (admin:).
+	// the admin listener serving it (admin:). When the store also keeps
+	// credits (credits.Store), every request is metered into it.
 	store keyStore
 	admin *adminServer
 	// sealer is the Sealer of sealerKEKs, reused while a reload keeps the
@@ -101,7 +105,11 @@ func (s *server) start(ctx context.Context) error {
 	if err := s.file.Explain(nil); err != nil {
 		return s.file.Check(s.extraOptions(s.file)...)
 	}
-	st, err := openStore(ctx, s.file, s.logger)
+	open := s.open
+	if open == nil {
+		open = openStore
+	}
+	st, err := open(ctx, s.file, s.logger)
 	if err != nil {
 		return err
 	}
@@ -112,6 +120,9 @@ func (s *server) start(ctx context.Context) error {
 				s.logger.Warn("closing the key store", "err", err)
 			}
 		})
+	}
+	if err := s.checkCredits(s.file); err != nil {
+		return err
 	}
 	gw, err := gateway.New(append(s.file.Options(), s.extraOptions(s.file)...)...)
 	if err := s.file.Explain(err); err != nil {
@@ -128,8 +139,9 @@ func (s *server) start(ctx context.Context) error {
 }
 
 // extraOptions are the server's options beside the file's: its logger,
-// the request log, and the default allowed hosts of a loopback listener
-// when the file lists none.
+// the request log, the default allowed hosts of a loopback listener when
+// the file lists none, the key store, and metering into the store when it
+// keeps credits.
 func (s *server) extraOptions(f *config.File) []gateway.Option {
 	opts := []gateway.Option{
 		gateway.WithLogger(s.logger),
@@ -144,8 +156,47 @@ func (s *server) extraOptions(f *config.File) []gateway.Option {
 			Optional: strings.EqualFold(f.GatewayKeys, config.GatewayKeysOptional),
 			Sealer:   s.sealerFor(f),
 		}))
+		if l := s.ledger(); l != nil {
+			opts = append(opts, gateway.WithMetering(l, f.MeteringOptions()))
+		}
 	}
 	return opts
+}
+
+// ledger returns the store as a credits.Ledger, or nil when it keeps no
+// credits (or there is none).
+func (s *server) ledger() credits.Ledger {
+	l, _ := s.store.(credits.Ledger)
+	return l
+}
+
+// creditsStore returns the store as a credits.Store for the admin API, or
+// nil when it keeps no credits (or there is none).
+func (s *server) creditsStore() credits.Store {
+	c, _ := s.store.(credits.Store)
+	return c
+}
+
+// checkCredits refuses a file that enables credits on a store that keeps
+// none: requests would be served without paying.
+func (s *server) checkCredits(f *config.File) error {
+	if f.Credits.Enabled && s.store != nil && s.ledger() == nil {
+		return fmt.Errorf("%s: credits.enabled: the store %s does not keep credits in this build of llmgate", s.path, f.StoreName())
+	}
+	return nil
+}
+
+// meteringMode describes metering for the start log line: "off" without a
+// store that keeps credits, "usage" when it records usage only, "credits"
+// when requests pay.
+func (s *server) meteringMode() string {
+	switch {
+	case s.ledger() == nil:
+		return "off"
+	case s.file.Credits.Enabled:
+		return "credits"
+	}
+	return "usage"
 }
 
 // sealerFor returns the Sealer of f's key-encryption keys: the one in
@@ -212,7 +263,9 @@ func (s *server) reload() error {
 		// the gateway.
 		err = f.Check(s.extraOptions(f)...)
 	default:
-		err = f.Explain(s.gw.Reload(append(f.Options(), s.extraOptions(f)...)...))
+		if err = s.checkCredits(f); err == nil {
+			err = f.Explain(s.gw.Reload(append(f.Options(), s.extraOptions(f)...)...))
+		}
 	}
 	if err != nil {
 		s.logger.Error("configuration reload refused; the configuration in force stays", "config", s.path, "err", err)

@@ -17,12 +17,17 @@ import (
 	"github.com/llmgate/gateway/store/sqlite"
 )
 
-// keyStore is a keys.KeyStore that the server or a keys subcommand opened,
-// and must close.
+// keyStore is a keys.KeyStore that the server or a subcommand opened, and
+// must close. The SQLite and PostgreSQL stores may also keep credits
+// (credits.Store); the server and the credits subcommands find out with a
+// type assertion.
 type keyStore interface {
 	keys.KeyStore
 	Close() error
 }
+
+// opener opens the store a file names: openStore, or a test's.
+type opener func(ctx context.Context, f *config.File, logger *slog.Logger) (keyStore, error)
 
 // openStore opens the key store f names (store: sqlite:PATH or a
 // postgres:// URL); nil, nil when f sets none. Errors name the store as
@@ -49,8 +54,9 @@ func openStore(ctx context.Context, f *config.File, logger *slog.Logger) (keySto
 	return st, nil
 }
 
-// adminServer serves the admin API of gateway keys on a listener of its
-// own: /admin/v1/keys... (package admin, with its prefix stripped) and GET
+// adminServer serves the admin API on a listener of its own:
+// /admin/v1/keys..., and /admin/v1/credits/... and /admin/v1/usage when the
+// store keeps credits (package admin, with its prefix stripped), and GET
 // /healthz. Its handler is replaced on reload (token, endpoint, key
 // encryption keys); its address and store stay.
 type adminServer struct {
@@ -69,6 +75,7 @@ func (s *server) newAdminHandler(f *config.File) (http.Handler, error) {
 		Endpoint: f.EndpointName(),
 		Token:    f.Admin.Token.Reveal(),
 		Sealer:   s.sealerFor(f),
+		Credits:  s.creditsStore(),
 		OnChange: s.gw.Forget,
 		Logger:   s.logger,
 	})
@@ -108,7 +115,7 @@ func (s *server) startAdmin() error {
 	}()
 	s.admin = a
 	s.logger.Info("llmgate admin API listening", "addr", ln.Addr().String(), "path", "/admin/v1/keys",
-		"endpoint", s.file.EndpointName(), "store", s.file.StoreName())
+		"credits", s.creditsStore() != nil, "endpoint", s.file.EndpointName(), "store", s.file.StoreName())
 	return nil
 }
 
