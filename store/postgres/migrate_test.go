@@ -46,10 +46,12 @@ func TestMigrate(t *testing.T) {
 	t.Run("fresh", func(t *testing.T) {
 		dsn := pgtest.NewDatabase(t)
 		open(t, dsn, postgres.Options{})
-		require.Equal(t, 1, queryInt(t, dsn, countMigrations))
-		require.Equal(t, 1, queryInt(t, dsn, maxMigration))
-		// schema_migrations, gateway_keys, attached_keys.
-		require.Equal(t, 3, queryInt(t, dsn, countTables, "llmgate"))
+		require.Equal(t, 2, queryInt(t, dsn, countMigrations))
+		require.Equal(t, 2, queryInt(t, dsn, maxMigration))
+		// schema_migrations, gateway_keys, attached_keys, and the
+		// ledger's credit_accounts, credit_lots, credit_holds,
+		// credit_hold_allocations, credit_transactions, usage_records.
+		require.Equal(t, 9, queryInt(t, dsn, countTables, "llmgate"))
 		require.Equal(t, 0, queryInt(t, dsn, countTables, "public"))
 	})
 	t.Run("reopen", func(t *testing.T) {
@@ -59,7 +61,7 @@ func TestMigrate(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, s.Close())
 		s = open(t, dsn, postgres.Options{})
-		require.Equal(t, 1, queryInt(t, dsn, countMigrations))
+		require.Equal(t, 2, queryInt(t, dsn, countMigrations))
 		_, err = s.Get(ctx, k.ID)
 		require.NoError(t, err, "the data survives a reopen")
 	})
@@ -80,7 +82,7 @@ func TestMigrate(t *testing.T) {
 		for i, err := range errs {
 			require.NoError(t, err, "Open %d", i)
 		}
-		require.Equal(t, 1, queryInt(t, dsn, countMigrations))
+		require.Equal(t, 2, queryInt(t, dsn, countMigrations))
 	})
 	t.Run("newer schema", func(t *testing.T) {
 		dsn := pgtest.NewDatabase(t)
@@ -94,8 +96,8 @@ func TestMigrate(t *testing.T) {
 		dsn := pgtest.NewDatabase(t)
 		open(t, dsn, postgres.Options{Schema: "one"})
 		open(t, dsn, postgres.Options{Schema: "two"})
-		require.Equal(t, 3, queryInt(t, dsn, countTables, "one"))
-		require.Equal(t, 3, queryInt(t, dsn, countTables, "two"))
+		require.Equal(t, 9, queryInt(t, dsn, countTables, "one"))
+		require.Equal(t, 9, queryInt(t, dsn, countTables, "two"))
 		require.Equal(t, 0, queryInt(t, dsn, countTables, "llmgate"))
 	})
 }
