@@ -346,17 +346,20 @@ func (s *Store) lockHold(ctx context.Context, tx pgx.Tx, op, holdID string) (hr 
 // goes back to a lot that has expired expires with it). When actual is
 // more than the hold, the excess is spent from the available money, at
 // most all of it, and the rest is Uncollected. rec, when not nil, is
-// stored in the same transaction with Paid set and Uncollected filled in
-// (the caller's value is not changed); credits.ErrConflict when its ID was
-// recorded with other content.
+// stored in the same transaction with Paid set, Uncollected filled in and
+// Account set to the hold's (the caller's value is not changed): a
+// record naming another account is credits.ErrInvalid (field
+// "record.account"), one whose ID was recorded with other content
+// credits.ErrConflict, and nothing is charged.
 //
 // Settling a settled hold returns the first Settlement and changes
 // nothing; a released hold is credits.ErrHoldClosed; a hold a Sweep
 // released is settled by spending actual from the available money. An
-// unknown hold is credits.ErrHoldNotFound. actual and rec are validated
-// before anything changes.
+// unknown hold is credits.ErrHoldNotFound. A malformed holdID is
+// credits.ErrInvalid (field "id"); actual and rec are validated before
+// anything changes.
 func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount, rec *credits.UsageRecord) (credits.Settlement, error) {
-	if err := credits.ValidateID("hold", holdID); err != nil {
+	if err := credits.ValidateID("id", holdID); err != nil {
 		return credits.Settlement{}, err
 	}
 	if err := credits.ValidateActual(actual); err != nil {
@@ -364,10 +367,12 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 	}
 	var ur *usageRow
 	if rec != nil {
-		if err := credits.ValidateUsageRecord(rec); err != nil {
+		r := *rec
+		r.Paid, r.Uncollected = true, 0 // what the store sets
+		if err := credits.ValidateUsageRecord(&r); err != nil {
 			return credits.Settlement{}, err
 		}
-		ur = newUsageRow(rec)
+		ur = newUsageRow(&r)
 	}
 	now := s.stamp()
 	var out credits.Settlement
@@ -383,6 +388,15 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 			return nil
 		case hr.state == holdReleased:
 			return credits.ErrHoldClosed
+		}
+		if ur != nil {
+			switch ur.r.Account {
+			case "":
+				ur.r.Account = hr.h.Account
+			case hr.h.Account:
+			default:
+				return credits.Invalid("record.account", "not the hold's account "+strconv.Quote(hr.h.Account))
+			}
 		}
 		out = credits.Settlement{}
 		m := newMovement(hr.h.Account, now)
@@ -418,7 +432,7 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 		out.Spent = actual - rest
 		if out.Spent > 0 {
 			m.spent = out.Spent
-			m.txs = append([]credits.Transaction{{Kind: credits.TxSpend, Amount: out.Spent, HoldID: holdID}}, m.txs...)
+			m.txs = append(m.txs, credits.Transaction{Kind: credits.TxSpend, Amount: out.Spent, HoldID: holdID})
 		}
 		b := &pgx.Batch{}
 		b.Queue(s.cq.endHold, holdID, holdSettled, now, int64(out.Spent), int64(out.Released), int64(out.Uncollected))
@@ -446,9 +460,9 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 // Release ends the hold and gives all of it back to the lots it came from
 // (what goes back to a lot that has expired expires with it). Releasing
 // an ended hold does nothing and returns nil; an unknown one is
-// credits.ErrHoldNotFound.
+// credits.ErrHoldNotFound, a malformed ID credits.ErrInvalid (field "id").
 func (s *Store) Release(ctx context.Context, holdID string) error {
-	if err := credits.ValidateID("hold", holdID); err != nil {
+	if err := credits.ValidateID("id", holdID); err != nil {
 		return err
 	}
 	now := s.stamp()
@@ -475,11 +489,13 @@ func (s *Store) Release(ctx context.Context, holdID string) error {
 }
 
 // Sweep releases the holds past their ExpiresAt and records the
-// remainders of the lots past their expiry as expired (a transaction per
-// lot), one account per database transaction under the account's lock:
-// Sweeps running at once on many replicas, and the ledger's other calls,
-// never record anything twice. What the result counts is what this Sweep
-// did; on an error, the accounts swept before it stay swept.
+// remainders of the lots past their expiry as expired (TxExpire
+// transactions), one account per database transaction under the
+// account's lock: Sweeps running at once on many replicas, and the
+// ledger's other calls, never record anything twice. The result counts
+// what this Sweep did: Expired and LotsExpired include what released holds
+// gave back to lots that had expired. On an error, the accounts swept
+// before it stay swept.
 func (s *Store) Sweep(ctx context.Context) (credits.SweepResult, error) {
 	now := s.stamp()
 	var res credits.SweepResult
@@ -563,9 +579,15 @@ func (s *Store) sweepAccount(ctx context.Context, account string, now time.Time)
 		for _, l := range lots {
 			m.lots[l.lot] -= l.amount
 			m.expire(l.lot, l.amount)
-			res.LotsExpired++
-			res.Expired += l.amount
 		}
+		// What expired: the remainders, and what the holds gave back to
+		// lots that had expired.
+		expired := map[string]bool{}
+		for _, t := range m.txs {
+			expired[t.LotID] = true
+			res.Expired += t.Amount
+		}
+		res.LotsExpired = len(expired)
 		b = &pgx.Batch{}
 		if len(holds) > 0 {
 			b.Queue(s.cq.expireHolds, holds, now)
@@ -699,8 +721,9 @@ func (s *Store) Lots(ctx context.Context, account string, o credits.ListOptions)
 }
 
 // Transactions lists the account's transactions, newest first (by At,
-// then the order they were written in). Their IDs are "tx_" and a number
-// that grows with each transaction written to the database.
+// then ID). Their IDs are "tx_" and a 20-digit number that grows with each
+// transaction written to the database, so ties of At list the later
+// written first.
 func (s *Store) Transactions(ctx context.Context, account string, o credits.ListOptions) (credits.TransactionPage, error) {
 	if err := credits.ValidateID("account", account); err != nil {
 		return credits.TransactionPage{}, err
@@ -751,8 +774,9 @@ func (s *Store) Transactions(ctx context.Context, account string, o credits.List
 	return p, nil
 }
 
-// txID is the ID of the transaction numbered seq.
-func txID(seq int64) string { return txIDPrefix + strconv.FormatInt(seq, 10) }
+// txID is the ID of the transaction numbered seq: zero-padded, so that
+// IDs sort as their numbers do.
+func txID(seq int64) string { return fmt.Sprintf("%s%020d", txIDPrefix, seq) }
 
 // parseTxID reverses txID.
 func parseTxID(id string) (int64, bool) {

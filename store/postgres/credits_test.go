@@ -312,6 +312,24 @@ func TestSettle(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, credits.Settlement{Spent: dollar}, st)
 	})
+	t.Run("record account", func(t *testing.T) {
+		reserve(t, s, "h9", "acme", dollar, dollar)
+		r := rec("r9")
+		r.Account = "other"
+		_, err := s.Settle(ctx, "h9", dollar, r)
+		var ve *credits.ValidationError
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, "record.account", ve.Field)
+		require.Equal(t, dollar, balance(t, s, "acme").Held, "still open")
+		r.Account, r.Uncollected = "", 99
+		_, err = s.Settle(ctx, "h9", 0, r)
+		require.NoError(t, err)
+		u, err := s.Usage(ctx, credits.UsageQuery{KeyID: "", Account: "acme", ListOptions: credits.ListOptions{Limit: 1}})
+		require.NoError(t, err)
+		require.Equal(t, "r9", u.Records[0].ID)
+		require.Equal(t, "acme", u.Records[0].Account, "the hold's account")
+		require.Zero(t, u.Records[0].Uncollected)
+	})
 	t.Run("released", func(t *testing.T) {
 		reserve(t, s, "h8", "acme", dollar, dollar)
 		require.NoError(t, s.Release(ctx, "h8"))
@@ -351,7 +369,7 @@ func TestExpiry(t *testing.T) {
 	b = balance(t, s, "acme")
 	require.Equal(t, 2*dollar, b.Expired)
 	require.Equal(t, 4*dollar, b.Available)
-	require.Equal(t, []string{"expire 2.00 old", "spend 3.00 h1", "purchase 5.00 new", "purchase 5.00 old"},
+	require.Equal(t, []string{"spend 3.00 h1", "expire 2.00 old", "purchase 5.00 new", "purchase 5.00 old"},
 		kinds(transactions(t, s, "acme")))
 
 	res, err := s.Sweep(ctx)
@@ -430,7 +448,7 @@ func TestSweepManyAccounts(t *testing.T) {
 		total.LotsExpired += r.LotsExpired
 		total.Expired += r.Expired
 	}
-	require.Equal(t, credits.SweepResult{HoldsReleased: n, Released: n * dollar, LotsExpired: n, Expired: n * 4 * dollar}, total,
+	require.Equal(t, credits.SweepResult{HoldsReleased: n, Released: n * dollar, LotsExpired: n, Expired: n * 5 * dollar}, total,
 		"each hold and lot swept once")
 	b := balance(t, s, "acct-007")
 	require.Equal(t, 5*dollar, b.Expired)

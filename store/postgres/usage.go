@@ -112,15 +112,21 @@ func recordConflict(id string) error {
 }
 
 // Record stores the usage record of a request that credits did not pay
-// for, as given (times in UTC truncated to the microsecond). Recording the
+// for: a copy with Paid false and Uncollected 0, times in UTC truncated
+// to the microsecond (*rec is not changed). Recording the
 // same ID again with the same content is a no-op, with other content
 // credits.ErrConflict. credits.ErrInvalid as credits.ValidateUsageRecord
 // says.
 func (s *Store) Record(ctx context.Context, rec *credits.UsageRecord) error {
-	if err := credits.ValidateUsageRecord(rec); err != nil {
+	if rec == nil {
+		return credits.ValidateUsageRecord(nil)
+	}
+	r := *rec
+	r.Paid, r.Uncollected = false, 0 // credits did not pay
+	if err := credits.ValidateUsageRecord(&r); err != nil {
 		return err
 	}
-	u := newUsageRow(rec)
+	u := newUsageRow(&r)
 	tag, err := s.pool.Exec(ctx, s.cq.insertUsage, u.args()...)
 	if err != nil {
 		return failCredits(ctx, "record", err)

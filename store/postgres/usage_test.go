@@ -48,6 +48,12 @@ func TestRecord(t *testing.T) {
 	want.Attempts[1].Start = want.Attempts[1].Start.Truncate(time.Microsecond)
 	require.Equal(t, []credits.UsageRecord{want}, p.Records)
 
+	t.Run("not paid", func(t *testing.T) {
+		paid := *r
+		paid.Paid, paid.Uncollected = true, 5
+		require.NoError(t, s.Record(ctx, &paid), "kept with Paid false and Uncollected 0: the same")
+		require.True(t, paid.Paid, "the caller's record is not changed")
+	})
 	t.Run("same time in another zone", func(t *testing.T) {
 		again := *r
 		again.Start = r.Start.In(time.FixedZone("CET", 3600))
@@ -149,7 +155,6 @@ func TestSummary(t *testing.T) {
 	}
 	rs[1].ReportedKnown = false // billed: the estimate
 	rs[2].Provider, rs[2].Model = "anthropic", "claude"
-	rs[3].Uncollected = 7
 	for _, r := range rs {
 		require.NoError(t, s.Record(ctx, r))
 	}
@@ -170,18 +175,18 @@ func TestSummary(t *testing.T) {
 		want []credits.SummaryRow
 	}{
 		{"everything", credits.SummaryQuery{}, []credits.SummaryRow{
-			{Requests: 4, Tokens: sum(reported, estimated, reported, reported), Cost: 1001 + 1002 + 1003 + 1004, Fee: 40, Uncollected: 7},
+			{Requests: 4, Tokens: sum(reported, estimated, reported, reported), Cost: 1001 + 1002 + 1003 + 1004, Fee: 40},
 		}},
 		{"day", credits.SummaryQuery{GroupBy: []credits.Group{credits.GroupDay}}, []credits.SummaryRow{
-			{Day: "2026-03-01", Requests: 2, Tokens: sum(reported, reported), Cost: 1001 + 1004, Fee: 20, Uncollected: 7},
+			{Day: "2026-03-01", Requests: 2, Tokens: sum(reported, reported), Cost: 1001 + 1004, Fee: 20},
 			{Day: "2026-03-02", Requests: 2, Tokens: sum(estimated, reported), Cost: 1002 + 1003, Fee: 20},
 		}},
 		{"provider, model", credits.SummaryQuery{GroupBy: []credits.Group{credits.GroupProvider, credits.GroupModel}}, []credits.SummaryRow{
 			{Provider: "anthropic", Model: "claude", Requests: 1, Tokens: reported, Cost: 1003, Fee: 10},
-			{Provider: "openai", Model: "gpt-4o", Requests: 3, Tokens: sum(reported, estimated, reported), Cost: 1001 + 1002 + 1004, Fee: 30, Uncollected: 7},
+			{Provider: "openai", Model: "gpt-4o", Requests: 3, Tokens: sum(reported, estimated, reported), Cost: 1001 + 1002 + 1004, Fee: 30},
 		}},
 		{"account, key", credits.SummaryQuery{GroupBy: []credits.Group{credits.GroupAccount, credits.GroupKey}}, []credits.SummaryRow{
-			{Account: "", KeyID: "k3", Requests: 1, Tokens: reported, Cost: 1004, Fee: 10, Uncollected: 7},
+			{Account: "", KeyID: "k3", Requests: 1, Tokens: reported, Cost: 1004, Fee: 10},
 			{Account: "acme", KeyID: "k1", Requests: 1, Tokens: reported, Cost: 1001, Fee: 10},
 			{Account: "acme", KeyID: "k2", Requests: 1, Tokens: estimated, Cost: 1002, Fee: 10},
 			{Account: "zeta", KeyID: "k1", Requests: 1, Tokens: reported, Cost: 1003, Fee: 10},
@@ -201,6 +206,19 @@ func TestSummary(t *testing.T) {
 			require.Equal(t, tc.want, got)
 		})
 	}
+	t.Run("uncollected", func(t *testing.T) {
+		buy(t, s, "p1", "payer", 5*dollar)
+		reserve(t, s, "h1", "payer", dollar, dollar)
+		r := usageRecord(9, "", "k9", day1)
+		r.Cost, r.Fee = 6*dollar, dollar
+		st, err := s.Settle(ctx, "h1", r.Charge(), r)
+		require.NoError(t, err)
+		require.Equal(t, credits.Settlement{Spent: 5 * dollar, Uncollected: 2 * dollar}, st)
+		got, err := s.Summary(ctx, credits.SummaryQuery{KeyID: "k9", GroupBy: []credits.Group{credits.GroupAccount}})
+		require.NoError(t, err)
+		require.Equal(t, []credits.SummaryRow{{Account: "payer", Requests: 1, Tokens: reported, Cost: 6 * dollar, Fee: dollar,
+			Uncollected: 2 * dollar}}, got)
+	})
 	t.Run("invalid", func(t *testing.T) {
 		_, err := s.Summary(ctx, credits.SummaryQuery{GroupBy: []credits.Group{"color"}})
 		require.ErrorIs(t, err, credits.ErrInvalid)
