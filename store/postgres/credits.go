@@ -168,18 +168,6 @@ func (m *movement) queue(b *pgx.Batch, q *creditQueries) {
 	}
 }
 
-// sendBatch sends b in tx and reads every result; errors are mapped by
-// failCredits.
-func sendBatch(ctx context.Context, tx pgx.Tx, op string, b *pgx.Batch) error {
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return failCredits(ctx, op, err)
-	}
-	return nil
-}
-
 // Purchase adds a lot of p.Amount to p.Account, bought now and expiring
 // credits.LotLifetime later, with a purchase transaction; the lot's ID is
 // the purchase's. Buying again with the same ID returns the lot as it is
@@ -192,18 +180,18 @@ func (s *Store) Purchase(ctx context.Context, p credits.Purchase) (credits.Lot, 
 	}
 	now := s.stamp()
 	var out credits.Lot
-	err := s.creditTx(ctx, "purchase", func(tx pgx.Tx) error {
+	err := s.pipelined(ctx, "purchase", func(t *pipeTx) error {
 		var (
 			lr    lotRow
 			found bool
 		)
-		b := &pgx.Batch{}
+		b := t.batch()
 		b.Queue(s.cq.createAccount, p.Account, now)
 		b.Queue(s.cq.lockAccount, p.Account)
 		b.Queue(s.cq.getLot, p.ID).QueryRow(func(row pgx.Row) error {
 			return scanOptional(row, &found, lr.dest()...)
 		})
-		if err := sendBatch(ctx, tx, "purchase", b); err != nil {
+		if err := t.send(b); err != nil {
 			return err
 		}
 		if found {
@@ -212,17 +200,19 @@ func (s *Store) Purchase(ctx context.Context, p credits.Purchase) (credits.Lot, 
 					p.ID, credits.ErrConflict, lr.l.Amount, lr.l.Account)
 			}
 			out = lr.lot(now)
-			return nil
+			return t.commit(nil)
 		}
 		out = credits.Lot{ID: p.ID, Account: p.Account, Amount: p.Amount, Remaining: p.Amount,
 			PurchasedAt: now, ExpiresAt: now.Add(credits.LotLifetime), Note: p.Note}
 		m := newMovement(p.Account, now)
 		m.purchased = p.Amount
 		m.txs = append(m.txs, credits.Transaction{Kind: credits.TxPurchase, Amount: p.Amount, LotID: p.ID, Note: p.Note})
-		b = &pgx.Batch{}
+		b = t.batch()
+		// Another account's purchase of the same ID in the meantime is
+		// a unique violation: credits.ErrConflict.
 		b.Queue(s.cq.insertLot, out.ID, out.Account, int64(out.Amount), out.PurchasedAt, out.ExpiresAt, out.Note)
 		m.queue(b, &s.cq)
-		return sendBatch(ctx, tx, "purchase", b)
+		return t.commit(b)
 	})
 	if err != nil {
 		return credits.Lot{}, err
@@ -255,14 +245,14 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 	}
 	now := s.stamp()
 	var out credits.Hold
-	err := s.creditTx(ctx, "reserve", func(tx pgx.Tx) error {
+	err := s.pipelined(ctx, "reserve", func(t *pipeTx) error {
 		var (
 			known, found bool
 			account      string
 			hr           holdRow
 			lots         []lotShare
 		)
-		b := &pgx.Batch{}
+		b := t.batch()
 		b.Queue(s.cq.lockAccount, r.Account).QueryRow(func(row pgx.Row) error {
 			return scanOptional(row, &known, &account)
 		})
@@ -273,7 +263,7 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 			lots, err = scanShares(rows)
 			return err
 		})
-		if err := sendBatch(ctx, tx, "reserve", b); err != nil {
+		if err := t.send(b); err != nil {
 			return err
 		}
 		if found {
@@ -284,7 +274,7 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 				return credits.ErrHoldClosed
 			}
 			out = hr.hold()
-			return nil
+			return t.commit(nil)
 		}
 		if !known {
 			return &credits.InsufficientError{Account: r.Account, Min: r.Min, Never: true}
@@ -306,14 +296,14 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 		for i, t := range taken {
 			lotIDs[i], amounts[i] = t.lot, int64(t.amount)
 		}
-		b = &pgx.Batch{}
+		b = t.batch()
 		// The ID was free when the lock was taken; another account's
 		// Reserve of the same ID in the meantime is a unique violation,
 		// credits.ErrConflict.
 		b.Queue(s.cq.insertHold, out.ID, out.Account, int64(out.Amount), out.CreatedAt, out.ExpiresAt)
 		b.Queue(s.cq.insertAllocations, out.ID, lotIDs, amounts)
 		m.queue(b, &s.cq)
-		return sendBatch(ctx, tx, "reserve", b)
+		return t.commit(b)
 	})
 	if err != nil {
 		return credits.Hold{}, err
@@ -321,12 +311,13 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 	return out, nil
 }
 
-// lockHold locks the account of the hold holdID and reads the hold and
-// its allocations (earliest expiry first); found is false when there is
-// no such hold.
-func (s *Store) lockHold(ctx context.Context, tx pgx.Tx, op, holdID string) (hr holdRow, allocs []lotShare, found bool, err error) {
+// lockHold starts t: it locks the account of the hold holdID and reads
+// the hold and its allocations (earliest expiry first), and what more
+// queues after them, in one round trip. found is false when there is no
+// such hold.
+func (s *Store) lockHold(t *pipeTx, holdID string, more func(b *pgx.Batch)) (hr holdRow, allocs []lotShare, found bool, err error) {
 	var account string
-	b := &pgx.Batch{}
+	b := t.batch()
 	b.Queue(s.cq.lockHoldAccount, holdID).QueryRow(func(row pgx.Row) error {
 		return scanOptional(row, new(bool), &account)
 	})
@@ -337,7 +328,10 @@ func (s *Store) lockHold(ctx context.Context, tx pgx.Tx, op, holdID string) (hr 
 		allocs, err = scanShares(rows)
 		return err
 	})
-	err = sendBatch(ctx, tx, op, b)
+	if more != nil {
+		more(b)
+	}
+	err = t.send(b)
 	return hr, allocs, found, err
 }
 
@@ -376,8 +370,16 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 	}
 	now := s.stamp()
 	var out credits.Settlement
-	err := s.creditTx(ctx, "settle", func(tx pgx.Tx) error {
-		hr, allocs, found, err := s.lockHold(ctx, tx, "settle", holdID)
+	err := s.pipelined(ctx, "settle", func(t *pipeTx) error {
+		// The hash of a record kept under rec's ID, if any.
+		var kept []byte
+		hr, allocs, found, err := s.lockHold(t, holdID, func(b *pgx.Batch) {
+			if ur != nil {
+				b.Queue(s.cq.usageHash, ur.r.ID).QueryRow(func(row pgx.Row) error {
+					return scanOptional(row, new(bool), &kept)
+				})
+			}
+		})
 		switch {
 		case err != nil:
 			return err
@@ -385,7 +387,7 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 			return credits.ErrHoldNotFound
 		case hr.state == holdSettled:
 			out = hr.s
-			return nil
+			return t.commit(nil)
 		case hr.state == holdReleased:
 			return credits.ErrHoldClosed
 		}
@@ -415,13 +417,14 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 			out.Released = hr.h.Amount - fromHold
 		}
 		if rest > 0 {
+			// Rare: a round trip more.
 			var lots []lotShare
-			b := &pgx.Batch{}
+			b := t.batch()
 			b.Queue(s.cq.availableLots, hr.h.Account, now).Query(func(rows pgx.Rows) (err error) {
 				lots, err = scanShares(rows)
 				return err
 			})
-			if err := sendBatch(ctx, tx, "settle", b); err != nil {
+			if err := t.send(b); err != nil {
 				return err
 			}
 			for _, t := range m.take(lots, rest) {
@@ -434,22 +437,23 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 			m.spent = out.Spent
 			m.txs = append(m.txs, credits.Transaction{Kind: credits.TxSpend, Amount: out.Spent, HoldID: holdID})
 		}
-		b := &pgx.Batch{}
+		b := t.batch()
 		b.Queue(s.cq.endHold, holdID, holdSettled, now, int64(out.Spent), int64(out.Released), int64(out.Uncollected))
 		m.queue(b, &s.cq)
-		var hash []byte
 		if ur != nil {
 			ur.paid(out.Uncollected)
-			b.Queue(s.cq.insertUsage, ur.args()...)
-			b.Queue(s.cq.usageHash, ur.r.ID).QueryRow(func(row pgx.Row) error { return row.Scan(&hash) })
+			switch {
+			case kept == nil:
+				// A record of that ID written since the read is a
+				// unique violation: credits.ErrConflict, even with the
+				// same content (Settles of two holds with one record
+				// ID at once).
+				b.Queue(s.cq.insertNewUsage, ur.args()...)
+			case !slices.Equal(kept, ur.hash):
+				return recordConflict(ur.r.ID)
+			}
 		}
-		if err := sendBatch(ctx, tx, "settle", b); err != nil {
-			return err
-		}
-		if ur != nil && !slices.Equal(hash, ur.hash) {
-			return recordConflict(ur.r.ID)
-		}
-		return nil
+		return t.commit(b)
 	})
 	if err != nil {
 		return credits.Settlement{}, err
@@ -466,25 +470,25 @@ func (s *Store) Release(ctx context.Context, holdID string) error {
 		return err
 	}
 	now := s.stamp()
-	return s.creditTx(ctx, "release", func(tx pgx.Tx) error {
-		hr, allocs, found, err := s.lockHold(ctx, tx, "release", holdID)
+	return s.pipelined(ctx, "release", func(t *pipeTx) error {
+		hr, allocs, found, err := s.lockHold(t, holdID, nil)
 		switch {
 		case err != nil:
 			return err
 		case !found:
 			return credits.ErrHoldNotFound
 		case hr.state != holdOpen:
-			return nil
+			return t.commit(nil)
 		}
 		m := newMovement(hr.h.Account, now)
 		for _, a := range allocs {
 			m.giveBack(a, a.amount)
 		}
 		m.held = -hr.h.Amount
-		b := &pgx.Batch{}
+		b := t.batch()
 		b.Queue(s.cq.endHold, holdID, holdReleased, now, 0, int64(hr.h.Amount), 0)
 		m.queue(b, &s.cq)
-		return sendBatch(ctx, tx, "release", b)
+		return t.commit(b)
 	})
 }
 
@@ -529,7 +533,7 @@ func (s *Store) Sweep(ctx context.Context) (credits.SweepResult, error) {
 // sweepAccount sweeps one account, as of now.
 func (s *Store) sweepAccount(ctx context.Context, account string, now time.Time) (credits.SweepResult, error) {
 	var res credits.SweepResult
-	err := s.creditTx(ctx, "sweep", func(tx pgx.Tx) error {
+	err := s.pipelined(ctx, "sweep", func(t *pipeTx) error {
 		res = credits.SweepResult{}
 		type heldShare struct {
 			hold   string
@@ -540,7 +544,7 @@ func (s *Store) sweepAccount(ctx context.Context, account string, now time.Time)
 			held []heldShare
 			lots []lotShare
 		)
-		b := &pgx.Batch{}
+		b := t.batch()
 		b.Queue(s.cq.lockAccount, account)
 		b.Queue(s.cq.sweepHolds, account, now).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
@@ -562,7 +566,7 @@ func (s *Store) sweepAccount(ctx context.Context, account string, now time.Time)
 			}
 			return rows.Err()
 		})
-		if err := sendBatch(ctx, tx, "sweep", b); err != nil {
+		if err := t.send(b); err != nil {
 			return err
 		}
 		m := newMovement(account, now)
@@ -588,12 +592,12 @@ func (s *Store) sweepAccount(ctx context.Context, account string, now time.Time)
 			res.Expired += t.Amount
 		}
 		res.LotsExpired = len(expired)
-		b = &pgx.Batch{}
+		b = t.batch()
 		if len(holds) > 0 {
 			b.Queue(s.cq.expireHolds, holds, now)
 		}
 		m.queue(b, &s.cq)
-		return sendBatch(ctx, tx, "sweep", b)
+		return t.commit(b)
 	})
 	return res, err
 }

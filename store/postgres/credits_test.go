@@ -666,6 +666,68 @@ func TestManyPoolsNeverOverspend(t *testing.T) {
 	require.Len(t, transactions(t, stores[2], "acme"), 21)
 }
 
+// TestConcurrentConflicts races accounts for one purchase ID and one hold
+// ID, and holds for one record ID: exactly one wins each, the others are
+// conflicts that change nothing.
+func TestConcurrentConflicts(t *testing.T) {
+	ctx := context.Background()
+	s, c := newLedger(t)
+	const n = 12
+	race := func(fn func(i int) error) (won int) {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				errs[i] = fn(i)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for _, err := range errs {
+			if err == nil {
+				won++
+				continue
+			}
+			require.ErrorIs(t, err, credits.ErrConflict)
+		}
+		return won
+	}
+	account := func(i int) string { return fmt.Sprint("acct-", i) }
+	require.Equal(t, 1, race(func(i int) error {
+		_, err := s.Purchase(ctx, credits.Purchase{ID: "order", Account: account(i), Amount: 5 * dollar})
+		return err
+	}))
+	for i := range n {
+		buy(t, s, fmt.Sprint("p-", i), account(i), 5*dollar)
+	}
+	require.Equal(t, 1, race(func(i int) error {
+		_, err := s.Reserve(ctx, credits.Reservation{ID: "hold", Account: account(i), Min: dollar, Max: dollar, TTL: time.Minute})
+		return err
+	}))
+	for i := range n {
+		reserve(t, s, fmt.Sprint("h-", i), account(i), dollar, dollar)
+	}
+	require.Equal(t, 1, race(func(i int) error {
+		_, err := s.Settle(ctx, fmt.Sprint("h-", i), dollar, &credits.UsageRecord{ID: "record", Start: c.Now()})
+		return err
+	}))
+	var purchased, held, spent credits.Amount
+	for i := range n {
+		b := balance(t, s, account(i))
+		purchased += b.Purchased
+		held += b.Held
+		spent += b.Spent
+	}
+	require.Equal(t, (n+1)*5*dollar, purchased)
+	require.Equal(t, (n+1-1)*dollar, held, "every hold but the settled one")
+	require.Equal(t, dollar, spent)
+	u, err := s.Usage(ctx, credits.UsageQuery{})
+	require.NoError(t, err)
+	require.Len(t, u.Records, 1)
+}
+
 func TestCreditsClosedStore(t *testing.T) {
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, pgtest.NewDatabase(t), postgres.Options{})

@@ -16,7 +16,9 @@
 // the account's row (SELECT ... FOR UPDATE): calls of one account
 // serialize across every replica and pool, so no interleaving holds or
 // spends more than the account has, while different accounts proceed in
-// parallel. Times come from Options.Now, not the database's clock.
+// parallel. The transaction is pipelined: BEGIN, the lock and the reads
+// go in one round trip, the writes and COMMIT in another. Times come from
+// Options.Now, not the database's clock.
 //
 // Errors: keys.ErrNotFound, keys.ErrConflict (a unique violation),
 // keys.ErrInvalid (a *keys.ValidationError), and keys.ErrUnavailable for a
@@ -229,26 +231,9 @@ func retryable(code string) bool {
 // rolls it back. Errors of begin and commit are mapped by fail; fn maps
 // its own.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
-	return s.runTx(ctx, op, pgx.TxOptions{}, fail, fn)
-}
-
-// creditTx is inTx for the credits ledger: the transaction is READ
-// COMMITTED whatever the server's default (the ledger serializes on
-// account row locks, and each statement must see what the transaction
-// that held the lock before committed), and errors of begin and commit are
-// mapped by failCredits.
-func (s *Store) creditTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
-	return s.runTx(ctx, op, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, failCredits, fn)
-}
-
-// runTx runs fn in a transaction with options o and commits it when fn
-// returns nil, or rolls it back. failure maps the errors of begin and
-// commit.
-func (s *Store) runTx(ctx context.Context, op string, o pgx.TxOptions,
-	failure func(context.Context, string, error) error, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.BeginTx(ctx, o)
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return failure(ctx, op, err)
+		return fail(ctx, op, err)
 	}
 	// After Commit, a no-op; with ctx ended, pgx closes the connection,
 	// which ends the transaction on the server.
@@ -257,7 +242,7 @@ func (s *Store) runTx(ctx context.Context, op string, o pgx.TxOptions,
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return failure(ctx, op, err)
+		return fail(ctx, op, err)
 	}
 	return nil
 }

@@ -117,7 +117,7 @@ type creditQueries struct {
 	sweepCandidates, sweepHolds, expireHolds, expiredLots            string
 	balance, accounts                                                string
 	lots, transactions                                               [2]string // [after cursor]
-	insertUsage, usageHash                                           string
+	insertUsage, insertNewUsage, usageHash                           string
 }
 
 // lotColumns are a lot's columns in the order lotRow.dest scans.
@@ -221,6 +221,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 	$21, $22, $23, $24, $25, $26::jsonb, $27, $28)
 ON CONFLICT (id) DO NOTHING`),
 		usageHash: r.Replace(`SELECT content_hash FROM {s}.usage_records WHERE id = $1`),
+		insertNewUsage: r.Replace(`INSERT INTO {s}.usage_records (` + usageColumns + `, content_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+	$21, $22, $23, $24, $25, $26::jsonb, $27, $28)`),
 	}
 	q.lots[0] = r.Replace(`SELECT ` + lotColumns + ` FROM {s}.credit_lots WHERE account = $1
 ORDER BY purchased_at DESC, id DESC LIMIT $2`)
