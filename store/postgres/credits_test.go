@@ -14,9 +14,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmgate/gateway/credits"
+	"github.com/llmgate/gateway/credits/creditstest"
 	"github.com/llmgate/gateway/store/postgres"
 	"github.com/llmgate/gateway/store/postgres/pgtest"
 )
+
+func TestCreditsConformance(t *testing.T) {
+	creditstest.Run(t, func(t *testing.T, now func() time.Time) credits.Store {
+		return open(t, pgtest.NewDatabase(t), postgres.Options{Now: now})
+	})
+}
 
 // handClock is a clock the test moves; it stands still otherwise.
 type handClock struct {
