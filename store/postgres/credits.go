@@ -439,6 +439,9 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 		}
 		b := t.batch()
 		b.Queue(s.cq.endHold, holdID, holdSettled, now, int64(out.Spent), int64(out.Released), int64(out.Uncollected))
+		if hr.state == holdOpen {
+			b.Queue(s.cq.dropAllocations, []string{holdID})
+		}
 		m.queue(b, &s.cq)
 		if ur != nil {
 			ur.paid(out.Uncollected)
@@ -487,6 +490,7 @@ func (s *Store) Release(ctx context.Context, holdID string) error {
 		m.held = -hr.h.Amount
 		b := t.batch()
 		b.Queue(s.cq.endHold, holdID, holdReleased, now, 0, int64(hr.h.Amount), 0)
+		b.Queue(s.cq.dropAllocations, []string{holdID})
 		m.queue(b, &s.cq)
 		return t.commit(b)
 	})
@@ -595,6 +599,7 @@ func (s *Store) sweepAccount(ctx context.Context, account string, now time.Time)
 		b = t.batch()
 		if len(holds) > 0 {
 			b.Queue(s.cq.expireHolds, holds, now)
+			b.Queue(s.cq.dropAllocations, holds)
 		}
 		m.queue(b, &s.cq)
 		return t.commit(b)

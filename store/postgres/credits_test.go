@@ -671,6 +671,8 @@ func TestManyPoolsNeverOverspend(t *testing.T) {
 	b := balance(t, stores[1], "acme")
 	require.Equal(t, credits.Balance{Account: "acme", Spent: 5 * dollar, Purchased: 5 * dollar, NextExpiry: b.NextExpiry, Known: true}, b)
 	require.Len(t, transactions(t, stores[2], "acme"), 21)
+	require.Zero(t, queryInt(t, dsn, `SELECT count(*) FROM llmgate.credit_hold_allocations`), "ended holds keep no allocations")
+	require.Equal(t, 20, queryInt(t, dsn, `SELECT count(*) FROM llmgate.credit_holds WHERE state = 'settled'`))
 }
 
 // TestConcurrentConflicts races accounts for one purchase ID and one hold

@@ -110,14 +110,14 @@ WHERE k.id IN (SELECT key_id FROM u)`),
 // statement a fresh snapshot, so they see what the previous holder of the
 // lock committed.
 type creditQueries struct {
-	createAccount, lockAccount, lockHoldAccount, adjustAccount       string
-	getLot, insertLot, availableLots, adjustLots                     string
-	getHold, insertHold, endHold, holdAllocations, insertAllocations string
-	insertTransactions                                               string
-	sweepCandidates, sweepHolds, expireHolds, expiredLots            string
-	balance, accounts                                                string
-	lots, transactions                                               [2]string // [after cursor]
-	insertUsage, insertNewUsage, usageHash                           string
+	createAccount, lockAccount, lockHoldAccount, adjustAccount                        string
+	getLot, insertLot, availableLots, adjustLots                                      string
+	getHold, insertHold, endHold, holdAllocations, insertAllocations, dropAllocations string
+	insertTransactions                                                                string
+	sweepCandidates, sweepHolds, expireHolds, expiredLots                             string
+	balance, accounts                                                                 string
+	lots, transactions                                                                [2]string // [after cursor]
+	insertUsage, insertNewUsage, usageHash                                            string
 }
 
 // lotColumns are a lot's columns in the order lotRow.dest scans.
@@ -179,6 +179,8 @@ WHERE al.hold_id = $1
 ORDER BY l.expires_at, l.id`),
 		insertAllocations: r.Replace(`INSERT INTO {s}.credit_hold_allocations (hold_id, lot_id, amount)
 SELECT $1, v.lot, v.amount FROM unnest($2::text[], $3::bigint[]) AS v(lot, amount)`),
+		// An ended hold's allocations are of no more use.
+		dropAllocations: r.Replace(`DELETE FROM {s}.credit_hold_allocations WHERE hold_id = ANY($1::text[])`),
 
 		// In the order given: seq (and so the order of transactions of
 		// one instant) follows it.

@@ -59,8 +59,8 @@ CREATE TABLE credit_holds (
 -- Sweep: open holds past their expiry.
 CREATE INDEX credit_holds_open_expiring ON credit_holds (expires_at) WHERE state = 'open';
 
--- Which lot gave how much to a hold: settling spends from them and gives
--- the rest back to the same lots.
+-- Which lot gave how much to an open hold: settling spends from them and
+-- gives the rest back to the same lots. Deleted when the hold ends.
 CREATE TABLE credit_hold_allocations (
 	hold_id text COLLATE "C" NOT NULL REFERENCES credit_holds (id) ON DELETE CASCADE,
 	lot_id  text COLLATE "C" NOT NULL REFERENCES credit_lots (id),
