@@ -17,12 +17,12 @@ import (
 // The Store is also a credits ledger: credits.Store and credits.Sweeper.
 var _ credits.Store = (*Store)(nil)
 
-// Hold states, credit_holds.state.
+// Hold states, credit_holds.state; the fourth, "expired", is a hold a
+// Sweep released (expireHolds), which a Settle may still settle.
 const (
 	holdOpen     = "open"
 	holdSettled  = "settled"
 	holdReleased = "released"
-	holdExpired  = "expired" // released by a Sweep; a Settle may still settle it
 )
 
 // sweepBatch is how many accounts one query of Sweep finds to sweep.
