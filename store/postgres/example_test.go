@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/keys"
 	"github.com/llmgate/gateway/store/postgres"
 )
@@ -39,4 +40,40 @@ func Example() {
 	wctx, stop := context.WithTimeout(ctx, time.Minute)
 	defer stop()
 	go s.Watch(wctx, func(hash [32]byte) { /* cache.Drop(hash) */ })
+}
+
+// Keep prepaid credits in the database every replica shares: buy a lot,
+// hold a request's worst case before it goes upstream, settle what it
+// cost. (Not run by go test: it needs a PostgreSQL server.)
+func Example_credits() {
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"), postgres.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	if _, err := s.Purchase(ctx, credits.Purchase{ID: "order-1", Account: "acme", Amount: 10 * credits.Dollar}); err != nil {
+		log.Fatal(err)
+	}
+	h, err := s.Reserve(ctx, credits.Reservation{ID: "req-1", Account: "acme",
+		Max: 50 * credits.Cent, Min: credits.Cent, TTL: 10 * time.Minute})
+	if err != nil {
+		log.Fatal(err) // errors.Is(err, credits.ErrInsufficientCredits): refuse the request
+	}
+	st, err := s.Settle(ctx, h.ID, 12*credits.Cent, &credits.UsageRecord{ID: "req-1", Start: h.CreatedAt})
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, err := s.Balance(ctx, "acme")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(st.Spent, st.Released, b.Available)
+
+	// One replica, or all of them, releases the holds of crashed
+	// requests and records expired lots now and then.
+	if _, err := s.Sweep(ctx); err != nil {
+		log.Fatal(err)
+	}
 }

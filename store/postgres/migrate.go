@@ -13,7 +13,7 @@ import (
 
 // migrationFiles holds the schema's migrations, "NNNN_name.sql", applied
 // in version order. A migration is never edited once released: a change is
-// a new file (the credits ledger's tables will be the next).
+// a new file.
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS

@@ -2,12 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/store/postgres"
 	"github.com/llmgate/gateway/store/postgres/pgtest"
 )
@@ -46,10 +48,12 @@ func TestMigrate(t *testing.T) {
 	t.Run("fresh", func(t *testing.T) {
 		dsn := pgtest.NewDatabase(t)
 		open(t, dsn, postgres.Options{})
-		require.Equal(t, 1, queryInt(t, dsn, countMigrations))
-		require.Equal(t, 1, queryInt(t, dsn, maxMigration))
-		// schema_migrations, gateway_keys, attached_keys.
-		require.Equal(t, 3, queryInt(t, dsn, countTables, "llmgate"))
+		require.Equal(t, 2, queryInt(t, dsn, countMigrations))
+		require.Equal(t, 2, queryInt(t, dsn, maxMigration))
+		// schema_migrations, gateway_keys, attached_keys, and the
+		// ledger's credit_accounts, credit_lots, credit_holds,
+		// credit_hold_allocations, credit_transactions, usage_records.
+		require.Equal(t, 9, queryInt(t, dsn, countTables, "llmgate"))
 		require.Equal(t, 0, queryInt(t, dsn, countTables, "public"))
 	})
 	t.Run("reopen", func(t *testing.T) {
@@ -59,7 +63,7 @@ func TestMigrate(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, s.Close())
 		s = open(t, dsn, postgres.Options{})
-		require.Equal(t, 1, queryInt(t, dsn, countMigrations))
+		require.Equal(t, 2, queryInt(t, dsn, countMigrations))
 		_, err = s.Get(ctx, k.ID)
 		require.NoError(t, err, "the data survives a reopen")
 	})
@@ -80,7 +84,30 @@ func TestMigrate(t *testing.T) {
 		for i, err := range errs {
 			require.NoError(t, err, "Open %d", i)
 		}
-		require.Equal(t, 1, queryInt(t, dsn, countMigrations))
+		require.Equal(t, 2, queryInt(t, dsn, countMigrations))
+	})
+	t.Run("upgrade from 0001", func(t *testing.T) {
+		// A database of the llmgate before the credits ledger: schema
+		// version 1 with a key in it.
+		dsn := pgtest.NewDatabase(t)
+		keysSQL, err := os.ReadFile("migrations/0001_keys.sql")
+		require.NoError(t, err)
+		execSQL(t, dsn, `CREATE SCHEMA llmgate`)
+		execSQL(t, dsn, `CREATE TABLE llmgate.schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+	applied_at timestamptz NOT NULL DEFAULT now())`)
+		execSQL(t, dsn, `SET search_path TO llmgate; `+string(keysSQL)+`;
+INSERT INTO schema_migrations (version, name) VALUES (1, '0001_keys')`)
+		k := testKey(1)
+		execSQL(t, dsn, `INSERT INTO llmgate.gateway_keys (id, hash, redacted, endpoint, created_at, updated_at)
+VALUES ($1, $2, $3, $4, now(), now())`, k.ID, k.Hash[:], k.Redacted, k.Endpoint)
+
+		s := open(t, dsn, postgres.Options{})
+		require.Equal(t, 2, queryInt(t, dsn, maxMigration))
+		require.Equal(t, 9, queryInt(t, dsn, countTables, "llmgate"))
+		_, err = s.Get(ctx, k.ID)
+		require.NoError(t, err, "the keys survive the upgrade")
+		_, err = s.Purchase(ctx, credits.Purchase{ID: "p1", Account: "acme", Amount: credits.MinPurchase})
+		require.NoError(t, err)
 	})
 	t.Run("newer schema", func(t *testing.T) {
 		dsn := pgtest.NewDatabase(t)
@@ -94,8 +121,8 @@ func TestMigrate(t *testing.T) {
 		dsn := pgtest.NewDatabase(t)
 		open(t, dsn, postgres.Options{Schema: "one"})
 		open(t, dsn, postgres.Options{Schema: "two"})
-		require.Equal(t, 3, queryInt(t, dsn, countTables, "one"))
-		require.Equal(t, 3, queryInt(t, dsn, countTables, "two"))
+		require.Equal(t, 9, queryInt(t, dsn, countTables, "one"))
+		require.Equal(t, 9, queryInt(t, dsn, countTables, "two"))
 		require.Equal(t, 0, queryInt(t, dsn, countTables, "llmgate"))
 	})
 }

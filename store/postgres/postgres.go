@@ -1,18 +1,32 @@
 // Package postgres is llmgate's store on PostgreSQL, for many gateway
 // replicas sharing one database: a keys.KeyStore with the keys.Watcher
 // capability (LISTEN/NOTIFY), so a key updated or deleted on one replica
-// leaves every replica's cache at once.
+// leaves every replica's cache at once, and a credits.Store (the prepaid
+// credits ledger and the usage records).
 //
 // Open connects a pool (github.com/jackc/pgx/v5), creates the schema and
 // applies the embedded migrations, safely when many replicas start at once.
 // Every table lives in one schema (Options.Schema, "llmgate" by default),
 // so one database can host several stores.
 //
+// # Credits
+//
+// Every call that moves an account's money (Purchase, Reserve, Settle,
+// Release, Sweep) runs in one READ COMMITTED transaction that first locks
+// the account's row (SELECT ... FOR UPDATE): calls of one account
+// serialize across every replica and pool, so no interleaving holds or
+// spends more than the account has, while different accounts proceed in
+// parallel. The transaction is pipelined: BEGIN, the lock and the reads
+// go in one round trip, the writes and COMMIT in another. Times come from
+// Options.Now, not the database's clock.
+//
 // Errors: keys.ErrNotFound, keys.ErrConflict (a unique violation),
 // keys.ErrInvalid (a *keys.ValidationError), and keys.ErrUnavailable for a
 // database that cannot answer (connection refused or lost, timeout, closed
-// store, serialization failure): those may be retried. A canceled ctx
-// returns an error wrapping ctx.Err().
+// store, serialization failure): those may be retried. The credits
+// methods return the credits package's errors instead (credits.ErrConflict,
+// credits.ErrUnavailable, ...). A canceled ctx returns an error wrapping
+// ctx.Err().
 package postgres
 
 import (
@@ -29,6 +43,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/keys"
 )
 
@@ -38,7 +53,9 @@ const DefaultSchema = "llmgate"
 // Options configures a Store. The zero Options is valid: the system clock
 // DefaultSchema and no logging.
 type Options struct {
-	// Now is the clock of CreatedAt and UpdatedAt; nil means time.Now.
+	// Now is the clock of CreatedAt and UpdatedAt, and of the credits
+	// ledger (purchases, holds, expiries, transactions); nil means
+	// time.Now.
 	// The store keeps its readings in UTC, truncated to the microsecond
 	// (PostgreSQL's timestamptz precision).
 	Now func() time.Time
@@ -55,9 +72,10 @@ type Options struct {
 // channel's suffix.
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
 
-// Store is a keys.KeyStore and keys.Watcher on PostgreSQL. It is safe for
-// concurrent use by many goroutines; create it with Open and release it
-// with Close. The zero Store is not usable.
+// Store is a keys.KeyStore, keys.Watcher and credits.Store on PostgreSQL.
+// It is safe for concurrent use by many goroutines, and by many Stores on
+// one database; create it with Open and release it with Close. The zero
+// Store is not usable.
 type Store struct {
 	pool    *pgxpool.Pool
 	conn    *pgx.ConnConfig // for Watch's dedicated connection
@@ -66,6 +84,7 @@ type Store struct {
 	schema  string
 	channel string // LISTEN/NOTIFY channel of key changes
 	q       queries
+	cq      creditQueries
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close: ends every Watch
@@ -106,6 +125,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		schema:  o.Schema,
 		channel: o.Schema + "_gateway_keys",
 		q:       newQueries(o.Schema),
+		cq:      newCreditQueries(o.Schema),
 		done:    make(chan struct{}),
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -154,14 +174,27 @@ const (
 	codeForeignKeyViolation = "23503"
 )
 
-// fail wraps err, from the operation op, in the error a caller matches:
-// ctx's error when ctx ended, keys.ErrConflict for a unique violation,
-// keys.ErrUnavailable when the database could not answer. Other server
-// errors (a bug, a broken schema) are returned wrapped as they are.
+// fail wraps err, from the key store's operation op, in the error a caller
+// matches: ctx's error when ctx ended, keys.ErrConflict for a unique
+// violation, keys.ErrUnavailable when the database could not answer. Other
+// server errors (a bug, a broken schema) are returned wrapped as they are.
 func fail(ctx context.Context, op string, err error) error {
+	return wrapFailure(ctx, op, err, keys.ErrConflict, keys.ErrUnavailable)
+}
+
+// failCredits is fail for the credits ledger's operations: it wraps
+// credits.ErrConflict and credits.ErrUnavailable instead.
+func failCredits(ctx context.Context, op string, err error) error {
+	return wrapFailure(ctx, op, err, credits.ErrConflict, credits.ErrUnavailable)
+}
+
+// wrapFailure maps err as fail describes, with the sentinels of the
+// caller's contract: errConflict for a unique violation, errUnavailable
+// for a database that could not answer.
+func wrapFailure(ctx context.Context, op string, err, errConflict, errUnavailable error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		if errors.Is(cerr, context.DeadlineExceeded) {
-			return fmt.Errorf("postgres: %s: %w: %w", op, keys.ErrUnavailable, cerr)
+			return fmt.Errorf("postgres: %s: %w: %w", op, errUnavailable, cerr)
 		}
 		return fmt.Errorf("postgres: %s: %w", op, cerr)
 	}
@@ -169,15 +202,15 @@ func fail(ctx context.Context, op string, err error) error {
 	if errors.As(err, &pgErr) {
 		switch {
 		case pgErr.Code == codeUniqueViolation:
-			return fmt.Errorf("postgres: %s: %w: %s", op, keys.ErrConflict, pgErr.ConstraintName)
+			return fmt.Errorf("postgres: %s: %w: %s", op, errConflict, pgErr.ConstraintName)
 		case retryable(pgErr.Code):
-			return fmt.Errorf("postgres: %s: %w: %w", op, keys.ErrUnavailable, err)
+			return fmt.Errorf("postgres: %s: %w: %w", op, errUnavailable, err)
 		}
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	// Anything that is not the server's answer — a refused or lost
 	// connection, a timeout, the closed pool — is a failure to answer.
-	return fmt.Errorf("postgres: %s: %w: %w", op, keys.ErrUnavailable, err)
+	return fmt.Errorf("postgres: %s: %w: %w", op, errUnavailable, err)
 }
 
 // retryable reports whether a SQLSTATE says the database could not answer

@@ -102,3 +102,141 @@ WHERE k.id IN (SELECT key_id FROM u)`),
 	}
 	return q
 }
+
+// creditQueries holds the credits ledger's SQL with the schema filled in,
+// built once by Open. Statements that read an account's lots, holds or
+// allocations in order to change them run after lockAccount or
+// lockHoldAccount in the same transaction: READ COMMITTED gives each
+// statement a fresh snapshot, so they see what the previous holder of the
+// lock committed.
+type creditQueries struct {
+	createAccount, lockAccount, lockHoldAccount, adjustAccount                        string
+	getLot, insertLot, availableLots, adjustLots                                      string
+	getHold, insertHold, endHold, holdAllocations, insertAllocations, dropAllocations string
+	insertTransactions                                                                string
+	sweepCandidates, sweepHolds, expireHolds, expiredLots                             string
+	balance, accounts                                                                 string
+	lots, transactions                                                                [2]string // [after cursor]
+	insertUsage, insertNewUsage, usageHash                                            string
+}
+
+// lotColumns are a lot's columns in the order lotRow.dest scans.
+const lotColumns = `id, account, amount, remaining, purchased_at, expires_at, note`
+
+// holdColumns are a hold's columns in the order holdRow.dest scans.
+const holdColumns = `id, account, amount, created_at, expires_at, state, spent, released, uncollected`
+
+// balanceColumns are what balanceRow.dest scans, for the account a and
+// its lots with money left l, at the instant $1: the totals kept on the
+// account, the lots' remainders before and past their expiry, and the
+// earliest expiry to come.
+const balanceColumns = `a.id, a.purchased, a.held, a.spent, a.expired,
+	coalesce(sum(l.remaining) FILTER (WHERE l.expires_at > $1), 0)::bigint,
+	coalesce(sum(l.remaining) FILTER (WHERE l.expires_at <= $1), 0)::bigint,
+	min(l.expires_at) FILTER (WHERE l.expires_at > $1)`
+
+// usageColumns are a usage record's columns in the order usageRow.dest
+// scans (content_hash excluded).
+const usageColumns = `id, request_id, key_id, account, provider, model, key_source,
+	reported_known, reported_input, reported_output, reported_cache_read, reported_cache_write,
+	estimated_input, estimated_output, estimated_cache_read, estimated_cache_write,
+	cost, fee, paid, uncollected, status, error, stream, start_at, end_at, attempts, attempts_dropped`
+
+func newCreditQueries(schema string) creditQueries {
+	r := strings.NewReplacer("{s}", pgx.Identifier{schema}.Sanitize())
+	q := creditQueries{
+		createAccount: r.Replace(`INSERT INTO {s}.credit_accounts (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`),
+		lockAccount:   r.Replace(`SELECT id FROM {s}.credit_accounts WHERE id = $1 FOR UPDATE`),
+		// The hold's account never changes, so the subquery's snapshot
+		// cannot be stale.
+		lockHoldAccount: r.Replace(`SELECT a.id FROM {s}.credit_accounts a
+WHERE a.id = (SELECT h.account FROM {s}.credit_holds h WHERE h.id = $1) FOR UPDATE`),
+		adjustAccount: r.Replace(`UPDATE {s}.credit_accounts SET purchased = purchased + $2, held = held + $3,
+	spent = spent + $4, expired = expired + $5
+WHERE id = $1`),
+
+		getLot: r.Replace(`SELECT ` + lotColumns + ` FROM {s}.credit_lots WHERE id = $1`),
+		insertLot: r.Replace(`INSERT INTO {s}.credit_lots (` + lotColumns + `)
+VALUES ($1, $2, $3, $3, $4, $5, $6)`),
+		availableLots: r.Replace(`SELECT id, remaining, expires_at FROM {s}.credit_lots
+WHERE account = $1 AND remaining > 0 AND expires_at > $2
+ORDER BY expires_at, id`),
+		// One delta per lot: an UPDATE ... FROM applies one source row
+		// per target row.
+		adjustLots: r.Replace(`UPDATE {s}.credit_lots l SET remaining = l.remaining + v.delta
+FROM unnest($1::text[], $2::bigint[]) AS v(id, delta)
+WHERE l.id = v.id`),
+
+		getHold: r.Replace(`SELECT ` + holdColumns + ` FROM {s}.credit_holds WHERE id = $1`),
+		insertHold: r.Replace(`INSERT INTO {s}.credit_holds (id, account, amount, created_at, expires_at)
+VALUES ($1, $2, $3, $4, $5)`),
+		endHold: r.Replace(`UPDATE {s}.credit_holds SET state = $2, ended_at = $3, spent = $4, released = $5, uncollected = $6
+WHERE id = $1`),
+		// Earliest expiry first: the order Settle spends in.
+		holdAllocations: r.Replace(`SELECT al.lot_id, al.amount, l.expires_at
+FROM {s}.credit_hold_allocations al JOIN {s}.credit_lots l ON l.id = al.lot_id
+WHERE al.hold_id = $1
+ORDER BY l.expires_at, l.id`),
+		insertAllocations: r.Replace(`INSERT INTO {s}.credit_hold_allocations (hold_id, lot_id, amount)
+SELECT $1, v.lot, v.amount FROM unnest($2::text[], $3::bigint[]) AS v(lot, amount)`),
+		// An ended hold's allocations are of no more use.
+		dropAllocations: r.Replace(`DELETE FROM {s}.credit_hold_allocations WHERE hold_id = ANY($1::text[])`),
+
+		// In the order given: seq (and so the order of transactions of
+		// one instant) follows it.
+		insertTransactions: r.Replace(`INSERT INTO {s}.credit_transactions (account, kind, amount, lot_id, hold_id, note, at)
+SELECT $1, v.kind, v.amount, v.lot, v.hold, v.note, $2
+FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS v(kind, amount, lot, hold, note, n)
+ORDER BY v.n`),
+
+		// Accounts with something to sweep at $1, after the account $2,
+		// by ID.
+		sweepCandidates: r.Replace(`SELECT account FROM {s}.credit_holds WHERE state = 'open' AND expires_at <= $1 AND account > $2
+UNION
+SELECT account FROM {s}.credit_lots WHERE remaining > 0 AND expires_at <= $1 AND account > $2
+ORDER BY 1 LIMIT $3`),
+		sweepHolds: r.Replace(`SELECT h.id, h.amount, al.lot_id, al.amount, l.expires_at
+FROM {s}.credit_holds h
+JOIN {s}.credit_hold_allocations al ON al.hold_id = h.id
+JOIN {s}.credit_lots l ON l.id = al.lot_id
+WHERE h.account = $1 AND h.state = 'open' AND h.expires_at <= $2
+ORDER BY h.id, l.expires_at, l.id`),
+		expireHolds: r.Replace(`UPDATE {s}.credit_holds SET state = 'expired', ended_at = $2 WHERE id = ANY($1::text[])`),
+		expiredLots: r.Replace(`SELECT id, remaining FROM {s}.credit_lots
+WHERE account = $1 AND remaining > 0 AND expires_at <= $2
+ORDER BY expires_at, id`),
+
+		// One statement, one snapshot: the totals and the lots agree.
+		balance: r.Replace(`SELECT ` + balanceColumns + `
+FROM {s}.credit_accounts a LEFT JOIN {s}.credit_lots l ON l.account = a.id AND l.remaining > 0
+WHERE a.id = $2
+GROUP BY a.id`),
+		accounts: r.Replace(`SELECT ` + balanceColumns + `
+FROM {s}.credit_accounts a LEFT JOIN {s}.credit_lots l ON l.account = a.id AND l.remaining > 0
+WHERE a.id > $2
+GROUP BY a.id
+ORDER BY a.id
+LIMIT $3`),
+
+		insertUsage: r.Replace(`INSERT INTO {s}.usage_records (` + usageColumns + `, content_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+	$21, $22, $23, $24, $25, $26::jsonb, $27, $28)
+ON CONFLICT (id) DO NOTHING`),
+		usageHash: r.Replace(`SELECT content_hash FROM {s}.usage_records WHERE id = $1`),
+		insertNewUsage: r.Replace(`INSERT INTO {s}.usage_records (` + usageColumns + `, content_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+	$21, $22, $23, $24, $25, $26::jsonb, $27, $28)`),
+	}
+	q.lots[0] = r.Replace(`SELECT ` + lotColumns + ` FROM {s}.credit_lots WHERE account = $1
+ORDER BY purchased_at DESC, id DESC LIMIT $2`)
+	q.lots[1] = r.Replace(`SELECT ` + lotColumns + ` FROM {s}.credit_lots WHERE account = $1
+	AND (purchased_at, id) < ($3::timestamptz, $4::text)
+ORDER BY purchased_at DESC, id DESC LIMIT $2`)
+	const txColumns = `seq, kind, amount, lot_id, hold_id, note, at`
+	q.transactions[0] = r.Replace(`SELECT ` + txColumns + ` FROM {s}.credit_transactions WHERE account = $1
+ORDER BY at DESC, seq DESC LIMIT $2`)
+	q.transactions[1] = r.Replace(`SELECT ` + txColumns + ` FROM {s}.credit_transactions WHERE account = $1
+	AND (at, seq) < ($3::timestamptz, $4::bigint)
+ORDER BY at DESC, seq DESC LIMIT $2`)
+	return q
+}
