@@ -301,7 +301,8 @@ type TransactionKind string
 const (
 	// TxPurchase: a lot was bought (Amount > 0).
 	TxPurchase TransactionKind = "purchase"
-	// TxSpend: a settled request paid Amount (HoldID and RequestID set).
+	// TxSpend: a settled request paid Amount (HoldID set: the gateway
+	// uses the request ID as the hold ID).
 	TxSpend TransactionKind = "spend"
 	// TxExpire: a lot's remainder expired (LotID set).
 	TxExpire TransactionKind = "expire"
