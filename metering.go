@@ -106,18 +106,18 @@ func (s *sweeper) start() {
 	}
 	s.started = true
 	s.stopc, s.done = make(chan struct{}), make(chan struct{})
-	go s.run()
+	go s.run(s.stopc, s.done)
 }
 
-func (s *sweeper) run() {
-	defer close(s.done)
+func (s *sweeper) run(stopc, done chan struct{}) {
+	defer close(done)
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), max(s.interval, 10*time.Second))
 		go func() { // stop cancels a sweep in progress
 			select {
-			case <-s.stopc:
+			case <-stopc:
 				cancel()
 			case <-ctx.Done():
 			}
@@ -132,7 +132,7 @@ func (s *sweeper) run() {
 				"lots_expired", res.LotsExpired, "expired", res.Expired.String())
 		}
 		select {
-		case <-s.stopc:
+		case <-stopc:
 			return
 		case <-t.C:
 		}
