@@ -55,9 +55,11 @@
 // of transactions, so it can run beside the gateway (and on several
 // processes) at any time. On 2 busy shared CPUs, a Reserve and a Settle
 // with its usage record take 0.9-1.7ms together on a file, 0.55ms in
-// memory (BenchmarkReserveSettle); the commit that runs SQLite's automatic
-// WAL checkpoint (every 1000 pages, about 80 requests) waits for its
-// fsyncs, hundreds of milliseconds on a contended disk.
+// memory (BenchmarkReserveSettle). SQLite's automatic WAL checkpoint
+// would run in the commit of every 80th request or so and wait for its
+// fsyncs (hundreds of milliseconds on a contended disk, measured here):
+// the Store turns it off and checkpoints from a background connection
+// every Options.CheckpointInterval instead.
 package sqlite
 
 import (
@@ -68,6 +70,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -91,6 +94,14 @@ type Options struct {
 	BusyTimeout time.Duration
 	// MaxReadConns bounds the reader pool; 0 means max(4, GOMAXPROCS).
 	MaxReadConns int
+	// CheckpointInterval is how often a background connection copies the
+	// write-ahead log into the database file (a PASSIVE checkpoint, which
+	// waits for no reader or writer); 0 means 1s. Writes then never run
+	// SQLite's automatic checkpoint, whose fsyncs would stall the request
+	// whose commit triggers it. Negative: no background checkpoint, and
+	// SQLite's automatic one (every 1000 pages) instead. In-memory
+	// databases have no log.
+	CheckpointInterval time.Duration
 }
 
 // Store is a keys.KeyStore and a credits.Store on SQLite. Create one with
@@ -104,6 +115,13 @@ type Store struct {
 	prepared map[string]*sql.Stmt
 	now      func() time.Time
 	last     atomic.Int64 // the latest ledgerNow, unix microseconds
+
+	// ck is the background checkpointer's connection; nil without one.
+	ck       *sql.DB
+	stopCk   chan struct{}
+	ckDone   chan struct{}
+	closeErr error
+	closed   sync.Once
 }
 
 var _ keys.KeyStore = (*Store)(nil)
@@ -148,7 +166,11 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		s.w.SetConnMaxIdleTime(0)
 		s.r = s.w
 	} else {
-		s.w, err = sql.Open("sqlite", dsn+sep+params+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+		wparams := params + "&_pragma=journal_mode(WAL)&_txlock=immediate"
+		if o.CheckpointInterval >= 0 {
+			wparams += "&_pragma=wal_autocheckpoint(0)"
+		}
+		s.w, err = sql.Open("sqlite", dsn+sep+wparams)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: open: %w", err)
 		}
@@ -198,14 +220,63 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 			s.Close()
 			return nil, fmt.Errorf("sqlite: open %s: journal_mode is %q, not WAL: %v", dsn, mode, err)
 		}
+		if o.CheckpointInterval >= 0 {
+			if s.ck, err = sql.Open("sqlite", dsn+sep+params); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("sqlite: open: %w", err)
+			}
+			s.ck.SetMaxOpenConns(1)
+			s.ck.SetMaxIdleConns(1)
+			s.ck.SetConnMaxIdleTime(0)
+			s.ck.SetConnMaxLifetime(0)
+			every := o.CheckpointInterval
+			if every == 0 {
+				every = time.Second
+			}
+			s.stopCk, s.ckDone = make(chan struct{}), make(chan struct{})
+			go s.checkpoints(every)
+		}
 	}
 	return s, nil
+}
+
+// checkpoints copies the write-ahead log into the database every interval
+// until Close, without blocking readers or the writer; a failure is
+// retried at the next tick (the log only grows meanwhile).
+func (s *Store) checkpoints(every time.Duration) {
+	defer close(s.ckDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCk:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), max(every, 10*time.Second))
+		_, _ = s.ck.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+		cancel()
+	}
 }
 
 // Close closes the database. Calls after Close fail with
 // keys.ErrUnavailable (credits.ErrUnavailable for the credits).
 func (s *Store) Close() error {
+	s.closed.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
 	var err error
+	if s.stopCk != nil {
+		close(s.stopCk)
+		<-s.ckDone
+	}
+	if s.ck != nil {
+		// A last checkpoint, so that the file alone holds everything.
+		_, _ = s.ck.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		err = s.ck.Close()
+	}
 	if s.lookup != nil {
 		err = s.lookup.Close()
 	}

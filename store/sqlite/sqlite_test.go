@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -158,4 +159,39 @@ func TestKeyStore(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestBackgroundCheckpoint: with SQLite's automatic checkpoint off, the
+// background checkpointer keeps the write-ahead log from growing without
+// bound; without either, it would hold every write.
+func TestBackgroundCheckpoint(t *testing.T) {
+	walSize := func(t *testing.T, interval time.Duration) int64 {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "ck.db")
+		s, err := Open(context.Background(), path, Options{CheckpointInterval: interval})
+		require.NoError(t, err)
+		defer s.Close()
+		var peak int64
+		for i := range 600 {
+			k, _, err := keys.NewKey("gw")
+			require.NoError(t, err)
+			_, err = s.Create(context.Background(), k)
+			require.NoError(t, err)
+			if i%50 == 49 {
+				time.Sleep(3 * interval) // let the checkpointer run
+				if fi, err := os.Stat(path + "-wal"); err == nil {
+					peak = max(peak, fi.Size())
+				}
+			}
+		}
+		return peak
+	}
+	with := walSize(t, 5*time.Millisecond)
+	// 600 keys write about 14 MB of log frames: without checkpoints the log
+	// would hold them all.
+	require.Less(t, with, int64(8<<20), "the log is reused once checkpointed")
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "x.db"), Options{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "Close is idempotent")
 }
