@@ -88,6 +88,19 @@ func (u *greedyUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	step.ServeHTTP(w, r)
 }
 
+// sweepCounting is a replica's ledger: its postgres.Store, with the holds
+// its sweeps released counted.
+type sweepCounting struct {
+	*postgres.Store
+	released *atomic.Int64
+}
+
+func (s sweepCounting) Sweep(ctx context.Context) (credits.SweepResult, error) {
+	res, err := s.Store.Sweep(ctx)
+	s.released.Add(int64(res.HoldsReleased))
+	return res, err
+}
+
 // openCount counts the open holds in the database at dsn.
 func openCount(t *testing.T, dsn string) int {
 	t.Helper()
@@ -109,8 +122,26 @@ func openCount(t *testing.T, dsn string) int {
 // account's row lock in PostgreSQL stands between them and an overspend:
 // the account must never go below zero, pay more than it had, or keep a
 // hold open, and every answer must be either a paid 200 or a 403
-// credits_exhausted that sent nothing upstream.
+// credits_exhausted that sent nothing upstream. It runs twice: with holds
+// that outlive the requests, and with holds that expire while their
+// requests are upstream, so that the replicas' sweepers release them
+// under the requests' feet and the late settlements spend from what is
+// available then.
 func TestCreditsReplicasNeverOverspend(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+	}{
+		{"holds outlive requests", 0}, // the default, an hour
+		{"holds expire mid-request", 3 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) { replicasNeverOverspend(t, tc.ttl) })
+	}
+}
+
+// replicasNeverOverspend is TestCreditsReplicasNeverOverspend with the
+// gateways' hold TTL.
+func replicasNeverOverspend(t *testing.T, holdTTL time.Duration) {
 	const (
 		replicas  = 4
 		clients   = 24 // per replica
@@ -137,7 +168,10 @@ func TestCreditsReplicasNeverOverspend(t *testing.T) {
 		srv *httptest.Server
 	}
 	reps := make([]replica, replicas)
-	var stores []*postgres.Store
+	var (
+		stores []*postgres.Store
+		swept  atomic.Int64 // holds the replicas' sweeps released
+	)
 	for i := range reps {
 		st := open()
 		stores = append(stores, st)
@@ -148,8 +182,8 @@ func TestCreditsReplicasNeverOverspend(t *testing.T) {
 				Models: []catalog.Model{pricedClaude}}),
 			WithKeyStore(st, KeyStoreOptions{Endpoint: "gw"}),
 			WithLogger(slog.New(slog.DiscardHandler)),
-			WithMetering(st, MeteringOptions{Credits: true, FeeBasisPoints: testFees.FeeBasisPoints,
-				FeePerMillionTokens: testFees.FeePerMillionTokens, SweepInterval: 20 * time.Millisecond}),
+			WithMetering(sweepCounting{st, &swept}, MeteringOptions{Credits: true, FeeBasisPoints: testFees.FeeBasisPoints,
+				FeePerMillionTokens: testFees.FeePerMillionTokens, HoldTTL: holdTTL, SweepInterval: 5 * time.Millisecond}),
 		)
 		require.NoError(t, err)
 		srv := httptest.NewServer(gw)
@@ -272,11 +306,16 @@ func TestCreditsReplicasNeverOverspend(t *testing.T) {
 			t.Fatalf("status %d: %s", r.status, r.body)
 		}
 	}
-	t.Logf("%d paid, %d refused, %d balance samples", len(ok), len(refused), samples)
+	t.Logf("%d paid, %d refused, %d holds swept, %d balance samples", len(ok), len(refused), swept.Load(), samples)
 	require.Equal(t, replicas*clients*perClient, len(ok)+len(refused))
 	require.NotEmpty(t, ok)
 	require.NotEmpty(t, refused)
 	require.Empty(t, violations, "balances seen during the load")
+	if holdTTL == 0 {
+		require.Zero(t, swept.Load(), "no hold outlived its TTL")
+	} else {
+		require.Positive(t, swept.Load(), "sweeps released holds of requests in flight")
+	}
 	require.EqualValues(t, len(ok), oa.n.Load()+an.n.Load(), "only the paid requests went upstream")
 
 	b, err := watcher.Balance(ctx, account)
