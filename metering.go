@@ -91,8 +91,8 @@ type sweeper struct {
 
 	mu      sync.Mutex
 	started bool
-	stopc   chan struct{}
-	done    chan struct{}
+	cancel  context.CancelFunc // ends run and a sweep in progress; nil once stopped
+	done    chan struct{}      // closed when run returns
 }
 
 func (s *sweeper) start() {
@@ -105,24 +105,21 @@ func (s *sweeper) start() {
 		return
 	}
 	s.started = true
-	s.stopc, s.done = make(chan struct{}), make(chan struct{})
-	go s.run(s.stopc, s.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan struct{})
+	go s.run(ctx, s.done)
 }
 
-func (s *sweeper) run(stopc, done chan struct{}) {
+// run sweeps until ctx ends, then closes done. It touches none of s's
+// mutable fields, which stop changes.
+func (s *sweeper) run(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), max(s.interval, 10*time.Second))
-		go func() { // stop cancels a sweep in progress
-			select {
-			case <-stopc:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		res, err := s.s.Sweep(ctx)
+		// stop cancels a sweep in progress through ctx.
+		sctx, cancel := context.WithTimeout(ctx, max(s.interval, 10*time.Second))
+		res, err := s.s.Sweep(sctx)
 		cancel()
 		switch {
 		case err != nil && !errors.Is(err, context.Canceled):
@@ -132,7 +129,7 @@ func (s *sweeper) run(stopc, done chan struct{}) {
 				"lots_expired", res.LotsExpired, "expired", res.Expired.String())
 		}
 		select {
-		case <-stopc:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -146,12 +143,12 @@ func (s *sweeper) stop() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.started || s.stopc == nil {
+	if !s.started || s.cancel == nil {
 		return
 	}
-	close(s.stopc)
+	s.cancel()
 	<-s.done
-	s.stopc = nil
+	s.cancel = nil
 }
 
 func (m *meter) start() {

@@ -3,10 +3,12 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -614,4 +616,59 @@ func catalogModelOf(t *testing.T, gw *Gateway, provider, id string) *catalog.Mod
 	}
 	t.Fatalf("no catalog model %s:%s", provider, id)
 	return nil
+}
+
+// sweepCounter is a credits.Sweeper that counts its sweeps; when block is
+// set, a sweep waits for its context to end.
+type sweepCounter struct {
+	calls chan struct{}
+	block bool
+	ended atomic.Int64 // sweeps whose context ended
+}
+
+func (s *sweepCounter) Sweep(ctx context.Context) (credits.SweepResult, error) {
+	s.calls <- struct{}{}
+	if s.block {
+		<-ctx.Done()
+		s.ended.Add(1)
+		return credits.SweepResult{}, ctx.Err()
+	}
+	return credits.SweepResult{}, nil
+}
+
+// TestSweeper: the sweeper sweeps at start and then every interval, and
+// stop cancels a sweep in progress and waits for it. Started and stopped
+// many times under -race, nothing of a stopped sweeper may still touch
+// it.
+func TestSweeper(t *testing.T) {
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	t.Run("start and stop", func(t *testing.T) {
+		for range 200 {
+			sc := &sweepCounter{calls: make(chan struct{}, 1)}
+			s := &sweeper{s: sc, interval: time.Hour, logger: logger}
+			s.start()
+			<-sc.calls // the sweep at start
+			s.stop()
+			s.stop() // again: nothing
+		}
+	})
+	t.Run("every interval", func(t *testing.T) {
+		sc := &sweepCounter{calls: make(chan struct{}, 1)}
+		s := &sweeper{s: sc, interval: time.Millisecond, logger: logger}
+		s.start()
+		for range 5 {
+			<-sc.calls
+		}
+		s.stop()
+	})
+	t.Run("stop cancels a sweep in progress", func(t *testing.T) {
+		sc := &sweepCounter{calls: make(chan struct{}, 1), block: true}
+		s := &sweeper{s: sc, interval: time.Hour, logger: logger}
+		s.start()
+		<-sc.calls
+		s.stop()
+		require.EqualValues(t, 1, sc.ended.Load(), "stop waited for the sweep")
+	})
+	require.NotContains(t, logs.String(), "sweep failed", "a canceled sweep is no failure")
 }

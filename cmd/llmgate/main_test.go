@@ -23,7 +23,16 @@ import (
 	"github.com/llmgate/gateway/config"
 )
 
+// runMainEnv, set to 1 in a child process of a test, makes the test
+// binary llmgate itself: TestMain runs main with the child's arguments
+// instead of the tests (see startChild).
+const runMainEnv = "LLMGATE_TEST_RUN_MAIN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }
 
