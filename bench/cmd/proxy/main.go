@@ -19,7 +19,13 @@
 //     which every request evaluates over the whole built-in catalog. With
 //     -keys it requires gateway API keys (gateway.WithKeyStore over a
 //     keys.MemoryStore holding the one key of bench/internal/gatewaykey,
-//     endpoint "bench"): every request must carry that key's token.
+//     endpoint "bench"): every request must carry that key's token. With
+//     -credits LEDGER it requires the key as -keys does and makes every
+//     request pay with credits (gateway.WithMetering, Credits on) from
+//     the key's account in LEDGER: "memory" (credits.NewMemory) or
+//     "sqlite:PATH" (store/sqlite on the file PATH), funded with $3M
+//     (bench/internal/benchledger); GET /_bench/credits then returns what
+//     the ledger charged, as JSON.
 //
 // The upstream URL may carry a query string (for example "?events=40&
 // delay=50ms"): both modes send it on every upstream request, which is how
@@ -32,10 +38,12 @@
 // The benchmark's -baseline builds this same file against the library at
 // an older revision, so it must only use API that revision has; when it
 // cannot compile there, the benchmark says so and runs without the
-// baseline. The options a baseline may lack, WithModelSelection and
-// WithKeyStore (with package keys), are confined to selection.go and
-// keystore.go, which the baseline build leaves out with the nostrategies
-// build tag (selection_none.go and keystore_none.go stand in for them).
+// baseline. The options a baseline may lack, WithModelSelection,
+// WithKeyStore (with package keys) and WithMetering (with package credits
+// and store/sqlite), are confined to selection.go, keystore.go and
+// credits.go, which the baseline build leaves out with the nostrategies
+// build tag (selection_none.go, keystore_none.go and credits_none.go stand
+// in for them).
 package main
 
 import (
@@ -65,20 +73,23 @@ func main() {
 	liveBody := flag.Bool("live-body", false, "plain mode: forward the request body as a live stream instead of reading it first (golang/go#40747)")
 	withStrategies := flag.Bool("strategies", false, "llmgate mode: add the benchmark's three model selection strategies (gateway.WithModelSelection)")
 	withKeys := flag.Bool("keys", false, "llmgate mode: require the benchmark's gateway API key (gateway.WithKeyStore)")
+	ledger := flag.String("credits", "", "llmgate mode: require the gateway API key (as -keys) and make requests pay with credits "+
+		"(gateway.WithMetering) from this ledger: memory or sqlite:PATH")
 	flag.Parse()
-	if err := run(*mode, *upstream, *listenAddr, *liveBody, *withStrategies, *withKeys); err != nil {
+	if err := run(*mode, *upstream, *listenAddr, *liveBody, *withStrategies, *withKeys, *ledger); err != nil {
 		log.Fatalf("proxy: %v", err)
 	}
 }
 
-func run(mode, upstream, addr string, liveBody, withStrategies, withKeys bool) error {
+func run(mode, upstream, addr string, liveBody, withStrategies, withKeys bool, ledger string) error {
 	target, err := url.Parse(upstream)
 	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
 		return fmt.Errorf("-upstream %q: want an http(s) URL", upstream)
 	}
-	if (withStrategies || withKeys) && mode != "llmgate" {
-		return errors.New("-strategies and -keys need -mode llmgate")
+	if (withStrategies || withKeys || ledger != "") && mode != "llmgate" {
+		return errors.New("-strategies, -keys and -credits need -mode llmgate")
 	}
+	ctx := context.Background()
 	var handler http.Handler
 	switch mode {
 	case "plain":
@@ -120,24 +131,33 @@ func run(mode, upstream, addr string, liveBody, withStrategies, withKeys bool) e
 			}
 			opts = append(opts, opt)
 		}
-		if withKeys {
+		if withKeys || ledger != "" { // credits are paid from the key's account
 			opt, err := keyStore()
 			if err != nil {
 				return err
 			}
 			opts = append(opts, opt)
 		}
+		wrap := func(h http.Handler) http.Handler { return h }
+		if ledger != "" {
+			opt, w, closeLedger, err := metering(ctx, ledger)
+			if err != nil {
+				return err
+			}
+			defer closeLedger() // after gw.Close, deferred below
+			opts, wrap = append(opts, opt), w
+		}
 		gw, err := gateway.New(opts...)
 		if err != nil {
 			return err
 		}
 		defer gw.Close()
-		handler = gw
+		handler = wrap(gw)
 	default:
 		return fmt.Errorf("-mode %q: want plain or llmgate", mode)
 	}
 
-	return listen.Serve(context.Background(), addr, handler, os.Stdout)
+	return listen.Serve(ctx, addr, handler, os.Stdout)
 }
 
 // readBodyFirst reads the whole request body before calling next, which
