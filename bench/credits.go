@@ -144,7 +144,7 @@ func (r *report) renderCredits(w io.Writer) {
 	p("\n### Keys and credits ÷ httputil.ReverseProxy (target: CPU ≤ %.2f×)\n\n", creditsCPUTarget)
 	p("%s is %s with `gateway.WithMetering(ledger, gateway.MeteringOptions{Credits: true})` (default options otherwise) over an in-process "+
 		"`credits.NewMemory`; %s is the same over `store/sqlite` on a file in the run's temporary directory (the standalone server's "+
-		"embedded default store: WAL, synchronous=NORMAL). The key store is the same `keys.MemoryStore` as %s's. The key's account "+
+		"embedded default store: WAL, synchronous=NORMAL). The key store is the same `keys.MemoryStore` as on %s. The key's account "+
 		"holds $%s (%d purchases of `credits.MaxPurchase`), so no request is refused: each holds its worst case (the prompt's "+
 		"`tokens.UpperBound` and its `max_tokens` at gpt-4o-mini's catalog prices) before going upstream, then settles what the "+
 		"upstream's usage says it cost, with its usage record. No token limits are set.\n",
