@@ -17,7 +17,9 @@ import (
 	gateway "github.com/llmgate/gateway"
 	"github.com/llmgate/gateway/bench/internal/gatewaykey"
 	"github.com/llmgate/gateway/bench/internal/strategies"
+	"github.com/llmgate/gateway/catalog"
 	"github.com/llmgate/gateway/keys"
+	"github.com/llmgate/gateway/tokens"
 	"github.com/stretchr/testify/require"
 )
 
@@ -220,7 +222,20 @@ func TestParseFlags(t *testing.T) {
 	require.Equal(t, "192e4bb", c.baseline)
 	require.True(t, c.strategies)
 	require.True(t, c.keys)
-	for _, bad := range [][]string{{"-rounds", "0"}, {"-large-concurrency", "0"}, {"-scale-streams", "-1"}, {"-baseline", "-x"}} {
+	require.False(t, c.credits, "-credits is opt-in")
+	c, err = parseFlags([]string{"-credits"})
+	require.NoError(t, err)
+	require.True(t, c.keys, "-credits implies -keys")
+	require.Equal(t, []string{ledgerMemory, ledgerSQLite}, c.ledgers)
+	c, err = parseFlags([]string{"-credits", "-credits-ledgers", "sqlite, sqlite"})
+	require.NoError(t, err)
+	require.Equal(t, []string{ledgerSQLite}, c.ledgers)
+	c, err = parseFlags([]string{"-credits-ledgers", "sqlite"})
+	require.NoError(t, err)
+	require.False(t, c.keys)
+	require.Empty(t, c.ledgers, "without -credits, no credits path")
+	for _, bad := range [][]string{{"-rounds", "0"}, {"-large-concurrency", "0"}, {"-scale-streams", "-1"}, {"-baseline", "-x"},
+		{"-credits", "-credits-ledgers", "postgres"}, {"-credits", "-credits-ledgers", ""}} {
 		_, err := parseFlags(bad)
 		require.Error(t, err, "%q", bad)
 	}
@@ -260,6 +275,11 @@ func TestLargeSpecs(t *testing.T) {
 	require.Equal(t, conversation(5000), conversation(5000), "the same for the same size")
 	require.True(t, bytes.Contains(sameStream.body, []byte(`"stream":true`)))
 	require.Equal(t, wantEvents(20), sameStream.want)
+
+	// The default large request is the ~100k-token prompt the credits
+	// paths' first-byte target is about.
+	sameJSON, _, _, _ = largeSpecs(380_000, 20)
+	require.InDelta(t, 100_000, tokens.NewCounter().EstimateOpenAIChat(catalog.EncodingO200K, sameJSON.body), 5_000)
 }
 
 func TestCopyGoFiles(t *testing.T) {
@@ -407,5 +427,39 @@ func TestAuthCheck(t *testing.T) {
 			}
 			require.ErrorContains(t, err, "want 401: the path does not authenticate")
 		})
+	}
+}
+
+// TestSentAndQuery checks what the ledger check and the direct path of the
+// large-body scenario rely on: the load generator counts the requests it
+// sends to each host, and a target's query reaches the server.
+func TestSentAndQuery(t *testing.T) {
+	var queries []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries = append(queries, r.URL.RawQuery) // one client: no concurrent calls
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"choices":[{"finish_reason":"stop"}],"usage":{"prompt_tokens":1}}`))
+	}))
+	defer srv.Close()
+	host := hostOf(srv.URL)
+	gen := newLoadGen()
+	defer gen.close()
+	m := measurer{variants: map[variant]*spec{}}
+	jsonSpec, _ := chatSpecs(20)
+	direct := target{name: pathDirect, host: host, query: "?delay=0s"}
+	s := m.specFor(direct, jsonSpec)
+	require.Same(t, s, m.specFor(direct, jsonSpec), "the same variant each time")
+	require.Same(t, jsonSpec, m.specFor(target{host: host}, jsonSpec), "no query, no variant")
+	require.Equal(t, "/v1/chat/completions", jsonSpec.path, "the spec itself is unchanged")
+
+	require.NoError(t, sanityCheck(context.Background(), gen, host, jsonSpec, s))
+	w, err := gen.measure(context.Background(), host, s, 1, 50*time.Millisecond, pids{})
+	require.NoError(t, err)
+	require.Zero(t, w.errs.total())
+	require.EqualValues(t, 2+w.requests, gen.sent(host))
+	require.Zero(t, gen.sent("127.0.0.1:1"))
+	require.Equal(t, []string{"", "delay=0s"}, queries[:2])
+	for _, q := range queries[2:] {
+		require.Equal(t, "delay=0s", q)
 	}
 }

@@ -152,15 +152,34 @@ func chatSpecs(events int) (json, stream *spec) {
 type loadGen struct {
 	dialer net.Dialer
 	mu     sync.Mutex
-	idle   map[string][]*worker // by host: workers with open connections
+	idle   map[string][]*worker     // by host: workers with open connections
+	counts map[string]*atomic.Int64 // by host: requests sent (see sent)
 }
 
 func newLoadGen() *loadGen {
 	return &loadGen{
 		dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
 		idle:   map[string][]*worker{},
+		counts: map[string]*atomic.Int64{},
 	}
 }
+
+// counter returns the count of requests sent to host.
+func (g *loadGen) counter(host string) *atomic.Int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.counts[host]
+	if c == nil {
+		c = new(atomic.Int64)
+		g.counts[host] = c
+	}
+	return c
+}
+
+// sent returns the number of requests the load generator's workers have
+// written to host in full, warm-ups and checks included: every one of them
+// reached the proxy, which must meter it.
+func (g *loadGen) sent(host string) int64 { return g.counter(host).Load() }
 
 // workers returns n workers for host, reusing idle ones (and their
 // connections) first.
@@ -435,6 +454,7 @@ const (
 type worker struct {
 	g    *loadGen
 	host string
+	sent *atomic.Int64    // requests written to host by any worker
 	reqs map[*spec][]byte // whole HTTP requests, rendered on first use
 	conn net.Conn
 	cr   *bufio.Reader // reads conn
@@ -451,7 +471,7 @@ type worker struct {
 // newWorker returns a worker for host whose readers have bufSize bytes.
 func (g *loadGen) newWorker(host string, bufSize int) *worker {
 	return &worker{
-		g: g, host: host, reqs: map[*spec][]byte{},
+		g: g, host: host, sent: g.counter(host), reqs: map[*spec][]byte{},
 		cr: bufio.NewReaderSize(nil, bufSize), sr: bufio.NewReaderSize(nil, bufSize),
 	}
 }
@@ -500,6 +520,7 @@ func (w *worker) roundTrip(ctx context.Context, req []byte, wantType string) (*h
 		w.drop()
 		return nil, &checkError{errTransport, err.Error()}
 	}
+	w.sent.Add(1)
 	resp, err := http.ReadResponse(w.cr, nil)
 	if err != nil {
 		w.drop()

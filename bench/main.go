@@ -10,7 +10,14 @@
 //  5. with -keys, through llmgate requiring gateway API keys (a key store
 //     holding the one key whose token every request carries; in the JSON,
 //     1-client and streaming scenarios),
-//  6. with -baseline REV, through llmgate as it was at git revision REV,
+//  6. with -credits, through llmgate requiring the gateway API key and
+//     making every request pay with prepaid credits from the key's account
+//     (gateway.WithMetering with Credits on) in each ledger of
+//     -credits-ledgers: the in-process credits.Memory and a SQLite file
+//     (store/sqlite, the standalone server's embedded default); in the
+//     JSON, 1-client and streaming scenarios and the same-format large
+//     requests,
+//  7. with -baseline REV, through llmgate as it was at git revision REV,
 //
 // for JSON chat completions and streamed ones at a fixed number of
 // concurrent clients (latency percentiles, throughput, time to the first
@@ -20,11 +27,15 @@
 // streams held open at once. It prints a Markdown report with the ratios of
 // every llmgate path to the ReverseProxy, the latency each proxy adds over
 // the direct path and, with -strategies and -keys, the CPU per request with
-// the strategies or with keys required ÷ without.
+// the strategies or with keys required ÷ without; with -credits, the CPU
+// per request of the credits paths ÷ the ReverseProxy's and ÷ llmgate with
+// keys, the time to the first byte they add to a ~100k-token request ÷ the
+// ReverseProxy's, and what each ledger charged (which must account for
+// every request, or the run fails).
 //
 // Usage, from the module root:
 //
-//	go run ./bench [-quick] [-strategies] [-keys] [-baseline REV] [-rounds 5] [-scale-streams 2000] [-out FILE]
+//	go run ./bench [-quick] [-strategies] [-keys] [-credits] [-baseline REV] [-rounds 5] [-scale-streams 2000] [-out FILE]
 //
 // The driver builds bench/cmd/upstream and bench/cmd/proxy into a temporary
 // directory and runs the fake upstream and each proxy as its own process,
@@ -76,9 +87,11 @@ type config struct {
 	scaleDelay   time.Duration // between them
 	scaleRounds  int
 
-	baseline   string // git revision of the baseline llmgate, "" for none
-	strategies bool   // also measure llmgate with model selection strategies
-	keys       bool   // also measure llmgate with gateway API keys required
+	baseline   string   // git revision of the baseline llmgate, "" for none
+	strategies bool     // also measure llmgate with model selection strategies
+	keys       bool     // also measure llmgate with gateway API keys required
+	credits    bool     // also measure llmgate with keys and credits (implies keys)
+	ledgers    []string // credits ledgers of the credits paths: "memory", "sqlite"
 	quick      bool
 	out        string
 	pin        bool
@@ -124,6 +137,10 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.baseline, "baseline", "", "also measure llmgate as built at this git revision (a temporary git worktree)")
 	fs.BoolVar(&c.strategies, "strategies", false, "also measure llmgate with three CEL model selection strategies (path llmgate+cel) in the JSON, 1-client and streaming scenarios")
 	fs.BoolVar(&c.keys, "keys", false, "also measure llmgate with gateway API keys required (path llmgate+keys) in the JSON, 1-client and streaming scenarios")
+	fs.BoolVar(&c.credits, "credits", false, "also measure llmgate with gateway API keys required and credits paid by every request "+
+		"(paths llmgate+credits, llmgate+credits/sqlite) in the JSON, 1-client and streaming scenarios and the same-format large requests; implies -keys")
+	ledgers := fs.String("credits-ledgers", "memory,sqlite", "with -credits: comma-separated ledgers, one credits path each: "+
+		"memory (credits.NewMemory, path llmgate+credits) and sqlite (store/sqlite on a temporary file, path llmgate+credits/sqlite)")
 	fs.BoolVar(&c.quick, "quick", false, "smoke test for CI: 1 round of ~1 s per scenario, low counts (explicit flags still win)")
 	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
 	fs.BoolVar(&c.liveBody, "plain-live-body", false, "let httputil.ReverseProxy forward request bodies as live streams (truncates some streams: golang/go#40747)")
@@ -158,6 +175,20 @@ func parseFlags(args []string) (config, error) {
 		}
 	}
 	var errs []error
+	if c.credits {
+		c.keys = true // the credits paths are compared with llmgate+keys
+		seen := map[string]bool{}
+		for l := range strings.SplitSeq(*ledgers, ",") {
+			l = strings.TrimSpace(l)
+			switch {
+			case l != ledgerMemory && l != ledgerSQLite:
+				errs = append(errs, fmt.Errorf("-credits-ledgers: unknown ledger %q (want memory or sqlite)", l))
+			case !seen[l]:
+				seen[l] = true
+				c.ledgers = append(c.ledgers, l)
+			}
+		}
+	}
 	if c.duration <= 0 || c.slice <= 0 || c.warmup < 0 || c.hold <= 0 || c.delay < 0 || c.largeDuration <= 0 || c.scaleDelay < 0 {
 		errs = append(errs, errors.New("-duration, -slice, -hold and -large-duration must be positive, -warmup, -delay and -scale-delay not negative"))
 	}
@@ -179,7 +210,8 @@ func parseFlags(args []string) (config, error) {
 func main() { os.Exit(realMain()) }
 
 // realMain runs the benchmark and returns the exit status: 0, 1 when
-// requests failed, 2 when the benchmark itself could not run.
+// requests failed or a credits path's ledger does not account for its
+// requests, 2 when the benchmark itself could not run.
 func realMain() int {
 	cfg, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -216,11 +248,16 @@ func realMain() int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
 	}
+	status := 0
 	if failed, total := rep.failures(); failed > 0 {
 		fmt.Fprintf(os.Stderr, "bench: FAILED: %d of %d requests failed\n", failed, total)
-		return 1
+		status = 1
 	}
-	return 0
+	for _, p := range rep.ledgerProblems() {
+		fmt.Fprintf(os.Stderr, "bench: FAILED: credits not verified: %s\n", p)
+		status = 1
+	}
+	return status
 }
 
 // pin decides how processes are pinned to CPUs. When taskset is usable and

@@ -18,13 +18,37 @@ import (
 
 // Names of the paths under test, in table order.
 const (
-	pathDirect   = "direct"
-	pathPlain    = "plain"
-	pathLLMGate  = "llmgate"
-	pathCEL      = "llmgate+cel"  // llmgate with model selection strategies (-strategies)
-	pathKeys     = "llmgate+keys" // llmgate with gateway API keys required (-keys)
-	pathBaseline = "baseline"     // llmgate built at -baseline
+	pathDirect  = "direct"
+	pathPlain   = "plain"
+	pathLLMGate = "llmgate"
+	pathCEL     = "llmgate+cel"  // llmgate with model selection strategies (-strategies)
+	pathKeys    = "llmgate+keys" // llmgate with gateway API keys required (-keys)
+	// pathCredits is llmgate with keys required and credits paid from a
+	// credits.Memory (-credits); creditsPath names the other ledgers'.
+	pathCredits  = "llmgate+credits"
+	pathBaseline = "baseline" // llmgate built at -baseline
 )
+
+// Ledgers of the credits paths (-credits-ledgers).
+const (
+	ledgerMemory = "memory" // credits.NewMemory, in the proxy process
+	ledgerSQLite = "sqlite" // store/sqlite on a file in the run's temporary directory
+)
+
+// creditsPath returns the name of the credits path over ledger:
+// "llmgate+credits" for the memory ledger, "llmgate+credits/sqlite" for
+// SQLite.
+func creditsPath(ledger string) string {
+	if ledger == ledgerMemory {
+		return pathCredits
+	}
+	return pathCredits + "/" + ledger
+}
+
+// isCredits reports whether path is a credits path.
+func isCredits(path string) bool {
+	return path == pathCredits || strings.HasPrefix(path, pathCredits+"/")
+}
 
 // Targets the large-body scenario checks: a cross-format request costs at
 // most this many times the CPU of the same-format one, and its first byte
@@ -40,6 +64,16 @@ const (
 const (
 	celCPUTarget  = 1.1
 	keysCPUTarget = 1.1
+)
+
+// Targets of the -credits paths: with gateway keys required and credits
+// paid, llmgate costs at most this many times the CPU per request of
+// httputil.ReverseProxy, and adds at most this many times the time the
+// ReverseProxy adds to the first byte of a ~100k-token request (no input
+// token limit).
+const (
+	creditsCPUTarget   = 1.25
+	creditsFirstTarget = 2.0
 )
 
 // report holds every measurement of a run and renders them.
@@ -66,6 +100,8 @@ type report struct {
 	scale  map[string][]*holdWindow        // proxies only
 	warmup tally                           // failures during warm-ups
 	notes  []string                        // things the reader must know
+
+	ledgers []ledgerCheck // what each credits path's ledger charged
 }
 
 func newReport(cfg config, pinNote string, pinned bool) *report {
@@ -92,6 +128,11 @@ func newReport(cfg config, pinNote string, pinned bool) *report {
 	if cfg.keys {
 		r.paths = append(r.paths, pathKeys)
 	}
+	if cfg.credits {
+		for _, l := range cfg.ledgers {
+			r.paths = append(r.paths, creditsPath(l))
+		}
+	}
 	if n, err := onlineCPUs(); err == nil {
 		r.cpus = n
 	}
@@ -111,16 +152,20 @@ func (r *report) label(path string) string {
 		return "llmgate + gateway keys"
 	case pathBaseline:
 		return "llmgate @ " + r.baselineRev
+	case pathCredits:
+		return "llmgate + keys + credits (memory)"
+	case creditsPath(ledgerSQLite):
+		return "llmgate + keys + credits (SQLite)"
 	}
 	return path
 }
 
 // llmgates returns the llmgate paths: current, with strategies, with keys,
-// then the baseline.
+// with credits, then the baseline.
 func (r *report) llmgates() []string {
 	var ps []string
 	for _, p := range r.paths {
-		if p == pathLLMGate || p == pathCEL || p == pathKeys || p == pathBaseline {
+		if p == pathLLMGate || p == pathCEL || p == pathKeys || isCredits(p) || p == pathBaseline {
 			ps = append(ps, p)
 		}
 	}
@@ -225,6 +270,13 @@ func (r *report) render(w io.Writer) {
 		p("**llmgate @ %s** is the library at that revision, built with the current `bench/cmd/proxy`; **llmgate** is %s.\n\n",
 			r.baselineRev, orDash(r.commit))
 	}
+	if ps := r.ledgerProblems(); len(ps) > 0 {
+		p("> **⚠ CREDITS NOT VERIFIED: a credits path's ledger does not account for its requests. Its numbers may measure a path that does not charge.**\n>\n")
+		for _, l := range ps {
+			p("> - %s\n", l)
+		}
+		p("\n")
+	}
 	if failed > 0 {
 		p("> **⚠ ERRORS: %d of %d requests failed. These numbers are not trustworthy.**\n>\n", failed, total)
 		for line := range strings.Lines(r.errorSummary()) {
@@ -296,6 +348,7 @@ func (r *report) render(w io.Writer) {
 			r.renderVersus(w, v)
 		}
 	}
+	r.renderCredits(w)
 
 	p("\n### Added p50 latency over calling the upstream directly\n\n")
 	t = &table{head: []string{"Path", "JSON response", "JSON response, 1 client", "Stream first event", "Whole stream"}}
@@ -338,6 +391,9 @@ func (r *report) render(w io.Writer) {
 	}
 	if failed > 0 {
 		p("\n> **⚠ ERRORS: %d of %d requests failed (see the top of this report).**\n", failed, total)
+	}
+	if len(r.ledgerProblems()) > 0 {
+		p("\n> **⚠ CREDITS NOT VERIFIED (see the top of this report).**\n")
 	}
 }
 
@@ -393,8 +449,10 @@ func (r *report) renderLarge(w io.Writer) {
 	p("\n### Large requests: %s KB of conversation (~%sk tokens), %s\n\n", commas(float64(size)/1000), commas(float64(cfg.largeBytes)/4000), clients)
 	p("First byte: the response header of a JSON response, the first event of a stream. Streams have %d content chunks sent back to back "+
 		"(proxies of their own), so that CPU per request is the proxy's work, not its wake-ups between chunks. "+
-		"The ReverseProxy cannot translate, so it only serves the same-format requests.\n\n", cfg.events)
-	t := &table{head: []string{"Request", "Path", "First byte p50", "First byte p99", "Complete p50", "Proxy CPU / request", "CPU ÷ plain", "First byte ÷ plain"}, left: 2}
+		"The ReverseProxy cannot translate, so it only serves the same-format requests, as do the direct path and the credits paths. "+
+		"Added first byte: the path's first byte p50 − the direct path's, per round, then the median.\n\n", cfg.events)
+	t := &table{head: []string{"Request", "Path", "First byte p50", "First byte p99", "Added first byte", "Complete p50", "Proxy CPU / request",
+		"CPU ÷ plain", "First byte ÷ plain"}, left: 2}
 	for _, req := range largeRequests {
 		m := r.large[req.name]
 		for _, path := range r.paths {
@@ -402,11 +460,16 @@ func (r *report) renderLarge(w io.Writer) {
 			if len(ws) == 0 {
 				continue
 			}
-			t.add(req.label, r.label(path), fmtMs(medianOf(ws, first50)), fmtMs(medianOf(ws, first99)), fmtMs(medianOf(ws, p50)),
+			added := "—"
+			if path != pathDirect && len(m[pathDirect]) > 0 {
+				added = fmtAdded(r.added(m, path, first50))
+			}
+			t.add(req.label, r.label(path), fmtMs(medianOf(ws, first50)), fmtMs(medianOf(ws, first99)), added, fmtMs(medianOf(ws, p50)),
 				r.cpuCell(path, ws), r.ratioCell(m, path, cpuPerRq), r.ratioCell(m, path, first50))
 		}
 	}
 	t.write(w)
+	r.renderCreditsFirstByte(w)
 
 	p("\n#### Cross-format ÷ same-format (targets: CPU ≤ %.0f×, first byte ≤ %.1f×)\n\n", crossCPUTarget, crossFirstTarget)
 	p("Per path and round: translated JSON ÷ same-format JSON, and translated stream ÷ same-format stream; medians over rounds, range in parentheses.\n\n")

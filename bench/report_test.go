@@ -30,6 +30,7 @@ func TestRender(t *testing.T) {
 	}
 	rep.large = map[string]map[string][]*window{
 		"same JSON": {
+			pathDirect:   {win(10, 0, 500*time.Microsecond)},
 			pathPlain:    {win(10, 100*time.Microsecond, time.Millisecond)},
 			pathLLMGate:  {win(10, 200*time.Microsecond, time.Millisecond)},
 			pathBaseline: {win(10, 200*time.Microsecond, time.Millisecond)},
@@ -68,8 +69,10 @@ func TestRender(t *testing.T) {
 	row("llmgate", "6.00 ms", "6.00 ms", "100 req/s", "150 µs", `1\.50×`, `1\.00×`)
 	row("llmgate @ 192e4bb", "4.00 ms", "4.00 ms", "100 req/s", "200 µs", `2\.00×`, `1\.00×`)
 	// Large: ÷ plain for the same format, cross ÷ same with the verdict.
-	row("OpenAI client → GPT, JSON", "llmgate", "1.00 ms", "1.00 ms", "2.00 ms", "200 µs", `2\.00×`, `1\.00×`)
-	row("OpenAI client → Claude, JSON \\(translated\\)", "llmgate", "1.10 ms", "1.10 ms", "2.20 ms", "300 µs", "—", "—")
+	row("OpenAI client → GPT, JSON", "direct \\(no proxy\\)", "0.500 ms", "0.500 ms", "—", "1.00 ms", "—", "—", "—")
+	row("OpenAI client → GPT, JSON", "llmgate", "1.00 ms", "1.00 ms", `\+0\.500 ms`, "2.00 ms", "200 µs", `2\.00×`, `1\.00×`)
+	row("OpenAI client → GPT, stream", "llmgate", "1.00 ms", "1.00 ms", "—", "2.00 ms", "200 µs", `2\.00×`, `1\.00×`)
+	row("OpenAI client → Claude, JSON \\(translated\\)", "llmgate", "1.10 ms", "1.10 ms", "—", "2.20 ms", "300 µs", "—", "—")
 	row("llmgate", `1\.50×`, `1\.10×`, `1\.50×`, `1\.10×`, "met")
 	row("llmgate @ 192e4bb", `10\.00×`, `10\.00×`, `10\.00×`, `10\.00×`, `\*\*not met\*\*`)
 	// Held streams: per stream and peak ÷ plain, and the overlap warning.

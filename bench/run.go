@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,13 @@ type target struct {
 	strategies bool
 	// keys runs the proxy with -keys (gateway API keys required).
 	keys bool
+	// ledger runs the proxy with -credits over this ledger (ledgerMemory
+	// or ledgerSQLite; keys required and credits paid), "" for none.
+	ledger string
+	// query is appended to the path of every request sent to the target
+	// ("?delay=0s"): how the direct path of the large-body scenario asks
+	// the fake upstream for what the proxies' upstream URL asks for.
+	query string
 }
 
 // llmgate reports whether the target is an llmgate build.
@@ -57,11 +65,14 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 	if err != nil {
 		return nil, err
 	}
-	// proxies take part in every scenario; with -strategies and -keys, the
-	// llmgate+cel and llmgate+keys paths only in the JSON, 1-client and
-	// streaming ones: what strategies and keys cost is CPU per request,
-	// which those measure, so they sit out the held-streams, large-request
-	// and scale scenarios to keep the run short.
+	// proxies take part in every scenario; with -strategies, -keys and
+	// -credits, the llmgate+cel, llmgate+keys and llmgate+credits paths
+	// only in the JSON, 1-client and streaming ones: what strategies, keys
+	// and credits cost is CPU per request, which those measure, so they sit
+	// out the held-streams and scale scenarios to keep the run short. The
+	// credits paths also serve the same-format large requests: a
+	// ~100k-token prompt is where a hold sized from the prompt would show
+	// in the time to the first byte.
 	proxies := []target{{name: pathPlain, bin: proxyBin, mode: pathPlain}, {name: pathLLMGate, bin: proxyBin, mode: pathLLMGate}}
 	var mainOnly []target
 	if cfg.strategies {
@@ -69,6 +80,11 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 	}
 	if cfg.keys {
 		mainOnly = append(mainOnly, target{name: pathKeys, bin: proxyBin, mode: pathLLMGate, keys: true})
+	}
+	if cfg.credits {
+		for _, l := range cfg.ledgers {
+			mainOnly = append(mainOnly, target{name: creditsPath(l), bin: proxyBin, mode: pathLLMGate, keys: true, ledger: l})
+		}
 	}
 	if cfg.baseline != "" {
 		progress("building the llmgate proxy at %s", cfg.baseline)
@@ -105,7 +121,7 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 	}
 	targets := []target{{name: pathDirect, host: hostOf(up.url)}}
 	for _, t := range append(slices.Clone(proxies), mainOnly...) {
-		c, err := startChild(ctx, dir, t.name, taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t, up.url)...)
+		c, err := startChild(ctx, dir, childName(t.name), taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t, up.url, dir, childName(t.name))...)
 		if err != nil {
 			return nil, err
 		}
@@ -140,6 +156,9 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 		if err == nil && t.keys {
 			err = authCheck(ctx, t.host, jsonSpec)
 		}
+		if err == nil && t.ledger != "" {
+			err = chargeCheck(ctx, t.host)
+		}
 		switch {
 		case err == nil:
 		case t.name == pathBaseline:
@@ -151,10 +170,10 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 			rep.baselineRev = ""
 			i--
 		default:
-			return nil, fmt.Errorf("%s does not answer correctly: %w%s", rep.label(t.name), err, childLog(children, t.name))
+			return nil, fmt.Errorf("%s does not answer correctly: %w%s", rep.label(t.name), err, childLog(children, childName(t.name)))
 		}
 	}
-	m := measurer{cfg: cfg, gen: gen, rep: rep, upstream: up.pid()}
+	m := measurer{cfg: cfg, gen: gen, rep: rep, upstream: up.pid(), variants: map[variant]*spec{}}
 
 	scenarios := []struct {
 		name   string
@@ -210,22 +229,39 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 	// proxies of their own whose upstream sends stream chunks back to back,
 	// so that a request's CPU time is the proxy's work rather than its
 	// wake-ups between chunks. The ReverseProxy cannot translate, so it only
-	// serves the same-format requests.
-	var large []target
-	for _, t := range proxies {
-		c, err := startChild(ctx, dir, t.name+"-large", taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t, up.url+"?delay=0s")...)
+	// serves the same-format requests; so do the direct path (for the time
+	// each proxy adds to the first byte) and the credits paths.
+	const largeQuery = "?delay=0s"
+	var large, largeCredits []target
+	largeProxies := slices.Clone(proxies)
+	for _, t := range mainOnly {
+		if t.ledger != "" { // llmgate+cel and llmgate+keys sit the scenario out
+			largeProxies = append(largeProxies, t)
+		}
+	}
+	for _, t := range largeProxies {
+		name := childName(t.name) + "-large"
+		c, err := startChild(ctx, dir, name, taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t, up.url+largeQuery, dir, name)...)
 		if err != nil {
 			return rep, err
 		}
 		children = append(children, c)
 		t.host, t.pid = hostOf(c.url), c.pid()
-		large = append(large, t)
+		if t.ledger != "" {
+			if err := sanityCheck(ctx, gen, t.host, sameJSON); err != nil {
+				return rep, fmt.Errorf("%s (large requests) does not answer correctly: %w%s", rep.label(t.name), err, c.logTail(10))
+			}
+			largeCredits = append(largeCredits, t)
+		} else {
+			large = append(large, t)
+		}
 	}
 	cross := slices.DeleteFunc(slices.Clone(large[1:]), func(t target) bool { return noCross[t.name] })
+	same := append(append([]target{{name: pathDirect, host: hostOf(up.url), query: largeQuery}}, large...), largeCredits...)
 	cases := []struct {
 		spec    *spec
 		targets []target
-	}{{sameJSON, large}, {sameStream, large}, {crossJSON, cross}, {crossStream, cross}}
+	}{{sameJSON, same}, {sameStream, same}, {crossJSON, cross}, {crossStream, cross}}
 	for round := range cfg.rounds {
 		for _, c := range cases {
 			dst := rep.large[c.spec.name]
@@ -249,6 +285,22 @@ func run(ctx context.Context, cfg config, taskset, pinNote string) (*report, err
 		}
 	}
 
+	// The credits paths must have charged every request they served.
+	for _, t := range append(targets, largeCredits...) {
+		if t.ledger == "" {
+			continue
+		}
+		scenario := "JSON, 1 client, streaming"
+		if slices.Contains(largeCredits, t) {
+			scenario = "large requests"
+		}
+		chk := ledgerCheck{path: t.name, scenario: scenario, sent: gen.sent(t.host)}
+		chk.snap, chk.err = settled(ctx, t.host, chk.sent)
+		rep.ledgers = append(rep.ledgers, chk)
+		progress("ledger of %-33s  %-25s  %d requests sent, %d usage records, $%s spent, $%s held",
+			rep.label(t.name), scenario, chk.sent, chk.snap.Records, chk.snap.Spent, chk.snap.Held)
+	}
+
 	for _, c := range append([]*child{up}, children...) {
 		if !c.alive() {
 			rep.notes = append(rep.notes, fmt.Sprintf("**%s exited during the run** (%v). %s", c.name, c.waitErr, c.logTail(5)))
@@ -265,6 +317,30 @@ type measurer struct {
 	gen      *loadGen
 	rep      *report
 	upstream int // the fake upstream's pid
+	variants map[variant]*spec
+}
+
+// variant is a spec sent with a query (target.query).
+type variant struct {
+	s     *spec
+	query string
+}
+
+// specFor returns s as sent to t: with t.query appended to its path. The
+// same spec and query give the same *spec, so that workers reuse the
+// request bytes they rendered for it.
+func (m *measurer) specFor(t target, s *spec) *spec {
+	if t.query == "" {
+		return s
+	}
+	k := variant{s, t.query}
+	if v, ok := m.variants[k]; ok {
+		return v
+	}
+	v := *s
+	v.path += t.query
+	m.variants[k] = &v
+	return &v
 }
 
 // round measures one round of scenario name: s sent by conc clients to each
@@ -280,7 +356,7 @@ func (m *measurer) round(ctx context.Context, round int, name string, targets []
 	}
 	if m.cfg.warmup > 0 {
 		for _, t := range order {
-			warm, err := m.gen.measure(ctx, t.host, s, conc, m.cfg.warmup, pids{})
+			warm, err := m.gen.measure(ctx, t.host, m.specFor(t, s), conc, m.cfg.warmup, pids{})
 			if err != nil {
 				return err
 			}
@@ -291,7 +367,7 @@ func (m *measurer) round(ctx context.Context, round int, name string, targets []
 	slices := make([][]*window, len(order))
 	for range n {
 		for i, t := range order {
-			w, err := m.gen.measure(ctx, t.host, s, conc, d/time.Duration(n),
+			w, err := m.gen.measure(ctx, t.host, m.specFor(t, s), conc, d/time.Duration(n),
 				pids{proxy: t.pid, upstream: m.upstream, self: os.Getpid()})
 			if err != nil {
 				return err
@@ -306,7 +382,7 @@ func (m *measurer) round(ctx context.Context, round int, name string, targets []
 		if t.pid != 0 {
 			cpu = fmtMicros(float64(w.cpuPerRequest()) / 1e3)
 		}
-		progress("round %d/%d  %-12s  %-26s  %7.0f req/s  first %-9s  p50 %-9s  p99 %-9s  proxy cpu/req %-9s  others %-4s  errors %d",
+		progress("round %d/%d  %-12s  %-33s  %7.0f req/s  first %-9s  p50 %-9s  p99 %-9s  proxy cpu/req %-9s  others %-4s  errors %d",
 			round+1, m.cfg.rounds, name, m.rep.label(t.name), w.rps(),
 			fmtMs(ms(percentile(w.first, 0.5))), fmtMs(ms(percentile(w.latency, 0.5))), fmtMs(ms(percentile(w.latency, 0.99))), cpu,
 			fmtPct(busy(w.cpu.others(), w.elapsed)), w.errs.total())
@@ -319,7 +395,7 @@ func (m *measurer) round(ctx context.Context, round int, name string, targets []
 // once and stops it. Failures during the warm-up are added to warmupErrs.
 func holdRound(ctx context.Context, cfg config, gen *loadGen, dir, taskset string, t target, name, upstream string,
 	warm, s *spec, n int, warmupErrs *tally) (*holdWindow, error) {
-	c, err := startChild(ctx, dir, name, taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t, upstream)...)
+	c, err := startChild(ctx, dir, name, taskset, cfg.proxyCPUs, t.bin, proxyArgs(cfg, t, upstream, dir, name)...)
 	if err != nil {
 		return nil, err
 	}
@@ -340,8 +416,13 @@ func holdRound(ctx context.Context, cfg config, gen *loadGen, dir, taskset strin
 	return h, err
 }
 
-// proxyArgs returns the command line of a proxy process like t.
-func proxyArgs(cfg config, t target, upstream string) []string {
+// childName returns the name of a path's process, its log file and its
+// ledger file: the path's name without slashes.
+func childName(path string) string { return strings.ReplaceAll(path, "/", "-") }
+
+// proxyArgs returns the command line of a proxy process like t, named name.
+// A SQLite ledger is the file dir/name.db.
+func proxyArgs(cfg config, t target, upstream, dir, name string) []string {
 	args := []string{"-mode", t.mode, "-upstream", upstream}
 	if t.mode == pathPlain && cfg.liveBody {
 		args = append(args, "-live-body")
@@ -351,6 +432,13 @@ func proxyArgs(cfg config, t target, upstream string) []string {
 	}
 	if t.keys {
 		args = append(args, "-keys")
+	}
+	switch t.ledger {
+	case "":
+	case ledgerSQLite:
+		args = append(args, "-credits", "sqlite:"+filepath.Join(dir, name+".db"))
+	default:
+		args = append(args, "-credits", t.ledger)
 	}
 	return args
 }

@@ -19,7 +19,13 @@
 //     which every request evaluates over the whole built-in catalog. With
 //     -keys it requires gateway API keys (gateway.WithKeyStore over a
 //     keys.MemoryStore holding the one key of bench/internal/gatewaykey,
-//     endpoint "bench"): every request must carry that key's token.
+//     endpoint "bench"): every request must carry that key's token. With
+//     -credits LEDGER it requires the key as -keys does and makes every
+//     request pay with credits (gateway.WithMetering, Credits on) from
+//     the key's account in LEDGER: "memory" (credits.NewMemory) or
+//     "sqlite:PATH" (store/sqlite on the file PATH), funded with $3M
+//     (bench/internal/benchledger); GET /_bench/credits then returns what
+//     the ledger charged, as JSON.
 //
 // The upstream URL may carry a query string (for example "?events=40&
 // delay=50ms"): both modes send it on every upstream request, which is how
@@ -32,10 +38,12 @@
 // The benchmark's -baseline builds this same file against the library at
 // an older revision, so it must only use API that revision has; when it
 // cannot compile there, the benchmark says so and runs without the
-// baseline. The options a baseline may lack, WithModelSelection and
-// WithKeyStore (with package keys), are confined to selection.go and
-// keystore.go, which the baseline build leaves out with the nostrategies
-// build tag (selection_none.go and keystore_none.go stand in for them).
+// baseline. The options a baseline may lack, WithModelSelection,
+// WithKeyStore (with package keys) and WithMetering (with package credits
+// and store/sqlite), are confined to selection.go, keystore.go and
+// credits.go, which the baseline build leaves out with the nostrategies
+// build tag (selection_none.go, keystore_none.go and credits_none.go stand
+// in for them).
 package main
 
 import (
@@ -59,38 +67,74 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "llmgate", "proxy under test: plain or llmgate")
-	upstream := flag.String("upstream", "", "fake upstream URL, for example http://127.0.0.1:8081 (required)")
+	var s setup
+	flag.StringVar(&s.mode, "mode", "llmgate", "proxy under test: plain or llmgate")
+	flag.StringVar(&s.upstream, "upstream", "", "fake upstream URL, for example http://127.0.0.1:8081 (required)")
 	listenAddr := flag.String("listen", "127.0.0.1:0", "listen address")
-	liveBody := flag.Bool("live-body", false, "plain mode: forward the request body as a live stream instead of reading it first (golang/go#40747)")
-	withStrategies := flag.Bool("strategies", false, "llmgate mode: add the benchmark's three model selection strategies (gateway.WithModelSelection)")
-	withKeys := flag.Bool("keys", false, "llmgate mode: require the benchmark's gateway API key (gateway.WithKeyStore)")
+	flag.BoolVar(&s.liveBody, "live-body", false, "plain mode: forward the request body as a live stream instead of reading it first (golang/go#40747)")
+	flag.BoolVar(&s.strategies, "strategies", false, "llmgate mode: add the benchmark's three model selection strategies (gateway.WithModelSelection)")
+	flag.BoolVar(&s.keys, "keys", false, "llmgate mode: require the benchmark's gateway API key (gateway.WithKeyStore)")
+	flag.StringVar(&s.ledger, "credits", "", "llmgate mode: require the gateway API key (as -keys) and make requests pay with credits "+
+		"(gateway.WithMetering) from this ledger: memory or sqlite:PATH")
 	flag.Parse()
-	if err := run(*mode, *upstream, *listenAddr, *liveBody, *withStrategies, *withKeys); err != nil {
+	if err := run(s, *listenAddr); err != nil {
 		log.Fatalf("proxy: %v", err)
 	}
 }
 
-func run(mode, upstream, addr string, liveBody, withStrategies, withKeys bool) error {
-	target, err := url.Parse(upstream)
+// setup is what a proxy process is, from its flags.
+type setup struct {
+	mode       string // "plain" or "llmgate"
+	upstream   string
+	liveBody   bool
+	strategies bool
+	keys       bool
+	ledger     string // -credits, "" for none
+}
+
+// run serves the proxy s describes on addr until SIGINT or SIGTERM.
+func run(s setup, addr string) error {
+	ctx := context.Background()
+	handler, closeAll, err := newHandler(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	return listen.Serve(ctx, addr, handler, os.Stdout)
+}
+
+// newHandler builds the proxy s describes. closeAll releases what it holds
+// (the gateway, then its ledger); call it once the handler is done.
+func newHandler(ctx context.Context, s setup) (handler http.Handler, closeAll func(), err error) {
+	var closers []func()
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	target, err := url.Parse(s.upstream)
 	if err != nil || target.Host == "" || (target.Scheme != "http" && target.Scheme != "https") {
-		return fmt.Errorf("-upstream %q: want an http(s) URL", upstream)
+		return nil, nil, fmt.Errorf("-upstream %q: want an http(s) URL", s.upstream)
 	}
-	if (withStrategies || withKeys) && mode != "llmgate" {
-		return errors.New("-strategies and -keys need -mode llmgate")
+	if (s.strategies || s.keys || s.ledger != "") && s.mode != "llmgate" {
+		return nil, nil, errors.New("-strategies, -keys and -credits need -mode llmgate")
 	}
-	var handler http.Handler
-	switch mode {
+	switch s.mode {
 	case "plain":
 		transport := newTransport()
-		defer transport.CloseIdleConnections()
+		closers = append(closers, transport.CloseIdleConnections)
 		rp := &httputil.ReverseProxy{
 			Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
 			Transport:     transport,
 			FlushInterval: -1,
 		}
 		handler = rp
-		if !liveBody {
+		if !s.liveBody {
 			handler = readBodyFirst(rp)
 		}
 	case "llmgate":
@@ -113,31 +157,39 @@ func run(mode, upstream, addr string, liveBody, withStrategies, withKeys bool) e
 				QueryParams: query,
 			}))
 		}
-		if withStrategies {
+		if s.strategies {
 			opt, err := modelSelection()
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			opts = append(opts, opt)
 		}
-		if withKeys {
+		if s.keys || s.ledger != "" { // credits are paid from the key's account
 			opt, err := keyStore()
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			opts = append(opts, opt)
+		}
+		wrap := func(h http.Handler) http.Handler { return h }
+		if s.ledger != "" {
+			opt, w, closeLedger, err := metering(ctx, s.ledger)
+			if err != nil {
+				return nil, nil, err
+			}
+			closers = append(closers, func() { _ = closeLedger() })
+			opts, wrap = append(opts, opt), w
 		}
 		gw, err := gateway.New(opts...)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer gw.Close()
-		handler = gw
+		closers = append(closers, func() { _ = gw.Close() })
+		handler = wrap(gw)
 	default:
-		return fmt.Errorf("-mode %q: want plain or llmgate", mode)
+		return nil, nil, fmt.Errorf("-mode %q: want plain or llmgate", s.mode)
 	}
-
-	return listen.Serve(context.Background(), addr, handler, os.Stdout)
+	return handler, cleanup, nil
 }
 
 // readBodyFirst reads the whole request body before calling next, which
