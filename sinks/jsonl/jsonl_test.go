@@ -314,18 +314,36 @@ func TestOpen(t *testing.T) {
 	})
 }
 
+// BenchmarkHandleEvent measures what a request pays: encoding and queueing
+// an event (accepted), or counting it when the queue is full (dropped).
 func BenchmarkHandleEvent(b *testing.B) {
-	s, err := New(io.Discard, Options{QueueSize: 1 << 16})
-	require.NoError(b, err)
 	ev := event(1)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
+	b.Run("accepted", func(b *testing.B) {
+		s, err := New(io.Discard, Options{QueueSize: b.N + 1}) // room for all: every event is encoded
+		require.NoError(b, err)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N { // not b.Loop: the queue is sized from b.N
 			s.HandleEvent(context.Background(), ev)
 		}
+		b.StopTimer()
+		require.NoError(b, s.Close(context.Background()))
+		require.Zero(b, s.Stats().Dropped)
 	})
-	b.StopTimer()
-	require.NoError(b, s.Close(context.Background()))
-	st := s.Stats()
-	b.ReportMetric(float64(st.Dropped)/float64(b.N), "dropped/op")
+	b.Run("dropped", func(b *testing.B) {
+		g := newGateWriter()
+		s, err := New(g, Options{QueueSize: 1, BufferSize: 1})
+		require.NoError(b, err)
+		s.HandleEvent(context.Background(), ev)
+		<-g.entered
+		s.HandleEvent(context.Background(), ev) // the queue is full
+		b.ReportAllocs()
+		for b.Loop() {
+			s.HandleEvent(context.Background(), ev)
+		}
+		b.StopTimer()
+		close(g.release)
+		require.NoError(b, s.Close(context.Background()))
+		require.Equal(b, uint64(2), s.Stats().Written)
+	})
 }
