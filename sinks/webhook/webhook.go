@@ -57,8 +57,9 @@
 // Close stops accepting events and sends those queued, retrying as above,
 // until its context ends; then it abandons what is left (Stats.Failed).
 // Every event HandleEvent accepted is thus sent, rejected, failed, or
-// still queued. The sink never logs its headers, nor the URL's query or
-// user information, which may hold credentials.
+// still queued. The sink never logs its headers, nor more of the URL than
+// its scheme and host: the path, query and user information may hold
+// credentials.
 package webhook
 
 import (
@@ -172,7 +173,7 @@ type Stats struct {
 // usable.
 type Sink struct {
 	url         string
-	logURL      string // without query and user information
+	logURL      string // scheme and host only
 	header      http.Header
 	client      *http.Client
 	transport   *http.Transport // the sink's own, closed by Close; nil with Options.Client
@@ -216,29 +217,18 @@ func newSink(opts Options, sleep func(context.Context, time.Duration) error) (*S
 	queueSize, concurrency := orDefault(opts.QueueSize, DefaultQueueSize), orDefault(opts.Concurrency, DefaultConcurrency)
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("webhook: "+format, args...)) }
-	u, err := url.Parse(opts.URL)
-	switch {
-	case opts.URL == "":
-		bad("URL is required")
-	case err != nil:
-		bad("URL is not a URL") // url.Error would repeat the URL, which may hold a credential
-	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		bad("URL must be an absolute http or https URL")
-	default:
-		s.url, s.logURL = u.String(), (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	if u, err := parseURL(opts.URL); err != nil {
+		errs = append(errs, err)
+	} else {
+		s.url, s.logURL = u.String(), (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
 	}
 	s.header = http.Header{"Content-Type": {"application/json"}, "User-Agent": {"llmgate-webhook"}}
 	for name, v := range opts.Headers {
-		switch canon := http.CanonicalHeaderKey(name); {
-		case !validHeaderName(name):
-			bad("header name %q is not valid", name)
-		case canon == "Content-Type" || canon == "Content-Length" || canon == "Transfer-Encoding" || canon == "Host":
-			bad("header %s is set by the sink", canon)
-		case strings.ContainsAny(v.Reveal(), "\r\n\x00"):
-			bad("header %s: the value must not contain CR, LF or NUL", canon)
-		default:
-			s.header[canon] = []string{v.Reveal()}
+		if err := CheckHeader(name, v); err != nil {
+			errs = append(errs, err)
+			continue
 		}
+		s.header[http.CanonicalHeaderKey(name)] = []string{v.Reveal()}
 	}
 	for _, f := range []struct {
 		name string
@@ -284,6 +274,41 @@ func orDefault[T int | time.Duration](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// CheckURL reports whether rawURL is a URL New accepts: an absolute http
+// or https URL. Its error never repeats the URL, which may hold a
+// credential.
+func CheckURL(rawURL string) error {
+	_, err := parseURL(rawURL)
+	return err
+}
+
+func parseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	switch {
+	case rawURL == "":
+		return nil, errors.New("webhook: URL is required")
+	case err != nil:
+		return nil, errors.New("webhook: URL is not a URL") // url.Error would repeat the URL
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return nil, errors.New("webhook: URL must be an absolute http or https URL")
+	}
+	return u, nil
+}
+
+// CheckHeader reports whether New accepts the header name: value in
+// Options.Headers. Its error never repeats the value.
+func CheckHeader(name string, value providers.Secret) error {
+	switch canon := http.CanonicalHeaderKey(name); {
+	case !validHeaderName(name):
+		return fmt.Errorf("webhook: header name %q is not valid", name)
+	case canon == "Content-Type" || canon == "Content-Length" || canon == "Transfer-Encoding" || canon == "Host":
+		return fmt.Errorf("webhook: header %s is set by the sink", canon)
+	case strings.ContainsAny(value.Reveal(), "\r\n\x00"):
+		return fmt.Errorf("webhook: header %s: the value must not contain CR, LF or NUL", canon)
+	}
+	return nil
 }
 
 // validHeaderName reports whether s is an HTTP token (RFC 9110).
