@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -112,10 +115,20 @@ func (d *decoder) checkEvents(f *File) {
 					d.failAt(p+".url", "%s", strings.TrimPrefix(err.Error(), "webhook: URL "))
 				}
 			}
-			for name, v := range e.Headers {
-				if err := webhook.CheckHeader(name, v); err != nil && !d.bad[p+".headers."+name] {
-					d.failAt(p+".headers."+name, "%s", strings.TrimPrefix(err.Error(), "webhook: "))
+			names := map[string]string{} // canonical → as written
+			for _, name := range slices.Sorted(maps.Keys(e.Headers)) {
+				hp := p + ".headers." + name
+				canon := http.CanonicalHeaderKey(name)
+				switch other, dup := names[canon]; {
+				case d.bad[hp]:
+				case dup:
+					d.failAt(hp, "is also headers.%s (header names are case-insensitive)", other)
+				default:
+					if err := webhook.CheckHeader(name, e.Headers[name]); err != nil {
+						d.failAt(hp, "%s", strings.TrimPrefix(err.Error(), "webhook: "))
+					}
 				}
+				names[canon] = name
 			}
 		}
 		for _, field := range []struct {

@@ -81,6 +81,7 @@ func TestParseEventsErrors(t *testing.T) {
 		{"webhook relative url", "events:\n  - {type: webhook, url: /ingest}", `events[0].url: must be an absolute http or https URL (line 2)`},
 		{"webhook content type", "events:\n  - type: webhook\n    url: https://c.example/\n    headers:\n      Content-Type: text/plain", `events[0].headers.Content-Type: header Content-Type is set by the sink (line 5)`},
 		{"webhook bad header name", "events:\n  - {type: webhook, url: 'https://c.example/', headers: {'a b': s3cret}}", `events[0].headers.a b: header name "a b" is not valid (line 2)`},
+		{"same header twice", "events:\n  - type: webhook\n    url: https://c.example/\n    headers:\n      authorization: s3cret\n      Authorization: s3cret", `events[0].headers.authorization: is also headers.Authorization (header names are case-insensitive) (line 5)`},
 		{"zero batch size", "events:\n  - {type: webhook, url: 'https://c.example/', batch_size: 0}", `events[0].batch_size: must be at least 1, got 0 (line 2)`},
 		{"zero queue size", "events:\n  - {type: jsonl, path: x, queue_size: 0}", `events[0].queue_size: must be at least 1, got 0 (line 2)`},
 		{"zero concurrency", "events:\n  - {type: webhook, url: 'https://c.example/', concurrency: 0}", `events[0].concurrency: must be at least 1, got 0`},

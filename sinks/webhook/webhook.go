@@ -364,9 +364,12 @@ func (s *Sink) Close(ctx context.Context) error {
 	select {
 	case <-s.done:
 	case <-ctx.Done():
+		failed := s.failed.Load()
 		s.cancel()
 		<-s.done // prompt: every wait and request is canceled
-		err = fmt.Errorf("webhook: close: gave up on the events not yet sent: %w", ctx.Err())
+		lost := s.failed.Load() - failed
+		s.logger.Warn("webhook event sink: closed before every event was sent; the rest are lost", "url", s.logURL, "events", lost)
+		err = fmt.Errorf("webhook: close: gave up on %d events not yet sent: %w", lost, ctx.Err())
 	}
 	s.cancel()
 	s.reportDrops(true)
@@ -427,8 +430,9 @@ func (s *Sink) deliver(batch [][]byte) {
 	body := encodeBatch(batch)
 	n := uint64(len(batch))
 	for attempt := 1; ; attempt++ {
-		if s.ctx.Err() != nil {
-			s.giveUp(n, &s.failed, "webhook event sink: shutting down; batch abandoned", "events", n)
+		if s.ctx.Err() != nil { // Close gave up; it logs the total
+			s.failed.Add(n)
+			s.failedBatches.Add(1)
 			return
 		}
 		o := s.post(body)

@@ -425,6 +425,7 @@ func TestCloseDeadline(t *testing.T) {
 	defer cancel()
 	err = s.Close(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorContains(t, err, "gave up on 12 events not yet sent")
 	st := s.Stats()
 	require.Equal(t, uint64(12), st.Failed, "every event abandoned: %+v", st)
 	require.Zero(t, st.Queued)
