@@ -73,6 +73,21 @@
 //	limits:                         # every request's tokens; 0 or absent: no limit [WithTokenLimits]
 //	  max_input_tokens: 100000      # longer prompts get 413 input_too_large
 //	  max_output_tokens: 8192       # lowers (or sets) the request's maximum output tokens
+//	events:                         # where every request's event goes [WithEventSink, one per entry; see OpenEventSinks]
+//	  - type: jsonl                 # one JSON line per request (sinks/jsonl)
+//	    path: /var/log/llmgate/events.jsonl   # appended to; "-" for standard output
+//	    queue_size: 4096            # events waiting to be written; more are dropped
+//	    flush_interval: 1s          # longest an event waits in the write buffer
+//	  - type: webhook               # POST {"events":[...]} in batches (sinks/webhook)
+//	    url: https://collector.example/ingest   # http or https; never printed
+//	    headers: {Authorization: "Bearer ${env:COLLECTOR_TOKEN}"}   # sent with every request; never printed
+//	    batch_size: 100             # most events per request
+//	    flush_interval: 1s          # longest the first event of a batch waits for it to fill
+//	    queue_size: 10000           # events waiting to be sent; more are dropped
+//	    timeout: 10s                # each request
+//	    max_attempts: 10            # requests per batch (retries on errors, 408, 429, 5xx); 0: until shutdown
+//	    max_backoff: 30s            # longest wait between retries (from 500ms, doubling, with jitter)
+//	    concurrency: 1              # batches sent at once; above 1, out of order
 //
 //	per_request_timeout: 3m         # one upstream attempt, until the response is committed [WithTimeouts]
 //	total_timeout: 6m               # all attempts of a request [WithTimeouts]
@@ -196,12 +211,28 @@
 //   - limits: the prompt is counted with the model's tokenizer (package
 //     tokens); max_output_tokens lowers a larger maximum a request asks
 //     for and sets it when the request names none.
+//   - events: every entry is a sink that receives the event of every
+//     request (gateway.Event: request ID, path, principal, models,
+//     attempts, status, error code, usage, latencies; never a key nor a
+//     body). A sink never slows a request down: events wait in a bounded
+//     queue, and when it is full new events are dropped and counted.
+//     jsonl writes one line of JSON per event (the encoding/json form of
+//     gateway.Event); several entries may not share a path. webhook POSTs
+//     {"events":[EVENT,...]} with Content-Type: application/json; any 2xx
+//     acknowledges a batch; network errors, timeouts, 408, 429 and 5xx
+//     are retried with exponential backoff and jitter (Retry-After is
+//     honoured, up to 2m), other statuses reject the batch. A retried
+//     batch may arrive twice: receivers deduplicate on request_id. The
+//     sinks are opened at start and closed at shutdown, after the last
+//     request, sending what they queued (cmd/llmgate allows them 10
+//     seconds); a reload keeps them (changing events takes a restart),
+//     and SIGHUP reopens jsonl files for log rotation.
 //   - max_connections (server): connections beyond it are not accepted
 //     until one closes; they wait in the kernel's accept queue. Default
 //     4096.
 //
-// The listen address, max_connections, log.format, store and
-// admin.listen apply at start; a reload (SIGHUP to the server) applies
+// The listen address, max_connections, log.format, store,
+// admin.listen and events apply at start; a reload (SIGHUP to the server) applies
 // everything else, log.level, endpoint, gateway_keys, the key-encryption
 // keys, the admin token, credits and limits included.
 package config

@@ -62,6 +62,10 @@ type File struct {
 	Credits Credits `yaml:"credits"`
 	// Limits bounds every request's tokens (gateway.WithTokenLimits).
 	Limits Limits `yaml:"limits"`
+	// Events are where every request's event goes: JSON lines or a
+	// webhook. Options ignores them: the caller opens them once with
+	// OpenEventSinks and adds their Options.
+	Events []EventSink `yaml:"events"`
 
 	// PerRequestTimeout bounds one upstream attempt (gateway.WithTimeouts).
 	PerRequestTimeout *time.Duration `yaml:"per_request_timeout"`
@@ -286,8 +290,8 @@ func ReadFile(path string, env func(string) string) (*File, error) {
 // fields, values of the wrong YAML type, unset variables, the strings
 // no option takes (log level and format, pass_through, modalities,
 // listen, max_connections), the key store fields (store, endpoint,
-// gateway_keys, key_encryption_keys, admin) and credits, which no option
-// of File.Options carries, and limits. Everything the options take is checked by
+// gateway_keys, key_encryption_keys, admin), credits and events, which no
+// option of File.Options carries, and limits. Everything the options take is checked by
 // gateway.New; Explain maps its errors to the file.
 //
 // It returns every problem at once as an *Error. The File is returned even
@@ -394,4 +398,5 @@ func (d *decoder) check(f *File) {
 	}
 	d.checkKeys(f)
 	d.checkCredits(f)
+	d.checkEvents(f)
 }

@@ -151,9 +151,25 @@
 // not disturbed either way. In environment and demo modes there is no file
 // to reload, which SIGHUP logs.
 //
+// SIGHUP also reopens the files of the jsonl event sinks (events:), so
+// that a log rotator can rename them first; the events sinks themselves
+// are opened at start, and a change of events takes a restart.
+//
 // SIGINT and SIGTERM shut the server down gracefully: in-flight requests,
 // streams included, get up to 30 seconds to finish; then the admin
-// listener stops, the gateway flushes the keys' last-used times, and the
-// key store is closed. Request events are
-// logged on stderr, one line per request.
+// listener stops, the gateway flushes the keys' last-used times, the
+// event sinks write and send what they queued (for up to 10 seconds) and
+// log their counts, and the key store is closed.
+//
+// # Request events
+//
+// Every request's event (request ID, principal, models, attempts, status,
+// error code, usage, latencies; never a key nor a body) is logged on
+// stderr, one line per request, and goes to every destination of the
+// file's events: a JSON-lines file or standard output (type: jsonl) and
+// HTTP collectors that receive {"events":[...]} in batches (type:
+// webhook); see package github.com/llmgate/gateway/config. A destination
+// never slows requests down: when it falls behind, its bounded queue
+// fills and further events are dropped, counted in the log line written
+// at shutdown.
 package main

@@ -36,6 +36,9 @@ const (
 	// in-flight requests (long streams included) before closing their
 	// connections.
 	shutdownTimeout = 30 * time.Second
+	// eventsCloseTimeout bounds how long the event sinks get, at
+	// shutdown, to write and send the events they queued.
+	eventsCloseTimeout = 10 * time.Second
 )
 
 // limits are the http.Server's own bounds. ReadTimeout bounds the arrival
@@ -163,6 +166,9 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 		"providers", strings.Join(s.gw.Providers(), ","), "pass_through", s.gw.PassThrough().String(), "gateway_keys", s.keysMode()}
 	if s.store != nil {
 		attrs = append(attrs, "endpoint", s.file.EndpointName(), "store", s.file.StoreName(), "metering", s.meteringMode())
+	}
+	if s.events != nil {
+		attrs = append(attrs, "event_sinks", s.events.Len())
 	}
 	s.logger.Info("llmgate listening", attrs...)
 	if s.mode == modeDemo {

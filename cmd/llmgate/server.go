@@ -48,6 +48,9 @@ type server struct {
 	// same key-encryption keys, so that the gateway keeps its key cache.
 	sealer     *keys.Sealer
 	sealerKEKs []config.KEK
+	// events are the event sinks of the file's events, opened at start
+	// and kept across reloads; closed after the gateway.
+	events *config.EventSinks
 
 	mu   sync.Mutex   // serialises reloads
 	file *config.File // the configuration in force
@@ -124,6 +127,9 @@ func (s *server) start(ctx context.Context) error {
 	if err := s.checkCredits(s.file); err != nil {
 		return err
 	}
+	if err := s.openEvents(); err != nil {
+		return err
+	}
 	gw, err := gateway.New(append(s.file.Options(), s.extraOptions(s.file)...)...)
 	if err := s.file.Explain(err); err != nil {
 		if gw != nil {
@@ -138,14 +144,39 @@ func (s *server) start(ctx context.Context) error {
 	return nil
 }
 
+// openEvents opens the sinks of the file's events; they are closed after
+// the gateway, each sending what it queued for at most
+// eventsCloseTimeout.
+func (s *server) openEvents() error {
+	if len(s.file.Events) == 0 {
+		return nil
+	}
+	ev, err := s.file.OpenEventSinks(s.logger)
+	if err != nil {
+		return err
+	}
+	s.events = ev
+	s.closes = append(s.closes, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), eventsCloseTimeout)
+		defer cancel()
+		if err := ev.Close(ctx); err != nil {
+			s.logger.Warn("closing the event sinks", "err", err)
+		}
+	})
+	return nil
+}
+
 // extraOptions are the server's options beside the file's: its logger,
-// the request log, the default allowed hosts of a loopback listener when
-// the file lists none, the key store, and metering into the store when it
-// keeps credits.
+// the request log, the event sinks opened at start, the default allowed
+// hosts of a loopback listener when the file lists none, the key store,
+// and metering into the store when it keeps credits.
 func (s *server) extraOptions(f *config.File) []gateway.Option {
 	opts := []gateway.Option{
 		gateway.WithLogger(s.logger),
 		gateway.WithEventSink(gateway.SlogSink{Logger: s.logger, Level: slog.LevelInfo}),
+	}
+	if s.events != nil {
+		opts = append(opts, s.events.Options()...)
 	}
 	if f.AllowedHosts == nil && s.hosts != nil {
 		opts = append(opts, gateway.WithAllowedHosts(s.hosts...))
@@ -243,10 +274,17 @@ func (s *server) close() {
 // reload re-reads the configuration file and applies it with
 // Gateway.Reload, logging what changed; when the file is refused it logs
 // why, with the file's lines, and the configuration in force stays.
-// Requests in flight are not disturbed either way. SIGHUP calls it.
+// Requests in flight are not disturbed either way. It first reopens the
+// event sinks' files, for log rotation, whatever becomes of the file.
+// SIGHUP calls it.
 func (s *server) reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.events != nil {
+		if err := s.events.Reopen(); err != nil {
+			s.logger.Warn("reopening the event files failed; events go on to the old files", "err", err)
+		}
+	}
 	if s.path == "" {
 		s.logger.Warn("reload requested, but there is no configuration file to reload (start llmgate with -config)", "mode", s.mode)
 		return nil
@@ -321,6 +359,8 @@ func (s *server) logChanges(old, cur *config.File) {
 		switch name {
 		case "listen", "max_connections":
 			s.logger.Warn(fmt.Sprintf("%s changed in the configuration file; it takes effect when llmgate restarts", name), "config", s.path)
+		case "events":
+			s.logger.Warn("events changed in the configuration file; it takes effect when llmgate restarts", "config", s.path)
 		case "store":
 			s.logger.Warn("store changed in the configuration file; it takes effect when llmgate restarts", "config", s.path,
 				"store_in_use", old.StoreName(), "store_in_file", cur.StoreName())

@@ -289,11 +289,12 @@ func TestExampleConfigOptions(t *testing.T) {
 	// Every field commented out is valid too.
 	uncommented := regexp.MustCompile(`(?m)^# ([a-z_]+:|  - |  [a-z_]+:)`).ReplaceAllString(string(data), "$1")
 	f, err = config.Parse([]byte(uncommented), mapEnv(map[string]string{"OPENAI_API_KEY": "a", "ANTHROPIC_API_KEY": "b",
-		"LLMGATE_KEK": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "LLMGATE_ADMIN_TOKEN": "0123456789abcdef"}))
+		"LLMGATE_KEK": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "LLMGATE_ADMIN_TOKEN": "0123456789abcdef", "COLLECTOR_TOKEN": "t"}))
 	require.NoError(t, err)
 	require.NoError(t, f.Check())
 	require.Equal(t, "sqlite:./llmgate.db", f.StoreName())
 	require.Equal(t, "127.0.0.1:9090", f.Admin.Listen)
+	require.Len(t, f.Events, 2)
 	s, err := f.Sealer()
 	require.NoError(t, err)
 	require.Equal(t, "kek-2026-12", s.Current())
@@ -303,7 +304,7 @@ func TestExampleConfigOptions(t *testing.T) {
 		"only_allow_configured_models", "default_models", "max_request_bytes", "max_response_bytes",
 		"max_event_bytes", "stream_holdback", "fail_fast_statuses", "key_cooldowns", "max_models",
 		"max_attempts", "pass_through", "error_detail", "cors_origins", "forward_headers", "allowed_hosts", "log",
-		"store", "endpoint", "gateway_keys", "key_encryption_keys", "admin",
+		"store", "endpoint", "gateway_keys", "key_encryption_keys", "admin", "events",
 	} {
 		require.True(t, strings.Contains(string(data), "\n"+field+":") || strings.Contains(string(data), "\n# "+field+":"), field)
 	}
