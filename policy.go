@@ -83,8 +83,9 @@ type RequestPolicy struct {
 	MaxOutputTokens int
 }
 
-// isZero reports whether p changes nothing.
-func (p *RequestPolicy) isZero() bool {
+// IsZero reports whether p changes nothing: it has no header, query
+// parameter, set or denied member and no clamp.
+func (p *RequestPolicy) IsZero() bool {
 	return len(p.Headers) == 0 && len(p.QueryParams) == 0 && len(p.Set) == 0 && len(p.Deny) == 0 && p.MaxOutputTokens == 0
 }
 
@@ -321,7 +322,7 @@ func compilePolicy(prov, model *RequestPolicy, custom bool) *policy {
 	if model == nil {
 		model = &RequestPolicy{}
 	}
-	if prov.isZero() && model.isZero() {
+	if prov.IsZero() && model.IsZero() {
 		return nil
 	}
 	p := &policy{maxOut: max(prov.MaxOutputTokens, 0)}
