@@ -215,7 +215,9 @@
 //     the upstream gets (after translation); model, stream,
 //     stream_options, messages and input are never removed or set, and
 //     max_tokens/max_completion_tokens/max_output_tokens cannot be set
-//     (use max_output_tokens). request_policy.allow keys are surface
+//     (use max_output_tokens). A model listed only for its policy
+//     keeps its catalog values but counts as configured for
+//     only_allow_configured_models. request_policy.allow keys are surface
 //     names as in surfaces.
 //   - max_connections (server): connections beyond it are not accepted
 //     until one closes; they wait in the kernel's accept queue. Default
