@@ -47,7 +47,7 @@ type call struct {
 	// served is the candidate that answered, kept whole (its model and
 	// prices settle the request); served.up is nil until one did.
 	served  candidate
-	removed []string // request fields translation dropped for the served candidate
+	removed []string // request fields translation or the request policy dropped for the served candidate
 
 	deadline      time.Time // the total timeout: attempts must commit a response by then (real clock)
 	upstreamTime  time.Duration
@@ -250,6 +250,9 @@ func (c *call) commitHeaders(p *prepared, k providers.Key, attempts int) {
 	h[HeaderModel] = c.hdr[2:3:3]
 	if len(p.removed) > 0 {
 		h.Set(HeaderRemovedParams, strings.Join(p.removed, ", "))
+	}
+	if p.capped > 0 && (c.parsed.maxOut == 0 || c.parsed.maxOut > p.capped) {
+		h.Set(HeaderMaxOutputTokens, strconv.FormatInt(p.capped, 10)+"; reason=policy")
 	}
 }
 

@@ -193,8 +193,8 @@ type Event struct {
 	// ServedBy is the "provider:model" that produced the response, if any.
 	ServedBy string `json:"served_by,omitempty"`
 	// RemovedParams lists the request fields dropped when the request was
-	// translated for the provider that served it (also sent as
-	// Llmgate-Removed-Params).
+	// translated for the provider that served it, or removed by its request
+	// policy (also sent as Llmgate-Removed-Params).
 	RemovedParams []string `json:"removed_params,omitempty"`
 	// Status is the HTTP status sent to the client (200 for a stream that
 	// later failed in-stream; see Err).

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -186,4 +187,39 @@ func ExampleWithKeySelection() {
 	}
 	fmt.Println()
 	// Output: Bearer sk-a Bearer sk-b Bearer sk-c Bearer sk-a
+}
+
+// Force a temperature, remove a parameter and cap the answer for one model
+// of a provider: the upstream receives the changed body.
+func ExampleRequestPolicy() {
+	upstream := providertest.NewServer(providers.FormatOpenAI)
+	defer upstream.Close()
+
+	gw, err := gateway.New(gateway.WithProvider(gateway.ProviderConfig{
+		ID:      "openai",
+		BaseURL: upstream.URL,
+		Keys:    []gateway.ProviderKey{{Value: "sk-your-key"}},
+		Policy:  gateway.RequestPolicy{Headers: map[string]string{"X-Team": "platform"}},
+		ModelPolicies: map[string]gateway.RequestPolicy{"gpt-4o": {
+			Set:             map[string]json.RawMessage{"temperature": json.RawMessage("0")},
+			Deny:            []string{"logit_bias"},
+			MaxOutputTokens: 1024,
+		}},
+	}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer gw.Close()
+
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(
+		`{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"temperature":1.2,"logit_bias":{"50256":-100},"max_tokens":4000}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	gw.ServeHTTP(rec, req)
+	fmt.Println(rec.Code, rec.Header().Get(gateway.HeaderRemovedParams), "|", rec.Header().Get(gateway.HeaderMaxOutputTokens))
+	sent := upstream.Requests()[0]
+	fmt.Println(sent.Header.Get("X-Team"), string(sent.Body))
+	// Output:
+	// 200 logit_bias | 1024; reason=policy
+	// platform {"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"temperature":0,"max_tokens":1024}
 }

@@ -30,7 +30,9 @@ type prepared struct {
 	cand    *candidate
 	route   route
 	body    []byte
-	removed []string // request fields dropped by translation
+	removed []string // request fields dropped by translation or the request policy
+	pol     *policy  // the candidate's request policy; nil: none
+	capped  int64    // the policy's MaxOutputTokens, when it is the maximum sent; 0 otherwise
 }
 
 // failover runs the attempt loop: each candidate in order, and for each its
@@ -89,8 +91,9 @@ func (c *call) failover() {
 
 // prepare decides how candidate cand serves the request and builds its
 // upstream body: the client's body with the model rewritten, or its
-// translation. A candidate that cannot serve the request is recorded as
-// skipped and nil returned, with the translator's refusal if that was why.
+// translation, then the request policy applied and the maximum output
+// capped. A candidate that cannot serve the request is recorded as skipped
+// and nil returned, with the translator's refusal if that was why.
 func (c *call) prepare(cand *candidate) (*prepared, *translate.Error) {
 	rt, ok, why := cand.route(c.surface)
 	if !ok {
@@ -98,12 +101,10 @@ func (c *call) prepare(cand *candidate) (*prepared, *translate.Error) {
 			Error: AttemptSkippedFormat, Reason: why})
 		return nil, nil
 	}
-	p := &prepared{cand: cand, route: rt}
+	p := &prepared{cand: cand, route: rt, pol: cand.policy()}
 	if !rt.translate {
 		p.body = c.parsed.rewrite(c.body, cand.upstreamModel, c.injectUsage(cand))
-		if c.outCap > 0 && rt.surface != providers.SurfaceEmbeddings {
-			p.body = capMaxOutput(p.body, c.outCap, outputField(rt.surface, cand.up))
-		}
+		c.applyPolicies(p)
 		return p, nil
 	}
 	if c.parsed.stream && c.format == providers.FormatAnthropic {
@@ -125,9 +126,7 @@ func (c *call) prepare(cand *candidate) (*prepared, *translate.Error) {
 		return nil, te
 	}
 	p.body, p.removed = body, removed
-	if c.outCap > 0 {
-		p.body = capMaxOutput(p.body, c.outCap, outputField(rt.surface, cand.up))
-	}
+	c.applyPolicies(p)
 	return p, nil
 }
 
@@ -201,6 +200,9 @@ func (c *call) attempt(p *prepared, ks *keyState) outcome {
 	start := c.now()
 	a.Start = start
 	req := &providers.Request{Surface: p.route.surface, Model: p.cand.upstreamModel, Body: p.body, Stream: c.parsed.stream, Header: c.header}
+	if p.pol != nil {
+		req.ExtraHeader, req.ExtraQuery = p.pol.header, p.pol.query
+	}
 	resp, err := p.cand.up.impl.Do(ctx, req, ks.key)
 	a.TTFB = c.now().Sub(start)
 	var o outcome

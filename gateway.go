@@ -62,7 +62,9 @@ const (
 	// gateway's restrictions and never tried.
 	HeaderRejectedModels = "Llmgate-Rejected-Models"
 	// HeaderRemovedParams lists the request fields dropped because the
-	// request was translated to a provider whose format has no counterpart.
+	// request was translated to a provider whose format has no counterpart,
+	// or removed by the request policy (RequestPolicy.Deny,
+	// WithParamAllowList).
 	HeaderRemovedParams = "Llmgate-Removed-Params"
 )
 

@@ -38,8 +38,10 @@ import (
 
 // HeaderMaxOutputTokens is set when the gateway lowered the request's
 // maximum output tokens, to the value sent upstream, followed by why:
-// "512; reason=credits" (the account's balance covers no more) or
-// "8192; reason=limit" (WithTokenLimits).
+// "512; reason=credits" (the account's balance covers no more),
+// "8192; reason=limit" (WithTokenLimits), "4096; reason=default"
+// (MeteringOptions.DefaultMaxOutputTokens) or "1024; reason=policy" (the
+// serving model's RequestPolicy.MaxOutputTokens).
 const HeaderMaxOutputTokens = "Llmgate-Max-Output-Tokens"
 
 // meter is a routing snapshot's metering: the ledger, its options with
@@ -378,7 +380,9 @@ func (c *call) reserve() *Error {
 }
 
 // maxOutFor is the most output tokens cand may produce for this request:
-// the gateway's cap, else the client's maximum, else the catalog's.
+// the smallest of the gateway's cap, the client's maximum and the model's
+// (the catalog's, lowered by the request policy's clamp), else the
+// default.
 func (c *call) maxOutFor(cand *candidate) int64 {
 	n := c.parsed.maxOut
 	if c.outCap > 0 && (n == 0 || c.outCap < n) {
@@ -406,8 +410,9 @@ func (c *call) holdRange(in int64) (worst, least credits.Amount) {
 		out := c.maxOutFor(cand)
 		minOut := min(int64(m.opts.MinOutputTokens), out)
 		p := worstPricing(cand.model.Pricing)
-		worst = max(worst, m.charge(p, credits.Tokens{Input: in, Output: out}))
-		least = max(least, m.charge(p, credits.Tokens{Input: in, Output: minOut}))
+		cin := in + cand.extraInput()
+		worst = max(worst, m.charge(p, credits.Tokens{Input: cin, Output: out}))
+		least = max(least, m.charge(p, credits.Tokens{Input: cin, Output: minOut}))
 	}
 	if least == 0 {
 		least = 1 // a hold of nothing is no hold
@@ -424,7 +429,7 @@ func (c *call) priciestEncoding(in int64) string {
 		if !c.creditPaid(cand) {
 			continue
 		}
-		if w := c.rt.meter.charge(worstPricing(cand.model.Pricing), credits.Tokens{Input: in, Output: c.maxOutFor(cand)}); w > best {
+		if w := c.rt.meter.charge(worstPricing(cand.model.Pricing), credits.Tokens{Input: in + cand.extraInput(), Output: c.maxOutFor(cand)}); w > best {
 			best, enc = w, cand.model.Encoding
 		}
 	}
@@ -445,10 +450,11 @@ func (c *call) outputWithin(amount credits.Amount, in int64) int64 {
 			continue
 		}
 		p := worstPricing(cand.model.Pricing)
+		cin := in + cand.extraInput()
 		lo, hi := int64(0), c.maxOutFor(cand)
 		for lo < hi { // the largest out with charge(out) <= amount
 			mid := lo + (hi-lo+1)/2
-			if m.charge(p, credits.Tokens{Input: in, Output: mid}) <= amount {
+			if m.charge(p, credits.Tokens{Input: cin, Output: mid}) <= amount {
 				lo = mid
 			} else {
 				hi = mid - 1

@@ -278,12 +278,27 @@ type ProviderConfig struct {
 	// KeySelection, when not empty, replaces WithKeySelection for this
 	// provider's keys: a built-in balancing name or CEL key strategies.
 	KeySelection []string
+	// Policy changes every request sent to the provider: headers, query
+	// parameters, body members set or removed, and a cap on the answer
+	// (see RequestPolicy). Its Headers replace Headers of the same name.
+	Policy RequestPolicy
+	// ModelPolicies change the requests sent to one model of the
+	// provider, keyed by the model's ID or alias (a catalog model or one
+	// of Models; an unknown one is an error). A model's policy overrides
+	// Policy field by field: Headers, QueryParams and Set are merged with
+	// Policy's (the model's value wins for a name in both, and a member
+	// the model denies is not set), Deny adds to Policy's (a member the
+	// model sets is not denied), and MaxOutputTokens, when not 0, replaces
+	// Policy's. Models passed through unknown ("openai:some-new-model")
+	// get Policy only.
+	ModelPolicies map[string]RequestPolicy
 	// index is the position of the WithProvider option, set by New.
 	index int
 
 	// Provider, when non-nil, is a custom transport used instead of the
 	// built-in OpenAI or Anthropic implementation; BaseURL, Headers,
-	// QueryParams and AuthHeader are then ignored.
+	// QueryParams and AuthHeader are then ignored (Policy's headers and
+	// query parameters reach it in providers.Request).
 	Provider providers.Provider
 }
 
@@ -329,6 +344,7 @@ type config struct {
 	metering          MeteringOptions
 	maxInputTokens    int
 	maxOutputTokens   int
+	allowLists        map[providers.Surface][]string // WithParamAllowList
 }
 
 func defaultConfig() config {
@@ -370,6 +386,14 @@ func WithProvider(p ProviderConfig) Option {
 	}
 	p.Headers = maps.Clone(p.Headers)
 	p.QueryParams = maps.Clone(p.QueryParams)
+	p.Policy = p.Policy.clone()
+	if p.ModelPolicies != nil {
+		mp := make(map[string]RequestPolicy, len(p.ModelPolicies))
+		for k, v := range p.ModelPolicies {
+			mp[k] = v.clone()
+		}
+		p.ModelPolicies = mp
+	}
 	return optionFunc(func(c *config) error {
 		if p.ID == "" {
 			return providerErr(len(c.providers), "", "ID", "provider ID is empty")
@@ -929,6 +953,7 @@ func (c *config) validate() error {
 			}
 			models[lower(m.ID)] = i
 		}
+		errs = append(errs, validatePolicies(pi, &p)...)
 		if p.Provider != nil && p.Provider.Name() == "" {
 			errs = append(errs, providerErr(pi, p.ID, "Provider", "custom Provider has an empty Name"))
 		}

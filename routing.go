@@ -40,6 +40,7 @@ type routing struct {
 	results        map[providers.Surface]*strategyResults   // cached request-free strategy results
 	auth           *authState                               // nil: requests are not authenticated
 	meter          *meter                                   // nil: requests are not metered (WithMetering)
+	allow          map[providers.Surface]*allowList         // WithParamAllowList; nil: every member passes
 }
 
 // upstream is one provider as the gateway uses it: catalog entry,
@@ -60,6 +61,10 @@ type upstream struct {
 	index       int // position of its WithProvider option, for errors
 	keySel      keySelection
 	rr          atomic.Uint64 // round-robin position of the next request
+	// The request policies (policy.go): the provider's, and those of its
+	// models that have their own (merged with the provider's). nil: none.
+	policy        *policy
+	modelPolicies map[*catalog.Model]*policy
 }
 
 // serves reports whether the provider serves surface s natively.
@@ -178,6 +183,7 @@ func buildRouting(cfg *config, hc *http.Client, rec *metrics.Recorder, prev *rou
 	}
 	rt.catalog = cat
 	rt.forward = newHeaderAllowList(cfg.forwardHeaders)
+	rt.allow = newAllowLists(cfg.allowLists)
 
 	var errs []error
 	so := strategy.Options{MaxCost: strategy.NoCostLimit}
@@ -317,6 +323,9 @@ func newUpstream(cp *catalog.Provider, pc *ProviderConfig, hc *http.Client, prev
 			up.listed[lower(mm.ID)] = true
 		}
 	}
+	if err := up.compilePolicies(cp, pc); err != nil {
+		return up, err
+	}
 	if pc.Provider != nil {
 		up.impl = pc.Provider
 		if pc.Surfaces == nil {
@@ -338,6 +347,11 @@ func (up *upstream) newTransport(pc *ProviderConfig, hc *http.Client) error {
 		}
 		for k, v := range pc.QueryParams {
 			q[k] = []string{v}
+		}
+		for k, v := range pc.Policy.QueryParams {
+			if k != "" { // validatePolicies reports it
+				q[k] = []string{v}
+			}
 		}
 		authHeader = pc.AuthHeader
 	}

@@ -57,13 +57,18 @@ func (c *candidate) route(s providers.Surface) (rt route, ok bool, why string) {
 	return route{}, false, "provider " + c.up.id + " does not serve " + string(s)
 }
 
-// maxOutputTokens returns the catalog's max output tokens of the model, or
-// 0 when unknown.
+// maxOutputTokens returns the most output tokens the model may produce
+// here: the catalog's maximum, lowered by the request policy's
+// MaxOutputTokens; 0 when neither is known.
 func (c *candidate) maxOutputTokens() int {
-	if c.model == nil {
-		return 0
+	n := 0
+	if c.model != nil {
+		n = c.model.MaxOutputTokens
 	}
-	return c.model.MaxOutputTokens
+	if p := c.policy(); p != nil && p.maxOut > 0 && (n == 0 || p.maxOut < n) {
+		n = p.maxOut
+	}
+	return n
 }
 
 // name returns "provider:model".

@@ -117,6 +117,10 @@
 //	    - ai.models.sortBy(m, m.metrics.error_rate.total)
 //	api_key_selection:              # how each provider's keys are ordered [WithKeySelection]
 //	  strategy: [round_robin]       # ordered|round_robin|weighted|least_in_flight|least_latency, or CEL over ai.keys
+//	request_policy:
+//	  allow:                        # per surface, the only top-level body members sent upstream [WithParamAllowList]
+//	    chat-completions: [temperature, top_p, max_tokens, max_completion_tokens, tools, tool_choice]
+//	    embeddings: []              # only what the gateway needs (model, input)
 //	providers:                      # one entry per provider [WithProvider]
 //	  - id: openai                  # a catalog provider (changes it) or a new ID (a custom provider)
 //	    aliases: [oai]              # other names clients may use
@@ -136,6 +140,12 @@
 //	    pass_through: false         # a keyless custom provider receives clients' own keys (scoped mode)
 //	    disabled: false             # remove the provider; its ${env:...} need not be set
 //	    api_key_selection: {strategy: [weighted]}   # this provider's keys; default the file's
+//	    policy:                     # every request to the provider [ProviderConfig.Policy, gateway.RequestPolicy]
+//	      headers: {X-Team: platform}   # replace configured and client headers of the same name
+//	      query_params: {api-version: "2024-10-21"}
+//	      set: {temperature: 0.2}   # top-level body members replacing the client's (YAML values, sent as JSON)
+//	      deny: [logit_bias]        # top-level body members removed (Llmgate-Removed-Params)
+//	      max_output_tokens: 4096   # caps the answer; 0: no cap
 //	    models:                     # override catalog models or add new ones; IDs unique per provider
 //	      - id: gpt-4o
 //	        aliases: [four-o]
@@ -149,6 +159,7 @@
 //	        metadata: {tier: premium}
 //	        pricing: {input: 2500000, output: 10000000, cache_read: 1250000, cache_write: 0}
 //	        # integer micro-USD per million tokens: 2500000 is $2.50 per 1M
+//	        policy: {set: {temperature: 0}, deny: [seed], max_output_tokens: 1024}   # over the provider's [ModelPolicies]
 //
 // Fields in detail:
 //
@@ -227,6 +238,18 @@
 //     request, sending what they queued (cmd/llmgate allows them 10
 //     seconds); a reload keeps them (changing events takes a restart),
 //     and SIGHUP reopens jsonl files for log rotation.
+//   - policy (providers[] and models[]): what the upstream receives;
+//     see gateway.RequestPolicy. A model's policy overrides its
+//     provider's: headers, query_params and set are merged (the model's
+//     value wins), deny lists add up, max_output_tokens replaces. Body
+//     members are top-level ones, matched case-insensitively, in the body
+//     the upstream gets (after translation); model, stream,
+//     stream_options, messages and input are never removed or set, and
+//     max_tokens/max_completion_tokens/max_output_tokens cannot be set
+//     (use max_output_tokens). A model listed only for its policy
+//     keeps its catalog values but counts as configured for
+//     only_allow_configured_models. request_policy.allow keys are surface
+//     names as in surfaces.
 //   - max_connections (server): connections beyond it are not accepted
 //     until one closes; they wait in the kernel's accept queue. Default
 //     4096.

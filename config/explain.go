@@ -273,6 +273,10 @@ func (l *locator) optionPath(e *gateway.OptionError) string {
 	if e.Option == "WithDefaultModels" && len(l.f.DefaultModels) == 0 {
 		return "" // the providers' default models
 	}
+	if e.Option == "WithParamAllowList" {
+		// Field is the surface, then the element: "messages[1]".
+		return "request_policy.allow." + e.Field
+	}
 	if path, ok := argumentFields[e.Option+"."+e.Field]; ok {
 		return path
 	}
@@ -371,6 +375,9 @@ func (l *locator) providerPath(id, field string) string {
 		i = same[min(n, len(same)-1)]
 	}
 	path := "providers[" + strconv.Itoa(i) + "]"
+	if mp, ok := modelPolicyPath(&l.f.Providers[i], field); ok {
+		return path + "." + mp
+	}
 	if field != "" {
 		path += "." + yamlPath(field)
 	}
@@ -398,7 +405,7 @@ func yamlPath(field string) string {
 		switch {
 		case index == "":
 		case strings.HasPrefix(index, `"`):
-			if key, err := strconv.Unquote(strings.TrimSuffix(index, "]")); err == nil {
+			if key, err := strconv.Unquote(strings.TrimSuffix(index, "]")); err == nil && key != "" {
 				b.WriteString("." + key)
 			}
 		default:

@@ -137,6 +137,10 @@ type File struct {
 	// APIKeySelection orders every provider's keys: a built-in balancing
 	// name or CEL key strategies (gateway.WithKeySelection).
 	APIKeySelection Selection `yaml:"api_key_selection"`
+	// RequestPolicy holds the rules for upstream requests that hold for
+	// every provider (gateway.WithParamAllowList); each provider's and
+	// model's own are under Providers.
+	RequestPolicy RequestPolicy `yaml:"request_policy"`
 	// Providers configures catalog providers and defines custom ones
 	// (gateway.WithProvider, one per entry).
 	Providers []Provider `yaml:"providers"`
@@ -206,6 +210,9 @@ type Provider struct {
 	// APIKeySelection overrides the file's api_key_selection for this
 	// provider (gateway.ProviderConfig.KeySelection).
 	APIKeySelection Selection `yaml:"api_key_selection"`
+	// Policy changes every request sent to the provider
+	// (gateway.ProviderConfig.Policy).
+	Policy Policy `yaml:"policy"`
 }
 
 // APIKey is one upstream key of a provider (gateway.ProviderKey).
@@ -220,7 +227,8 @@ type APIKey struct {
 }
 
 // Model is one entry of providers[].models. Each field is the field of
-// catalog.Model with the same name, passed as written.
+// catalog.Model with the same name, passed as written, except Policy,
+// the model's request policy (gateway.ProviderConfig.ModelPolicies).
 type Model struct {
 	ID               string         `yaml:"id"`
 	Aliases          []string       `yaml:"aliases"`
@@ -233,6 +241,7 @@ type Model struct {
 	Features         []string       `yaml:"features"`
 	Metadata         map[string]any `yaml:"metadata"`
 	Pricing          Pricing        `yaml:"pricing"`
+	Policy           Policy         `yaml:"policy"`
 }
 
 // Pricing is a model's price in integer micro-USD per million tokens.
@@ -399,4 +408,5 @@ func (d *decoder) check(f *File) {
 	d.checkKeys(f)
 	d.checkCredits(f)
 	d.checkEvents(f)
+	d.checkPolicies(f)
 }

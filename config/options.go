@@ -90,6 +90,7 @@ func (f *File) Options() []gateway.Option {
 	if len(f.APIKeySelection.Strategy) > 0 {
 		add(gateway.WithKeySelection(f.APIKeySelection.Strategy...))
 	}
+	opts = append(opts, f.allowOptions()...)
 	for i := range f.Providers {
 		if f.bad[fmt.Sprintf("providers[%d]", i)] {
 			continue // not a mapping: nothing to configure
@@ -135,6 +136,7 @@ func (p *Provider) config() gateway.ProviderConfig {
 		Headers: p.Headers, QueryParams: p.QueryParams, AuthHeader: p.AuthHeader,
 		DefaultModel: p.DefaultModel, StreamUsage: p.StreamUsage, Disabled: p.Disabled,
 		KeyPrefixes: p.KeyPrefixes, PassThrough: p.PassThrough, KeySelection: p.APIKeySelection.Strategy,
+		Policy: p.Policy.policy(),
 	}
 	for _, s := range p.Surfaces {
 		out.Surfaces = append(out.Surfaces, providers.Surface(s))
@@ -150,6 +152,12 @@ func (p *Provider) config() gateway.ProviderConfig {
 			Features: m.Features, Metadata: m.Metadata,
 			Pricing: catalog.Pricing{Input: m.Pricing.Input, Output: m.Pricing.Output, CacheRead: m.Pricing.CacheRead, CacheWrite: m.Pricing.CacheWrite},
 		})
+		if mp := m.Policy.policy(); m.ID != "" && !mp.IsZero() {
+			if out.ModelPolicies == nil {
+				out.ModelPolicies = map[string]gateway.RequestPolicy{}
+			}
+			out.ModelPolicies[m.ID] = mp
+		}
 	}
 	return out
 }

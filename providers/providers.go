@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -210,6 +211,19 @@ type Request struct {
 	// API defines (for example anthropic-version and anthropic-beta); it
 	// must not modify the map.
 	Header http.Header
+	// ExtraHeader holds headers the operator set for this request (the
+	// gateway's request policy of the provider and model), with canonical
+	// names; nil when none. They replace the headers of the same name the
+	// Provider would otherwise send, configured or forwarded from the
+	// client, except those it manages (Content-Type, Accept, User-Agent,
+	// Content-Length and, when the key is not empty, the key's header);
+	// Anthropic-Beta values are added to the others. The built-in Providers
+	// skip invalid names and values. A Provider must not modify the map.
+	ExtraHeader http.Header
+	// ExtraQuery holds query parameters the operator added for this request,
+	// merged into the request URL where they replace parameters of the same
+	// name; nil when none. A Provider must not modify the map.
+	ExtraQuery url.Values
 }
 
 // Response is an upstream answer of any status. Body is unread; the caller

@@ -125,6 +125,24 @@ func ConfigHeader(h http.Header, refuse func(canon string) string, fail func(for
 	return out
 }
 
+// SetExtra sets the per-request headers of providers.Request.ExtraHeader
+// in h, each replacing the header of the same name, except skip (a
+// canonical name the provider merges itself; "" for none): names that are
+// not tokens or are Reserved are skipped, and so are values with control
+// characters. Value slices are shared with extra, not copied (see
+// ValidValues).
+func SetExtra(h, extra http.Header, skip string) {
+	for name, vs := range extra {
+		canon := http.CanonicalHeaderKey(name)
+		if canon == skip || !ValidHeaderName(name) || Reserved(canon) {
+			continue
+		}
+		if vs = ValidValues(vs); len(vs) > 0 {
+			h[canon] = vs
+		}
+	}
+}
+
 // AuthHeader returns the canonical name of the header that carries the
 // key: def (canonical) when configured is "", else configured, which must
 // be a valid header name that is neither Reserved nor managed (managed

@@ -191,3 +191,27 @@ func TestUserAgent(t *testing.T) {
 	UserAgent("a\r\nb", "def", fail)
 	require.Equal(t, []string{"user agent has control characters"}, problems)
 }
+
+func TestSetExtra(t *testing.T) {
+	shared := []string{"v1"}
+	h := http.Header{"X-Config": {"config"}, "X-Keep": {"kept"}, "Anthropic-Beta": {"b0"}}
+	SetExtra(h, http.Header{
+		"X-Config":       shared,
+		"x-lower":        {"canonicalised"},
+		"Content-Type":   {"text/plain"},
+		"Bad Name":       {"x"},
+		"X-Bad-Value":    {"a\r\nInjected: 1"},
+		"X-Mixed":        {"ok", "bad\n"},
+		"Anthropic-Beta": {"b1"},
+	}, "Anthropic-Beta")
+	require.Equal(t, http.Header{
+		"X-Config":       {"v1"},
+		"X-Lower":        {"canonicalised"},
+		"X-Keep":         {"kept"},
+		"X-Mixed":        {"ok"},
+		"Anthropic-Beta": {"b0"},
+	}, h)
+	require.Same(t, &shared[0], &h["X-Config"][0], "valid values are shared, not copied")
+	SetExtra(h, nil, "")
+	require.Len(t, h, 5)
+}

@@ -84,3 +84,24 @@ func JoinURL(base *url.URL, extra url.Values, path string) Target {
 	u.RawQuery, u.ForceQuery = "", false
 	return Target{URL: full, Shown: u.String()}
 }
+
+// WithQuery returns t with extra merged into its URL's query, each
+// parameter replacing one of the same name; parameters with an empty name
+// are skipped. Shown is kept. t is returned as is when extra is empty.
+func WithQuery(t Target, extra url.Values) (Target, error) {
+	if len(extra) == 0 {
+		return t, nil
+	}
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return t, RedactURL(err, t.Shown)
+	}
+	q := u.Query()
+	for k, vs := range extra {
+		if k != "" {
+			q[k] = vs
+		}
+	}
+	u.RawQuery = q.Encode()
+	return Target{URL: u.String(), Shown: t.Shown}, nil
+}

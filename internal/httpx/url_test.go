@@ -105,3 +105,23 @@ func TestCheckQuery(t *testing.T) {
 	CheckQuery(url.Values{"": {"v"}, "ok": {"1"}}, fail)
 	require.Equal(t, []string{"query parameter names must not be empty"}, problems)
 }
+
+func TestWithQuery(t *testing.T) {
+	base := Target{URL: "https://x.example/v1/messages?api-version=old&tenant=a", Shown: "https://x.example/v1/messages"}
+	for _, tc := range []struct {
+		name  string
+		extra url.Values
+		want  string
+	}{
+		{"none", nil, base.URL},
+		{"added", url.Values{"beta": {"1"}}, "https://x.example/v1/messages?api-version=old&beta=1&tenant=a"},
+		{"replaces", url.Values{"api-version": {"new"}}, "https://x.example/v1/messages?api-version=new&tenant=a"},
+		{"empty name skipped", url.Values{"": {"x"}}, "https://x.example/v1/messages?api-version=old&tenant=a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := WithQuery(base, tc.extra)
+			require.NoError(t, err)
+			require.Equal(t, Target{URL: tc.want, Shown: base.Shown}, got)
+		})
+	}
+}

@@ -174,10 +174,13 @@ func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
 // The request carries Content-Type: application/json, Accept
 // (text/event-stream when req.Stream, else application/json), User-Agent,
 // anthropic-version (the client's, if req.Header has one, else
-// Config.Version), anthropic-beta (Config.Header's values and all of the
-// client's), the other Config.Header entries and the key in the configured
-// header (no credential at all when key.Secret is empty). No other client
-// header is forwarded; credentials in req.Header never are.
+// Config.Version), anthropic-beta (Config.Header's values, all of the
+// client's and req.ExtraHeader's), the other Config.Header entries, the
+// other req.ExtraHeader entries (replacing any of those, anthropic-version
+// included) and the key in the configured header (no credential at all
+// when key.Secret is empty), at the messages URL with req.ExtraQuery merged
+// into its query. No other client header is forwarded; credentials in
+// req.Header never are.
 //
 // The error wraps providers.ErrNotSent when the request provably never
 // reached the upstream: it could not be built, ctx was done before it was
@@ -195,7 +198,11 @@ func (p *Provider) Do(ctx context.Context, req *providers.Request, key providers
 		return nil, fmt.Errorf("anthropic: %s: key %q cannot be sent in a header (control characters): %w",
 			p.name, key.ID, providers.ErrNotSent)
 	}
-	resp, notSent, err := httpx.Send(ctx, p.client, p.traceable, p.target, p.requestHeader(req, secret), req.Body)
+	t, err := httpx.WithQuery(p.target, req.ExtraQuery)
+	if err != nil {
+		return nil, fmt.Errorf("anthropic: %s: %w: %w", p.name, providers.ErrNotSent, err)
+	}
+	resp, notSent, err := httpx.Send(ctx, p.client, p.traceable, t, p.requestHeader(req, secret), req.Body)
 	switch {
 	case err == nil:
 		return resp, nil
@@ -224,9 +231,15 @@ func (p *Provider) requestHeader(req *providers.Request, secret string) http.Hea
 			beta = append(beta, v)
 		}
 	}
+	for _, v := range req.ExtraHeader["Anthropic-Beta"] {
+		if httpx.ValidHeaderValue(v) && !slices.Contains(beta, v) {
+			beta = append(beta, v)
+		}
+	}
 	if len(beta) > 0 {
 		h["Anthropic-Beta"] = beta
 	}
+	httpx.SetExtra(h, req.ExtraHeader, "Anthropic-Beta")
 	httpx.SetStandard(h, req.Stream, p.userAgent)
 	httpx.SetKey(h, p.authName, secret)
 	return h

@@ -128,6 +128,24 @@ func TestBetaPassthrough(t *testing.T) {
 	}
 }
 
+func TestExtraHeaderAndQuery(t *testing.T) {
+	s := providertest.Start(t, providers.FormatAnthropic)
+	p := newProvider(t, anthropic.Config{BaseURL: s.URL, Query: url.Values{"tenant": {"a"}},
+		Header: http.Header{"Anthropic-Beta": {"files-api-2025-04-14"}, "X-Config": {"config"}}})
+	req := messagesRequest(false, http.Header{"Anthropic-Beta": {"prompt-caching-2024-07-31"}, "Anthropic-Version": {"2023-01-01"}})
+	req.ExtraHeader = http.Header{"Anthropic-Beta": {"context-1m-2025-08-07", "files-api-2025-04-14"},
+		"Anthropic-Version": {"2024-10-22"}, "X-Config": {"model"}, "Content-Type": {"text/plain"}}
+	req.ExtraQuery = url.Values{"tenant": {"b"}, "region": {"eu"}}
+	rec := send(t, s, p, req, providers.Key{ID: "k", Secret: secret})
+	require.Equal(t, []string{"files-api-2025-04-14", "prompt-caching-2024-07-31", "context-1m-2025-08-07"}, rec.Header.Values("Anthropic-Beta"))
+	require.Equal(t, []string{"2024-10-22"}, rec.Header.Values("Anthropic-Version"), "the policy's version wins")
+	require.Equal(t, []string{"model"}, rec.Header.Values("X-Config"))
+	require.Equal(t, []string{"application/json"}, rec.Header.Values("Content-Type"))
+	require.Equal(t, []string{secret}, rec.Header.Values("X-Api-Key"))
+	require.Equal(t, "region=eu&tenant=b", rec.RawQuery)
+	require.Equal(t, "/v1/messages", rec.Path)
+}
+
 func TestAuth(t *testing.T) {
 	tests := []struct {
 		name       string

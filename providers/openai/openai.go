@@ -212,7 +212,8 @@ func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
 // when key.Secret is empty), and from req.Header only OpenAI-Beta,
 // HTTP-Referer and X-Title, plus OpenAI-Organization and OpenAI-Project
 // when the key was passed through from the client
-// (key.Source == providers.KeyClient).
+// (key.Source == providers.KeyClient), then req.ExtraHeader (replacing
+// any of those), and req.ExtraQuery merged into the URL's query.
 // Credentials in req.Header are never forwarded.
 //
 // The error wraps providers.ErrNotSent when the request provably never
@@ -231,6 +232,12 @@ func (p *Provider) Do(ctx context.Context, req *providers.Request, key providers
 	if !httpx.ValidHeaderValue(secret) {
 		return nil, fmt.Errorf("openai: %s %s: key %q cannot be sent in a header (control characters): %w",
 			p.name, req.Surface, key.ID, providers.ErrNotSent)
+	}
+	if len(req.ExtraQuery) > 0 {
+		var err error
+		if t, err = httpx.WithQuery(t, req.ExtraQuery); err != nil {
+			return nil, fmt.Errorf("openai: %s %s: %w: %w", p.name, req.Surface, providers.ErrNotSent, err)
+		}
 	}
 	resp, notSent, err := httpx.Send(ctx, p.client, p.traceable, t, p.requestHeader(req, key, secret), req.Body)
 	switch {
@@ -268,6 +275,7 @@ func (p *Provider) requestHeader(req *providers.Request, key providers.Key, secr
 			}
 		}
 	}
+	httpx.SetExtra(h, req.ExtraHeader, "")
 	httpx.SetStandard(h, req.Stream, p.userAgent)
 	httpx.SetKey(h, p.authName, secret)
 	return h

@@ -258,6 +258,28 @@ func TestHeaderForwarding(t *testing.T) {
 		require.Empty(t, rec.Header.Values("Injected"))
 		require.Equal(t, "ok", rec.Header.Get("Openai-Beta"))
 	})
+	t.Run("extra headers and query", func(t *testing.T) {
+		s := providertest.Start(t, providers.FormatOpenAI)
+		p := newProvider(t, openai.Config{BaseURL: s.URL + "?api-version=old&tenant=a",
+			Header: http.Header{"X-Config": {"config"}, "Openai-Organization": {"org-operator"}}})
+		req := chatRequest(false, http.Header{"X-Title": {"Client App"}})
+		req.ExtraHeader = http.Header{"X-Config": {"model"}, "X-Title": {"Operator"}, "X-New": {"n"},
+			"Authorization": {"Bearer extra"}, "User-Agent": {"extra"}}
+		req.ExtraQuery = url.Values{"api-version": {"new"}, "deployment": {"d1"}}
+		_, rec := send(t, s, p, req, providers.Key{ID: "k", Secret: secret})
+		require.Equal(t, []string{"model"}, rec.Header.Values("X-Config"), "replaces the configured header")
+		require.Equal(t, []string{"Operator"}, rec.Header.Values("X-Title"), "replaces the client's")
+		require.Equal(t, []string{"n"}, rec.Header.Values("X-New"))
+		require.Equal(t, []string{"org-operator"}, rec.Header.Values("Openai-Organization"))
+		require.Equal(t, []string{"Bearer " + secret}, rec.Header.Values("Authorization"), "the key wins")
+		require.Equal(t, []string{"llmgate"}, rec.Header.Values("User-Agent"), "managed headers are kept")
+		require.Equal(t, "api-version=new&deployment=d1&tenant=a", rec.RawQuery)
+		require.Equal(t, "/v1/chat/completions", rec.Path)
+
+		_, rec = send(t, s, p, chatRequest(false, nil), providers.Key{ID: "k", Secret: secret})
+		require.Equal(t, "api-version=old&tenant=a", rec.RawQuery, "extras are per request")
+		require.Equal(t, []string{"config"}, rec.Header.Values("X-Config"))
+	})
 	t.Run("custom user agent", func(t *testing.T) {
 		s := providertest.Start(t, providers.FormatOpenAI)
 		p := newProvider(t, openai.Config{BaseURL: s.URL, UserAgent: "my-app/1.0"})
