@@ -106,7 +106,10 @@ type Store struct {
 	last     atomic.Int64 // the latest ledgerNow, unix microseconds
 }
 
-var _ keys.KeyStore = (*Store)(nil)
+var (
+	_ keys.KeyStore = (*Store)(nil)
+	_ keys.Pinger   = (*Store)(nil)
+)
 
 // Open opens (creating it when missing) the SQLite database at dsn, applies
 // the embedded migrations and returns the Store. It fails with
@@ -217,6 +220,17 @@ func (s *Store) Close() error {
 		err = errors.Join(err, s.r.Close())
 	}
 	return err
+}
+
+// Ping checks that the database answers a query on a reader connection
+// (keys.Pinger), for readiness probes. It fails with keys.ErrUnavailable
+// after Close or when the database cannot be read.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return dbError("ping", err)
+	}
+	return nil
 }
 
 // stamp returns the store clock's now, in UTC to the microsecond.
