@@ -111,13 +111,16 @@ func (s *sweeper) start() {
 
 func (s *sweeper) run() {
 	defer close(s.done)
+	// The channel, not the field: stop clears the field once run has
+	// returned, when a watcher below may still be selecting.
+	stopc := s.stopc
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), max(s.interval, 10*time.Second))
 		go func() { // stop cancels a sweep in progress
 			select {
-			case <-s.stopc:
+			case <-stopc:
 				cancel()
 			case <-ctx.Done():
 			}
@@ -132,7 +135,7 @@ func (s *sweeper) run() {
 				"lots_expired", res.LotsExpired, "expired", res.Expired.String())
 		}
 		select {
-		case <-s.stopc:
+		case <-stopc:
 			return
 		case <-t.C:
 		}
