@@ -65,6 +65,7 @@ type call struct {
 	sreq          strategy.Request // the request as selection strategies see it, once sreqSet
 	sreqSet       bool
 	explain       bool // an Explain: plan only, change no state
+	streaming     bool // counted in Gateway.streams until finish
 
 	// Metering (metering.go).
 	outCap        int64 // the maximum output tokens sent upstream, 0 when the client's stand
@@ -133,6 +134,10 @@ func (c *call) readRequest() *Error {
 	c.parsed = p
 	if p.stream && !c.surface.Streams() {
 		return &Error{Kind: KindInvalidRequest, Param: "stream", Message: string(c.surface) + " requests cannot stream"}
+	}
+	if p.stream && !c.explain {
+		c.streaming = true
+		c.g.streams.Add(1)
 	}
 	if n := len(p.models) + btoi(p.model != ""); n > c.cfg.maxModels {
 		return &Error{Kind: KindInvalidRequest, Param: "models",
@@ -313,6 +318,9 @@ func (c *call) recoverPanic() {
 // short the accounting of what it used.
 func (c *call) finish() {
 	ctx := context.WithoutCancel(c.r.Context())
+	if c.streaming {
+		c.g.streams.Add(-1)
+	}
 	if !c.writeDeadline.IsZero() {
 		_ = c.rc.SetWriteDeadline(time.Time{})
 	}

@@ -78,6 +78,8 @@ type Gateway struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	counter   *tokens.Counter // tiktoken, for prompts and answers metering must count
+	inFlight  atomic.Int64    // requests being served (InFlight)
+	streams   atomic.Int64    // streaming API requests among them
 }
 
 // New builds a Gateway from options. It applies every option, then checks
@@ -293,6 +295,8 @@ func formatForPath(path string) providers.Format {
 // carries Llmgate-Request-Id and Llmgate-Attempts, and every request emits
 // one Event.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.inFlight.Add(1)
+	defer g.inFlight.Add(-1)
 	c := g.newCall(w, r)
 	defer c.finish() // on every path: success, failure, disconnect, panic
 	defer c.recoverPanic()

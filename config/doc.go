@@ -53,6 +53,9 @@
 //	listen: "127.0.0.1:8080"        # server: host:port (llmgate -listen overrides it)
 //	max_connections: 4096           # server: connections served at once; more wait to be accepted
 //	log: {level: info, format: text}   # server: debug|info|warn|error; text|json
+//	metrics:                        # server: Prometheus metrics (package metrics/prommetrics)
+//	  listen: 127.0.0.1:9464        # serves GET /metrics, /healthz and /readyz; default: on admin.listen, if set
+//	shutdown_timeout: 30s           # server: on SIGTERM, wait this long for requests in flight (streams too)
 //
 //	store: sqlite:./llmgate.db      # key store of gateway API keys; or postgres://user@host/db?sslmode=disable [WithKeyStore]
 //	endpoint: prod                  # this gateway's name in the store; keys work only here; default "default"
@@ -253,9 +256,20 @@
 //   - max_connections (server): connections beyond it are not accepted
 //     until one closes; they wait in the kernel's accept queue. Default
 //     4096.
+//   - metrics (server): GET /metrics (Prometheus text format), /healthz
+//     (the process is alive) and /readyz (the gateway has a provider to
+//     call and its store answers a ping; 503 while shutting down) on a
+//     listener of their own, unauthenticated: keep it off public
+//     networks. Without metrics.listen, the admin listener serves them.
+//     llmgate -metrics-listen overrides it.
+//   - shutdown_timeout (server): on SIGTERM or SIGINT the server stops
+//     accepting connections, reports not ready, and waits this long for
+//     the requests in flight, streams included, to finish; then it
+//     closes their connections. Default 30s.
 //
-// The listen address, max_connections, log.format, store,
-// admin.listen and events apply at start; a reload (SIGHUP to the server) applies
-// everything else, log.level, endpoint, gateway_keys, the key-encryption
-// keys, the admin token, credits and limits included.
+// The listen address, max_connections, log.format, store, admin.listen,
+// metrics.listen and events apply at start; a reload (SIGHUP to the
+// server) applies everything else, log.level, endpoint, gateway_keys, the
+// key-encryption keys, the admin token, credits, limits and
+// shutdown_timeout included.
 package config

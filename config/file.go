@@ -34,6 +34,14 @@ type File struct {
 	MaxConnections *int `yaml:"max_connections"`
 	// Log configures the server's log. Server setting: Options ignores it.
 	Log Log `yaml:"log"`
+	// Metrics configures the listener of the Prometheus metrics. Server
+	// setting: Options ignores it.
+	Metrics Metrics `yaml:"metrics"`
+	// ShutdownTimeout bounds how long a graceful shutdown (SIGTERM or
+	// SIGINT) waits for the requests in flight, long streams included,
+	// before it closes their connections; default DefaultShutdownTimeout.
+	// Server setting: Options ignores it.
+	ShutdownTimeout *time.Duration `yaml:"shutdown_timeout"`
 
 	// Store is the key store of gateway API keys: "sqlite:PATH" or a
 	// "postgres://" URL (see StoreDSN). It may hold a password, so it
@@ -298,7 +306,7 @@ func ReadFile(path string, env func(string) string) (*File, error) {
 // Parse checks only what is the file's own business: YAML syntax, unknown
 // fields, values of the wrong YAML type, unset variables, the strings
 // no option takes (log level and format, pass_through, modalities,
-// listen, max_connections), the key store fields (store, endpoint,
+// listen, max_connections, metrics, shutdown_timeout), the key store fields (store, endpoint,
 // gateway_keys, key_encryption_keys, admin), credits and events, which no
 // option of File.Options carries, and limits. Everything the options take is checked by
 // gateway.New; Explain maps its errors to the file.
@@ -405,6 +413,7 @@ func (d *decoder) check(f *File) {
 			}
 		}
 	}
+	d.checkServer(f)
 	d.checkKeys(f)
 	d.checkCredits(f)
 	d.checkEvents(f)

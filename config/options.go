@@ -13,8 +13,8 @@ import (
 // Options returns the gateway options the file describes, as written:
 // checking them is gateway.New's job (Explain maps its errors back to the
 // file). Fields that Parse found faulty are left out, so that New reports
-// the problems of the rest. Server settings (listen, max_connections, log)
-// have no option.
+// the problems of the rest. Server settings (listen, max_connections, log,
+// metrics, shutdown_timeout) have no option.
 func (f *File) Options() []gateway.Option {
 	var opts []gateway.Option
 	add := func(o gateway.Option) { opts = append(opts, o) }

@@ -214,6 +214,15 @@ type Watcher interface {
 	Watch(ctx context.Context, changed func(hash [32]byte)) error
 }
 
+// Pinger is an optional capability of a KeyStore backed by a database:
+// Ping makes one round trip to it, so that a readiness probe can tell a
+// store that answers from one that cannot. It returns an error wrapping
+// ErrUnavailable when the store could not answer (or ctx's error when ctx
+// ended first).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Closer is implemented by stores holding resources (connections).
 type Closer interface {
 	Close() error

@@ -9,6 +9,9 @@
 //	llmgate                         serve the providers whose API keys are set
 //	                                in the environment, or run in demo mode
 //	llmgate -listen 0.0.0.0:9000    override the listen address
+//	llmgate -metrics-listen 127.0.0.1:9464
+//	                                serve GET /metrics, /healthz and /readyz on
+//	                                a listener of their own
 //	llmgate -version                print the version
 //	llmgate keys create -config llmgate.yaml [-description D] [-account A]
 //	        [-expires 720h] [-allow-providers a,b] [-allow-models x,y]
@@ -78,8 +81,9 @@
 // /admin/ (POST /admin/v1/keys, GET /admin/v1/keys, PATCH and DELETE
 // /admin/v1/keys/{id}, provider keys under /admin/v1/keys/{id}/provider_keys;
 // credits under /admin/v1/credits/... and usage under /admin/v1/usage when
-// the store keeps credits, else they answer 501) with GET /healthz, authenticated by Authorization: Bearer and the admin
-// token. Changes made through it apply to this server at once. Provider
+// the store keeps credits, else they answer 501), authenticated by
+// Authorization: Bearer and the admin token, beside GET /healthz, /readyz
+// and /metrics (see Metrics), which need no token. Changes made through it apply to this server at once. Provider
 // keys attached to a gateway key are sealed with the first of
 // key_encryption_keys and replace the configured keys of their provider for
 // requests with that key. Keep the admin listener on a private address.
@@ -111,9 +115,26 @@
 // gateway_keys, the key-encryption keys and the admin token apply on
 // reload.
 //
+// # Metrics and probes
+//
+// The server exports Prometheus metrics (package
+// github.com/llmgate/gateway/metrics/prommetrics: requests, attempts,
+// failovers, tokens, cost, latencies, streams in flight, keys cooling
+// down, with the Go runtime's and the process's) at GET /metrics on the
+// listener of metrics.listen (or -metrics-listen), else on the admin
+// listener, else nowhere; that listener also answers GET /healthz and
+// /readyz, and 404 to anything else. It is unauthenticated: keep it on a
+// private address.
+//
+// GET /healthz answers 200 "ok" while the process runs. GET /readyz
+// answers 200 "ready" when the server should be sent requests, else 503
+// "not ready: " and why: it is shutting down, the gateway has no provider
+// it may call, or the key store does not answer a ping within 2 seconds.
+// Both are also served on the API listener.
+//
 // # Server
 //
-// GET /healthz answers 200 "ok"; every other request, whatever its path,
+// Every request but GET /healthz and /readyz, whatever its path,
 // goes to the gateway, so that unknown and unclean paths ("//v1/...",
 // "/v1/x/../...") get a JSON 404 in the client's dialect with the
 // gateway's headers rather than a redirect. On a loopback address the
@@ -142,8 +163,9 @@
 //
 // SIGHUP reloads the configuration file: it is read and checked again,
 // and applied to the running gateway (providers, keys, models, timeouts,
-// log.level, everything but listen, max_connections and log.format, which
-// apply at start). The log says what changed (providers added, removed and
+// log.level, shutdown_timeout, everything but listen, max_connections,
+// log.format, store, admin.listen and metrics.listen, which apply at
+// start). The log says what changed (providers added, removed and
 // changed, the number of keys of each provider, the default models, the
 // other settings changed) and what is now reachable; key values are never
 // logged. A file with problems is refused, with every problem and its line
@@ -155,11 +177,17 @@
 // that a log rotator can rename them first; the events sinks themselves
 // are opened at start, and a change of events takes a restart.
 //
-// SIGINT and SIGTERM shut the server down gracefully: in-flight requests,
-// streams included, get up to 30 seconds to finish; then the admin
-// listener stops, the gateway flushes the keys' last-used times, the
-// event sinks write and send what they queued (for up to 10 seconds) and
-// log their counts, and the key store is closed.
+// SIGINT and SIGTERM shut the server down gracefully: /readyz answers 503
+// at once, the API listener stops accepting connections, and the requests
+// in flight, streams included, get up to shutdown_timeout (default 30s,
+// applied as of the last reload) to finish; the connections of those
+// still running then are closed, which cancels their upstream requests.
+// The log says how many requests and streams were in flight at each step.
+// The admin and metrics listeners serve until the drain ends, so it can be
+// watched; then they stop, the gateway flushes the keys' last-used times,
+// the event sinks write and send what they queued (for up to 10
+// seconds) and log their counts, and the key store is closed. A second signal during the drain kills the
+// process.
 //
 // # Request events
 //

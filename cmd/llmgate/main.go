@@ -32,13 +32,12 @@ const (
 	DefaultListen = "127.0.0.1:8080"
 	// DefaultMaxConnections is the default of max_connections.
 	DefaultMaxConnections = 4096
-	// shutdownTimeout bounds how long a graceful shutdown waits for
-	// in-flight requests (long streams included) before closing their
-	// connections.
-	shutdownTimeout = 30 * time.Second
 	// eventsCloseTimeout bounds how long the event sinks get, at
 	// shutdown, to write and send the events they queued.
 	eventsCloseTimeout = 10 * time.Second
+	// sideShutdownTimeout bounds the graceful shutdown of the admin and
+	// metrics listeners, whose requests are short.
+	sideShutdownTimeout = 5 * time.Second
 )
 
 // limits are the http.Server's own bounds. ReadTimeout bounds the arrival
@@ -61,13 +60,14 @@ func defaultLimits() limits {
 
 // hooks let tests watch and tune serve.
 type hooks struct {
-	ready  func(addr string, s *server) // called once connections are accepted
-	limits *limits                      // replaces defaultLimits()
-	open   opener                       // replaces openStore
+	ready        func(addr string, s *server) // called once connections are accepted
+	metricsReady func(addr string)            // called with the metrics listener's address, when there is one
+	limits       *limits                      // replaces defaultLimits()
+	open         opener                       // replaces openStore
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := shutdownSignals()
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "llmgate:", err)
@@ -101,8 +101,9 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	listen := fs.String("listen", "", "listen `address` (host:port), overriding the configuration (default "+DefaultListen+")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	explain := fs.Bool("explain", false, "serve POST /v1/explain[?path=/v1/messages]: the plan a request body would follow, without calling a provider")
+	metricsListen := fs.String("metrics-listen", "", "`address` (host:port) of a listener serving GET /metrics, /healthz and /readyz, overriding the configuration's metrics.listen")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-explain] [-version]\n"+
+		fmt.Fprintf(fs.Output(), "Usage: llmgate [-config FILE] [-listen ADDR] [-metrics-listen ADDR] [-explain] [-version]\n"+
 			"       llmgate keys create|list|revoke|rewrap -config FILE ...   (llmgate keys -h)\n"+
 			"       llmgate credits buy|balance|transactions -config FILE ...   (llmgate credits -h)\n"+
 			"       llmgate usage -config FILE [-account A] [-group-by day,provider,model] ...   (llmgate usage -h)\n\n"+
@@ -110,7 +111,8 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 			"environment (%s), or runs in demo mode when none is.\n"+
 			"With store: in the file, every request needs a gateway API key (create one\n"+
 			"with llmgate keys create, or through the admin API of admin:).\n"+
-			"SIGHUP reloads the configuration file.\n"+
+			"SIGHUP reloads the configuration file; SIGTERM drains the requests in flight\n"+
+			"(within shutdown_timeout, default 30s) and stops.\n"+
 			"Configuration reference: go doc github.com/llmgate/gateway/config\n\n", envKeyNames())
 		fs.PrintDefaults()
 	}
@@ -157,13 +159,27 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 		return err
 	}
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), sideShutdownTimeout)
 		defer cancel()
 		s.admin.shutdown(sctx)
 	}()
+	maddr := s.file.Metrics.Listen
+	if *metricsListen != "" {
+		maddr = *metricsListen
+	}
+	ms, err := s.startMetrics(maddr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), sideShutdownTimeout)
+		defer cancel()
+		ms.shutdown(sctx)
+	}()
 	base := "http://" + ln.Addr().String()
 	attrs := []any{"addr", ln.Addr().String(), "mode", s.mode, "version", buildVersion(),
-		"providers", strings.Join(s.gw.Providers(), ","), "pass_through", s.gw.PassThrough().String(), "gateway_keys", s.keysMode()}
+		"providers", strings.Join(s.gw.Providers(), ","), "pass_through", s.gw.PassThrough().String(), "gateway_keys", s.keysMode(),
+		"metrics", s.metricsAddr(ms)}
 	if s.store != nil {
 		attrs = append(attrs, "endpoint", s.file.EndpointName(), "store", s.file.StoreName(), "metering", s.meteringMode())
 	}
@@ -191,6 +207,9 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	if h.ready != nil {
 		h.ready(ln.Addr().String(), s)
 	}
+	if h.metricsReady != nil && ms != nil {
+		h.metricsReady(ms.addr)
+	}
 
 	var failure error // the admin listener's, which stops the server too
 	for done := false; !done; {
@@ -199,32 +218,26 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 			return err
 		case <-s.admin.failed():
 			failure, done = fmt.Errorf("admin listener: %w", s.admin.err), true
+		case <-ms.failed():
+			failure, done = fmt.Errorf("metrics listener: %w", ms.err), true
 		case <-hup:
 			_ = s.reload() // logged; on failure the configuration in force stays
 		case <-ctx.Done():
 			done = true
 		}
 	}
-	s.logger.Info("llmgate shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		s.logger.Warn("graceful shutdown incomplete; closing connections", "err", err)
-		_ = srv.Close()
-	}
-	<-errc // http.ErrServerClosed
+	s.drain(srv, errc)
 	return failure
 }
 
-// handler answers GET /healthz and hands every other request, whatever its
-// path, to the gateway, which answers unknown and unclean paths ("//v1/…",
-// "/v1/x/../…") with a 404 in the client's dialect; http.ServeMux would
-// redirect them with a bare 307.
+// handler answers GET /healthz and /readyz and hands every other request,
+// whatever its path, to the gateway, which answers unknown and unclean
+// paths ("//v1/…", "/v1/x/../…") with a 404 in the client's dialect;
+// http.ServeMux would redirect them with a bare 307. /metrics is served
+// on the admin or metrics listener only.
 func (s *server) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_, _ = io.WriteString(w, "ok\n")
+		if s.serveOps(w, r, false) {
 			return
 		}
 		if s.explain && r.URL.Path == "/v1/explain" {

@@ -183,7 +183,7 @@ func TestRunFlags(t *testing.T) {
 		wantStderr string
 	}{
 		{name: "version", args: []string{"-version"}, wantStdout: "llmgate "},
-		{name: "help", args: []string{"-h"}, wantStderr: "Usage: llmgate [-config FILE] [-listen ADDR] [-explain] [-version]"},
+		{name: "help", args: []string{"-h"}, wantStderr: "Usage: llmgate [-config FILE] [-listen ADDR] [-metrics-listen ADDR] [-explain] [-version]"},
 		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined: -nope"},
 		{name: "extra argument", args: []string{"serve"}, wantErr: `unexpected arguments ["serve"]`},
 		{name: "missing config file", args: []string{"-config", filepath.Join(t.TempDir(), "none.yaml")}, wantErr: "none.yaml: no such file"},

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	gateway "github.com/llmgate/gateway"
 	"github.com/llmgate/gateway/config"
@@ -36,6 +37,12 @@ type server struct {
 	hosts   []string       // Host names allowed unless the file lists some; nil: every Host
 	explain bool           // serve POST /v1/explain (-explain)
 	closes  []func()
+
+	// ops holds the metrics exporter, fed by the gateway's events, and
+	// their registry; draining is set when a shutdown begins, which makes
+	// /readyz answer 503.
+	ops      *ops
+	draining atomic.Bool
 
 	// open opens the store (openStore, or a test's).
 	open opener
@@ -81,7 +88,7 @@ func setup(configPath string, env func(string) string, stderr io.Writer) (*serve
 func newServer(mode string, f *config.File, stderr io.Writer) *server {
 	level := new(slog.LevelVar)
 	level.Set(f.Log.SlogLevel())
-	return &server{mode: mode, file: f, level: level, logger: f.Log.NewLogger(stderr, level)}
+	return &server{mode: mode, file: f, level: level, logger: f.Log.NewLogger(stderr, level), ops: newOps()}
 }
 
 // listenAddr returns the file's listen address or DefaultListen.
@@ -138,6 +145,7 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 	s.gw = gw
+	s.ops.exporter.Bind(gw)
 	if s.path != "" {
 		s.logger.Info("llmgate configured", "config", s.path, "providers", len(s.file.Providers))
 	}
@@ -174,6 +182,7 @@ func (s *server) extraOptions(f *config.File) []gateway.Option {
 	opts := []gateway.Option{
 		gateway.WithLogger(s.logger),
 		gateway.WithEventSink(gateway.SlogSink{Logger: s.logger, Level: slog.LevelInfo}),
+		gateway.WithEventSink(s.ops.exporter),
 	}
 	if s.events != nil {
 		opts = append(opts, s.events.Options()...)
@@ -357,7 +366,7 @@ func (s *server) logChanges(old, cur *config.File) {
 	s.logger.Info("configuration reloaded", attrs...)
 	for _, name := range settings {
 		switch name {
-		case "listen", "max_connections":
+		case "listen", "max_connections", "metrics":
 			s.logger.Warn(fmt.Sprintf("%s changed in the configuration file; it takes effect when llmgate restarts", name), "config", s.path)
 		case "events":
 			s.logger.Warn("events changed in the configuration file; it takes effect when llmgate restarts", "config", s.path)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -295,6 +296,8 @@ func TestExampleConfigOptions(t *testing.T) {
 	require.Equal(t, "sqlite:./llmgate.db", f.StoreName())
 	require.Equal(t, "127.0.0.1:9090", f.Admin.Listen)
 	require.Len(t, f.Events, 2)
+	require.Equal(t, "127.0.0.1:9464", f.Metrics.Listen)
+	require.Equal(t, 30*time.Second, f.ShutdownTimeoutOrDefault())
 	s, err := f.Sealer()
 	require.NoError(t, err)
 	require.Equal(t, "kek-2026-12", s.Current())
@@ -304,7 +307,7 @@ func TestExampleConfigOptions(t *testing.T) {
 		"only_allow_configured_models", "default_models", "max_request_bytes", "max_response_bytes",
 		"max_event_bytes", "stream_holdback", "fail_fast_statuses", "key_cooldowns", "max_models",
 		"max_attempts", "pass_through", "error_detail", "cors_origins", "forward_headers", "allowed_hosts", "log",
-		"store", "endpoint", "gateway_keys", "key_encryption_keys", "admin", "events",
+		"store", "endpoint", "gateway_keys", "key_encryption_keys", "admin", "events", "metrics", "shutdown_timeout",
 	} {
 		require.True(t, strings.Contains(string(data), "\n"+field+":") || strings.Contains(string(data), "\n# "+field+":"), field)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -57,10 +56,11 @@ func openStore(ctx context.Context, f *config.File, logger *slog.Logger) (keySto
 // adminServer serves the admin API on a listener of its own:
 // /admin/v1/keys..., and /admin/v1/credits/... and /admin/v1/usage when the
 // store keeps credits (package admin, with its prefix stripped), and GET
-// /healthz. Its handler is replaced on reload (token, endpoint, key
-// encryption keys); its address and store stay.
+// /healthz, /readyz and /metrics. Its handler is replaced on reload
+// (token, endpoint, key encryption keys); its address and store stay.
 type adminServer struct {
 	api  atomic.Pointer[http.Handler]
+	ops  func(w http.ResponseWriter, r *http.Request) bool // serves /healthz, /readyz and /metrics
 	srv  *http.Server
 	addr string
 	done chan struct{} // closed when Serve returns
@@ -99,7 +99,8 @@ func (s *server) startAdmin() error {
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	a := &adminServer{addr: ln.Addr().String(), done: make(chan struct{})}
+	a := &adminServer{addr: ln.Addr().String(), done: make(chan struct{}),
+		ops: func(w http.ResponseWriter, r *http.Request) bool { return s.serveOps(w, r, true) }}
 	a.api.Store(&h)
 	a.srv = &http.Server{
 		Handler:           a,
@@ -119,11 +120,10 @@ func (s *server) startAdmin() error {
 	return nil
 }
 
-// ServeHTTP answers GET /healthz and hands /admin/... to the admin API.
+// ServeHTTP answers GET /healthz, /readyz and /metrics and hands
+// /admin/... to the admin API.
 func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
+	if a.ops(w, r) {
 		return
 	}
 	(*a.api.Load()).ServeHTTP(w, r)

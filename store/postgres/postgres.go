@@ -146,6 +146,21 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// Ping makes one round trip to the database on a pooled connection
+// (keys.Pinger), for readiness probes. It fails with keys.ErrUnavailable
+// after Close or when the database does not answer.
+func (s *Store) Ping(ctx context.Context) error {
+	select {
+	case <-s.done:
+		return fmt.Errorf("postgres: ping: %w: the store is closed", keys.ErrUnavailable)
+	default:
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return fail(ctx, "ping", err)
+	}
+	return nil
+}
+
 // Schema returns the schema the store's tables live in.
 func (s *Store) Schema() string { return s.schema }
 
@@ -154,6 +169,7 @@ var (
 	_ keys.KeyStore = (*Store)(nil)
 	_ keys.Watcher  = (*Store)(nil)
 	_ keys.Closer   = (*Store)(nil)
+	_ keys.Pinger   = (*Store)(nil)
 )
 
 // stamp returns the store clock's reading as stored: UTC, microseconds.

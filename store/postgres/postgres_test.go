@@ -127,10 +127,12 @@ func TestClosedStore(t *testing.T) {
 	require.NoError(t, err)
 	k, err := s.Create(ctx, testKey(1))
 	require.NoError(t, err)
+	require.NoError(t, s.Ping(ctx))
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close()) // twice: a no-op
 
 	calls := map[string]func() error{
+		"Ping":   func() error { return s.Ping(ctx) },
 		"Lookup": func() error { _, _, err := s.Lookup(ctx, k.Hash); return err },
 		"Create": func() error { _, err := s.Create(ctx, testKey(2)); return err },
 		"Get":    func() error { _, err := s.Get(ctx, k.ID); return err },

@@ -124,7 +124,10 @@ type Store struct {
 	closed   sync.Once
 }
 
-var _ keys.KeyStore = (*Store)(nil)
+var (
+	_ keys.KeyStore = (*Store)(nil)
+	_ keys.Pinger   = (*Store)(nil)
+)
 
 // Open opens (creating it when missing) the SQLite database at dsn, applies
 // the embedded migrations and returns the Store. It fails with
@@ -288,6 +291,17 @@ func (s *Store) close() error {
 		err = errors.Join(err, s.r.Close())
 	}
 	return err
+}
+
+// Ping checks that the database answers a query on a reader connection
+// (keys.Pinger), for readiness probes. It fails with keys.ErrUnavailable
+// after Close or when the database cannot be read.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return dbError("ping", err)
+	}
+	return nil
 }
 
 // stamp returns the store clock's now, in UTC to the microsecond.

@@ -111,9 +111,11 @@ func TestClosedStoreUnavailable(t *testing.T) {
 	ctx := context.Background()
 	k, err := s.Create(ctx, testKey(1, "e"))
 	require.NoError(t, err)
+	require.NoError(t, s.Ping(ctx))
 	require.NoError(t, s.Close())
 
 	calls := map[string]func() error{
+		"Ping":   func() error { return s.Ping(ctx) },
 		"Lookup": func() error { _, _, err := s.Lookup(ctx, k.Hash); return err },
 		"Create": func() error { _, err := s.Create(ctx, testKey(2, "e")); return err },
 		"Get":    func() error { _, err := s.Get(ctx, k.ID); return err },
