@@ -109,6 +109,7 @@ type dfa struct {
 	pages [maxStates / pageSize]atomic.Pointer[[pageSize]dstate]
 
 	mu    sync.Mutex // guards everything below and dstate.other
+	limit int32      // states cached at most (maxStates; less in tests)
 	n     int32
 	index map[string]int32
 	mark  []uint32 // per instruction: gen when visited
@@ -119,7 +120,7 @@ type dfa struct {
 }
 
 func newDFA(n *nfa, unanchored bool) *dfa {
-	d := &dfa{nfa: n, unanchored: unanchored, index: map[string]int32{}, mark: make([]uint32, len(n.insts))}
+	d := &dfa{nfa: n, unanchored: unanchored, limit: maxStates, index: map[string]int32{}, mark: make([]uint32, len(n.insts))}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.intern(nil) // deadState
@@ -221,7 +222,7 @@ func (d *dfa) intern(set []uint32) int32 {
 	if id, ok := d.index[string(d.key)]; ok {
 		return id
 	}
-	if d.n >= maxStates {
+	if d.n >= d.limit {
 		return giveUp
 	}
 	id := d.n

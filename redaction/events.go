@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/llmgate/gateway/internal/jsonx"
 )
@@ -149,19 +150,24 @@ func (s *EventStream) text(i int) *core {
 // there: what it held back is sent in lit too.
 func (s *EventStream) feed(t *core, data, lit []byte, at int, f jsonx.StringFlags, flush bool, copied *int) {
 	text := lit[1 : len(lit)-1]
-	if f&jsonx.StrEscaped != 0 {
+	if f&jsonx.StrEscaped != 0 || f&jsonx.StrNonASCII != 0 && !utf8.Valid(text) {
 		s.tmp, _ = jsonx.AppendUnquote(s.tmp[:0], lit)
 		text = s.tmp
 	}
 	got := t.feed(text)
+	same := len(got) == len(text) && (len(got) == 0 || &got[0] == &text[0])
 	if flush {
-		if rest := t.flush(); len(rest) > 0 {
-			s.join = append(append(s.join[:0], got...), rest...)
-			got = s.join
+		if len(t.buf) > t.off {
+			// got may be t's buffer, which flush reuses.
+			s.join = append(s.join[:0], got...)
+			s.join = append(s.join, t.flush()...)
+			got, same = s.join, false
+		} else {
+			t.flush()
 		}
 	}
-	if len(got) == len(text) && (len(got) == 0 || &got[0] == &text[0]) {
-		return // unchanged
+	if same {
+		return
 	}
 	s.out = append(s.out, data[*copied:at]...)
 	s.out = jsonx.AppendQuote(s.out, got)

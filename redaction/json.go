@@ -3,6 +3,7 @@ package redaction
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/llmgate/gateway/internal/jsonx"
 )
@@ -102,7 +103,8 @@ func (w *jsonWalker) value(s *jsonx.Scanner, depth int) bool {
 // str redacts the string literal lit found at body[at:].
 func (w *jsonWalker) str(lit []byte, f jsonx.StringFlags, at int) {
 	text := lit[1 : len(lit)-1]
-	if f&jsonx.StrEscaped != 0 {
+	if f&jsonx.StrEscaped != 0 || f&jsonx.StrNonASCII != 0 && !utf8.Valid(text) {
+		// Decoded as a JSON reader decodes it: invalid UTF-8 is U+FFFD.
 		w.tmp, _ = jsonx.AppendUnquote(w.tmp[:0], lit)
 		text = w.tmp
 	}
