@@ -79,6 +79,18 @@ type EventStream struct {
 
 	out, pre, tmp, key, join []byte
 	choices                  []choice
+
+	// The bytes up to the text of the last event parsed in full, and
+	// what the event said up to there; the bytes after the text of the
+	// last event read from there, and what the whole event said. See
+	// parseOpenAI.
+	prefix, suffix             []byte
+	hasSuffix                  bool
+	prefixChoice, suffixChoice choice
+	prefixEvent, suffixEvent   anthropicEvent
+	cand                       int // during a parse: where the text starts; -1 none yet, -2 not noted
+	candChoice                 choice
+	candEvent                  anthropicEvent
 }
 
 // choice is what one OpenAI event says of one choice.
@@ -268,114 +280,217 @@ func appendRaw(dst, raw []byte, def string) []byte {
 }
 
 // parseOpenAI validates a chat completion chunk and fills s.choices (and,
-// the first time, s.id, s.created and s.model).
+// the first time, s.id, s.created and s.model). The chunks of a stream
+// repeat the same bytes up to their content: an event that starts with
+// the bytes the last full parse read up to the content of its first
+// choice is read from there on, since the same bytes leave a parser in
+// the same state; and one that also ends with the bytes after the text
+// of the last event read that way says what that one said.
 func (s *EventStream) parseOpenAI(data []byte) error {
 	s.choices = s.choices[:0]
 	sc := jsonx.Scanner{Data: data}
-	for key, more, ok := s.nextKey(&sc, true); more || !ok; key, more, ok = s.nextKey(&sc, false) {
+	if n := len(s.prefix); n > 0 && len(data) > n && bytes.Equal(data[:n], s.prefix) {
+		sc.Pos, s.cand = n, -2
+		ch := s.prefixChoice
+		if !s.content(&sc, &ch) {
+			return s.invalid(&sc)
+		}
+		at, end := ch.at, sc.Pos
+		if s.hasSuffix && ch.lit != nil && bytes.Equal(data[end:], s.suffix) {
+			// The rest is the same too: so is what it says.
+			ch.index, ch.finished = s.suffixChoice.index, s.suffixChoice.finished
+			s.choices = append(s.choices, ch)
+			return nil
+		}
+		ok := s.deltaRest(&sc, &ch) && s.choiceRest(&sc, &ch)
+		if ok {
+			s.choices = append(s.choices, ch)
+			ok = s.choicesRest(&sc) && s.topRest(&sc)
+		}
 		if !ok {
 			return s.invalid(&sc)
 		}
-		start := sc.Pos
-		switch {
-		case string(key) == "choices" && sc.Peek() == '[':
-			if !s.parseChoices(&sc) {
-				return s.invalid(&sc)
-			}
-		case !sc.Skip(jsonx.MaxDepth):
-			return s.invalid(&sc)
-		case string(key) == "id" && s.id == nil:
-			s.id = append([]byte{}, data[start:sc.Pos]...)
-		case string(key) == "created" && s.created == nil:
-			s.created = append([]byte{}, data[start:sc.Pos]...)
-		case string(key) == "model" && s.model == nil:
-			s.model = append([]byte{}, data[start:sc.Pos]...)
+		if err := s.end(&sc); err != nil {
+			return err
 		}
+		if c := s.choices; len(c) == 1 && c[0].lit != nil && c[0].at == at {
+			s.suffix, s.hasSuffix = append(s.suffix[:0], data[end:]...), true
+			s.suffixChoice = c[0]
+		}
+		return nil
 	}
-	return s.end(&sc)
+	s.cand = -1
+	if !s.top(&sc) {
+		return s.invalid(&sc)
+	}
+	if err := s.end(&sc); err != nil {
+		return err
+	}
+	if s.cand >= 0 {
+		s.prefix = append(s.prefix[:0], data[:s.cand]...)
+		s.prefixChoice, s.hasSuffix = s.candChoice, false
+	}
+	return nil
 }
 
-// parseChoices reads the choices array.
-func (s *EventStream) parseChoices(sc *jsonx.Scanner) bool {
-	sc.Pos++ // '['
-	if sc.Peek() == ']' {
+// top reads a chunk's object.
+func (s *EventStream) top(sc *jsonx.Scanner) bool {
+	if !sc.Eat('{') {
+		return false
+	}
+	if sc.Peek() == '}' {
 		sc.Pos++
 		return true
 	}
+	return s.topMember(sc) && s.topRest(sc)
+}
+
+// topRest reads the chunk's members after one, to its end.
+func (s *EventStream) topRest(sc *jsonx.Scanner) bool {
 	for {
-		if sc.Peek() != '{' {
-			if !sc.Skip(jsonx.MaxDepth) {
-				return false
-			}
-		} else if !s.parseChoice(sc) {
+		more, ok := sc.Next('}')
+		if !ok || !more {
+			return ok
+		}
+		if !s.topMember(sc) {
 			return false
 		}
+	}
+}
+
+// topMember reads one member of the chunk.
+func (s *EventStream) topMember(sc *jsonx.Scanner) bool {
+	key, ok := s.readKey(sc)
+	if !ok {
+		return false
+	}
+	if string(key) == "choices" && sc.Peek() == '[' {
+		sc.Pos++
+		if sc.Peek() == ']' {
+			sc.Pos++
+			return true
+		}
+		return s.choice(sc) && s.choicesRest(sc)
+	}
+	start := sc.Pos
+	if !sc.Skip(jsonx.MaxDepth) {
+		return false
+	}
+	switch {
+	case string(key) == "id" && s.id == nil:
+		s.id = append([]byte{}, sc.Data[start:sc.Pos]...)
+	case string(key) == "created" && s.created == nil:
+		s.created = append([]byte{}, sc.Data[start:sc.Pos]...)
+	case string(key) == "model" && s.model == nil:
+		s.model = append([]byte{}, sc.Data[start:sc.Pos]...)
+	}
+	return true
+}
+
+// choicesRest reads the choices after one, to the array's end.
+func (s *EventStream) choicesRest(sc *jsonx.Scanner) bool {
+	for {
 		more, ok := sc.Next(']')
 		if !ok || !more {
 			return ok
 		}
+		if !s.choice(sc) {
+			return false
+		}
 	}
 }
 
-// parseChoice reads one choice object.
-func (s *EventStream) parseChoice(sc *jsonx.Scanner) bool {
-	ch := choice{}
-	for key, more, ok := s.nextKey(sc, true); more || !ok; key, more, ok = s.nextKey(sc, false) {
-		if !ok {
-			return false
-		}
-		switch {
-		case string(key) == "index" && isDigit(sc.Peek()):
-			if ch.index, ok = sc.Uint(); !ok {
-				return false
-			}
-		case string(key) == "finish_reason":
-			if ch.finished = !sc.Null(); ch.finished && !sc.Skip(jsonx.MaxDepth) {
-				return false
-			}
-		case string(key) == "delta" && sc.Peek() == '{':
-			for key, more, ok := s.nextKey(sc, true); more || !ok; key, more, ok = s.nextKey(sc, false) {
-				if !ok {
-					return false
-				}
-				if string(key) != "content" || sc.Peek() != '"' {
-					if !sc.Skip(jsonx.MaxDepth) {
-						return false
-					}
-					continue
-				}
-				if ch.lit, ch.flags, ok = sc.ReadString(); !ok {
-					return false
-				}
-				ch.at = sc.Pos - len(ch.lit)
-			}
-		default:
-			if !sc.Skip(jsonx.MaxDepth) {
-				return false
-			}
-		}
+// choice reads one element of choices.
+func (s *EventStream) choice(sc *jsonx.Scanner) bool {
+	if sc.Peek() != '{' {
+		return sc.Skip(jsonx.MaxDepth)
+	}
+	sc.Pos++
+	var ch choice
+	if sc.Peek() == '}' {
+		sc.Pos++
+	} else if !s.choiceMember(sc, &ch) || !s.choiceRest(sc, &ch) {
+		return false
 	}
 	s.choices = append(s.choices, ch)
 	return true
 }
 
-// nextKey reads the next key of an object and its colon: first for the
-// object's first member (it reads the '{'), then after each value. more
-// is false after the last member; ok is false for malformed JSON.
-func (s *EventStream) nextKey(sc *jsonx.Scanner, first bool) (key []byte, more, ok bool) {
-	if first {
-		if !sc.Eat('{') {
-			return nil, false, false
+// choiceRest reads a choice's members after one, to its end.
+func (s *EventStream) choiceRest(sc *jsonx.Scanner, ch *choice) bool {
+	for {
+		more, ok := sc.Next('}')
+		if !ok || !more {
+			return ok
 		}
+		if !s.choiceMember(sc, ch) {
+			return false
+		}
+	}
+}
+
+// choiceMember reads one member of a choice.
+func (s *EventStream) choiceMember(sc *jsonx.Scanner, ch *choice) bool {
+	key, ok := s.readKey(sc)
+	if !ok {
+		return false
+	}
+	switch {
+	case string(key) == "index" && isDigit(sc.Peek()):
+		ch.index, ok = sc.Uint()
+		return ok
+	case string(key) == "finish_reason":
+		ch.finished = !sc.Null()
+		return !ch.finished || sc.Skip(jsonx.MaxDepth)
+	case string(key) == "delta" && sc.Peek() == '{':
+		sc.Pos++
 		if sc.Peek() == '}' {
 			sc.Pos++
-			return nil, false, true
+			return true
 		}
-	} else if more, ok = sc.Next('}'); !ok || !more {
-		return nil, false, ok
+		return s.deltaMember(sc, ch) && s.deltaRest(sc, ch)
 	}
-	key, ok = s.readKey(sc)
-	return key, ok, ok
+	return sc.Skip(jsonx.MaxDepth)
+}
+
+// deltaRest reads a delta's members after one, to its end.
+func (s *EventStream) deltaRest(sc *jsonx.Scanner, ch *choice) bool {
+	for {
+		more, ok := sc.Next('}')
+		if !ok || !more {
+			return ok
+		}
+		if !s.deltaMember(sc, ch) {
+			return false
+		}
+	}
+}
+
+// deltaMember reads one member of a delta, noting where the first
+// choice's content starts.
+func (s *EventStream) deltaMember(sc *jsonx.Scanner, ch *choice) bool {
+	key, ok := s.readKey(sc)
+	if !ok {
+		return false
+	}
+	if string(key) != "content" {
+		return sc.Skip(jsonx.MaxDepth)
+	}
+	if s.cand == -1 && len(s.choices) == 0 && sc.Peek() == '"' {
+		s.cand, s.candChoice = sc.Pos, *ch
+	}
+	return s.content(sc, ch)
+}
+
+// content reads the value of a delta's content.
+func (s *EventStream) content(sc *jsonx.Scanner, ch *choice) bool {
+	if sc.Peek() != '"' {
+		ch.lit = nil
+		return sc.Skip(jsonx.MaxDepth)
+	}
+	lit, f, ok := sc.ReadString()
+	ch.lit, ch.flags, ch.at = lit, f, sc.Pos-len(lit)
+	return ok
 }
 
 // readKey reads an object key and its colon, decoding escapes.
@@ -405,6 +520,7 @@ func (s *EventStream) invalid(sc *jsonx.Scanner) error {
 // anthropicEvent is what one Anthropic event says.
 type anthropicEvent struct {
 	typ      []byte // the event's type, decoded
+	typAt    int    // where typ is in the data; -1 when it was decoded
 	index    int
 	hasIndex bool
 	textType bool   // delta.type is text_delta (content_block.type is text)
@@ -470,74 +586,158 @@ func (s *EventStream) flushBlock() {
 }
 
 // parseAnthropic validates an event and reads what redaction needs.
+// Like parseOpenAI, it reads an event that starts with the bytes up to
+// the text of the last full parse's text_delta from there on.
 func (s *EventStream) parseAnthropic(data []byte) (anthropicEvent, error) {
-	var ev anthropicEvent
 	sc := jsonx.Scanner{Data: data}
-	for key, more, ok := s.nextKey(&sc, true); more || !ok; key, more, ok = s.nextKey(&sc, false) {
-		if !ok {
+	if n := len(s.prefix); n > 0 && len(data) > n && bytes.Equal(data[:n], s.prefix) {
+		sc.Pos, s.cand = n, -2
+		ev := s.prefixEvent
+		if !s.textValue(&sc, &ev) {
 			return ev, s.invalid(&sc)
 		}
-		switch {
-		case string(key) == "type" && sc.Peek() == '"':
-			lit, f, ok := sc.ReadString()
-			if !ok {
-				return ev, s.invalid(&sc)
-			}
-			ev.typ = lit[1 : len(lit)-1]
-			if f&jsonx.StrEscaped != 0 {
-				ev.typ, _ = jsonx.AppendUnquote(nil, lit)
-			}
-		case string(key) == "index" && isDigit(sc.Peek()):
-			if ev.index, ok = sc.Uint(); !ok {
-				return ev, s.invalid(&sc)
-			}
-			ev.hasIndex = true
-		case string(key) == "delta" && sc.Peek() == '{':
-			if !s.parseText(&sc, &ev, "text_delta") {
-				return ev, s.invalid(&sc)
-			}
-		case string(key) == "content_block" && sc.Peek() == '{':
-			if !s.parseText(&sc, &ev, "text") {
-				return ev, s.invalid(&sc)
-			}
-		default:
-			if !sc.Skip(jsonx.MaxDepth) {
-				return ev, s.invalid(&sc)
+		at, end := ev.at, sc.Pos
+		if s.hasSuffix && bytes.Equal(data[end:], s.suffix) {
+			lit, flags := ev.lit, ev.flags
+			ev = s.suffixEvent
+			ev.lit, ev.at, ev.flags = lit, at, flags
+			return ev, nil
+		}
+		if !s.textRest(&sc, &ev, true) || !s.anthropicRest(&sc, &ev) {
+			return ev, s.invalid(&sc)
+		}
+		if err := s.end(&sc); err != nil {
+			return ev, err
+		}
+		if ev.at == at && (ev.typ == nil || 0 <= ev.typAt && ev.typAt < n) {
+			s.suffix, s.hasSuffix = append(s.suffix[:0], data[end:]...), true
+			s.suffixEvent = ev
+			if t := &s.suffixEvent; t.typ != nil {
+				t.typ = s.prefix[t.typAt : t.typAt+len(t.typ)]
 			}
 		}
+		return ev, nil
 	}
-	return ev, s.end(&sc)
+	s.cand = -1
+	ev := anthropicEvent{typAt: -1}
+	if !sc.Eat('{') {
+		return ev, s.invalid(&sc)
+	}
+	if sc.Peek() == '}' {
+		sc.Pos++
+	} else if !s.anthropicMember(&sc, &ev) || !s.anthropicRest(&sc, &ev) {
+		return ev, s.invalid(&sc)
+	}
+	if err := s.end(&sc); err != nil {
+		return ev, err
+	}
+	if s.cand >= 0 && (s.candEvent.typ == nil || s.candEvent.typAt >= 0) {
+		s.prefix = append(s.prefix[:0], data[:s.cand]...)
+		s.prefixEvent, s.hasSuffix = s.candEvent, false
+		if t := &s.prefixEvent; t.typ != nil {
+			t.typ = s.prefix[t.typAt : t.typAt+len(t.typ)]
+		}
+	}
+	return ev, nil
 }
 
-// parseText reads a delta or content_block object: its type, which is
-// textType when it is want, and its text.
-func (s *EventStream) parseText(sc *jsonx.Scanner, ev *anthropicEvent, want string) bool {
-	for key, more, ok := s.nextKey(sc, true); more || !ok; key, more, ok = s.nextKey(sc, false) {
+// anthropicRest reads an event's members after one, to its end.
+func (s *EventStream) anthropicRest(sc *jsonx.Scanner, ev *anthropicEvent) bool {
+	for {
+		more, ok := sc.Next('}')
+		if !ok || !more {
+			return ok
+		}
+		if !s.anthropicMember(sc, ev) {
+			return false
+		}
+	}
+}
+
+// anthropicMember reads one member of an event.
+func (s *EventStream) anthropicMember(sc *jsonx.Scanner, ev *anthropicEvent) bool {
+	key, ok := s.readKey(sc)
+	if !ok {
+		return false
+	}
+	switch {
+	case string(key) == "type" && sc.Peek() == '"':
+		lit, f, ok := sc.ReadString()
 		if !ok {
 			return false
 		}
-		switch {
-		case string(key) == "type" && sc.Peek() == '"':
-			lit, f, ok := sc.ReadString()
-			if !ok {
-				return false
-			}
-			if f&jsonx.StrEscaped == 0 {
-				ev.textType = string(lit[1:len(lit)-1]) == want
-			} else {
-				v, _ := jsonx.Unquote(lit)
-				ev.textType = v == want
-			}
-		case string(key) == "text" && sc.Peek() == '"':
-			if ev.lit, ev.flags, ok = sc.ReadString(); !ok {
-				return false
-			}
-			ev.at = sc.Pos - len(ev.lit)
-		default:
-			if !sc.Skip(jsonx.MaxDepth) {
-				return false
-			}
+		ev.typ, ev.typAt = lit[1:len(lit)-1], sc.Pos-len(lit)+1
+		if f&jsonx.StrEscaped != 0 {
+			ev.typ, _ = jsonx.AppendUnquote(nil, lit)
+			ev.typAt = -1
+		}
+		return true
+	case string(key) == "index" && isDigit(sc.Peek()):
+		ev.index, ok = sc.Uint()
+		ev.hasIndex = ok
+		return ok
+	case (string(key) == "delta" || string(key) == "content_block") && sc.Peek() == '{':
+		delta := string(key) == "delta"
+		sc.Pos++
+		if sc.Peek() == '}' {
+			sc.Pos++
+			return true
+		}
+		return s.textMember(sc, ev, delta) && s.textRest(sc, ev, delta)
+	}
+	return sc.Skip(jsonx.MaxDepth)
+}
+
+// textRest reads a delta's (or content_block's) members after one, to
+// its end.
+func (s *EventStream) textRest(sc *jsonx.Scanner, ev *anthropicEvent, delta bool) bool {
+	for {
+		more, ok := sc.Next('}')
+		if !ok || !more {
+			return ok
+		}
+		if !s.textMember(sc, ev, delta) {
+			return false
 		}
 	}
-	return true
+}
+
+// textMember reads one member of a delta (or a content_block): its type,
+// which makes textType true when it is text_delta (text), and its text.
+func (s *EventStream) textMember(sc *jsonx.Scanner, ev *anthropicEvent, delta bool) bool {
+	key, ok := s.readKey(sc)
+	if !ok {
+		return false
+	}
+	switch {
+	case string(key) == "type" && sc.Peek() == '"':
+		lit, f, ok := sc.ReadString()
+		if !ok {
+			return false
+		}
+		want := "text"
+		if delta {
+			want = "text_delta"
+		}
+		if f&jsonx.StrEscaped == 0 {
+			ev.textType = string(lit[1:len(lit)-1]) == want
+		} else {
+			v, _ := jsonx.Unquote(lit)
+			ev.textType = v == want
+		}
+		return true
+	case string(key) == "text" && sc.Peek() == '"':
+		if delta && s.cand == -1 {
+			s.cand, s.candEvent = sc.Pos, *ev
+		}
+		return s.textValue(sc, ev)
+	}
+	return sc.Skip(jsonx.MaxDepth)
+}
+
+// textValue reads a text string.
+func (s *EventStream) textValue(sc *jsonx.Scanner, ev *anthropicEvent) bool {
+	lit, f, ok := sc.ReadString()
+	ev.lit, ev.flags, ev.at = lit, f, sc.Pos-len(lit)
+	return ok
 }

@@ -2,6 +2,7 @@ package redaction
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -371,5 +372,102 @@ func FuzzEventStream(f *testing.F) {
 		if got := openAIText(t, run(t, r.NewEventStream(OpenAIChat, AcrossChunks), events), 0); got != whole {
 			t.Fatalf("got %q, want %q", got, whole)
 		}
+	})
+}
+
+// parsed is what a parse of an event found, comparable.
+type parsed struct {
+	Err     bool
+	Choices []string
+	Event   string
+}
+
+func parseWith(s *EventStream, data string) parsed {
+	var p parsed
+	if s.format == Anthropic {
+		ev, err := s.parseAnthropic([]byte(data))
+		if p.Err = err != nil; !p.Err {
+			p.Event = fmt.Sprintf("%s|%d|%v|%v|%q|%d", ev.typ, ev.index, ev.hasIndex, ev.textType, ev.lit, ev.at)
+		}
+		return p
+	}
+	if p.Err = s.parseOpenAI([]byte(data)) != nil; !p.Err {
+		for _, ch := range s.choices {
+			p.Choices = append(p.Choices, fmt.Sprintf("%d|%q|%d|%v", ch.index, ch.lit, ch.at, ch.finished))
+		}
+	}
+	return p
+}
+
+// checkResume parses primer, then data, with one stream (which may
+// resume data after primer's prefix, and after primer's suffix once it
+// has read primer that way: it reads primer twice), and data with a new
+// stream.
+func checkResume(t *testing.T, f Format, primer, data string) {
+	t.Helper()
+	r := allPresets(t)
+	for _, times := range []int{1, 2} {
+		s := r.NewEventStream(f, AcrossChunks)
+		for range times {
+			require.False(t, parseWith(s, primer).Err)
+		}
+		got := parseWith(s, data)
+		want := parseWith(r.NewEventStream(f, AcrossChunks), data)
+		require.Equal(t, want, got, "%s after %s (%d times)", data, primer, times)
+	}
+}
+
+func TestParseResume(t *testing.T) {
+	p := `{"id":"c","choices":[{"index":0,"delta":{"content":`
+	for _, tail := range []string{
+		`"a"}}]}`,
+		`"x"}}]}`,
+		`"x\"}}]}`,
+		`"x\u00"}}]}`,
+		`"\ud83d\ude00"}}]}`,
+		`"x"},"finish_reason":"stop"}],"usage":null}`,
+		`"x","content":"y"}}]}`,
+		`null}}]}`,
+		`"x"}},{"index":1,"delta":{"content":"z"}}]}`,
+		`"x"}}],"choices":[{"index":2,"delta":{"content":"w"}}]}`,
+		`"x"}}]`,
+		`"x"}}]}}`,
+		`"x}}]}`,
+		`"x"}, "index": 3}]}`,
+		`"x\u0040"}}], "obfuscation": "abc"}`,
+	} {
+		checkResume(t, OpenAIChat, openAIChunk("a"), p+tail)
+		checkResume(t, OpenAIChat, p+`"a"}}]}`, p+tail)
+	}
+	a := `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`
+	for _, tail := range []string{
+		`"x"}}`,
+		`"x\"}}`,
+		`"x"}}` + "\n",
+		`"x","type":"thinking_delta"}}`,
+		`"x"},"type":"other"}`,
+		`"x"},"index":4}`,
+		`"x"}`,
+		`"x}}`,
+		`"x"}}]`,
+		`"x\n"}, "extra": [1, {"a": null}]}`,
+	} {
+		checkResume(t, Anthropic, anthropicDelta("a"), a+tail)
+		checkResume(t, Anthropic, a+`"a"},"type":"x"}`, a+tail)
+	}
+}
+
+// FuzzParseResume checks that an event read from a cached prefix is
+// read as a full parse reads it.
+func FuzzParseResume(f *testing.F) {
+	f.Add(`"x"},"finish_reason":"stop"}],"usage":null}`, false)
+	f.Add(`"x"}},{"index":1,"delta":{"content":"z"}}]}`, false)
+	f.Add(`"x","type":"thinking_delta"}}`, true)
+	f.Fuzz(func(t *testing.T, tail string, anthropic bool) {
+		if anthropic {
+			checkResume(t, Anthropic, anthropicDelta("a"), `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`+tail)
+			return
+		}
+		checkResume(t, OpenAIChat, openAIChunk("a"), openAIChunk("a")[:len(openAIChunk("a"))-len(`"a"},"logprobs":null,"finish_reason":null}],"usage":null}`)]+tail)
 	})
 }
