@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -76,6 +77,11 @@ func newRelay(f Format, r *Redactor, m Mode) *relay {
 func (rl *relay) stream(b *testing.B, stream []byte, f Format, r *Redactor, m Mode) {
 	rl.src.Reset(stream)
 	rl.rd.Reset(rl.src)
+	rl.run(b, f, r, m)
+}
+
+// run relays the events of rl.rd to rl.w.
+func (rl *relay) run(b *testing.B, f Format, r *Redactor, m Mode) {
 	if f == Anthropic {
 		rl.tap = tokens.NewAnthropicTap()
 	} else {
@@ -149,6 +155,63 @@ func BenchmarkStream20(b *testing.B) {
 				defer reportCPU(b)()
 				for b.Loop() {
 					rl.stream(b, stream, f, bc.r, bc.m)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkHTTPStream20 serves the 20-event answer through a relay over
+// loopback HTTP — an upstream that flushes each event, a relay handler
+// that runs the gateway's loop (with the redaction filter or not), a
+// client that reads the whole stream — so the redaction's cost shows
+// against a pass-through's whole cost. One op is one stream.
+func BenchmarkHTTPStream20(b *testing.B) {
+	r := allPresets(b)
+	for _, f := range []Format{OpenAIChat, Anthropic} {
+		stream := benchStream(f, 20)
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			sse.SetHeaders(w.Header())
+			rc := http.NewResponseController(w)
+			for ev := range bytes.SplitAfterSeq(stream, []byte("\n\n")) {
+				_, _ = w.Write(ev)
+				_ = rc.Flush()
+			}
+		}))
+		b.Cleanup(up.Close)
+		transport := &http.Transport{MaxIdleConnsPerHost: 16}
+		b.Cleanup(transport.CloseIdleConnections)
+		client := &http.Client{Transport: transport}
+		for _, bc := range []struct {
+			name string
+			r    *Redactor
+			m    Mode
+		}{{"passthrough", nil, 0}, {"across_chunks", r, AcrossChunks}, {"per_chunk", r, PerChunk}} {
+			b.Run(f.String()+"/"+bc.name, func(b *testing.B) {
+				relaySrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+					resp, err := client.Get(up.URL)
+					if err != nil {
+						http.Error(w, err.Error(), http.StatusBadGateway)
+						return
+					}
+					defer resp.Body.Close()
+					sse.SetHeaders(w.Header())
+					rl := &relay{rd: sse.NewReader(resp.Body, 0), w: sse.NewWriter(w), name: f.DeltaEvent()}
+					rl.run(b, f, bc.r, bc.m)
+				}))
+				defer relaySrv.Close()
+				b.ReportAllocs()
+				defer reportCPU(b)()
+				for b.Loop() {
+					resp, err := client.Get(relaySrv.URL)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n, _ := io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if n < int64(len(stream))/2 {
+						b.Fatalf("read %d bytes", n)
+					}
 				}
 			})
 		}

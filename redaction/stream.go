@@ -42,9 +42,10 @@ func (r *Redactor) NewStream(m Mode) *Stream {
 }
 
 // Feed takes the next chunk of the text and returns the text to send now:
-// the chunk itself (the same slice) when nothing in it is replaced or held
-// back, otherwise a slice of the Stream's own buffer, valid until the next
-// call.
+// when nothing was held back and nothing in the chunk is replaced, the
+// chunk itself or the part of it before what is held back (the caller's
+// memory, not copied); otherwise a slice of the Stream's own buffer, valid
+// until the next call.
 func (s *Stream) Feed(chunk []byte) []byte { return s.c.feed(chunk) }
 
 // Flush ends the text and returns what was held back, redacted (valid
