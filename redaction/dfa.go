@@ -87,7 +87,7 @@ func newNFA(progs []*syntax.Prog, bits []uint8) *nfa {
 const (
 	pageBits  = 6
 	pageSize  = 1 << pageBits
-	maxStates = 4096 // per automaton; beyond it, transitions are not cached
+	maxStates = 4096 // per cache; a full cache is replaced by an empty one
 	maxOther  = 256  // cached non-ASCII transitions per state
 
 	deadState  int32 = 0  // the empty set: no match can follow
@@ -99,17 +99,30 @@ type dstate struct {
 	pcs   []uint32 // rune and match instructions, sorted
 	match uint64   // bits of the rules whose match instruction is in pcs
 	next  [utf8.RuneSelf]atomic.Int32
-	other map[rune]int32 // non-ASCII transitions; guarded by dfa.mu
+	other map[rune]int32 // non-ASCII transitions; guarded by dcache.mu
 }
 
+// dfa is a lazily built automaton. Its states live in a dcache; when one
+// fills up (maxStates), the next transition that needs a new state fails
+// and the caller asks for a fresh, empty cache (renew) and starts over
+// from a point it knows. Holders of an old cache may keep using it: it
+// stays valid, only full.
 type dfa struct {
 	nfa        *nfa
-	unanchored bool // every position may start a match
+	unanchored bool  // every position may start a match
+	limit      int32 // states per cache (maxStates; less in tests)
 
+	mu     sync.Mutex // serialises renew
+	cur    atomic.Pointer[dcache]
+	renews atomic.Int64
+}
+
+// dcache holds the states of a dfa seen so far. Their ids index it.
+type dcache struct {
+	d     *dfa
 	pages [maxStates / pageSize]atomic.Pointer[[pageSize]dstate]
 
 	mu    sync.Mutex // guards everything below and dstate.other
-	limit int32      // states cached at most (maxStates; less in tests)
 	n     int32
 	index map[string]int32
 	mark  []uint32 // per instruction: gen when visited
@@ -120,41 +133,68 @@ type dfa struct {
 }
 
 func newDFA(n *nfa, unanchored bool) *dfa {
-	d := &dfa{nfa: n, unanchored: unanchored, limit: maxStates, index: map[string]int32{}, mark: make([]uint32, len(n.insts))}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.intern(nil) // deadState
-	d.set = d.set[:0]
-	d.gen++
-	d.closure(n.start)
-	d.intern(d.set) // startState
-	dead := d.state(deadState)
-	for c := range dead.next {
-		dead.next[c].Store(deadState + 1)
-	}
+	d := &dfa{nfa: n, unanchored: unanchored, limit: maxStates}
+	d.cur.Store(d.newCache())
 	return d
 }
 
-// state returns the state with id (0 <= id < n).
-func (d *dfa) state(id int32) *dstate {
-	return &d.pages[id>>pageBits].Load()[id&(pageSize-1)]
-}
-
-// next returns the state after r from state id, or giveUp.
-func (d *dfa) next(id int32, r rune) int32 {
-	if r < utf8.RuneSelf {
-		if v := d.state(id).next[r].Load(); v != 0 {
-			return v - 1
-		}
+// newCache returns a cache with the dead and the start state.
+func (d *dfa) newCache() *dcache {
+	c := &dcache{d: d, index: map[string]int32{}, mark: make([]uint32, len(d.nfa.insts))}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.intern(nil) // deadState
+	c.set = c.set[:0]
+	c.gen++
+	c.closure(d.nfa.start)
+	c.intern(c.set) // startState
+	dead := c.state(deadState)
+	for i := range dead.next {
+		dead.next[i].Store(deadState + 1)
 	}
-	return d.slow(id, r)
+	return c
 }
 
-// slow computes (and caches when it can) a transition.
-func (d *dfa) slow(id int32, r rune) int32 {
+// cache returns the current cache.
+func (d *dfa) cache() *dcache { return d.cur.Load() }
+
+// renew replaces c, if it is still the current cache, with an empty one,
+// and returns the current cache.
+func (d *dfa) renew(c *dcache) *dcache {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := d.state(id)
+	if d.cur.Load() == c {
+		d.cur.Store(d.newCache())
+		d.renews.Add(1)
+	}
+	return d.cur.Load()
+}
+
+// mayMatch returns the rules whose patterns (without assertions) match
+// somewhere in p: every rule when the cache fills up twice in a row.
+func (d *dfa) mayMatch(p []byte) uint64 {
+	c := d.cache()
+	for range 2 {
+		id, acc := c.scan(startState, p)
+		if id >= 0 {
+			return acc
+		}
+		c = d.renew(c)
+	}
+	return ^uint64(0)
+}
+
+// state returns the state with id (0 <= id < n).
+func (c *dcache) state(id int32) *dstate {
+	return &c.pages[id>>pageBits].Load()[id&(pageSize-1)]
+}
+
+// slow computes (and caches when it can) a transition, or returns giveUp
+// when the cache is full.
+func (c *dcache) slow(id int32, r rune) int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.state(id)
 	if r < utf8.RuneSelf {
 		if v := st.next[r].Load(); v != 0 {
 			return v - 1
@@ -162,18 +202,18 @@ func (d *dfa) slow(id int32, r rune) int32 {
 	} else if v, ok := st.other[r]; ok {
 		return v
 	}
-	d.set = d.set[:0]
-	d.gen++
+	c.set = c.set[:0]
+	c.gen++
 	for _, pc := range st.pcs {
-		in := &d.nfa.insts[pc]
+		in := &c.d.nfa.insts[pc]
 		if in.op == opRune && in.in.MatchRune(r) {
-			d.closure(in.out)
+			c.closure(in.out)
 		}
 	}
-	if d.unanchored {
-		d.closure(d.nfa.start)
+	if c.d.unanchored {
+		c.closure(c.d.nfa.start)
 	}
-	nid := d.intern(d.set)
+	nid := c.intern(c.set)
 	if nid < 0 {
 		return giveUp
 	}
@@ -188,86 +228,87 @@ func (d *dfa) slow(id int32, r rune) int32 {
 	return nid
 }
 
-// closure adds to d.set the rune and match instructions reachable from pc
-// without consuming input. The caller has incremented d.gen.
-func (d *dfa) closure(pc uint32) {
-	d.stack = append(d.stack[:0], pc)
-	for len(d.stack) > 0 {
-		pc := d.stack[len(d.stack)-1]
-		d.stack = d.stack[:len(d.stack)-1]
-		if d.mark[pc] == d.gen {
+// closure adds to c.set the rune and match instructions reachable from pc
+// without consuming input. The caller has incremented c.gen.
+func (c *dcache) closure(pc uint32) {
+	insts := c.d.nfa.insts
+	c.stack = append(c.stack[:0], pc)
+	for len(c.stack) > 0 {
+		pc := c.stack[len(c.stack)-1]
+		c.stack = c.stack[:len(c.stack)-1]
+		if c.mark[pc] == c.gen {
 			continue
 		}
-		d.mark[pc] = d.gen
-		in := &d.nfa.insts[pc]
+		c.mark[pc] = c.gen
+		in := &insts[pc]
 		switch in.op {
 		case opRune, opMatch:
-			d.set = append(d.set, pc)
+			c.set = append(c.set, pc)
 		case opAlt:
-			d.stack = append(d.stack, in.arg, in.out)
+			c.stack = append(c.stack, in.arg, in.out)
 		case opEps:
-			d.stack = append(d.stack, in.out)
+			c.stack = append(c.stack, in.out)
 		}
 	}
 }
 
 // intern returns the id of the state for set, creating it; giveUp when
 // the cache is full.
-func (d *dfa) intern(set []uint32) int32 {
+func (c *dcache) intern(set []uint32) int32 {
 	slices.Sort(set)
-	d.key = d.key[:0]
+	c.key = c.key[:0]
 	for _, pc := range set {
-		d.key = binary.LittleEndian.AppendUint32(d.key, pc)
+		c.key = binary.LittleEndian.AppendUint32(c.key, pc)
 	}
-	if id, ok := d.index[string(d.key)]; ok {
+	if id, ok := c.index[string(c.key)]; ok {
 		return id
 	}
-	if d.n >= d.limit {
+	if c.n >= c.d.limit && c.n >= startState+1 {
 		return giveUp
 	}
-	id := d.n
-	page := d.pages[id>>pageBits].Load()
+	id := c.n
+	page := c.pages[id>>pageBits].Load()
 	if page == nil {
 		page = new([pageSize]dstate)
-		d.pages[id>>pageBits].Store(page)
+		c.pages[id>>pageBits].Store(page)
 	}
 	st := &page[id&(pageSize-1)]
 	st.pcs = slices.Clone(set)
 	for _, pc := range set {
-		if in := &d.nfa.insts[pc]; in.op == opMatch {
+		if in := &c.d.nfa.insts[pc]; in.op == opMatch {
 			st.match |= 1 << in.bit
 		}
 	}
-	d.index[string(d.key)] = id
-	d.n++
+	c.index[string(c.key)] = id
+	c.n++
 	return id
 }
 
 // scan runs the automaton over p from state id. It returns the state
 // after p and the union of the match masks of the states it entered, or
 // (giveUp, every bit) when the cache is full.
-func (d *dfa) scan(id int32, p []byte) (int32, uint64) {
+func (c *dcache) scan(id int32, p []byte) (int32, uint64) {
 	var acc uint64
-	st := d.state(id)
+	st := c.state(id)
 	for i := 0; i < len(p); {
 		var nid int32
-		if c := p[i]; c < utf8.RuneSelf {
-			if v := st.next[c].Load(); v != 0 {
+		if b := p[i]; b < utf8.RuneSelf {
+			if v := st.next[b].Load(); v != 0 {
 				nid = v - 1
 			} else {
-				nid = d.slow(id, rune(c))
+				nid = c.slow(id, rune(b))
 			}
 			i++
 		} else {
 			r, size := utf8.DecodeRune(p[i:])
-			nid = d.slow(id, r)
+			nid = c.slow(id, r)
 			i += size
 		}
 		if nid < 0 {
 			return giveUp, ^uint64(0)
 		}
 		id = nid
-		st = d.state(id)
+		st = c.state(id)
 		acc |= st.match
 	}
 	return id, acc

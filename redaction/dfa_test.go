@@ -26,7 +26,7 @@ func TestDFAMayMatch(t *testing.T) {
 		{"é cat ü", 1},
 	} {
 		t.Run(tc.text, func(t *testing.T) {
-			id, mask := r.fwd.scan(startState, []byte(tc.text))
+			id, mask := r.fwd.cache().scan(startState, []byte(tc.text))
 			require.GreaterOrEqual(t, id, int32(0))
 			require.Equal(t, tc.mask, mask)
 		})
@@ -59,11 +59,13 @@ func TestDFAHoldStart(t *testing.T) {
 }
 
 func TestDFACacheFull(t *testing.T) {
-	// With a cache of two states (dead and start) every transition gives
+	// With caches of two states (dead and start) every transition gives
 	// up; streams then hold the whole window and run every rule, and
 	// still produce the whole text's redaction.
 	r := allPresets(t)
 	r.fwd.limit, r.rev.limit = 2, 2
+	r.fwd.renew(r.fwd.cache())
+	r.rev.renew(r.rev.cache())
 	for _, s := range presetSamples {
 		whole, _ := r.Text(s)
 		for i := 0; i <= len(s); i++ {
@@ -71,28 +73,62 @@ func TestDFACacheFull(t *testing.T) {
 			require.Equal(t, whole, got, "cut at %d", i)
 		}
 	}
-	require.Equal(t, int32(2), r.fwd.n)
+	require.Equal(t, int32(2), r.fwd.cache().n)
 	h := r.holdStart([]byte(strings.Repeat("x", 3000)), 0)
 	require.Equal(t, 3000-r.window, h)
 }
 
-func TestDFAConcurrentUse(t *testing.T) {
+func TestDFACacheRenewed(t *testing.T) {
+	// Small caches fill up and are replaced, again and again, while
+	// streams keep using the caches they hold: the results do not
+	// change.
 	r := allPresets(t)
-	text := strings.Join(presetSamples, " é ü 東京 ")
-	want, _ := r.Text(text)
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := g; i < len(text); i += 8 {
-				got, _ := streamed(r, AcrossChunks, text, []int{i})
-				if got != want {
-					t.Errorf("cut at %d: %q", i, got)
-					return
-				}
-			}
-		}()
+	r.fwd.limit, r.rev.limit = 40, 40
+	r.fwd.renew(r.fwd.cache())
+	r.rev.renew(r.rev.cache())
+	text := strings.Join(presetSamples, " ")
+	want, _ := allPresets(t).Text(text)
+	for seed := range uint64(10) {
+		got, _ := streamed(r, AcrossChunks, text, fuzzCuts(seed, len(text)))
+		require.Equal(t, want, got)
+		got, _ = r.Text(text)
+		require.Equal(t, want, got)
 	}
-	wg.Wait()
+	require.Greater(t, r.fwd.renews.Load(), int64(2))
+	require.Greater(t, r.rev.renews.Load(), int64(2))
+	require.LessOrEqual(t, r.fwd.cache().n, int32(40))
+}
+
+func TestDFAConcurrentUse(t *testing.T) {
+	for _, tc := range []struct {
+		limit int32
+		step  int
+	}{{maxStates, 31}, {40, 97}} {
+		limit := tc.limit
+		r := allPresets(t)
+		r.fwd.limit, r.rev.limit = limit, limit
+		r.fwd.renew(r.fwd.cache())
+		r.rev.renew(r.rev.cache())
+		text := strings.Join(presetSamples, " é ü 東京 ")
+		want, _ := allPresets(t).Text(text)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := g; i < len(text); i += tc.step {
+					got, _ := streamed(r, AcrossChunks, text, []int{i})
+					if got != want {
+						t.Errorf("limit %d, cut at %d: %q", limit, i, got)
+						return
+					}
+					if got, _ := r.Text(text); got != want {
+						t.Errorf("limit %d: Text %q", limit, got)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
 }

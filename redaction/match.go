@@ -135,39 +135,52 @@ func (r *Redactor) replace(out, text []byte, pos, limit int, bot bool, mask uint
 // what follows it): len(text) when there is none. It looks back at most
 // r.window bytes.
 func (r *Redactor) holdStart(text []byte, from int) int {
+	lim := max(from, len(text)-r.window)
+	c := r.rev.cache()
+	for range 2 {
+		if q, ok := holdScan(c, text, from, lim); ok {
+			return q
+		}
+		c = r.rev.renew(c)
+	}
+	// No automaton: hold the whole window, from a rune boundary.
+	for lim > from && !utf8.RuneStart(text[lim]) {
+		lim--
+	}
+	return lim
+}
+
+// holdScan runs the reversed-prefix automaton back from the end of text
+// to lim and returns the last position where it accepted; false when the
+// cache is full.
+func holdScan(c *dcache, text []byte, from, lim int) (int, bool) {
 	end := len(text)
-	lim := max(from, end-r.window)
-	d := r.rev
 	id, q := startState, end
 	for i := end; i > lim; {
 		var nid int32
 		size := 1
-		if c := text[i-1]; c < utf8.RuneSelf {
-			if v := d.state(id).next[c].Load(); v != 0 {
+		if b := text[i-1]; b < utf8.RuneSelf {
+			if v := c.state(id).next[b].Load(); v != 0 {
 				nid = v - 1
 			} else {
-				nid = d.slow(id, rune(c))
+				nid = c.slow(id, rune(b))
 			}
 		} else {
-			var c rune
-			c, size = utf8.DecodeLastRune(text[from:i])
-			nid = d.slow(id, c)
+			var r rune
+			r, size = utf8.DecodeLastRune(text[from:i])
+			nid = c.slow(id, r)
 		}
 		if nid == deadState {
 			break
 		}
 		if nid < 0 {
-			// No automaton: hold the whole window, from a rune boundary.
-			for lim > from && !utf8.RuneStart(text[lim]) {
-				lim--
-			}
-			return lim
+			return 0, false
 		}
 		id = nid
 		i -= size
-		if d.state(id).match != 0 {
+		if c.state(id).match != 0 {
 			q = i
 		}
 	}
-	return q
+	return q, true
 }

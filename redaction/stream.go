@@ -65,17 +65,18 @@ type core struct {
 	r       *Redactor
 	split   bool
 	buf     []byte
-	off     int    // 1 when buf[0] is context, 0 at the start of the text
-	scanned int    // the forward automaton has read buf[off:scanned]
-	fwd     int32  // its state there
-	acc     uint64 // rules that may match in buf[off:scanned]
+	off     int     // 1 when buf[0] is context, 0 at the start of the text
+	scanned int     // the forward automaton has read buf[off:scanned]
+	fc      *dcache // in this cache
+	fwd     int32   // its state there (giveUp: unknown)
+	acc     uint64  // rules that may match in buf[off:scanned]
 	out     []byte
 	sc      scratch
 	counts  Counts
 }
 
 func (c *core) init(r *Redactor, m Mode, counts Counts) {
-	*c = core{r: r, split: m == AcrossChunks, fwd: startState, counts: counts}
+	*c = core{r: r, split: m == AcrossChunks, fc: r.fwd.cache(), fwd: startState, counts: counts}
 }
 
 // feed redacts the next chunk; see Stream.Feed.
@@ -97,7 +98,8 @@ func (c *core) feed(p []byte) []byte {
 		// rule can match in, sent at once but for a tail that could
 		// begin a match, without copying it.
 		e := completeEnd(p, 0)
-		id, acc := r.fwd.scan(startState, p[:e])
+		fc := r.fwd.cache()
+		id, acc := fc.scan(startState, p[:e])
 		if acc == 0 && id >= 0 {
 			h := r.holdStart(p[:e], 0)
 			switch {
@@ -111,7 +113,7 @@ func (c *core) feed(p []byte) []byte {
 			default:
 				c.buf = append(c.buf, p...)
 			}
-			c.fwd, c.scanned = id, c.off+e-h
+			c.fc, c.fwd, c.scanned = fc, id, c.off+e-h
 			return p[:h]
 		}
 	}
@@ -142,11 +144,21 @@ func completeEnd(b []byte, from int) int {
 
 // scan runs the forward automaton up to buf[:end].
 func (c *core) scan(end int) {
-	if c.fwd >= 0 && end > c.scanned {
-		id, acc := c.r.fwd.scan(c.fwd, c.buf[c.scanned:end])
+	if end <= c.scanned {
+		return
+	}
+	if c.fwd >= 0 {
+		id, acc := c.fc.scan(c.fwd, c.buf[c.scanned:end])
+		if id < 0 {
+			// The cache filled up: start again on a fresh one, from
+			// the start of what is held (the automaton's threads from
+			// before it have all died).
+			c.fc = c.r.fwd.renew(c.fc)
+			id, acc = c.fc.scan(startState, c.buf[c.off:end])
+		}
 		c.fwd, c.acc = id, c.acc|acc
 	}
-	c.scanned = max(c.scanned, end)
+	c.scanned = end
 }
 
 // flush ends the text; see Stream.Flush.
@@ -163,6 +175,7 @@ func (c *core) flush() []byte {
 
 func (c *core) reset() {
 	c.buf, c.off, c.scanned, c.fwd, c.acc = c.buf[:0], 0, 0, startState, 0
+	c.fc = c.r.fwd.cache()
 }
 
 // emit redacts and returns buf[off:h] — and, when a match that starts
@@ -190,7 +203,7 @@ func (c *core) emit(h int) []byte {
 		// Matches were settled: what may match now is only in what is
 		// held.
 		end := c.scanned
-		c.fwd, c.acc, c.scanned = startState, 0, c.off
+		c.fc, c.fwd, c.acc, c.scanned = c.r.fwd.cache(), startState, 0, c.off
 		c.scan(end)
 	}
 	return c.out

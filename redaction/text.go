@@ -33,8 +33,8 @@ func (r *Redactor) whole(out, b []byte, sc *scratch, counts *Counts) ([]byte, bo
 	if len(r.rules) == 0 {
 		return out, false
 	}
-	id, mask := r.fwd.scan(startState, b)
-	if mask == 0 && id >= 0 {
+	mask := r.fwd.mayMatch(b)
+	if mask == 0 {
 		return out, false
 	}
 	if *counts == nil {
