@@ -597,7 +597,7 @@ func (s *EventStream) parseAnthropic(data []byte) (anthropicEvent, error) {
 			return ev, s.invalid(&sc)
 		}
 		at, end := ev.at, sc.Pos
-		if s.hasSuffix && bytes.Equal(data[end:], s.suffix) {
+		if s.hasSuffix && ev.lit != nil && bytes.Equal(data[end:], s.suffix) {
 			lit, flags := ev.lit, ev.flags
 			ev = s.suffixEvent
 			ev.lit, ev.at, ev.flags = lit, at, flags
@@ -609,7 +609,7 @@ func (s *EventStream) parseAnthropic(data []byte) (anthropicEvent, error) {
 		if err := s.end(&sc); err != nil {
 			return ev, err
 		}
-		if ev.at == at && (ev.typ == nil || 0 <= ev.typAt && ev.typAt < n) {
+		if ev.lit != nil && ev.at == at && (ev.typ == nil || 0 <= ev.typAt && ev.typAt < n) {
 			s.suffix, s.hasSuffix = append(s.suffix[:0], data[end:]...), true
 			s.suffixEvent = ev
 			if t := &s.suffixEvent; t.typ != nil {
@@ -735,8 +735,13 @@ func (s *EventStream) textMember(sc *jsonx.Scanner, ev *anthropicEvent, delta bo
 	return sc.Skip(jsonx.MaxDepth)
 }
 
-// textValue reads a text string.
+// textValue reads the value of a text member: a string, or (where a
+// parse resumes at the value) something else, skipped as textMember
+// skips it.
 func (s *EventStream) textValue(sc *jsonx.Scanner, ev *anthropicEvent) bool {
+	if sc.Peek() != '"' {
+		return sc.Skip(jsonx.MaxDepth)
+	}
 	lit, f, ok := sc.ReadString()
 	ev.lit, ev.flags, ev.at = lit, f, sc.Pos-len(lit)
 	return ok
