@@ -313,3 +313,35 @@ func (c *dcache) scan(id int32, p []byte) (int32, uint64) {
 	}
 	return id, acc
 }
+
+// firstAccept runs the automaton over p from the start state and returns
+// the length of the shortest prefix of p after which it is in a state
+// with a bit of mask, or -1; ok is false when the cache is full.
+func (c *dcache) firstAccept(p []byte, mask uint64) (n int, ok bool) {
+	id := startState
+	st := c.state(id)
+	for i := 0; i < len(p); {
+		var nid int32
+		if b := p[i]; b < utf8.RuneSelf {
+			if v := st.next[b].Load(); v != 0 {
+				nid = v - 1
+			} else {
+				nid = c.slow(id, rune(b))
+			}
+			i++
+		} else {
+			r, size := utf8.DecodeRune(p[i:])
+			nid = c.slow(id, r)
+			i += size
+		}
+		if nid < 0 {
+			return 0, false
+		}
+		id = nid
+		st = c.state(id)
+		if st.match&mask != 0 {
+			return i, true
+		}
+	}
+	return -1, true
+}

@@ -15,15 +15,20 @@ type scratch struct {
 	next []found
 }
 
-// find returns the leftmost match of rl in text that starts at or after
-// from and before limit and that its validator accepts (as the validator
-// cuts it). A match the validator rejects is no match: the search goes on from the character
-// after its start. So the result depends on the text and from alone, and
-// a search from any position between from and the match's start finds the
-// same match. When bot is false, text[0] is context, not text to match,
-// and from >= 1.
-func (rl *rule) find(text []byte, from, limit int, bot bool) []int {
+// find returns the leftmost match of rule k in text that starts at or
+// after from and before limit and that its validator accepts (as the
+// validator cuts it). A match the validator rejects is no match: the
+// search goes on from the character after its start. So the result
+// depends on the text and from alone, and a search from any position
+// between from and the match's start finds the same match. When bot is
+// false, text[0] is context, not text to match, and from >= 1.
+func (r *Redactor) find(k int, text []byte, from, limit int, bot bool) []int {
+	rl := &r.rules[k]
 	for from < limit {
+		from = r.skip(k, text, from)
+		if from >= limit {
+			return nil
+		}
 		// A bounded pattern is searched in a window that holds its
 		// longest match and the rune after it from every position it
 		// trusts, so that a search costs the window, not the rest of
@@ -78,6 +83,30 @@ func (rl *rule) find(text []byte, from, limit int, bot bool) []int {
 	return nil
 }
 
+// skip returns the first position at or after from where a match of rule
+// k can start — len(text) when none can — so that its regexp need not
+// read the text before it. The forward automaton finds the first position
+// e where a match of the rule's pattern without assertions, starting at
+// or after from, ends: every match ends at or after e, so the text from
+// its start to e begins a match, and the reversed-prefix automaton, run
+// back from e, finds the leftmost position where that holds.
+func (r *Redactor) skip(k int, text []byte, from int) int {
+	bit := uint64(1) << min(k, 63)
+	c := r.fwd.cache()
+	n, ok := c.firstAccept(text[from:], bit)
+	if !ok {
+		return from
+	}
+	if n < 0 {
+		return len(text)
+	}
+	e := from + n
+	if q, ok := holdScan(r.rev.cache(), text[:e], from, from); ok {
+		return q
+	}
+	return from
+}
+
 // replace appends to out text[pos:limit] with every match that starts
 // before limit replaced, and returns out and the position up to which text
 // has been consumed: limit, or the end of a match that runs past it.
@@ -101,7 +130,7 @@ func (r *Redactor) replace(out, text []byte, pos, limit int, bot bool, mask uint
 			}
 			f := &next[i]
 			if f.from < 0 || f.from > pos || f.m != nil && f.m[0] < pos {
-				f.m, f.from = r.rules[i].find(text, pos, limit, bot), pos
+				f.m, f.from = r.find(i, text, pos, limit, bot), pos
 			}
 			if f.m == nil {
 				continue

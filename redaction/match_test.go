@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -89,6 +90,86 @@ func FuzzSingleRuleMatchesRegexp(f *testing.F) {
 		want := re.ReplaceAllString(s, to)
 		if got != want {
 			t.Fatalf("pattern %s on %q:\n got %q\nwant %q", p, s, got, want)
+		}
+	})
+}
+
+// reference redacts s by the package's rules, by brute force: at each
+// position, each rule's match anchored there (the regexp's preferred one,
+// with the character before as context), validated; the longest wins,
+// then the rule listed first.
+func reference(t *testing.T, r *Redactor, s string) string {
+	type anchored struct{ bot, ctx *regexp.Regexp }
+	res := make([]anchored, len(r.rules))
+	for i, rl := range r.rules {
+		p := rl.re.String()
+		res[i] = anchored{regexp.MustCompile(`^(?:` + p + `)`), regexp.MustCompile(`^(?s:.)(` + p + `)`)}
+	}
+	text := []byte(s)
+	var out []byte
+	pos := 0
+	for p := 0; p < len(text); {
+		best, end := -1, 0
+		var bestM []int
+		for i, rl := range r.rules {
+			var m []int
+			if p == 0 {
+				m = res[i].bot.FindSubmatchIndex(text)
+			} else if m = res[i].ctx.FindSubmatchIndex(text[p-1:]); m != nil {
+				m = m[2:]
+				for j := range m {
+					if m[j] >= 0 {
+						m[j] += p - 1
+					}
+				}
+			}
+			if m == nil {
+				continue
+			}
+			if rl.valid != nil {
+				e := rl.valid(text, m[0], m[1])
+				if e <= m[0] {
+					continue
+				}
+				for j := 0; j < len(m); j += 2 {
+					if m[j] >= e {
+						m[j], m[j+1] = -1, -1
+					} else {
+						m[j+1] = min(m[j+1], e)
+					}
+				}
+			}
+			if best < 0 || m[1] > end {
+				best, end, bestM = i, m[1], m
+			}
+		}
+		if best < 0 {
+			_, size := utf8.DecodeRune(text[p:])
+			p += size
+			continue
+		}
+		out = append(out, text[pos:p]...)
+		out = r.rules[best].re.Expand(out, r.rules[best].tmpl, text, bestM)
+		pos, p = end, end
+	}
+	return string(append(out, text[pos:]...))
+}
+
+// FuzzRulesMatchReference checks Text against the brute-force reference
+// for any set of the stream fuzzers' rules.
+func FuzzRulesMatchReference(f *testing.F) {
+	for i, s := range presetSamples {
+		f.Add(s, uint32(1)<<(i%6)|1<<(6+i))
+	}
+	f.Add("start abbbc cat dog DoG x1y xy end aeiou aab abc b_x bxx qz q12z", uint32(0x7ffff))
+	f.Fuzz(func(t *testing.T, s string, pick uint32) {
+		if len(s) > 300 {
+			s = s[:300]
+		}
+		r, _ := fuzzRedactor(t, pick)
+		got, _ := r.Text(s)
+		if want := reference(t, r, s); got != want {
+			t.Fatalf("Text      %q\nreference %q", got, want)
 		}
 	})
 }
