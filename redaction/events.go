@@ -112,7 +112,9 @@ func (s *EventStream) Counts() Counts { return append(Counts(nil), s.counts...) 
 
 // Event redacts the data of one event (the SSE data field, without the
 // "data:" prefix) and returns the data to send in its place — data
-// itself, unchanged, when it carries no text that changes — and, in pre,
+// itself, unchanged, when it carries no text that changes (such an event
+// is not parsed when no text holds anything back and it has no member
+// that could be text, so it is not checked either) — and, in pre,
 // the data of a content event to send before it, or nil: that event, in
 // the stream's format and named Format.DeltaEvent, carries held-back text
 // of a text this event ends. Both stay valid until the next call. Data
@@ -123,10 +125,37 @@ func (s *EventStream) Event(data []byte) (pre, out []byte, err error) {
 		return nil, data, nil
 	}
 	s.pre = s.pre[:0]
+	if !bytes.HasPrefix(data, s.prefix) || len(s.prefix) == 0 {
+		// Not a text event like the last: maybe no text event at all.
+		if !s.pending() && !mayHoldText(data, s.format) {
+			return nil, data, nil
+		}
+	}
 	if s.format == Anthropic {
 		return s.anthropic(data)
 	}
 	return s.openAI(data)
+}
+
+// mayHoldText reports whether data may have a member that holds text: a
+// key is a string literal, written with its quotes unescaped, or with a
+// backslash.
+func mayHoldText(data []byte, f Format) bool {
+	key := `"content"`
+	if f == Anthropic {
+		key = `"text"`
+	}
+	return bytes.Contains(data, []byte(key)) || bytes.IndexByte(data, '\\') >= 0
+}
+
+// pending reports whether any text holds something back.
+func (s *EventStream) pending() bool {
+	for _, t := range s.texts {
+		if t != nil && len(t.buf) > t.off {
+			return true
+		}
+	}
+	return false
 }
 
 // Finish returns the data of a content event with the text still held

@@ -291,18 +291,43 @@ func TestEventStreamInvalid(t *testing.T) {
 	for _, tc := range []struct {
 		format Format
 		data   string
+		err    bool
 	}{
-		{OpenAIChat, `{"choices":[`},
-		{OpenAIChat, `not json`},
-		{OpenAIChat, `{"choices":[{"index":5000,"delta":{"content":"x"}}]}`},
-		{Anthropic, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}`},
-		{Anthropic, `[1]`},
+		{OpenAIChat, `{"choices":[{"index":0,"delta":{"content":"x"}`, true},
+		{OpenAIChat, `not json "content"`, true},
+		{OpenAIChat, `{"choices":[{"index":5000,"delta":{"content":"x"}}]}`, true},
+		{OpenAIChat, `{"choices":[{"index":0,"delta":{"\u0063ontent":"x"}`, true},
+		{Anthropic, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}`, true},
+		// No member could be text and nothing is held back: passed on
+		// without a look.
+		{OpenAIChat, `{"choices":[`, false},
+		{Anthropic, `[1]`, false},
 	} {
 		t.Run(tc.data, func(t *testing.T) {
-			_, _, err := r.NewEventStream(tc.format, AcrossChunks).Event([]byte(tc.data))
-			require.ErrorIs(t, err, ErrInvalidJSON)
+			_, out, err := r.NewEventStream(tc.format, AcrossChunks).Event([]byte(tc.data))
+			if tc.err {
+				require.ErrorIs(t, err, ErrInvalidJSON)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.data, string(out))
 		})
 	}
+	// With text held back, every event is read: it may end the text.
+	s := r.NewEventStream(OpenAIChat, AcrossChunks)
+	_, _, err := s.Event([]byte(openAIChunk("held")))
+	require.NoError(t, err)
+	_, _, err = s.Event([]byte(`{"choices":[`))
+	require.ErrorIs(t, err, ErrInvalidJSON)
+}
+
+func TestEventStreamEscapedKey(t *testing.T) {
+	// A key spelled with escapes is still the key.
+	r := allPresets(t)
+	s := r.NewEventStream(OpenAIChat, PerChunk)
+	_, out, err := s.Event([]byte(`{"choices":[{"index":0,"delta":{"\u0063ontent":"a@b.io"}}]}`))
+	require.NoError(t, err)
+	require.Equal(t, `{"choices":[{"index":0,"delta":{"\u0063ontent":"[EMAIL]"}}]}`, string(out))
 }
 
 func TestEventStreamAllocs(t *testing.T) {
