@@ -10,7 +10,8 @@ import (
 )
 
 // Format is the dialect of an event stream whose text EventStream
-// redacts.
+// redacts. The zero value is no format; NewEventStream reads any Format
+// but Anthropic as OpenAIChat.
 type Format uint8
 
 const (
@@ -63,7 +64,7 @@ const maxChoices = 1024
 // Finish. In the PerChunk mode each event is redacted on its own.
 //
 // An EventStream is not safe for concurrent use; create one per stream
-// with Redactor.NewEventStream.
+// with Redactor.NewEventStream (the zero value is not usable).
 type EventStream struct {
 	r      *Redactor
 	format Format
@@ -159,7 +160,9 @@ func (s *EventStream) pending() bool {
 }
 
 // Finish returns the data of a content event with the text still held
-// back, for a stream that ended without ending its texts, or nil.
+// back, for a stream that ended without ending its texts (no [DONE], no
+// content_block_stop), or nil. Call it when the upstream's stream ends,
+// before writing events of one's own, such as an in-stream error.
 func (s *EventStream) Finish() []byte {
 	s.pre = s.pre[:0]
 	if s.format == Anthropic {

@@ -27,8 +27,8 @@ func (m Mode) String() string {
 
 // Stream redacts one text that arrives in chunks, such as the content of
 // one streamed answer. Feed each chunk, then Flush at the end of the text.
-// A Stream is not safe for concurrent use; create one per text with
-// Redactor.NewStream.
+// A Stream is not safe for concurrent use; create one per stream with
+// Redactor.NewStream (the zero value is not usable).
 type Stream struct {
 	c      core
 	counts Counts
