@@ -109,6 +109,12 @@ type transactionJSON struct {
 	At           time.Time `json:"at"`
 }
 
+func toTransactionJSON(t *credits.Transaction) transactionJSON {
+	j := transactionJSON{ID: t.ID, Account: t.Account, Kind: string(t.Kind), LotID: t.LotID, HoldID: t.HoldID, Note: t.Note, At: t.At.UTC()}
+	j.Amount, j.AmountMicros = money(t.Amount)
+	return j
+}
+
 // transactionsJSON is a page of an account's transactions.
 type transactionsJSON struct {
 	Account      string            `json:"account"`
@@ -411,12 +417,10 @@ func (a *api) failCredits(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, &apiError{http.StatusConflict, CodeConflict,
 			"a purchase with that id was made for another account or amount", "id"})
 	case errors.Is(err, credits.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		a.log.LogAttrs(r.Context(), slog.LevelWarn, "admin: credits store unavailable",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		a.logFailure(r, slog.LevelWarn, "admin: credits store unavailable", err)
 		writeError(w, &apiError{http.StatusServiceUnavailable, CodeStoreUnavailable, "the credits store is unavailable; retry", ""})
 	default:
-		a.log.LogAttrs(r.Context(), slog.LevelError, "admin: internal error",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		a.logFailure(r, slog.LevelError, "admin: internal error", err)
 		writeError(w, errInternal)
 	}
 }
@@ -577,115 +581,103 @@ func (a *api) hasLot(ctx context.Context, account, id string) (bool, error) {
 	return false, nil
 }
 
-// balance answers GET /v1/credits/balance?account=.
-func (a *api) balance(w http.ResponseWriter, r *http.Request) {
+// serveQuery answers a GET route of the credits and usage API in the steps
+// they all share: 501 credits_not_configured without a credits store; 400
+// for a query readQuery refuses (params are the parameters the route takes)
+// or parse refuses, before any store call; then answer's error through
+// failCredits, else 200 with the JSON value answer returns.
+func serveQuery[In any](a *api, w http.ResponseWriter, r *http.Request, params []string,
+	parse func(query) (In, *apiError), answer func(context.Context, In) (any, error)) {
 	if !a.needCredits(w) {
 		return
 	}
-	q, e := readQuery(r, "account")
+	q, e := readQuery(r, params...)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	account, e := q.id("account", CodeInvalidAccount, true)
+	in, e := parse(q)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	b, err := a.credits.Balance(r.Context(), account)
+	out, err := answer(r.Context(), in)
 	if err != nil {
 		a.failCredits(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toBalanceJSON(&b))
+	writeJSON(w, http.StatusOK, out)
+}
+
+// balance answers GET /v1/credits/balance?account=.
+func (a *api) balance(w http.ResponseWriter, r *http.Request) {
+	serveQuery(a, w, r, []string{"account"}, accountParam,
+		func(ctx context.Context, account string) (any, error) {
+			b, err := a.credits.Balance(ctx, account)
+			if err != nil {
+				return nil, err
+			}
+			return toBalanceJSON(&b), nil
+		})
+}
+
+// accountParam reads the required account parameter.
+func accountParam(q query) (string, *apiError) {
+	return q.id("account", CodeInvalidAccount, true)
 }
 
 // accounts answers GET /v1/credits/accounts?limit=&cursor=.
 func (a *api) accounts(w http.ResponseWriter, r *http.Request) {
-	if !a.needCredits(w) {
-		return
-	}
-	q, e := readQuery(r, "limit", "cursor")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	o, e := q.list()
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	p, err := a.credits.Accounts(r.Context(), o)
-	if err != nil {
-		a.failCredits(w, r, err)
-		return
-	}
-	out := accountsJSON{Accounts: make([]balanceJSON, len(p.Accounts)), NextCursor: optString(p.NextCursor)}
-	for i := range p.Accounts {
-		out.Accounts[i] = toBalanceJSON(&p.Accounts[i])
-	}
-	writeJSON(w, http.StatusOK, out)
+	serveQuery(a, w, r, []string{"limit", "cursor"}, query.list,
+		func(ctx context.Context, o credits.ListOptions) (any, error) {
+			p, err := a.credits.Accounts(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			return accountsJSON{Accounts: convert(p.Accounts, toBalanceJSON), NextCursor: optString(p.NextCursor)}, nil
+		})
+}
+
+// accountPage is what a per-account list reads from its query: whose list,
+// and which page of it.
+type accountPage struct {
+	account string
+	opts    credits.ListOptions
 }
 
 // accountList reads the account, limit and cursor parameters of the
 // per-account lists.
-func accountList(r *http.Request) (string, credits.ListOptions, *apiError) {
-	q, e := readQuery(r, "account", "limit", "cursor")
+func accountList(q query) (accountPage, *apiError) {
+	account, e := accountParam(q)
 	if e != nil {
-		return "", credits.ListOptions{}, e
-	}
-	account, e := q.id("account", CodeInvalidAccount, true)
-	if e != nil {
-		return "", credits.ListOptions{}, e
+		return accountPage{}, e
 	}
 	o, e := q.list()
-	return account, o, e
+	return accountPage{account, o}, e
 }
 
 // transactions answers GET /v1/credits/transactions?account=&limit=&cursor=.
 func (a *api) transactions(w http.ResponseWriter, r *http.Request) {
-	if !a.needCredits(w) {
-		return
-	}
-	account, o, e := accountList(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	p, err := a.credits.Transactions(r.Context(), account, o)
-	if err != nil {
-		a.failCredits(w, r, err)
-		return
-	}
-	out := transactionsJSON{Account: account, Transactions: make([]transactionJSON, len(p.Transactions)), NextCursor: optString(p.NextCursor)}
-	for i, t := range p.Transactions {
-		j := transactionJSON{ID: t.ID, Account: t.Account, Kind: string(t.Kind), LotID: t.LotID, HoldID: t.HoldID, Note: t.Note, At: t.At.UTC()}
-		j.Amount, j.AmountMicros = money(t.Amount)
-		out.Transactions[i] = j
-	}
-	writeJSON(w, http.StatusOK, out)
+	serveQuery(a, w, r, []string{"account", "limit", "cursor"}, accountList,
+		func(ctx context.Context, in accountPage) (any, error) {
+			p, err := a.credits.Transactions(ctx, in.account, in.opts)
+			if err != nil {
+				return nil, err
+			}
+			return transactionsJSON{Account: in.account, Transactions: convert(p.Transactions, toTransactionJSON), NextCursor: optString(p.NextCursor)}, nil
+		})
 }
 
 // lots answers GET /v1/credits/lots?account=&limit=&cursor=.
 func (a *api) lots(w http.ResponseWriter, r *http.Request) {
-	if !a.needCredits(w) {
-		return
-	}
-	account, o, e := accountList(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	lots, next, err := a.credits.Lots(r.Context(), account, o)
-	if err != nil {
-		a.failCredits(w, r, err)
-		return
-	}
-	out := lotsJSON{Account: account, Lots: make([]lotJSON, len(lots)), NextCursor: optString(next)}
-	for i := range lots {
-		out.Lots[i] = toLotJSON(&lots[i])
-	}
-	writeJSON(w, http.StatusOK, out)
+	serveQuery(a, w, r, []string{"account", "limit", "cursor"}, accountList,
+		func(ctx context.Context, in accountPage) (any, error) {
+			lots, next, err := a.credits.Lots(ctx, in.account, in.opts)
+			if err != nil {
+				return nil, err
+			}
+			return lotsJSON{Account: in.account, Lots: convert(lots, toLotJSON), NextCursor: optString(next)}, nil
+		})
 }
 
 // usageFilter reads the account, key_id, from and to parameters.
@@ -700,69 +692,51 @@ func usageFilter(q query) (account, keyID string, from, to time.Time, e *apiErro
 	return
 }
 
+// usageQuery reads the parameters of GET /v1/usage: the filter, then limit
+// and cursor.
+func usageQuery(q query) (uq credits.UsageQuery, e *apiError) {
+	if uq.Account, uq.KeyID, uq.From, uq.To, e = usageFilter(q); e != nil {
+		return uq, e
+	}
+	uq.ListOptions, e = q.list()
+	return uq, e
+}
+
 // usage answers GET /v1/usage?account=&key_id=&from=&to=&limit=&cursor=.
 func (a *api) usage(w http.ResponseWriter, r *http.Request) {
-	if !a.needCredits(w) {
-		return
+	serveQuery(a, w, r, []string{"account", "key_id", "from", "to", "limit", "cursor"}, usageQuery,
+		func(ctx context.Context, uq credits.UsageQuery) (any, error) {
+			p, err := a.credits.Usage(ctx, uq)
+			if err != nil {
+				return nil, err
+			}
+			return usagePageJSON{Records: convert(p.Records, toUsageJSON), NextCursor: optString(p.NextCursor)}, nil
+		})
+}
+
+// summaryQuery reads the parameters of GET /v1/usage/summary: the filter,
+// then group_by.
+func summaryQuery(q query) (sq credits.SummaryQuery, e *apiError) {
+	if sq.Account, sq.KeyID, sq.From, sq.To, e = usageFilter(q); e != nil {
+		return sq, e
 	}
-	q, e := readQuery(r, "account", "key_id", "from", "to", "limit", "cursor")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	var uq credits.UsageQuery
-	uq.Account, uq.KeyID, uq.From, uq.To, e = usageFilter(q)
-	if e == nil {
-		uq.ListOptions, e = q.list()
-	}
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	p, err := a.credits.Usage(r.Context(), uq)
-	if err != nil {
-		a.failCredits(w, r, err)
-		return
-	}
-	out := usagePageJSON{Records: make([]usageJSON, len(p.Records)), NextCursor: optString(p.NextCursor)}
-	for i := range p.Records {
-		out.Records[i] = toUsageJSON(&p.Records[i])
-	}
-	writeJSON(w, http.StatusOK, out)
+	sq.GroupBy, e = groupBy(q["group_by"])
+	return sq, e
 }
 
 // summary answers GET /v1/usage/summary?account=&key_id=&from=&to=&group_by=.
 func (a *api) summary(w http.ResponseWriter, r *http.Request) {
-	if !a.needCredits(w) {
-		return
-	}
-	q, e := readQuery(r, "account", "key_id", "from", "to", "group_by")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	var sq credits.SummaryQuery
-	sq.Account, sq.KeyID, sq.From, sq.To, e = usageFilter(q)
-	if e == nil {
-		sq.GroupBy, e = groupBy(q["group_by"])
-	}
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	rows, err := a.credits.Summary(r.Context(), sq)
-	if err != nil {
-		a.failCredits(w, r, err)
-		return
-	}
-	out := summaryJSON{GroupBy: make([]string, len(sq.GroupBy)), Rows: make([]summaryRowJSON, len(rows))}
-	for i, g := range sq.GroupBy {
-		out.GroupBy[i] = string(g)
-	}
-	for i := range rows {
-		out.Rows[i] = toSummaryRowJSON(&rows[i], sq.GroupBy)
-	}
-	writeJSON(w, http.StatusOK, out)
+	serveQuery(a, w, r, []string{"account", "key_id", "from", "to", "group_by"}, summaryQuery,
+		func(ctx context.Context, sq credits.SummaryQuery) (any, error) {
+			rows, err := a.credits.Summary(ctx, sq)
+			if err != nil {
+				return nil, err
+			}
+			return summaryJSON{
+				GroupBy: convert(sq.GroupBy, func(g *credits.Group) string { return string(*g) }),
+				Rows:    convert(rows, func(row *credits.SummaryRow) summaryRowJSON { return toSummaryRowJSON(row, sq.GroupBy) }),
+			}, nil
+		})
 }
 
 // groupBy parses a comma-separated list of summary dimensions; "" is
@@ -793,6 +767,16 @@ func reason(err error) string {
 		return ve.Reason
 	}
 	return "is not valid"
+}
+
+// convert returns f of each element of xs, in order. The result is never
+// nil, so an empty list is [] in JSON, not null.
+func convert[T, J any](xs []T, f func(*T) J) []J {
+	out := make([]J, len(xs))
+	for i := range xs {
+		out[i] = f(&xs[i])
+	}
+	return out
 }
 
 func optString(s string) *string {

@@ -142,12 +142,17 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error, notFound *
 	case errors.Is(err, keys.ErrConflict):
 		writeError(w, &apiError{http.StatusConflict, CodeConflict, "the store already holds that ID or token; retry", ""})
 	case errors.Is(err, keys.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		a.log.LogAttrs(r.Context(), slog.LevelWarn, "admin: store unavailable",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		a.logFailure(r, slog.LevelWarn, "admin: store unavailable", err)
 		writeError(w, &apiError{http.StatusServiceUnavailable, CodeStoreUnavailable, "the key store is unavailable; retry", ""})
 	default:
-		a.log.LogAttrs(r.Context(), slog.LevelError, "admin: internal error",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		a.logFailure(r, slog.LevelError, "admin: internal error", err)
 		writeError(w, errInternal)
 	}
+}
+
+// logFailure logs err, a store's (or sealer's) error in answering r, at
+// level with r's method and path.
+func (a *api) logFailure(r *http.Request, level slog.Level, msg string, err error) {
+	a.log.LogAttrs(r.Context(), level, msg,
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 }

@@ -367,27 +367,12 @@ func (s *EventStream) parseOpenAI(data []byte) error {
 
 // top reads a chunk's object.
 func (s *EventStream) top(sc *jsonx.Scanner) bool {
-	if !sc.Eat('{') {
-		return false
-	}
-	if sc.Peek() == '}' {
-		sc.Pos++
-		return true
-	}
-	return s.topMember(sc) && s.topRest(sc)
+	return sc.Eat('{') && members(sc, '}', func() bool { return s.topMember(sc) })
 }
 
 // topRest reads the chunk's members after one, to its end.
 func (s *EventStream) topRest(sc *jsonx.Scanner) bool {
-	for {
-		more, ok := sc.Next('}')
-		if !ok || !more {
-			return ok
-		}
-		if !s.topMember(sc) {
-			return false
-		}
-	}
+	return more(sc, '}', func() bool { return s.topMember(sc) })
 }
 
 // topMember reads one member of the chunk.
@@ -398,11 +383,7 @@ func (s *EventStream) topMember(sc *jsonx.Scanner) bool {
 	}
 	if string(key) == "choices" && sc.Peek() == '[' {
 		sc.Pos++
-		if sc.Peek() == ']' {
-			sc.Pos++
-			return true
-		}
-		return s.choice(sc) && s.choicesRest(sc)
+		return members(sc, ']', func() bool { return s.choice(sc) })
 	}
 	start := sc.Pos
 	if !sc.Skip(jsonx.MaxDepth) {
@@ -421,15 +402,7 @@ func (s *EventStream) topMember(sc *jsonx.Scanner) bool {
 
 // choicesRest reads the choices after one, to the array's end.
 func (s *EventStream) choicesRest(sc *jsonx.Scanner) bool {
-	for {
-		more, ok := sc.Next(']')
-		if !ok || !more {
-			return ok
-		}
-		if !s.choice(sc) {
-			return false
-		}
-	}
+	return more(sc, ']', func() bool { return s.choice(sc) })
 }
 
 // choice reads one element of choices.
@@ -439,9 +412,7 @@ func (s *EventStream) choice(sc *jsonx.Scanner) bool {
 	}
 	sc.Pos++
 	var ch choice
-	if sc.Peek() == '}' {
-		sc.Pos++
-	} else if !s.choiceMember(sc, &ch) || !s.choiceRest(sc, &ch) {
+	if !members(sc, '}', func() bool { return s.choiceMember(sc, &ch) }) {
 		return false
 	}
 	s.choices = append(s.choices, ch)
@@ -450,15 +421,7 @@ func (s *EventStream) choice(sc *jsonx.Scanner) bool {
 
 // choiceRest reads a choice's members after one, to its end.
 func (s *EventStream) choiceRest(sc *jsonx.Scanner, ch *choice) bool {
-	for {
-		more, ok := sc.Next('}')
-		if !ok || !more {
-			return ok
-		}
-		if !s.choiceMember(sc, ch) {
-			return false
-		}
-	}
+	return more(sc, '}', func() bool { return s.choiceMember(sc, ch) })
 }
 
 // choiceMember reads one member of a choice.
@@ -476,26 +439,14 @@ func (s *EventStream) choiceMember(sc *jsonx.Scanner, ch *choice) bool {
 		return !ch.finished || sc.Skip(jsonx.MaxDepth)
 	case string(key) == "delta" && sc.Peek() == '{':
 		sc.Pos++
-		if sc.Peek() == '}' {
-			sc.Pos++
-			return true
-		}
-		return s.deltaMember(sc, ch) && s.deltaRest(sc, ch)
+		return members(sc, '}', func() bool { return s.deltaMember(sc, ch) })
 	}
 	return sc.Skip(jsonx.MaxDepth)
 }
 
 // deltaRest reads a delta's members after one, to its end.
 func (s *EventStream) deltaRest(sc *jsonx.Scanner, ch *choice) bool {
-	for {
-		more, ok := sc.Next('}')
-		if !ok || !more {
-			return ok
-		}
-		if !s.deltaMember(sc, ch) {
-			return false
-		}
-	}
+	return more(sc, '}', func() bool { return s.deltaMember(sc, ch) })
 }
 
 // deltaMember reads one member of a delta, noting where the first
@@ -523,6 +474,33 @@ func (s *EventStream) content(sc *jsonx.Scanner, ch *choice) bool {
 	lit, f, ok := sc.ReadString()
 	ch.lit, ch.flags, ch.at = lit, f, sc.Pos-len(lit)
 	return ok
+}
+
+// members reads the members of an object (the elements of an array) whose
+// opening brace (bracket) sc has just passed, to the closing byte close,
+// calling each to read every one. The readers below are functions of
+// this shape, called directly, so their closures stay on the stack.
+func members(sc *jsonx.Scanner, close byte, each func() bool) bool {
+	if sc.Peek() == close {
+		sc.Pos++
+		return true
+	}
+	return each() && more(sc, close, each)
+}
+
+// more reads the members of an object (the elements of an array) after
+// one, to the closing byte close, calling each to read every further one.
+// A parse that resumes inside a member goes on with it.
+func more(sc *jsonx.Scanner, close byte, each func() bool) bool {
+	for {
+		next, ok := sc.Next(close)
+		if !ok || !next {
+			return ok
+		}
+		if !each() {
+			return false
+		}
+	}
 }
 
 // readKey reads an object key and its colon, decoding escapes.
@@ -652,12 +630,7 @@ func (s *EventStream) parseAnthropic(data []byte) (anthropicEvent, error) {
 	}
 	s.cand = -1
 	ev := anthropicEvent{typAt: -1}
-	if !sc.Eat('{') {
-		return ev, s.invalid(&sc)
-	}
-	if sc.Peek() == '}' {
-		sc.Pos++
-	} else if !s.anthropicMember(&sc, &ev) || !s.anthropicRest(&sc, &ev) {
+	if !sc.Eat('{') || !members(&sc, '}', func() bool { return s.anthropicMember(&sc, &ev) }) {
 		return ev, s.invalid(&sc)
 	}
 	if err := s.end(&sc); err != nil {
@@ -675,15 +648,7 @@ func (s *EventStream) parseAnthropic(data []byte) (anthropicEvent, error) {
 
 // anthropicRest reads an event's members after one, to its end.
 func (s *EventStream) anthropicRest(sc *jsonx.Scanner, ev *anthropicEvent) bool {
-	for {
-		more, ok := sc.Next('}')
-		if !ok || !more {
-			return ok
-		}
-		if !s.anthropicMember(sc, ev) {
-			return false
-		}
-	}
+	return more(sc, '}', func() bool { return s.anthropicMember(sc, ev) })
 }
 
 // anthropicMember reads one member of an event.
@@ -711,11 +676,7 @@ func (s *EventStream) anthropicMember(sc *jsonx.Scanner, ev *anthropicEvent) boo
 	case (string(key) == "delta" || string(key) == "content_block") && sc.Peek() == '{':
 		delta := string(key) == "delta"
 		sc.Pos++
-		if sc.Peek() == '}' {
-			sc.Pos++
-			return true
-		}
-		return s.textMember(sc, ev, delta) && s.textRest(sc, ev, delta)
+		return members(sc, '}', func() bool { return s.textMember(sc, ev, delta) })
 	}
 	return sc.Skip(jsonx.MaxDepth)
 }
@@ -723,15 +684,7 @@ func (s *EventStream) anthropicMember(sc *jsonx.Scanner, ev *anthropicEvent) boo
 // textRest reads a delta's (or content_block's) members after one, to
 // its end.
 func (s *EventStream) textRest(sc *jsonx.Scanner, ev *anthropicEvent, delta bool) bool {
-	for {
-		more, ok := sc.Next('}')
-		if !ok || !more {
-			return ok
-		}
-		if !s.textMember(sc, ev, delta) {
-			return false
-		}
-	}
+	return more(sc, '}', func() bool { return s.textMember(sc, ev, delta) })
 }
 
 // textMember reads one member of a delta (or a content_block): its type,

@@ -71,6 +71,16 @@ func (w *jscan) array(elem func(object bool) bool) bool {
 	}) || w.fail()
 }
 
+// positions calls elem as array does, with each element's position in the
+// array (0, 1, ...) as well.
+func (w *jscan) positions(elem func(pos int, object bool) bool) bool {
+	pos := 0
+	return w.array(func(object bool) bool {
+		pos++
+		return elem(pos-1, object)
+	})
+}
+
 // str reads the string literal that comes next and returns it with its
 // quotes; any other value is skipped and lit is nil. ok is false for
 // malformed JSON.
@@ -96,6 +106,16 @@ func (w *jscan) index() (n int, ok bool) {
 		return -1, w.fail()
 	}
 	return n, true
+}
+
+// indexInto reads an index (see index) into *i; any other value is
+// skipped and leaves *i as it was. It returns false for malformed JSON.
+func (w *jscan) indexInto(i *int) bool {
+	n, ok := w.index()
+	if n >= 0 {
+		*i = n
+	}
+	return ok
 }
 
 // rawValue reads the value that comes next and returns it as written.

@@ -86,29 +86,29 @@ func (o *OutputCounter) Reset() {
 // chat.completion.chunk, or an Anthropic event. Other data (such as
 // "[DONE]", pings and usage) is ignored, and so is the rest of an event
 // after malformed JSON.
-func (o *OutputCounter) Observe(data []byte) {
+func (o *OutputCounter) Observe(data []byte) { o.observe(data, true) }
+
+// ObserveResponse collects the text of a whole (not streamed) response
+// body: an OpenAI chat completion or an Anthropic message.
+func (o *OutputCounter) ObserveResponse(body []byte) { o.observe(body, false) }
+
+// observe collects the text of data, a stream event's (stream true) or a
+// whole response's JSON object; anything else is ignored. OpenAI chunks
+// and completions read alike; Anthropic events and messages do not. The
+// readers are called directly (not through a func value), so that the
+// scanner stays on the stack.
+func (o *OutputCounter) observe(data []byte, stream bool) {
 	w := jscan{s: jsonx.Scanner{Data: data}}
 	if w.s.Peek() != '{' {
 		return
 	}
-	if o.anthropic {
+	switch {
+	case !o.anthropic:
+		o.openAI(&w)
+	case stream:
 		o.anthropicEvent(&w)
-	} else {
-		o.openAI(&w)
-	}
-}
-
-// ObserveResponse collects the text of a whole (not streamed) response
-// body: an OpenAI chat completion or an Anthropic message.
-func (o *OutputCounter) ObserveResponse(body []byte) {
-	w := jscan{s: jsonx.Scanner{Data: body}}
-	if w.s.Peek() != '{' {
-		return
-	}
-	if o.anthropic {
+	default:
 		o.anthropicMessage(&w)
-	} else {
-		o.openAI(&w)
 	}
 }
 
@@ -205,21 +205,14 @@ func (o *OutputCounter) openAI(w *jscan) {
 		if string(key) != "choices" {
 			return w.skip()
 		}
-		pos := 0
-		return w.array(func(isObject bool) bool {
-			choice := pos
-			pos++
+		return w.positions(func(choice int, isObject bool) bool {
 			if !isObject {
 				return true
 			}
 			return w.object(func(key []byte) bool {
 				switch string(key) {
 				case "index":
-					n, ok := w.index()
-					if n >= 0 {
-						choice = n
-					}
-					return ok
+					return w.indexInto(&choice)
 				case "delta", "message":
 					return o.openAIMessage(w, choice)
 				}
@@ -254,18 +247,11 @@ func (o *OutputCounter) openAIMessage(w *jscan, choice int) bool {
 		case "refusal":
 			return o.addString(w, channel(choice, 0, outRefusal))
 		case "tool_calls":
-			pos := 0
-			return w.array(func(isObject bool) bool {
-				tool := pos
-				pos++
+			return w.positions(func(tool int, isObject bool) bool {
 				return !isObject || w.object(func(key []byte) bool {
 					switch string(key) {
 					case "index":
-						n, ok := w.index()
-						if n >= 0 {
-							tool = n
-						}
-						return ok
+						return w.indexInto(&tool)
 					case "function":
 						return o.openAIFunction(w, choice, tool)
 					}
@@ -308,11 +294,7 @@ func (o *OutputCounter) anthropicEvent(w *jscan) {
 	w.object(func(key []byte) bool {
 		switch string(key) {
 		case "index":
-			n, ok := w.index()
-			if n >= 0 {
-				block = n
-			}
-			return ok
+			return w.indexInto(&block)
 		case "delta":
 			return w.object(func(key []byte) bool {
 				switch string(key) {
@@ -338,10 +320,7 @@ func (o *OutputCounter) anthropicMessage(w *jscan) {
 		if string(key) != "content" {
 			return w.skip()
 		}
-		pos := 0
-		return w.array(func(isObject bool) bool {
-			block := pos
-			pos++
+		return w.positions(func(block int, isObject bool) bool {
 			return !isObject || o.anthropicBlock(w, block, true)
 		})
 	})

@@ -21,27 +21,10 @@ import (
 	"go.uber.org/goleak"
 
 	gateway "github.com/llmgate/gateway"
-	"github.com/llmgate/gateway/tokens"
+	"github.com/llmgate/gateway/sinks/internal/sinktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// event returns a realistic event named req-i.
-func event(i int) *gateway.Event {
-	return &gateway.Event{
-		RequestID: fmt.Sprintf("req-%d", i), Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		Method: "POST", Path: "/v1/chat/completions", Surface: "chat-completions", Format: "openai",
-		Principal:       &gateway.Principal{KeyID: "key_1", Account: "acct"},
-		RequestedModels: []string{"openai:gpt-4o-mini"}, Candidates: []string{"openai:gpt-4o-mini", "anthropic:claude-haiku"},
-		Attempts: []gateway.Attempt{
-			{Provider: "openai", Model: "gpt-4o-mini", KeyID: "primary", Status: 503, Error: gateway.AttemptStatus, Duration: 20 * time.Millisecond},
-			{Provider: "anthropic", Model: "claude-haiku", KeyID: "k1", Status: 200, Translated: true, Duration: 300 * time.Millisecond},
-		},
-		ServedBy: "anthropic:claude-haiku", Status: 200,
-		Usage: tokens.Usage{InputTokens: 120, OutputTokens: 48}, UsageReported: true,
-		Latency: 330 * time.Millisecond, GatewayLatency: 10 * time.Millisecond,
-	}
-}
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutine and the test.
 type syncBuffer struct {
@@ -130,7 +113,7 @@ func TestWrite(t *testing.T) {
 			s, err := New(&out, tc.opts)
 			require.NoError(t, err)
 			for i := range 50 {
-				s.HandleEvent(context.Background(), event(i))
+				s.HandleEvent(context.Background(), sinktest.Event(i))
 			}
 			if tc.closeFirst {
 				require.Empty(t, out.String())
@@ -142,7 +125,7 @@ func TestWrite(t *testing.T) {
 			require.Equal(t, ids(0, 50), requestIDs(t, out.String()))
 			require.Equal(t, Stats{Written: 50}, s.Stats())
 			// Each line is the Event's encoding/json form.
-			want, err := json.Marshal(event(0))
+			want, err := json.Marshal(sinktest.Event(0))
 			require.NoError(t, err)
 			first, _, _ := strings.Cut(out.String(), "\n")
 			require.JSONEq(t, string(want), first)
@@ -172,10 +155,10 @@ func TestDropsWhenFull(t *testing.T) {
 	g := newGateWriter()
 	s, err := New(g, Options{QueueSize: 2, BufferSize: 1, FlushInterval: time.Hour})
 	require.NoError(t, err)
-	s.HandleEvent(context.Background(), event(0))
+	s.HandleEvent(context.Background(), sinktest.Event(0))
 	<-g.entered // event 0 is being written; the queue is empty
 	for i := 1; i < 6; i++ {
-		s.HandleEvent(context.Background(), event(i)) // 1 and 2 fit, 3 to 5 are dropped
+		s.HandleEvent(context.Background(), sinktest.Event(i)) // 1 and 2 fit, 3 to 5 are dropped
 	}
 	require.Equal(t, Stats{Dropped: 3, Queued: 3}, s.Stats())
 	close(g.release)
@@ -183,7 +166,7 @@ func TestDropsWhenFull(t *testing.T) {
 	require.Equal(t, ids(0, 3), requestIDs(t, g.out.String()))
 	require.Equal(t, Stats{Written: 3, Dropped: 3}, s.Stats())
 
-	s.HandleEvent(context.Background(), event(9)) // after Close
+	s.HandleEvent(context.Background(), sinktest.Event(9)) // after Close
 	require.Equal(t, Stats{Written: 3, Dropped: 4}, s.Stats())
 	require.NoError(t, s.Close(context.Background()), "Close is idempotent")
 }
@@ -193,7 +176,7 @@ func TestCloseDeadline(t *testing.T) {
 	s, err := New(g, Options{BufferSize: 1, FlushInterval: time.Hour})
 	require.NoError(t, err)
 	for i := range 4 {
-		s.HandleEvent(context.Background(), event(i))
+		s.HandleEvent(context.Background(), sinktest.Event(i))
 	}
 	<-g.entered // stuck writing event 0
 	ctx, cancel := context.WithCancel(context.Background())
@@ -229,7 +212,7 @@ func TestWriteErrors(t *testing.T) {
 	s, err := New(w, Options{BufferSize: 1, FlushInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
 	for i := range 5 {
-		s.HandleEvent(context.Background(), event(i))
+		s.HandleEvent(context.Background(), sinktest.Event(i))
 	}
 	require.NoError(t, s.Close(context.Background()))
 	require.Equal(t, Stats{Written: 3, Failed: 2}, s.Stats())
@@ -251,7 +234,7 @@ func TestConcurrent(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 200 {
-				s.HandleEvent(context.Background(), event(g*1000+i))
+				s.HandleEvent(context.Background(), sinktest.Event(g*1000+i))
 			}
 		})
 	}
@@ -271,12 +254,12 @@ func TestOpen(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("{\"request_id\":\"old\"}\n"), 0o600))
 	s, err := Open(path, Options{FlushInterval: time.Hour})
 	require.NoError(t, err)
-	s.HandleEvent(context.Background(), event(0))
+	s.HandleEvent(context.Background(), sinktest.Event(0))
 
 	// A log rotator renames the file, then asks for a new one.
 	require.NoError(t, os.Rename(path, path+".1"))
 	require.NoError(t, s.Reopen())
-	s.HandleEvent(context.Background(), event(1))
+	s.HandleEvent(context.Background(), sinktest.Event(1))
 	require.NoError(t, s.Close(context.Background()))
 
 	rotated, err := os.ReadFile(path + ".1")
@@ -317,7 +300,7 @@ func TestOpen(t *testing.T) {
 // BenchmarkHandleEvent measures what a request pays: encoding and queueing
 // an event (accepted), or counting it when the queue is full (dropped).
 func BenchmarkHandleEvent(b *testing.B) {
-	ev := event(1)
+	ev := sinktest.Event(1)
 	b.Run("accepted", func(b *testing.B) {
 		s, err := New(io.Discard, Options{QueueSize: b.N + 1}) // room for all: every event is encoded
 		require.NoError(b, err)

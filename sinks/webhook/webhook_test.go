@@ -20,27 +20,10 @@ import (
 
 	gateway "github.com/llmgate/gateway"
 	"github.com/llmgate/gateway/providers"
-	"github.com/llmgate/gateway/tokens"
+	"github.com/llmgate/gateway/sinks/internal/sinktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// event returns a realistic event named req-i.
-func event(i int) *gateway.Event {
-	return &gateway.Event{
-		RequestID: fmt.Sprintf("req-%d", i), Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		Method: "POST", Path: "/v1/chat/completions", Surface: "chat-completions", Format: "openai",
-		Principal:       &gateway.Principal{KeyID: "key_1", Account: "acct"},
-		RequestedModels: []string{"openai:gpt-4o-mini"}, Candidates: []string{"openai:gpt-4o-mini", "anthropic:claude-haiku"},
-		Attempts: []gateway.Attempt{
-			{Provider: "openai", Model: "gpt-4o-mini", KeyID: "primary", Status: 503, Error: gateway.AttemptStatus, Duration: 20 * time.Millisecond},
-			{Provider: "anthropic", Model: "claude-haiku", KeyID: "k1", Status: 200, Translated: true, Duration: 300 * time.Millisecond},
-		},
-		ServedBy: "anthropic:claude-haiku", Status: 200,
-		Usage: tokens.Usage{InputTokens: 120, OutputTokens: 48}, UsageReported: true,
-		Latency: 330 * time.Millisecond, GatewayLatency: 10 * time.Millisecond,
-	}
-}
 
 func ids(from, to int) []string {
 	var out []string
@@ -210,7 +193,7 @@ func TestBatches(t *testing.T) {
 		Headers: map[string]providers.Secret{"Authorization": "Bearer tok", "X-Tenant": "t1"}})
 	require.NoError(t, err)
 	for i := range 250 {
-		s.HandleEvent(context.Background(), event(i))
+		s.HandleEvent(context.Background(), sinktest.Event(i))
 	}
 	// Two full batches leave at once; the last 50 wait for the interval
 	// (an hour), or Close.
@@ -238,7 +221,7 @@ func TestFlushInterval(t *testing.T) {
 	s, err := New(Options{URL: rc.srv.URL, BatchSize: 100, FlushInterval: 5 * time.Millisecond, Logger: quiet()})
 	require.NoError(t, err)
 	for i := range 3 {
-		s.HandleEvent(context.Background(), event(i))
+		s.HandleEvent(context.Background(), sinktest.Event(i))
 	}
 	// Sent without Close, in batches smaller than BatchSize.
 	require.Eventually(t, func() bool { return s.Stats().Sent == 3 }, 10*time.Second, time.Millisecond)
@@ -281,10 +264,10 @@ func TestSlowFailingRecovering(t *testing.T) {
 		Timeout: time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, Logger: quiet()}, w.sleep)
 	require.NoError(t, err)
 
-	s.HandleEvent(context.Background(), event(0))
+	s.HandleEvent(context.Background(), sinktest.Event(0))
 	<-entered // batch [req-0] is held by the collector; the queue is empty
 	for i := 1; i <= queueSize+overflow; i++ {
-		s.HandleEvent(context.Background(), event(i)) // never blocks
+		s.HandleEvent(context.Background(), sinktest.Event(i)) // never blocks
 	}
 	require.Equal(t, Stats{Dropped: overflow, Queued: 1 + queueSize}, s.Stats())
 	close(release)
@@ -326,7 +309,7 @@ func TestRetryAfter(t *testing.T) {
 	var w waits
 	s, err := newSink(Options{URL: rc.srv.URL, MaxRetryAfter: 5 * time.Second, MinBackoff: time.Second, MaxBackoff: time.Second, Logger: quiet()}, w.sleep)
 	require.NoError(t, err)
-	s.HandleEvent(context.Background(), event(0))
+	s.HandleEvent(context.Background(), sinktest.Event(0))
 	closeSink(t, s)
 	require.Equal(t, ids(0, 1), rc.ids())
 	got := w.all()
@@ -400,7 +383,7 @@ func TestGiveUp(t *testing.T) {
 			s, err := newSink(opts, w.sleep)
 			require.NoError(t, err)
 			for i := range 3 {
-				s.HandleEvent(context.Background(), event(i))
+				s.HandleEvent(context.Background(), sinktest.Event(i))
 			}
 			closeSink(t, s)
 			require.Equal(t, tc.want, s.Stats())
@@ -418,7 +401,7 @@ func TestCloseDeadline(t *testing.T) {
 	s, err := New(Options{URL: rc.srv.URL, BatchSize: 5, FlushInterval: time.Millisecond, MaxAttempts: -1, Logger: quiet()})
 	require.NoError(t, err)
 	for i := range 12 {
-		s.HandleEvent(context.Background(), event(i))
+		s.HandleEvent(context.Background(), sinktest.Event(i))
 	}
 	require.Eventually(t, func() bool { return rc.requestCount() > 0 }, 10*time.Second, time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -430,7 +413,7 @@ func TestCloseDeadline(t *testing.T) {
 	require.Equal(t, uint64(12), st.Failed, "every event abandoned: %+v", st)
 	require.Zero(t, st.Queued)
 	require.Zero(t, st.Sent)
-	s.HandleEvent(context.Background(), event(99))
+	s.HandleEvent(context.Background(), sinktest.Event(99))
 	require.Equal(t, uint64(1), s.Stats().Dropped, "after Close")
 	require.ErrorIs(t, s.Close(context.Background()), nil, "later calls return at once")
 }
@@ -449,7 +432,7 @@ func TestConcurrency(t *testing.T) {
 	for g := range 4 {
 		wg.Go(func() {
 			for i := range 250 {
-				s.HandleEvent(context.Background(), event(g*250+i))
+				s.HandleEvent(context.Background(), sinktest.Event(g*250+i))
 			}
 		})
 	}
@@ -483,7 +466,7 @@ func TestNoSecretsLogged(t *testing.T) {
 		Headers: map[string]providers.Secret{"Authorization": "Bearer h-s3cret"}}, w.sleep)
 	require.NoError(t, err)
 	for i := range 3 {
-		s.HandleEvent(context.Background(), event(i)) // some dropped
+		s.HandleEvent(context.Background(), sinktest.Event(i)) // some dropped
 	}
 	closeSink(t, s)
 
@@ -491,7 +474,7 @@ func TestNoSecretsLogged(t *testing.T) {
 	s, err = newSink(Options{URL: "http://user:pw-s3cret@127.0.0.1:1/hook-s3cret?token=q-s3cret", MaxAttempts: 2, FlushInterval: time.Millisecond,
 		Logger: logger, Headers: map[string]providers.Secret{"Authorization": "Bearer h-s3cret"}}, w.sleep)
 	require.NoError(t, err)
-	s.HandleEvent(context.Background(), event(9))
+	s.HandleEvent(context.Background(), sinktest.Event(9))
 	closeSink(t, s)
 	require.Equal(t, uint64(1), s.Stats().Failed)
 
@@ -519,7 +502,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // BenchmarkHandleEvent measures what a request pays: encoding and queueing
 // an event (accepted), or counting it when the queue is full (dropped).
 func BenchmarkHandleEvent(b *testing.B) {
-	ev := event(1)
+	ev := sinktest.Event(1)
 	b.Run("accepted", func(b *testing.B) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)

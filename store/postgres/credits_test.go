@@ -25,32 +25,10 @@ func TestCreditsConformance(t *testing.T) {
 	})
 }
 
-// handClock is a clock the test moves; it stands still otherwise.
-type handClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newHandClock() *handClock {
-	return &handClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *handClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *handClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // newLedger opens a store on a fresh database with a clock the test moves.
-func newLedger(t testing.TB) (*postgres.Store, *handClock) {
+func newLedger(t testing.TB) (*postgres.Store, *creditstest.Clock) {
 	t.Helper()
-	c := newHandClock()
+	c := creditstest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	return open(t, pgtest.NewDatabase(t), postgres.Options{Now: c.Now}), c
 }
 

@@ -790,34 +790,30 @@ func (s *Store) Lots(ctx context.Context, account string, o credits.ListOptions)
 	if err != nil {
 		return nil, "", err
 	}
-	q, args := `SELECT `+lotColumns+` FROM credit_lots WHERE account = ?`, []any{account}
+	where, args := []string{"account = ?"}, []any{account}
 	if hasCursor {
-		q += ` AND (purchased_at, id) < (?, ?)`
+		where = append(where, "(purchased_at, id) < (?, ?)")
 		args = append(args, at.UnixMicro(), id)
 	}
-	q += ` ORDER BY purchased_at DESC, id DESC LIMIT ?`
-	args = append(args, limit+1)
+	q, args := pageQuery(lotColumns, "credit_lots", where, "purchased_at DESC, id DESC", args, limit)
 	now := s.ledgerNow()
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	lots, err := queryList(ctx, s.r, func(err error) error { return ledgerError("lots", err) },
+		func(sc scanner) (credits.Lot, error) {
+			var r lotRow
+			if err := sc.Scan(r.dest()...); err != nil {
+				return credits.Lot{}, err
+			}
+			return r.lot(now), nil
+		}, q, args...)
 	if err != nil {
-		return nil, "", ledgerError("lots", err)
+		return nil, "", err
 	}
-	defer rows.Close()
-	var lots []credits.Lot
-	for rows.Next() {
-		var r lotRow
-		if err := rows.Scan(r.dest()...); err != nil {
-			return nil, "", ledgerError("lots", err)
-		}
-		lots = append(lots, r.lot(now))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", ledgerError("lots", err)
-	}
-	var next string
-	if len(lots) > limit {
-		lots = lots[:limit]
-		next = credits.EncodeCursor(lots[limit-1].PurchasedAt, lots[limit-1].ID)
+	var (
+		last *credits.Lot
+		next string
+	)
+	if lots, last = cutPage(lots, limit); last != nil {
+		next = credits.EncodeCursor(last.PurchasedAt, last.ID)
 	}
 	return lots, next, nil
 }
@@ -832,44 +828,44 @@ func (s *Store) Transactions(ctx context.Context, account string, o credits.List
 	if err != nil {
 		return credits.TransactionPage{}, err
 	}
-	q, args := `SELECT seq, account, kind, amount, lot_id, hold_id, note, at FROM credit_transactions WHERE account = ?`, []any{account}
+	where, args := []string{"account = ?"}, []any{account}
 	if hasCursor {
 		seq, ok := parseTxID(id)
 		if !ok {
 			return credits.TransactionPage{}, credits.Invalid("cursor", "not a cursor of this list")
 		}
-		q += ` AND (at, seq) < (?, ?)`
+		where = append(where, "(at, seq) < (?, ?)")
 		args = append(args, at.UnixMicro(), seq)
 	}
-	q += ` ORDER BY at DESC, seq DESC LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	q, args := pageQuery(transactionColumns, "credit_transactions", where, "at DESC, seq DESC", args, limit)
+	txs, err := queryList(ctx, s.r, func(err error) error { return ledgerError("transactions", err) }, scanTransaction, q, args...)
 	if err != nil {
-		return credits.TransactionPage{}, ledgerError("transactions", err)
+		return credits.TransactionPage{}, err
 	}
-	defer rows.Close()
-	var p credits.TransactionPage
-	for rows.Next() {
-		var (
-			t            credits.Transaction
-			seq, amt, ts int64
-			kind         string
-		)
-		if err := rows.Scan(&seq, &t.Account, &kind, &amt, &t.LotID, &t.HoldID, &t.Note, &ts); err != nil {
-			return credits.TransactionPage{}, ledgerError("transactions", err)
-		}
-		t.ID, t.Kind, t.Amount, t.At = txID(seq), credits.TransactionKind(kind), credits.Amount(amt), fromMicros(ts)
-		p.Transactions = append(p.Transactions, t)
-	}
-	if err := rows.Err(); err != nil {
-		return credits.TransactionPage{}, ledgerError("transactions", err)
-	}
-	if len(p.Transactions) > limit {
-		p.Transactions = p.Transactions[:limit]
-		last := p.Transactions[limit-1]
+	var (
+		p    credits.TransactionPage
+		last *credits.Transaction
+	)
+	if p.Transactions, last = cutPage(txs, limit); last != nil {
 		p.NextCursor = credits.EncodeCursor(last.At, last.ID)
 	}
 	return p, nil
+}
+
+const transactionColumns = `seq, account, kind, amount, lot_id, hold_id, note, at`
+
+// scanTransaction scans a row of transactionColumns.
+func scanTransaction(sc scanner) (credits.Transaction, error) {
+	var (
+		t            credits.Transaction
+		seq, amt, ts int64
+		kind         string
+	)
+	if err := sc.Scan(&seq, &t.Account, &kind, &amt, &t.LotID, &t.HoldID, &t.Note, &ts); err != nil {
+		return credits.Transaction{}, err
+	}
+	t.ID, t.Kind, t.Amount, t.At = txID(seq), credits.TransactionKind(kind), credits.Amount(amt), fromMicros(ts)
+	return t, nil
 }
 
 // Accounts lists the accounts that ever bought credits with their
@@ -880,26 +876,17 @@ func (s *Store) Accounts(ctx context.Context, o credits.ListOptions) (credits.Ac
 	if err != nil {
 		return credits.AccountPage{}, err
 	}
-	rows, err := s.r.QueryContext(ctx, balanceSQL+`WHERE a.id > ?2 GROUP BY a.id ORDER BY a.id LIMIT ?3`,
-		s.ledgerNow(), after, limit+1)
+	bs, err := queryList(ctx, s.r, func(err error) error { return ledgerError("accounts", err) }, scanBalance,
+		balanceSQL+`WHERE a.id > ?2 GROUP BY a.id ORDER BY a.id LIMIT ?3`, s.ledgerNow(), after, limit+1)
 	if err != nil {
-		return credits.AccountPage{}, ledgerError("accounts", err)
+		return credits.AccountPage{}, err
 	}
-	defer rows.Close()
-	var p credits.AccountPage
-	for rows.Next() {
-		b, err := scanBalance(rows)
-		if err != nil {
-			return credits.AccountPage{}, ledgerError("accounts", err)
-		}
-		p.Accounts = append(p.Accounts, b)
-	}
-	if err := rows.Err(); err != nil {
-		return credits.AccountPage{}, ledgerError("accounts", err)
-	}
-	if len(p.Accounts) > limit {
-		p.Accounts = p.Accounts[:limit]
-		p.NextCursor = credits.EncodeCursor(time.Unix(0, 0), p.Accounts[limit-1].Account)
+	var (
+		p    credits.AccountPage
+		last *credits.Balance
+	)
+	if p.Accounts, last = cutPage(bs, limit); last != nil {
+		p.NextCursor = credits.EncodeCursor(time.Unix(0, 0), last.Account)
 	}
 	return p, nil
 }
@@ -1057,31 +1044,16 @@ func (s *Store) Usage(ctx context.Context, q credits.UsageQuery) (credits.UsageP
 		where = append(where, "(start_at, id) < (?, ?)")
 		args = append(args, at.UnixMicro(), id)
 	}
-	query := `SELECT ` + usageColumns + ` FROM usage_records`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY start_at DESC, id DESC LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	query, args := pageQuery(usageColumns, "usage_records", where, "start_at DESC, id DESC", args, limit)
+	recs, err := queryList(ctx, s.r, func(err error) error { return ledgerError("usage", err) }, scanUsage, query, args...)
 	if err != nil {
-		return credits.UsagePage{}, ledgerError("usage", err)
+		return credits.UsagePage{}, err
 	}
-	defer rows.Close()
-	var p credits.UsagePage
-	for rows.Next() {
-		r, err := scanUsage(rows)
-		if err != nil {
-			return credits.UsagePage{}, ledgerError("usage", err)
-		}
-		p.Records = append(p.Records, r)
-	}
-	if err := rows.Err(); err != nil {
-		return credits.UsagePage{}, ledgerError("usage", err)
-	}
-	if len(p.Records) > limit {
-		p.Records = p.Records[:limit]
-		last := p.Records[limit-1]
+	var (
+		p    credits.UsagePage
+		last *credits.UsageRecord
+	)
+	if p.Records, last = cutPage(recs, limit); last != nil {
 		p.NextCursor = credits.EncodeCursor(last.Start, last.ID)
 	}
 	return p, nil

@@ -15,34 +15,12 @@ import (
 	"github.com/llmgate/gateway/credits/creditstest"
 )
 
-// manualClock is a clock that moves only when told.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newManualClock() *manualClock {
-	return &manualClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // ledgerStores runs f on a file-backed and an in-memory store sharing a
 // manual clock each.
-func ledgerStores(t *testing.T, f func(t *testing.T, s *Store, clock *manualClock)) {
+func ledgerStores(t *testing.T, f func(t *testing.T, s *Store, clock *creditstest.Clock)) {
 	for _, mode := range []string{"file", "memory"} {
 		t.Run(mode, func(t *testing.T) {
-			clock := newManualClock()
+			clock := creditstest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 			dsn := ":memory:"
 			if mode == "file" {
 				dsn = filepath.Join(t.TempDir(), "llmgate.db")
@@ -105,7 +83,7 @@ func testRecord(id string, start time.Time) *credits.UsageRecord {
 }
 
 func TestPurchase(t *testing.T) {
-	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 		ctx := context.Background()
 		l, err := s.Purchase(ctx, credits.Purchase{ID: "order-1", Account: "acct", Amount: 10 * credits.Dollar, Note: "card"})
 		require.NoError(t, err)
@@ -151,7 +129,7 @@ func TestPurchase(t *testing.T) {
 }
 
 func TestReserve(t *testing.T) {
-	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 		ctx := context.Background()
 		t.Run("never bought", func(t *testing.T) {
 			_, err := s.Reserve(ctx, credits.Reservation{ID: "h0", Account: "nobody", Max: 10, Min: 1, TTL: time.Minute})
@@ -257,7 +235,7 @@ func TestSettle(t *testing.T) {
 			uncollectedInTheRecord: 2 * credits.Dollar},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+			ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 				buy(t, s, "p1", "acct", 10*credits.Dollar)
 				reserve(t, s, "h1", "acct", tc.hold, 1)
 				rec := testRecord("r1", clock.Now())
@@ -290,7 +268,7 @@ func TestSettle(t *testing.T) {
 		})
 	}
 
-	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 		buy(t, s, "p1", "acct", 10*credits.Dollar)
 		t.Run("unknown", func(t *testing.T) {
 			_, err := s.Settle(ctx, "nope", 1, nil)
@@ -354,7 +332,7 @@ func TestSettle(t *testing.T) {
 		})
 	})
 
-	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 		t.Run("giving back to an expired lot expires it", func(t *testing.T) {
 			buy(t, s, "old", "acct", 5*credits.Dollar)
 			clock.Advance(time.Hour)
@@ -376,7 +354,7 @@ func TestSettle(t *testing.T) {
 }
 
 func TestRelease(t *testing.T) {
-	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 		ctx := context.Background()
 		buy(t, s, "p1", "acct", 5*credits.Dollar)
 		clock.Advance(time.Hour)
@@ -409,7 +387,7 @@ func TestRelease(t *testing.T) {
 }
 
 func TestRecord(t *testing.T) {
-	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 		ctx := context.Background()
 		start := time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))
 		rec := testRecord("r1", start)
@@ -451,7 +429,7 @@ func testRecordLike(r *credits.UsageRecord) *credits.UsageRecord {
 }
 
 func TestSweep(t *testing.T) {
-	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 		ctx := context.Background()
 		buy(t, s, "a1", "a", 5*credits.Dollar)
 		buy(t, s, "b1", "b", 6*credits.Dollar)
@@ -499,7 +477,7 @@ func TestSweep(t *testing.T) {
 	})
 
 	t.Run("more than a batch", func(t *testing.T) {
-		ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+		ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 			ctx := context.Background()
 			n := sweepBatch + 3
 			for i := range n {
@@ -520,7 +498,7 @@ func TestSweep(t *testing.T) {
 }
 
 func TestLists(t *testing.T) {
-	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 		ctx := context.Background()
 		var lotIDs []string
 		for i := range 5 {
@@ -604,7 +582,7 @@ func TestLists(t *testing.T) {
 }
 
 func TestUsageAndSummary(t *testing.T) {
-	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 		ctx := context.Background()
 		day1 := time.Date(2025, 3, 1, 23, 59, 59, 999999000, time.UTC)
 		day2 := time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)
@@ -692,7 +670,7 @@ func TestUsageAndSummary(t *testing.T) {
 }
 
 func TestLedgerClockGoingBack(t *testing.T) {
-	ledgerStores(t, func(t *testing.T, s *Store, clock *manualClock) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
 		ctx := context.Background()
 		first := buy(t, s, "order-1", "acct", 5*credits.Dollar)
 		clock.Advance(-time.Hour)

@@ -42,6 +42,13 @@ func (r *keyRow) dest() []any {
 		&r.created, &r.updated, &r.lastUsed, &r.expires, &r.providers, &r.models}
 }
 
+// scanKeyRow scans a row of keyColumns.
+func scanKeyRow(sc scanner) (keyRow, error) {
+	var kr keyRow
+	err := sc.Scan(kr.dest()...)
+	return kr, err
+}
+
 func (r *keyRow) key() (keys.Key, error) {
 	k := keys.Key{
 		ID: r.id, Redacted: r.redacted, Endpoint: r.endpoint, Account: r.account,
@@ -226,35 +233,23 @@ func (s *Store) List(ctx context.Context, o keys.ListOptions) (keys.Page, error)
 		where = append(where, "(created_at, id) < (?, ?)")
 		args = append(args, micros(at), id)
 	}
-	q := `SELECT ` + keyColumns + ` FROM gateway_keys`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	q, args := pageQuery(keyColumns, "gateway_keys", where, "created_at DESC, id DESC", args, limit)
+	krs, err := queryList(ctx, s.r, func(err error) error { return dbError("list", err) }, scanKeyRow, q, args...)
 	if err != nil {
-		return keys.Page{}, dbError("list", err)
+		return keys.Page{}, err
 	}
-	defer rows.Close()
+	// A row that does not make a key (a corrupt hash or allow-list) is
+	// not a database error: its error passes through unwrapped.
 	var p keys.Page
-	for rows.Next() {
-		var kr keyRow
-		if err := rows.Scan(kr.dest()...); err != nil {
-			return keys.Page{}, dbError("list", err)
-		}
-		k, err := kr.key()
+	for i := range krs {
+		k, err := krs[i].key()
 		if err != nil {
 			return keys.Page{}, err
 		}
 		p.Keys = append(p.Keys, k)
 	}
-	if err := rows.Err(); err != nil {
-		return keys.Page{}, dbError("list", err)
-	}
-	if len(p.Keys) > limit {
-		p.Keys = p.Keys[:limit]
-		last := p.Keys[limit-1]
+	var last *keys.Key
+	if p.Keys, last = cutPage(p.Keys, limit); last != nil {
 		p.NextCursor = keys.EncodeCursor(last.CreatedAt, last.ID)
 	}
 	return p, nil

@@ -349,3 +349,49 @@ func fromMicros(v int64) time.Time {
 	}
 	return time.UnixMicro(v).UTC()
 }
+
+// pageQuery returns the SELECT of one page of a keyset-paged list: cols
+// of table where every condition of where holds, in order, and at most
+// limit+1 rows (the one more tells cutPage that a next page follows). It
+// appends the limit to args, which hold the conditions' arguments.
+func pageQuery(cols, table string, where []string, order string, args []any, limit int) (string, []any) {
+	q := `SELECT ` + cols + ` FROM ` + table
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	return q + ` ORDER BY ` + order + ` LIMIT ?`, append(args, limit+1)
+}
+
+// queryList runs query on the reader pool and returns its rows as scan
+// reads them, in order (nil when there are none). An error of the query,
+// of scan or of the iteration is returned wrapped by fail.
+func queryList[T any](ctx context.Context, db *sql.DB, fail func(error) error, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fail(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fail(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(err)
+	}
+	return out, nil
+}
+
+// cutPage cuts items, read with pageQuery's limit+1, to the page of at
+// most limit, and returns the page's last item when a next page follows
+// (nil after the last page): the caller encodes the next cursor from it.
+func cutPage[T any](items []T, limit int) ([]T, *T) {
+	if len(items) <= limit {
+		return items, nil
+	}
+	items = items[:limit]
+	return items, &items[limit-1]
+}
