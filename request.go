@@ -253,11 +253,18 @@ func (p *parsedBody) names() []string {
 
 // rewrite returns the body to send upstream: "model" set to model, "models"
 // removed, and, when injectUsage is set, stream_options.include_usage
-// forced to true. The rest of the body is copied byte for byte.
+// forced to true. The rest of the body is copied byte for byte; a body
+// that needs none of these is returned as it is (callers never modify
+// it).
 func (p *parsedBody) rewrite(body []byte, model string, injectUsage bool) []byte {
 	injectUsage = injectUsage && !p.wantsUsage
-	out := make([]byte, 0, len(body)+len(model)+48)
 	modelMember := `"model":` + string(jsonx.AppendQuote(nil, model))
+	if !injectUsage && !p.hasModels && p.modelSpan != (span{}) && string(body[p.modelSpan.start:p.modelSpan.end]) == modelMember {
+		// Nothing to change: the body goes upstream as the client sent it,
+		// without a copy (a 400 KB prompt costs a copy per candidate).
+		return body
+	}
+	out := make([]byte, 0, len(body)+len(model)+48)
 	// Find the opening brace; prepend new members right after it.
 	open := 0
 	for open < len(body) && body[open] != '{' {
