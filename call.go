@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"github.com/llmgate/gateway/redaction"
 	"mime"
 	"net/http"
 	"os"
@@ -77,6 +78,11 @@ type call struct {
 	holdTried     bool                // a hold was asked for (it may exist even if the answer was lost)
 	servedKeyID   string              // the key of the attempt that answered
 	servedSource  providers.KeySource // and where it came from
+
+	// Redaction (redaction.go): the replacements in the request body and
+	// in the answer the client received.
+	reqRedactions  redaction.Counts
+	respRedactions redaction.Counts
 }
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
@@ -125,6 +131,9 @@ func (c *call) readRequest() *Error {
 		return e
 	}
 	if e := c.readBody(); e != nil {
+		return e
+	}
+	if e := c.redactRequest(); e != nil {
 		return e
 	}
 	p, perr := parseBody(c.body)
@@ -342,7 +351,7 @@ func (c *call) event() *Event {
 		Surface: c.surface, Format: c.format, Stream: c.parsed.stream,
 		RequestedModels: c.parsed.names(), Rejected: c.rejected, Selection: c.selection, Attempts: c.attempts,
 		RemovedParams: c.removed, Status: c.status, Err: c.err, Usage: c.usage, UsageReported: c.usageKnown,
-		Latency: end.Sub(c.start),
+		Latency: end.Sub(c.start), Redactions: c.redactions(),
 	}
 	if c.served.up != nil {
 		ev.ServedBy = c.served.name()
