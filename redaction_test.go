@@ -173,3 +173,16 @@ func TestNoRedactionLeavesTrafficAlone(t *testing.T) {
 	require.Equal(t, "bob@example.com", text)
 	require.Nil(t, e.events.last(t).Redactions)
 }
+
+func TestRedactionOfResponsesStreams(t *testing.T) {
+	e := redactionEnv(t, redaction.AcrossChunks)
+	e.oa.Enqueue(providertest.OpenAIResponsesReplyStream(providertest.Reply{Model: "gpt-4o", Deltas: []string{"mail bob@example.com ", "now"}}))
+	resp, out := e.post(t, "/v1/responses", `{"model":"gpt-4o","input":"hi","stream":true}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+	require.NotContains(t, string(out), "bob@")
+	require.Contains(t, string(out), `"delta":"mail [EMAIL] "`)
+	require.Contains(t, string(out), "event: response.completed\n")
+	ev := e.events.last(t)
+	require.Nil(t, ev.Err)
+	require.Positive(t, ev.Redactions["email"])
+}
