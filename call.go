@@ -17,6 +17,7 @@ import (
 
 	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/internal/strategy"
+	"github.com/llmgate/gateway/redaction"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/tokens"
 )
@@ -77,6 +78,11 @@ type call struct {
 	holdTried     bool                // a hold was asked for (it may exist even if the answer was lost)
 	servedKeyID   string              // the key of the attempt that answered
 	servedSource  providers.KeySource // and where it came from
+
+	// Redaction (redaction.go): the replacements in the request body and
+	// in the answer the client received.
+	reqRedactions  redaction.Counts
+	respRedactions redaction.Counts
 }
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
@@ -125,6 +131,9 @@ func (c *call) readRequest() *Error {
 		return e
 	}
 	if e := c.readBody(); e != nil {
+		return e
+	}
+	if e := c.redactRequest(); e != nil {
 		return e
 	}
 	p, perr := parseBody(c.body)
@@ -361,7 +370,7 @@ func (c *call) event() *Event {
 		Surface: c.surface, Format: c.format, Stream: c.parsed.stream,
 		RequestedModels: c.parsed.names(), Rejected: c.rejected, Selection: c.selection, Attempts: c.attempts,
 		RemovedParams: c.removed, Status: c.status, Err: c.err, Usage: c.usage, UsageReported: c.usageKnown,
-		Latency: end.Sub(c.start),
+		Latency: end.Sub(c.start), Redactions: c.redactions(),
 	}
 	if c.served.up != nil {
 		ev.ServedBy = c.served.name()

@@ -196,6 +196,10 @@ type Event struct {
 	// translated for the provider that served it, or removed by its request
 	// policy (also sent as Llmgate-Removed-Params).
 	RemovedParams []string `json:"removed_params,omitempty"`
+	// Redactions counts the replacements WithRedaction made in the
+	// request body and in the answer the client received, by rule name
+	// (never what was matched); nil when none.
+	Redactions map[string]int `json:"redactions,omitempty"`
 	// Status is the HTTP status sent to the client (200 for a stream that
 	// later failed in-stream; see Err).
 	Status int `json:"status"`

@@ -32,11 +32,14 @@ type chain struct {
 	tap     usageTap
 	drop    dropUsageChunk
 	tr      *translator // nil when the formats match
+	redact  redactFilter
+	red     *redactFilter // &redact, or nil without redaction
 }
 
 // build assembles the chain for candidate p: the usage tap (reading the
 // upstream's dialect), the drop of the usage chunk the gateway injected,
-// and the translation into the client's format.
+// the translation into the client's format, and the redaction of what the
+// client receives (WithRedaction).
 func (ch *chain) build(c *call, p *prepared) {
 	ch.filters = ch.buf[:0]
 	ch.tap.format = p.cand.up.format
@@ -62,6 +65,11 @@ func (ch *chain) build(c *call, p *prepared) {
 	if p.route.translate {
 		ch.tr = newTranslator(c, p)
 		ch.filters = append(ch.filters, ch.tr)
+	}
+	if c.cfg.redactor != nil {
+		ch.redact.init(c, p)
+		ch.red = &ch.redact
+		ch.filters = append(ch.filters, ch.red)
 	}
 }
 

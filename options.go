@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"github.com/llmgate/gateway/redaction"
 	"log/slog"
 	"maps"
 	"net"
@@ -345,6 +346,8 @@ type config struct {
 	maxInputTokens    int
 	maxOutputTokens   int
 	allowLists        map[providers.Surface][]string // WithParamAllowList
+	redactor          *redaction.Redactor            // WithRedaction; nil when it has no rules
+	redactMode        redaction.Mode
 }
 
 func defaultConfig() config {

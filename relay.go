@@ -64,10 +64,16 @@ func newRelay(c *call, ctx context.Context, dog *watchdog, a *Attempt, p *prepar
 // run relays the answer and says what the attempt decided.
 func (r *relay) run() outcome {
 	defer r.resp.Body.Close()
+	var o outcome
 	if r.c.parsed.stream {
-		return r.stream()
+		o = r.stream()
+	} else {
+		o = r.json()
 	}
-	return r.json()
+	if o == done && r.red != nil {
+		r.c.respRedactions = r.red.result()
+	}
+	return o
 }
 
 // json relays a JSON answer: read whole (bounded), so that a truncated
@@ -141,6 +147,9 @@ func (r *relay) stream() outcome {
 		}
 		b, err := r.chain.event(ev, class)
 		if err != nil {
+			if _, ok := err.(*redactError); ok {
+				return r.broken(err.Error())
+			}
 			return r.broken("untranslatable upstream event: " + err.Error())
 		}
 		if class == evEnd {
@@ -257,6 +266,9 @@ func (r *relay) readFailed(err error) outcome {
 			return r.fail("upstream stream ended before its final event")
 		case r.sawEnd:
 			// A complete stream with no content (an empty answer).
+			if r.red != nil {
+				r.hold = r.red.finish(r.hold)
+			}
 			if r.tr != nil {
 				r.hold = r.tr.finish(r.hold, true)
 			}
@@ -302,11 +314,19 @@ func (r *relay) readFailed(err error) outcome {
 	return r.fail(reason)
 }
 
-// end completes a stream whose upstream finished: the translator's closing
-// events, if any, then the usage.
+// end completes a stream whose upstream finished: the text redaction
+// still holds back and the translator's closing events, if any, then the
+// usage.
 func (r *relay) end() outcome {
+	var out []byte
+	if r.red != nil {
+		out = r.red.finish(nil)
+	}
 	if r.tr != nil {
-		if err := r.w.Write(r.tr.finish(r.tr.out[:0], true)); err != nil {
+		out = r.tr.finish(append(r.tr.out[:0], out...), true)
+	}
+	if len(out) > 0 {
+		if err := r.w.Write(out); err != nil {
 			return r.gone(err)
 		}
 		if err := r.w.Flush(); err != nil {
@@ -336,10 +356,14 @@ func (r *relay) fail(reason string) outcome {
 	e := &Error{Kind: KindStreamFailed, Message: "upstream stream failed: " + reason}
 	c.err = e
 	var out []byte
+	if r.red != nil {
+		// The text redaction holds back goes before the error.
+		out = r.red.finish(nil)
+	}
 	if r.tr != nil {
-		out = r.tr.errorEvent(http.StatusBadGateway, e.Message, e.Code())
+		out = append(out, r.tr.errorEvent(http.StatusBadGateway, e.Message, e.Code())...)
 	} else {
-		out = sse.AppendEvent(nil, errorEventName(c.format), appendErrorBody(nil, c.format, e, c.reqID, c.cfg.errorDetail))
+		out = sse.AppendEvent(out, errorEventName(c.format), appendErrorBody(nil, c.format, e, c.reqID, c.cfg.errorDetail))
 	}
 	if err := r.w.Write(out); err != nil {
 		return r.gone(err)

@@ -64,6 +64,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad max_connections", `max_connections: 0`, `max_connections: must be at least 1, got 0`},
 		{"bad log level", `log: {level: loud}`, `log.level: "loud" is not one of debug, info, warn, error`},
 		{"bad log format", `log: {format: xml}`, `log.format: "xml" is not one of text, json`},
+		{"bad redaction mode", "redaction:\n  mode: sometimes\n  rules: [{preset: email}]", `redaction.mode: "sometimes" is not one of across_chunks, per_chunk (line 2)`},
 		{"bad pass-through mode", `pass_through: sometimes`, `pass_through: "sometimes" is not one of scoped, off, any (line 1)`},
 		{"star among hosts", `allowed_hosts: [localhost, "*"]`, `allowed_hosts[1]: "*" (every host) must be the only entry`},
 		{"providers not a list", "providers: {id: openai}", `providers: expected a list, got a mapping`},

@@ -124,6 +124,11 @@
 //	  allow:                        # per surface, the only top-level body members sent upstream [WithParamAllowList]
 //	    chat-completions: [temperature, top_p, max_tokens, max_completion_tokens, tools, tool_choice]
 //	    embeddings: []              # only what the gateway needs (model, input)
+//	redaction:                      # find and replace in request bodies and answers [WithRedaction]
+//	  mode: across_chunks           # across_chunks|per_chunk: catch matches split across stream events or not
+//	  rules:                        # presets: email, phone, us_ssn, payment_card, ip_address, api_key
+//	    - preset: email             # replaced by its marker, [EMAIL]
+//	    - {name: ticket, from: 'TICKET-(\d+)', to: 'ticket #$1'}   # an RE2 pattern and its replacement
 //	providers:                      # one entry per provider [WithProvider]
 //	  - id: openai                  # a catalog provider (changes it) or a new ID (a custom provider)
 //	    aliases: [oai]              # other names clients may use

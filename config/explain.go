@@ -310,6 +310,7 @@ var argumentFields = map[string]string{
 	"WithMetering.DefaultMaxOutputTokens": "credits.default_max_output_tokens",
 	"WithMetering.HoldTTL":                "credits.hold_ttl",
 	"WithMetering.SweepInterval":          "credits.sweep_interval",
+	"WithRedaction.Mode":                  "redaction.mode",
 }
 
 // optionFields maps the options with one field to it.
@@ -328,6 +329,7 @@ var optionFields = map[string]string{
 	"WithPassThrough":             "pass_through",
 	"WithErrorDetail":             "error_detail",
 	"WithCORS":                    "cors_origins",
+	"WithRedaction":               "redaction.rules",
 	"WithForwardHeaders":          "forward_headers",
 	"WithAllowedHosts":            "allowed_hosts",
 	"WithModelSelection":          "model_selection.strategy",

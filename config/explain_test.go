@@ -63,6 +63,8 @@ func TestCheckErrors(t *testing.T) {
 		{"bad key strategy", "api_key_selection:\n  strategy: [round_robin, ai.keys]", `api_key_selection.strategy[0]: built-in key selection "round_robin" must be the only entry (line 2)`},
 		{"bad provider key strategy", "providers:\n  - id: openai\n    api_key_selection:\n      strategy: ['ai.keys.filter(k, k.x)']", `providers[0].api_key_selection.strategy[0]: strategy 0`},
 		{"negative key weight", "providers:\n  - id: openai\n    api_keys:\n      - {value: a, weight: -1}", `providers[0].api_keys[0].weight: key weight -1 is negative (line 4)`},
+		{"bad redaction rule", "redaction:\n  rules:\n    - preset: email\n    - {from: 'x*'}", `redaction.rules[1]: redaction: rule 1 (rule 1): pattern matches the empty string (line 4)`},
+		{"unknown redaction preset", "redaction:\n  rules:\n    - preset: passport", `redaction.rules[0]: redaction: rule 0 (passport): unknown preset "passport"`},
 		{"unknown default model of a provider", "providers:\n  - id: openai\n    default_model: nope", `providers[0].default_model: default_model "nope" is not a model of this provider (line 3)`},
 	}
 	for _, tt := range tests {

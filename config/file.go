@@ -149,6 +149,9 @@ type File struct {
 	// every provider (gateway.WithParamAllowList); each provider's and
 	// model's own are under Providers.
 	RequestPolicy RequestPolicy `yaml:"request_policy"`
+	// Redaction finds and replaces text in request bodies and answers
+	// (gateway.WithRedaction).
+	Redaction Redaction `yaml:"redaction"`
 	// Providers configures catalog providers and defines custom ones
 	// (gateway.WithProvider, one per entry).
 	Providers []Provider `yaml:"providers"`
@@ -418,4 +421,5 @@ func (d *decoder) check(f *File) {
 	d.checkCredits(f)
 	d.checkEvents(f)
 	d.checkPolicies(f)
+	d.checkRedaction(f)
 }

@@ -91,6 +91,9 @@ func (f *File) Options() []gateway.Option {
 		add(gateway.WithKeySelection(f.APIKeySelection.Strategy...))
 	}
 	opts = append(opts, f.allowOptions()...)
+	if o := f.redactionOption(); o != nil {
+		add(o)
+	}
 	for i := range f.Providers {
 		if f.bad[fmt.Sprintf("providers[%d]", i)] {
 			continue // not a mapping: nothing to configure

@@ -152,6 +152,13 @@ providers:
 		require.Equal(t, http.StatusNoContent, rec.Code)
 		require.Equal(t, "https://app.example.com", rec.Header().Get("Access-Control-Allow-Origin"))
 	})
+	t.Run("redaction", func(t *testing.T) {
+		gw := gatewayFor(t, "redaction:\n  mode: per_chunk\n  rules:\n    - preset: email\n    - {name: ticket, from: 'TICKET-(\\d+)', to: 'ticket $1'}\n"+lab, nil)
+		rec := serve(gw, http.MethodPost, "/v1/chat/completions", `{"model":"lab:qwen","messages":[{"role":"user","content":"hi bob@example.com TICKET-9"}]}`)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		require.NotContains(t, rec.Body.String(), "bob@")
+		require.Contains(t, rec.Body.String(), "[EMAIL] ticket 9")
+	})
 	t.Run("pass_through off and on a provider", func(t *testing.T) {
 		gw := gatewayFor(t, lab+"    pass_through: true\n", nil)
 		rec := serve(gw, http.MethodPost, "/v1/chat/completions", chatBody, "Authorization", "Bearer client-key")
