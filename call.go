@@ -17,8 +17,8 @@ import (
 
 	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/internal/strategy"
-	"github.com/llmgate/gateway/redaction"
 	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/redaction"
 	"github.com/llmgate/gateway/tokens"
 )
 
