@@ -329,16 +329,7 @@ func validHeaderName(s string) bool {
 // HandleEvent encodes e and queues it, without blocking; when the queue is
 // full or the sink is closed, e is dropped and counted.
 func (s *Sink) HandleEvent(_ context.Context, e *gateway.Event) {
-	if s.q.Full() {
-		s.q.Drop()
-		return
-	}
-	b, err := eventq.Encode(e)
-	if err != nil {
-		s.q.Drop()
-		return
-	}
-	s.q.Push(b)
+	s.q.Offer(e)
 }
 
 // Stats returns the sink's counters.

@@ -84,3 +84,19 @@ func (q *Queue) Dropped() uint64 { return q.dropped.Load() }
 // Encode returns e's JSON form: the encoding/json form of gateway.Event,
 // on one line.
 func Encode(e *gateway.Event) ([]byte, error) { return json.Marshal(e) }
+
+// Offer encodes e and queues it, without blocking: when the queue is full
+// (checked first, so that a full queue costs no encoding), closed, or e
+// cannot be encoded, e is dropped and counted.
+func (q *Queue) Offer(e *gateway.Event) {
+	if q.Full() {
+		q.Drop()
+		return
+	}
+	b, err := Encode(e)
+	if err != nil {
+		q.Drop()
+		return
+	}
+	q.Push(b)
+}
