@@ -83,6 +83,8 @@ type call struct {
 	// in the answer the client received.
 	reqRedactions  redaction.Counts
 	respRedactions redaction.Counts
+
+	insp *inspection // the traffic capture (inspector.go), nil without WithInspector
 }
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
@@ -93,6 +95,9 @@ func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
 	// headers.
 	c.hdr[0] = c.reqID
 	w.Header()[HeaderRequestID] = c.hdr[0:1:1]
+	if c.cfg.inspector != nil {
+		c.insp = &inspection{max: c.cfg.inspectorOpts.MaxBytes}
+	}
 	return c
 }
 
@@ -136,6 +141,7 @@ func (c *call) readRequest() *Error {
 	if e := c.redactRequest(); e != nil {
 		return e
 	}
+	c.captureRequest()
 	p, perr := parseBody(c.body)
 	if perr != nil {
 		return perr
@@ -316,7 +322,7 @@ func (c *call) fail(e *Error) {
 	c.status = e.HTTPStatus()
 	c.firstWrite = c.now()
 	c.armWrite()
-	writeError(c.w, c.format, e, c.reqID, c.cfg.errorDetail)
+	c.captureResponse(writeError(c.w, c.format, e, c.reqID, c.cfg.errorDetail))
 }
 
 // recoverPanic turns a panic in the gateway into a 500 internal_error (or,
@@ -353,13 +359,13 @@ func (c *call) finish() {
 		_ = c.rc.SetWriteDeadline(time.Time{})
 	}
 	c.settle(ctx)
-	if len(c.cfg.sinks) == 0 {
-		return
+	if len(c.cfg.sinks) > 0 {
+		ev := c.event()
+		for _, s := range c.cfg.sinks {
+			s.HandleEvent(ctx, ev)
+		}
 	}
-	ev := c.event()
-	for _, s := range c.cfg.sinks {
-		s.HandleEvent(ctx, ev)
-	}
+	c.inspect(ctx)
 }
 
 // event builds the request's Event.

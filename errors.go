@@ -357,8 +357,9 @@ func appendAttempts(dst []byte, attempts []Attempt, detail bool) []byte {
 	return dst
 }
 
-// writeError writes e as a complete HTTP error response in format f.
-func writeError(w http.ResponseWriter, f providers.Format, e *Error, requestID string, detail bool) {
+// writeError writes e as a complete HTTP error response in format f, and
+// returns the body written.
+func writeError(w http.ResponseWriter, f providers.Format, e *Error, requestID string, detail bool) []byte {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
@@ -375,6 +376,7 @@ func writeError(w http.ResponseWriter, f providers.Format, e *Error, requestID s
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(e.HTTPStatus())
 	_, _ = w.Write(body)
+	return body
 }
 
 // retryable reports whether repeating the same request could succeed.

@@ -293,6 +293,7 @@ func (c *call) upstreamFailed(a *Attempt, p *prepared, ks *keyState, resp *provi
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	c.writeHeader(status)
 	c.armWrite()
+	c.captureResponse(data)
 	_, _ = c.w.Write(data)
 	return done
 }

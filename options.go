@@ -348,6 +348,8 @@ type config struct {
 	allowLists        map[providers.Surface][]string // WithParamAllowList
 	redactor          *redaction.Redactor            // WithRedaction; nil when it has no rules
 	redactMode        redaction.Mode
+	inspector         InspectorSink // WithInspector; nil when off
+	inspectorOpts     InspectorOptions
 }
 
 func defaultConfig() config {

@@ -116,6 +116,7 @@ func (r *relay) json() outcome {
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	c.writeHeader(r.resp.StatusCode)
 	c.armWrite()
+	c.captureResponse(data)
 	if _, err := c.w.Write(data); err != nil {
 		r.gone(err)
 	}
@@ -471,6 +472,7 @@ type clientStream struct {
 
 func (s *clientStream) Write(b []byte) error {
 	s.c.armWrite()
+	s.c.captureResponse(b)
 	return s.sw.Write(b)
 }
 
