@@ -1,6 +1,9 @@
 package gateway
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // Inspector body size bounds (InspectorOptions.MaxBytes).
 const (
@@ -112,4 +115,26 @@ func (c *call) inspect(ctx context.Context) {
 		RequestTruncated: c.insp.req.truncated, ResponseTruncated: c.insp.resp.truncated,
 		Stream: c.relay.committed, // only a stream commits the relay
 	})
+}
+
+// MarshalJSON encodes the capture as
+// {"request_id","stream","request","request_truncated","response","response_truncated"},
+// the bodies as JSON strings (each byte that is not UTF-8, as at a cut in
+// the middle of a character, becomes U+FFFD), false flags and empty
+// bodies left out.
+func (c *Capture) MarshalJSON() ([]byte, error) {
+	return json.Marshal(captureJSON{
+		RequestID: c.RequestID, Stream: c.Stream,
+		Request: string(c.Request), RequestTruncated: c.RequestTruncated,
+		Response: string(c.Response), ResponseTruncated: c.ResponseTruncated,
+	})
+}
+
+type captureJSON struct {
+	RequestID         string `json:"request_id"`
+	Stream            bool   `json:"stream,omitempty"`
+	Request           string `json:"request,omitempty"`
+	RequestTruncated  bool   `json:"request_truncated,omitempty"`
+	Response          string `json:"response,omitempty"`
+	ResponseTruncated bool   `json:"response_truncated,omitempty"`
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -225,6 +226,25 @@ func TestInspectorIsOffUnlessConfigured(t *testing.T) {
 			c := e.gw.newCall(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader("{}")))
 			require.Nil(t, c.insp, "no capture state on the request path")
 			require.Zero(t, log.len())
+		})
+	}
+}
+
+func TestCaptureJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    Capture
+		want string
+	}{
+		{"empty", Capture{RequestID: "req-1"}, `{"request_id":"req-1"}`},
+		{"full", Capture{RequestID: "req-2", Stream: true, Request: []byte(`{"x":"é"}`), RequestTruncated: true,
+			Response: []byte("data: {}\n\n\xe2\x82"), ResponseTruncated: true},
+			`{"request_id":"req-2","stream":true,"request":"{\"x\":\"é\"}","request_truncated":true,"response":"data: {}\n\n\ufffd\ufffd","response_truncated":true}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(&tc.c)
+			require.NoError(t, err)
+			require.JSONEq(t, tc.want, string(b))
 		})
 	}
 }

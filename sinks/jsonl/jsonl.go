@@ -1,6 +1,8 @@
 // Package jsonl is a gateway.EventSink that writes every request's
 // gateway.Event as one line of JSON (the encoding/json form of the Event)
-// to a file, standard output or any io.Writer:
+// to a file, standard output or any io.Writer. It is also a
+// gateway.InspectorSink (Sink.Capture), writing the traffic inspector's
+// captures the same way:
 //
 //	sink, err := jsonl.Open("/var/log/llmgate/events.jsonl", jsonl.Options{})
 //	if err != nil {
@@ -19,6 +21,7 @@ package jsonl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -187,6 +190,24 @@ func orDefault[T int | time.Duration](v, def T) T {
 // the queue is full or the sink is closed, e is dropped and counted.
 func (s *Sink) HandleEvent(_ context.Context, e *gateway.Event) {
 	s.q.Offer(e)
+}
+
+// Capture makes the sink a gateway.InspectorSink: it queues c's JSON form
+// (gateway.Capture.MarshalJSON) as one line, like HandleEvent, without
+// blocking, and counts it in the same Stats. Give the inspector a sink of
+// its own (a file apart from the events'), so that bodies stay out of the
+// event log.
+func (s *Sink) Capture(_ context.Context, c *gateway.Capture) {
+	if s.q.Full() {
+		s.q.Drop()
+		return
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		s.q.Drop()
+		return
+	}
+	s.q.Push(b)
 }
 
 // Stats returns the sink's counters.

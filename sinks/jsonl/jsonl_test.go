@@ -330,3 +330,30 @@ func BenchmarkHandleEvent(b *testing.B) {
 		require.Equal(b, uint64(2), s.Stats().Written)
 	})
 }
+
+var _ gateway.InspectorSink = (*Sink)(nil)
+
+func TestCapture(t *testing.T) {
+	var out syncBuffer
+	s, err := New(&out, Options{FlushInterval: time.Hour})
+	require.NoError(t, err)
+	s.Capture(context.Background(), &gateway.Capture{RequestID: "req-1", Request: []byte(`{"model":"m"}`), Response: []byte(`{"id":"x"}`)})
+	s.HandleEvent(context.Background(), sinktest.Event(2))
+	s.Capture(context.Background(), &gateway.Capture{RequestID: "req-3", Stream: true,
+		Request: []byte(`{"a":1}`), RequestTruncated: true, Response: []byte("data: \xc3"), ResponseTruncated: true})
+	require.NoError(t, s.Close(context.Background()))
+	require.Equal(t, Stats{Written: 3}, s.Stats())
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	require.Len(t, lines, 3)
+	require.JSONEq(t, `{"request_id":"req-1","request":"{\"model\":\"m\"}","response":"{\"id\":\"x\"}"}`, lines[0])
+	require.Equal(t, []string{"req-2"}, requestIDs(t, lines[1]))
+	require.JSONEq(t, `{"request_id":"req-3","stream":true,"request":"{\"a\":1}","request_truncated":true,"response":"data: \ufffd","response_truncated":true}`, lines[2])
+}
+
+func TestCaptureDropsWhenClosed(t *testing.T) {
+	s, err := New(io.Discard, Options{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close(context.Background()))
+	s.Capture(context.Background(), &gateway.Capture{RequestID: "req-1"})
+	require.Equal(t, Stats{Dropped: 1}, s.Stats())
+}
