@@ -62,6 +62,49 @@ type EventSink struct {
 	Concurrency *int `yaml:"concurrency"`
 }
 
+// Inspector is the inspector section: the traffic inspector
+// (gateway.WithInspector) writing each request's Capture as one JSON line
+// (gateway.Capture.MarshalJSON) to Path. The zero value is off.
+type Inspector struct {
+	// Enabled turns the inspector on; Path is then required.
+	Enabled bool `yaml:"enabled"`
+	// MaxBytes is the number of bytes kept of each body (default 64 KiB,
+	// at most 16 MiB).
+	MaxBytes *int `yaml:"max_bytes"`
+	// Path is the jsonl file, appended to ("-": standard output); it may
+	// not be an events path.
+	Path string `yaml:"path"`
+	// QueueSize is the most captures waiting; more are dropped.
+	QueueSize *int `yaml:"queue_size"`
+	// FlushInterval is the longest a capture waits before it is written.
+	FlushInterval *time.Duration `yaml:"flush_interval"`
+}
+
+// checkInspector applies the rules of inspector; paths are the events'
+// jsonl paths.
+func (d *decoder) checkInspector(f *File, paths map[string]int) {
+	in := &f.Inspector
+	if !in.Enabled || d.bad["inspector"] {
+		return
+	}
+	switch j, dup := paths[in.Path]; {
+	case d.bad["inspector.path"]:
+	case in.Path == "":
+		d.failAt("inspector.path", `is required: a file, or "-" for standard output`)
+	case dup:
+		d.failAt("inspector.path", "%s is also events[%d].path", d.show("inspector.path", in.Path), j)
+	}
+	if m := in.MaxBytes; m != nil && (*m < 1 || *m > gateway.MaxInspectorMaxBytes) {
+		d.failAt("inspector.max_bytes", "must be between 1 and %d, got %d", gateway.MaxInspectorMaxBytes, *m)
+	}
+	if q := in.QueueSize; q != nil && *q < 1 {
+		d.failAt("inspector.queue_size", "must be at least 1, got %d", *q)
+	}
+	if fi := in.FlushInterval; fi != nil && *fi <= 0 {
+		d.failAt("inspector.flush_interval", "must be positive, got %v", *fi)
+	}
+}
+
 // eventFields lists, for each type, the fields it takes beside type.
 var eventFields = map[string][]string{
 	EventsJSONL:   {"path", "queue_size", "flush_interval"},
@@ -152,6 +195,7 @@ func (d *decoder) checkEvents(f *File) {
 			d.failAt(p+".max_backoff", "must be at least %v (the first retry's wait), got %v", webhook.DefaultMinBackoff, *e.MaxBackoff)
 		}
 	}
+	d.checkInspector(f, paths)
 }
 
 func contains(list []string, s string) bool {
@@ -173,7 +217,10 @@ type EventSinks struct {
 type openSink struct {
 	name  string // "events[i] (type)"
 	sink  gateway.EventSink
-	close func(ctx context.Context) error
+	// inspector is set for the inspector's sink, which takes captures,
+	// not events.
+	inspector *gateway.InspectorOptions
+	close     func(ctx context.Context) error
 	stats func() []any // log attributes
 	// reopen reopens a file; nil for other sinks.
 	reopen func() error
@@ -245,6 +292,21 @@ func (f *File) OpenEventSinks(logger *slog.Logger) (*EventSinks, error) {
 		}
 		out.sinks = append(out.sinks, s)
 	}
+	if in := &f.Inspector; in.Enabled {
+		js, err := jsonl.Open(in.Path, jsonl.Options{QueueSize: deref(in.QueueSize), FlushInterval: deref(in.FlushInterval), Logger: logger.With("sink", "inspector")})
+		if err != nil {
+			for _, o := range out.sinks {
+				_ = o.close(context.Background())
+			}
+			return nil, &Error{File: f.name, Problems: []*Problem{{Path: "inspector.path", Line: lineOf(f.lines, "inspector.path"), Err: err, msg: err.Error()}}}
+		}
+		out.sinks = append(out.sinks, openSink{name: "inspector (jsonl)", sink: js, close: js.Close, reopen: js.Reopen,
+			inspector: &gateway.InspectorOptions{MaxBytes: deref(in.MaxBytes)},
+			stats: func() []any {
+				st := js.Stats()
+				return []any{"written", st.Written, "dropped", st.Dropped, "failed", st.Failed}
+			}})
+	}
 	return out, nil
 }
 
@@ -256,13 +318,18 @@ func deref[T any](p *T) T {
 	return v
 }
 
-// Len returns the number of sinks.
+// Len returns the number of sinks, the inspector's included.
 func (s *EventSinks) Len() int { return len(s.sinks) }
 
-// Options returns one gateway.WithEventSink per sink.
+// Options returns one gateway.WithEventSink per events entry, and
+// gateway.WithInspector when the inspector is enabled.
 func (s *EventSinks) Options() []gateway.Option {
 	opts := make([]gateway.Option, 0, len(s.sinks))
 	for _, o := range s.sinks {
+		if o.inspector != nil {
+			opts = append(opts, gateway.WithInspector(o.sink.(gateway.InspectorSink), *o.inspector))
+			continue
+		}
 		opts = append(opts, gateway.WithEventSink(o.sink))
 	}
 	return opts

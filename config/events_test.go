@@ -94,6 +94,13 @@ func TestParseEventsErrors(t *testing.T) {
 		{"not a list", "events: {type: jsonl}", `events: expected a list, got a mapping (line 1)`},
 		{"entry not a mapping", "events: [jsonl]", `events[0]: expected a mapping, got a scalar (line 1)`},
 		{"duration not a duration", "events:\n  - {type: jsonl, path: x, flush_interval: soon}", `events[0].flush_interval: "soon" is not a duration`},
+		{"inspector without path", "inspector:\n  enabled: true", `inspector.path: is required: a file, or "-" for standard output`},
+		{"inspector on an events path", "events:\n  - {type: jsonl, path: x}\ninspector: {enabled: true, path: x}", `inspector.path: "x" is also events[0].path (line 3)`},
+		{"inspector zero max bytes", "inspector: {enabled: true, path: x, max_bytes: 0}", `inspector.max_bytes: must be between 1 and 16777216, got 0 (line 1)`},
+		{"inspector huge max bytes", "inspector: {enabled: true, path: x, max_bytes: 16777217}", `inspector.max_bytes: must be between 1 and 16777216, got 16777217`},
+		{"inspector zero queue size", "inspector: {enabled: true, path: x, queue_size: 0}", `inspector.queue_size: must be at least 1, got 0`},
+		{"inspector zero flush interval", "inspector: {enabled: true, path: x, flush_interval: 0s}", `inspector.flush_interval: must be positive, got 0s`},
+		{"inspector misspelt field", "inspector: {enabled: true, path: x, max_byte: 3}", `inspector.max_byte: unknown field; did you mean "max_bytes"?`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,5 +209,41 @@ func TestOpenNoEventSinks(t *testing.T) {
 	require.Zero(t, sinks.Len())
 	require.Empty(t, sinks.Options())
 	require.NoError(t, sinks.Reopen())
+	require.NoError(t, sinks.Close(context.Background()))
+}
+
+func TestOpenInspector(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "capture.jsonl")
+	f, err := Parse(fmt.Appendf(nil, "inspector:\n  enabled: true\n  max_bytes: 8\n  path: %s\n  flush_interval: 1h\n", path), mapEnv(nil))
+	require.NoError(t, err)
+	require.Equal(t, Inspector{Enabled: true, MaxBytes: ptr(8), Path: path, FlushInterval: ptr(time.Hour)}, f.Inspector)
+	sinks, err := f.OpenEventSinks(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	require.Equal(t, 1, sinks.Len())
+	gw, err := gateway.New(append(f.Options(), sinks.Options()...)...)
+	require.NoError(t, err)
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(`{"model":`))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	gw.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+	require.NoError(t, gw.Close())
+	require.NoError(t, sinks.Reopen())
+	require.NoError(t, sinks.Close(context.Background()))
+
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	want := fmt.Sprintf(`{"request_id":%q,"request":"{\"model\"","request_truncated":true,"response":%q,"response_truncated":true}`,
+		rec.Header().Get(gateway.HeaderRequestID), rec.Body.String()[:8])
+	require.JSONEq(t, want, strings.TrimSuffix(string(data), "\n"))
+}
+
+func TestInspectorOffUnlessEnabled(t *testing.T) {
+	f, err := Parse([]byte("inspector: {path: capture.jsonl, max_bytes: 5}\n"), mapEnv(nil))
+	require.NoError(t, err)
+	sinks, err := f.OpenEventSinks(nil)
+	require.NoError(t, err)
+	require.Zero(t, sinks.Len())
+	require.Empty(t, sinks.Options())
 	require.NoError(t, sinks.Close(context.Background()))
 }

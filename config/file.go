@@ -74,6 +74,10 @@ type File struct {
 	// webhook. Options ignores them: the caller opens them once with
 	// OpenEventSinks and adds their Options.
 	Events []EventSink `yaml:"events"`
+	// Inspector captures request and response bodies (redacted, bounded)
+	// as JSON lines (gateway.WithInspector, sinks/jsonl). Off unless
+	// enabled. Like events, Options ignores it: OpenEventSinks opens it.
+	Inspector Inspector `yaml:"inspector"`
 
 	// PerRequestTimeout bounds one upstream attempt (gateway.WithTimeouts).
 	PerRequestTimeout *time.Duration `yaml:"per_request_timeout"`
