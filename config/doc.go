@@ -91,6 +91,12 @@
 //	    max_attempts: 10            # requests per batch (retries on errors, 408, 429, 5xx); 0: until shutdown
 //	    max_backoff: 30s            # longest wait between retries (from 500ms, doubling, with jitter)
 //	    concurrency: 1              # batches sent at once; above 1, out of order
+//	inspector:                      # request and response bodies, redacted, as JSON lines; off by default [WithInspector; see OpenEventSinks]
+//	  enabled: true
+//	  path: /var/log/llmgate/capture.jsonl   # appended to; "-" for standard output; not an events path
+//	  max_bytes: 65536              # kept of each body (1 to 16777216); the rest is cut and marked truncated
+//	  queue_size: 4096              # captures waiting to be written; more are dropped
+//	  flush_interval: 1s            # longest a capture waits in the write buffer
 //
 //	per_request_timeout: 3m         # one upstream attempt, until the response is committed [WithTimeouts]
 //	total_timeout: 6m               # all attempts of a request [WithTimeouts]
@@ -246,6 +252,12 @@
 //     request, sending what they queued (cmd/llmgate allows them 10
 //     seconds); a reload keeps them (changing events takes a restart),
 //     and SIGHUP reopens jsonl files for log rotation.
+//   - inspector: nothing of a body is stored unless it is enabled; then
+//     every request's gateway.Capture (its request body after redaction
+//     and the bytes its client received, each cut at max_bytes) is
+//     written as one JSON line (gateway.Capture.MarshalJSON), through the
+//     same bounded queue as a jsonl event sink. It is opened, reopened and
+//     closed with the events' sinks.
 //   - policy (providers[] and models[]): what the upstream receives;
 //     see gateway.RequestPolicy. A model's policy overrides its
 //     provider's: headers, query_params and set are merged (the model's

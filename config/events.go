@@ -226,8 +226,8 @@ type openSink struct {
 	reopen func() error
 }
 
-// OpenEventSinks opens the sinks of the file's events, in order: it
-// opens the jsonl files (relative paths are relative to the working
+// OpenEventSinks opens the sinks of the file's events, in order, then
+// the inspector's when it is enabled: it opens the jsonl files (relative paths are relative to the working
 // directory) and starts every sink's goroutine. Options adds them to a
 // gateway; Close stops them, after the gateway, so that no event is lost.
 // A file with problems (Parse reported some) must not be opened. When a
