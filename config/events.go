@@ -215,13 +215,13 @@ type EventSinks struct {
 }
 
 type openSink struct {
-	name  string // "events[i] (type)"
-	sink  gateway.EventSink
+	name string // "events[i] (type)"
+	sink gateway.EventSink
 	// inspector is set for the inspector's sink, which takes captures,
 	// not events.
 	inspector *gateway.InspectorOptions
 	close     func(ctx context.Context) error
-	stats func() []any // log attributes
+	stats     func() []any // log attributes
 	// reopen reopens a file; nil for other sinks.
 	reopen func() error
 }
