@@ -152,11 +152,12 @@ func (s *server) start(ctx context.Context) error {
 	return nil
 }
 
-// openEvents opens the sinks of the file's events; they are closed after
+// openEvents opens the sinks of the file's events and its inspector; they
+// are closed after
 // the gateway, each sending what it queued for at most
 // eventsCloseTimeout.
 func (s *server) openEvents() error {
-	if len(s.file.Events) == 0 {
+	if len(s.file.Events) == 0 && !s.file.Inspector.Enabled {
 		return nil
 	}
 	ev, err := s.file.OpenEventSinks(s.logger)
