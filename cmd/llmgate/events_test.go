@@ -160,3 +160,38 @@ func TestEventSinksOpenFails(t *testing.T) {
 	require.ErrorContains(t, err, path+": invalid configuration: events[0].path: jsonl: open ")
 	require.ErrorContains(t, err, "no such file or directory (line 7)")
 }
+
+// TestInspector: with only the inspector configured, every request's
+// capture reaches its file, by shutdown at the latest.
+func TestInspector(t *testing.T) {
+	up := newDemoUpstream(t)
+	dir := t.TempDir()
+	path, capture := filepath.Join(dir, "llmgate.yaml"), filepath.Join(dir, "capture.jsonl")
+	writeFile(t, path, fmt.Sprintf(`providers:
+  - id: lab
+    base_url: %s/v1/
+    models: [{id: qwen3}]
+inspector:
+  enabled: true
+  path: %s
+  flush_interval: 1h
+`, up.URL, capture))
+	r := startServer(t, []string{"-config", path}, nil)
+	body := `{"model":"lab:qwen3","messages":[{"role":"user","content":"hi"}]}`
+	resp, out := r.post(t, "/v1/chat/completions", body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, out)
+	require.NoError(t, r.stop())
+
+	data, err := os.ReadFile(capture)
+	require.NoError(t, err)
+	var c struct {
+		RequestID string `json:"request_id"`
+		Request   string `json:"request"`
+		Response  string `json:"response"`
+	}
+	require.NoError(t, json.Unmarshal(data, &c), string(data))
+	require.Equal(t, resp.Header.Get(gateway.HeaderRequestID), c.RequestID)
+	require.Equal(t, body, c.Request)
+	require.Equal(t, out, c.Response)
+	require.Contains(t, r.stderr.String(), `msg="event sink closed" sink="inspector (jsonl)" written=1 dropped=0 failed=0`)
+}

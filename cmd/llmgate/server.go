@@ -369,8 +369,8 @@ func (s *server) logChanges(old, cur *config.File) {
 		switch name {
 		case "listen", "max_connections", "metrics":
 			s.logger.Warn(fmt.Sprintf("%s changed in the configuration file; it takes effect when llmgate restarts", name), "config", s.path)
-		case "events":
-			s.logger.Warn("events changed in the configuration file; it takes effect when llmgate restarts", "config", s.path)
+		case "events", "inspector":
+			s.logger.Warn(name+" changed in the configuration file; it takes effect when llmgate restarts", "config", s.path)
 		case "store":
 			s.logger.Warn("store changed in the configuration file; it takes effect when llmgate restarts", "config", s.path,
 				"store_in_use", old.StoreName(), "store_in_file", cur.StoreName())
