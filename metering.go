@@ -305,11 +305,7 @@ func (c *call) reserve() *Error {
 	}
 	c.cands = kept
 	if len(unpriced) > 0 {
-		ms := make([]string, len(c.rejected))
-		for i, r := range c.rejected {
-			ms[i] = r.Model
-		}
-		c.w.Header().Set(HeaderRejectedModels, strings.Join(ms, ", "))
+		c.setRejectedHeader()
 	}
 	if len(c.cands) == 0 {
 		return &Error{Kind: KindModelNotPriced, Param: "model",

@@ -91,19 +91,25 @@ func (c *call) plan() *Error {
 		cands, rejected, err = c.principal.restrict(cands, rejected)
 	}
 	c.rejected = rejected
-	if len(rejected) > 0 {
-		ms := make([]string, len(rejected))
-		for i, r := range rejected {
-			ms[i] = r.Model
-		}
-		c.w.Header().Set(HeaderRejectedModels, strings.Join(ms, ", "))
-	}
+	c.setRejectedHeader()
 	if err != nil {
 		return err
 	}
 	c.cands = cands
 	c.header = c.rt.forward.filter(c.r.Header, c.format)
 	return c.parsed.requireFields(c.surface)
+}
+
+// setRejectedHeader lists the rejected models in HeaderRejectedModels.
+func (c *call) setRejectedHeader() {
+	if len(c.rejected) == 0 {
+		return
+	}
+	ms := make([]string, len(c.rejected))
+	for i, r := range c.rejected {
+		ms[i] = r.Model
+	}
+	c.w.Header().Set(HeaderRejectedModels, strings.Join(ms, ", "))
 }
 
 // plan turns the client's model preferences into the ordered failover plan.
