@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmgate/gateway/credits"
+	"github.com/llmgate/gateway/keys"
 	"github.com/llmgate/gateway/providers/providertest"
 )
 
@@ -83,6 +85,7 @@ func BenchmarkHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cel.Close() })
+	paid, token := benchCreditsGateway(b, client, up.URL)
 	target, _ := url.Parse(up.URL)
 	proxy := &httputil.ReverseProxy{
 		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
@@ -132,15 +135,20 @@ func BenchmarkHandler(b *testing.B) {
 			}
 		})
 		for _, g := range []struct {
-			name string
-			gw   *Gateway
-		}{{"llmgate", gw}, {"llmgate+cel", cel}} {
+			name  string
+			gw    *Gateway
+			token string
+		}{{"llmgate", gw, ""}, {"llmgate+cel", cel, ""}, {"llmgate+keys+credits", paid, token}} {
 			b.Run(mode.name+"/"+g.name, func(b *testing.B) {
 				b.ReportAllocs()
 				w := &discardWriter{h: http.Header{}}
 				for b.Loop() {
 					w.reset()
-					g.gw.ServeHTTP(w, newReq())
+					r := newReq()
+					if g.token != "" {
+						r.Header.Set("Authorization", "Bearer "+g.token)
+					}
+					g.gw.ServeHTTP(w, r)
 					if w.status != http.StatusOK {
 						b.Fatalf("status %d", w.status)
 					}
@@ -148,6 +156,34 @@ func BenchmarkHandler(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchCreditsGateway returns a gateway that requires a gateway key and
+// pays every request with credits from in-memory stores, and the token of
+// a key whose account holds $1,000.
+func benchCreditsGateway(b *testing.B, client *http.Client, upstream string) (*Gateway, string) {
+	ks := keys.NewMemoryStore()
+	k, token, err := keys.NewKey("gw")
+	if err != nil {
+		b.Fatal(err)
+	}
+	k.Account = "acct"
+	if _, err := ks.Create(context.Background(), k); err != nil {
+		b.Fatal(err)
+	}
+	ledger := credits.NewMemory(credits.MemoryOptions{})
+	if _, err := ledger.Purchase(context.Background(), credits.Purchase{ID: "p-1", Account: "acct", Amount: 1000 * credits.Dollar}); err != nil {
+		b.Fatal(err)
+	}
+	gw, err := New(WithHTTPClient(client),
+		WithProvider(ProviderConfig{ID: "openai", BaseURL: upstream + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}),
+		WithKeyStore(ks, KeyStoreOptions{Endpoint: "gw"}),
+		WithMetering(ledger, MeteringOptions{Credits: true, FeeBasisPoints: 500}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = gw.Close() })
+	return gw, token
 }
 
 // BenchmarkTranslatedStream measures a streamed answer of 20 content
