@@ -33,8 +33,13 @@ func (d *discardWriter) reset() {
 
 // benchUpstream serves fixed OpenAI answers without scripting overhead.
 func benchUpstream(b *testing.B) *httptest.Server {
+	return benchUpstreamDeltas(b, strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text ."))
+}
+
+// benchUpstreamDeltas is benchUpstream with streams whose content events
+// carry deltas, in the OpenAI and Anthropic formats.
+func benchUpstreamDeltas(b *testing.B, deltas []string) *httptest.Server {
 	jsonBody := providertest.OpenAIChat("gpt-4o-mini", "Hello! How can I help you today?", providertest.Usage{Input: 25, Output: 9}).Body
-	deltas := strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text .")
 	stream := providertest.OpenAIChatStream("gpt-4o-mini", deltas, providertest.Usage{Input: 25, Output: 20}, true).StreamBytes()
 	anthropicStream := providertest.AnthropicStream("claude-haiku-4-5", deltas, providertest.Usage{Input: 25, Output: 20}).StreamBytes()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
