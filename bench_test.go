@@ -31,6 +31,19 @@ func (d *discardWriter) reset() {
 	d.status, d.n = 0, 0
 }
 
+// reportCPU starts measuring the process's CPU time and returns the
+// function that reports it per op as "cpu-ns/op", which other processes
+// competing for the CPU disturb less than ns/op. In-process upstreams and
+// clients count too.
+func reportCPU(b *testing.B) func() {
+	start := processCPU()
+	return func() {
+		if used := processCPU() - start; used > 0 && b.N > 0 {
+			b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
 // benchUpstream serves fixed OpenAI answers without scripting overhead.
 func benchUpstream(b *testing.B) *httptest.Server {
 	return benchUpstreamDeltas(b, strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text ."))
