@@ -33,10 +33,28 @@ func (d *discardWriter) reset() {
 	d.status, d.n = 0, 0
 }
 
+// reportCPU starts measuring the process's CPU time and returns the
+// function that reports it per op as "cpu-ns/op", which other processes
+// competing for the CPU disturb less than ns/op. In-process upstreams and
+// clients count too.
+func reportCPU(b *testing.B) func() {
+	start := processCPU()
+	return func() {
+		if used := processCPU() - start; used > 0 && b.N > 0 {
+			b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
 // benchUpstream serves fixed OpenAI answers without scripting overhead.
 func benchUpstream(b *testing.B) *httptest.Server {
+	return benchUpstreamDeltas(b, strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text ."))
+}
+
+// benchUpstreamDeltas is benchUpstream with streams whose content events
+// carry deltas, in the OpenAI and Anthropic formats.
+func benchUpstreamDeltas(b *testing.B, deltas []string) *httptest.Server {
 	jsonBody := providertest.OpenAIChat("gpt-4o-mini", "Hello! How can I help you today?", providertest.Usage{Input: 25, Output: 9}).Body
-	deltas := strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text .")
 	stream := providertest.OpenAIChatStream("gpt-4o-mini", deltas, providertest.Usage{Input: 25, Output: 20}, true).StreamBytes()
 	anthropicStream := providertest.AnthropicStream("claude-haiku-4-5", deltas, providertest.Usage{Input: 25, Output: 20}).StreamBytes()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

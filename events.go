@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -238,7 +240,9 @@ func (f EventSinkFunc) HandleEvent(ctx context.Context, e *Event) { f(ctx, e) }
 
 // SlogSink logs each event as one structured record: level is used for
 // successful requests, slog.LevelWarn for failed ones. A nil logger uses
-// slog.Default().
+// slog.Default(). The record holds no bodies and no secrets; redactions
+// (Event.Redactions) appear as a "redactions" group of counts by rule
+// name, sorted, and only when there are some.
 type SlogSink struct {
 	Logger *slog.Logger
 	Level  slog.Level
@@ -278,6 +282,13 @@ func (s SlogSink) HandleEvent(ctx context.Context, e *Event) {
 	}
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("error_code", e.Err.Code()), slog.String("error", e.Err.Message))
+	}
+	if len(e.Redactions) > 0 {
+		rs := make([]any, 0, len(e.Redactions))
+		for _, name := range slices.Sorted(maps.Keys(e.Redactions)) {
+			rs = append(rs, slog.Int(name, e.Redactions[name]))
+		}
+		attrs = append(attrs, slog.Group("redactions", rs...))
 	}
 	if len(e.Attempts) > 1 || e.Err != nil {
 		as := make([]any, 0, len(e.Attempts))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/providers/providertest"
+	"github.com/llmgate/gateway/redaction"
 )
 
 // TestSecretsNeverLeak drives failures whose upstream errors quote the keys
@@ -70,6 +71,8 @@ func TestSlogSink(t *testing.T) {
 		require.Contains(t, out, want)
 	}
 
+	require.NotContains(t, out, "redactions")
+
 	// Disabled levels cost nothing and log nothing.
 	buf.Reset()
 	quiet := SlogSink{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError}))}
@@ -99,4 +102,34 @@ func TestEventForEveryRequest(t *testing.T) {
 		require.Equal(t, resp.Header.Get(HeaderRequestID), ev.RequestID)
 		require.GreaterOrEqual(t, ev.Latency, ev.GatewayLatency)
 	}
+}
+
+func TestSlogSinkLogsRedactionCounts(t *testing.T) {
+	t.Run("attributes", func(t *testing.T) {
+		var buf bytes.Buffer
+		sink := SlogSink{Logger: slog.New(slog.NewJSONHandler(&buf, nil))}
+		sink.HandleEvent(t.Context(), &Event{RequestID: "r", Status: 200, Redactions: map[string]int{"phone": 1, "email": 2, "ticket": 3}})
+		var rec struct {
+			Redactions map[string]int `json:"redactions"`
+		}
+		require.NoError(t, json.Unmarshal(buf.Bytes(), &rec), buf.String())
+		require.Equal(t, map[string]int{"email": 2, "phone": 1, "ticket": 3}, rec.Redactions)
+		require.Contains(t, buf.String(), `"redactions":{"email":2,"phone":1,"ticket":3}`, "sorted by rule name")
+	})
+	t.Run("through the gateway", func(t *testing.T) {
+		var buf bytes.Buffer
+		e := newEnv(t, envConfig{opts: []Option{
+			WithEventSink(SlogSink{Logger: slog.New(slog.NewTextHandler(&buf, nil))}),
+			WithRedaction([]redaction.Rule{{Preset: redaction.PresetEmail}, {Name: "ticket", From: `TICKET-\d+`, To: "[TICKET]"}}, redaction.AcrossChunks),
+		}})
+		e.oa.Enqueue(providertest.OpenAIChat("gpt-4o", "write to bob@example.com", providertest.Usage{Input: 1, Output: 1}))
+		resp, out := e.post(t, "/v1/chat/completions",
+			`{"model":"gpt-4o","messages":[{"role":"user","content":"I am jane@example.org, see TICKET-7 and TICKET-8"}]}`)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+		log := buf.String()
+		require.Contains(t, log, "redactions.email=2 redactions.ticket=2")
+		for _, secret := range []string{"example.org", "example.com", "TICKET-7", "jane", "bob"} {
+			require.NotContains(t, log, secret)
+		}
+	})
 }
