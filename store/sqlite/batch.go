@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync/atomic"
 )
 
@@ -185,10 +186,17 @@ func (s *Store) runBatch(ctx context.Context, tx *sql.Tx, ops []*op) []*op {
 
 // runOp runs o in tx, inside the savepoint "op" when alone is false: res
 // is o's result, fatal an error that broke the transaction, so that
-// nothing of it can commit. A lone op (the only one of its batch) runs
+// nothing of it can commit (a panic of o's too). A lone op (the only one of its batch) runs
 // without a savepoint, as a transaction of its own would: when it fails,
 // fatal is its error too, and the transaction is rolled back.
 func (s *Store) runOp(ctx context.Context, tx *sql.Tx, o *op, alone bool) (res, fatal error) {
+	defer func() {
+		// A panic would end the writer, and the process with it; the
+		// transaction is left in an unknown state.
+		if r := recover(); r != nil {
+			res, fatal = nil, fmt.Errorf("sqlite: %s: panic: %v", o.name, r)
+		}
+	}()
 	t := &wtx{ctx: ctx, tx: tx, s: s}
 	if !alone {
 		if _, err := t.exec(savepointSQL); err != nil {

@@ -164,6 +164,44 @@ func TestGroupCommitFails(t *testing.T) {
 	})
 }
 
+func TestGroupCommitBroken(t *testing.T) {
+	ledgerStores(t, func(t *testing.T, s *Store, clock *creditstest.Clock) {
+		ctx := context.Background()
+		buy(t, s, "p1", "acct", 10*credits.Dollar)
+
+		p := pauseWriter(t, s)
+		reserveA := p.queue(func() error {
+			_, err := s.Reserve(ctx, reservation("a", "acct", 3*credits.Dollar, 3*credits.Dollar))
+			return err
+		})
+		broken := p.queue(func() error {
+			return s.group(ctx, "broken", func(t *wtx) error {
+				if _, err := t.exec(addHeldSQL, 1, "acct"); err != nil {
+					return err
+				}
+				panic("a bug")
+			})
+		})
+		reserveB := p.queue(func() error {
+			_, err := s.Reserve(ctx, reservation("b", "acct", 4*credits.Dollar, 4*credits.Dollar))
+			return err
+		})
+		record := p.queue(func() error { return s.Record(ctx, testRecord("r1", clock.Now())) })
+		p.resume()
+
+		require.ErrorIs(t, <-reserveA, credits.ErrUnavailable, "rolled back with the broken write")
+		err := <-broken
+		require.ErrorIs(t, err, credits.ErrUnavailable)
+		require.ErrorContains(t, err, "a bug")
+		require.NoError(t, <-reserveB, "run in the next batch")
+		require.NoError(t, <-record, "run in the next batch")
+		require.ErrorIs(t, s.Release(ctx, "a"), credits.ErrHoldNotFound)
+		b := balance(t, s, "acct")
+		require.Equal(t, 4*credits.Dollar, b.Held)
+		require.Equal(t, 6*credits.Dollar, b.Available)
+	})
+}
+
 func TestGroupCanceled(t *testing.T) {
 	ledgerStores(t, func(t *testing.T, s *Store, _ *creditstest.Clock) {
 		ctx := context.Background()
