@@ -369,9 +369,9 @@ func holdPortions(t *wtx, holdID string) ([]portion, error) {
 // first, else fails with a *credits.InsufficientError. Reserving an open
 // hold's ID again returns the hold unchanged (credits.ErrConflict for
 // another account); an ended hold's ID is credits.ErrHoldClosed. The check
-// and the hold are one IMMEDIATE transaction, so no interleaving of
-// reservations, in this process or another on the same file, holds more
-// than the account has.
+// and the hold are one step of an IMMEDIATE transaction (a group commit's,
+// see group), so no interleaving of reservations, in this process or
+// another on the same file, holds more than the account has.
 func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hold, error) {
 	if err := credits.ValidateReservation(r); err != nil {
 		return credits.Hold{}, err
