@@ -54,7 +54,8 @@ func isLedgerError(err error) bool {
 		errors.Is(err, credits.ErrHoldClosed) || errors.Is(err, credits.ErrPurchaseBelowMinimum)
 }
 
-// write runs fn in one transaction on the writer. The transaction begins
+// write runs fn in a transaction of its own on the writer (Purchase and
+// Sweep; the hot writes go through group). The transaction begins
 // IMMEDIATE (the writer's DSN sets _txlock=immediate), so it holds SQLite's
 // write lock from its first statement: what fn reads cannot change before
 // it writes, in this process or another. t.now is the store clock's time,
@@ -126,7 +127,8 @@ WHERE a.hold_id = ? ORDER BY l.expires_at, l.id`
 // preparedSQL lists the statements prepared at Open.
 func preparedSQL() []string {
 	return []string{addTxSQL, getHoldSQL, liveLotsSQL, takeLotSQL, giveLotSQL, insertHoldSQL, insertHoldLotSQL,
-		addHeldSQL, settleHoldSQL, settleAccountSQL, endHoldSQL, endAccountSQL, insertUsageSQL, holdPortionsSQL}
+		addHeldSQL, settleHoldSQL, settleAccountSQL, endHoldSQL, endAccountSQL, insertUsageSQL, holdPortionsSQL,
+		savepointSQL, releaseSQL}
 }
 
 // wtx is one transaction on the writer. Its statements whose SQL is one
@@ -367,15 +369,15 @@ func holdPortions(t *wtx, holdID string) ([]portion, error) {
 // first, else fails with a *credits.InsufficientError. Reserving an open
 // hold's ID again returns the hold unchanged (credits.ErrConflict for
 // another account); an ended hold's ID is credits.ErrHoldClosed. The check
-// and the hold are one IMMEDIATE transaction, so no interleaving of
-// reservations, in this process or another on the same file, holds more
-// than the account has.
+// and the hold are one step of an IMMEDIATE transaction (a group commit's,
+// see group), so no interleaving of reservations, in this process or
+// another on the same file, holds more than the account has.
 func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hold, error) {
 	if err := credits.ValidateReservation(r); err != nil {
 		return credits.Hold{}, err
 	}
 	var hold credits.Hold
-	err := s.write(ctx, "reserve "+r.ID, func(t *wtx) error {
+	err := s.group(ctx, "reserve "+r.ID, func(t *wtx) error {
 		h, err := getHold(t, r.ID)
 		switch {
 		case err == nil:
@@ -466,7 +468,7 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 		ur.Paid = true
 	}
 	var st credits.Settlement
-	err := s.write(ctx, "settle "+holdID, func(t *wtx) error {
+	err := s.group(ctx, "settle "+holdID, func(t *wtx) error {
 		h, err := getHold(t, holdID)
 		if err != nil {
 			return err
@@ -577,7 +579,7 @@ func (s *Store) Release(ctx context.Context, holdID string) error {
 	if err := credits.ValidateID("id", holdID); err != nil {
 		return err
 	}
-	return s.write(ctx, "release "+holdID, func(t *wtx) error {
+	return s.group(ctx, "release "+holdID, func(t *wtx) error {
 		h, err := getHold(t, holdID)
 		if err != nil || h.state != holdOpen {
 			return err
@@ -1003,7 +1005,7 @@ func (s *Store) Record(ctx context.Context, rec *credits.UsageRecord) error {
 	}
 	r := normalizeRecord(rec)
 	r.Paid, r.Uncollected = false, 0
-	return s.write(ctx, "record "+r.ID, func(t *wtx) error { return keepRecord(t, r) })
+	return s.group(ctx, "record "+r.ID, func(t *wtx) error { return keepRecord(t, r) })
 }
 
 // usageWhere returns the WHERE conditions and arguments of the filters.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -805,8 +807,14 @@ func TestLedgerUnavailable(t *testing.T) {
 // Settle with a usage record, on a file-backed WAL database, from one
 // goroutine and from GOMAXPROCS goroutines (on one account, the worst
 // case: they all queue on the writer).
+// BenchmarkReserveSettle measures a Reserve and a Settle with its usage
+// record on a file: one after the other ("serial"), and from about 16 or
+// 64 goroutines at once ("parallel-16", "parallel-64"; the parallelism is
+// rounded to a multiple of GOMAXPROCS). Beside ns/op and allocs/op it
+// reports holds/s and cpu-ns/op, the CPU time (user and system, all
+// threads) the process spent per Reserve and Settle.
 func BenchmarkReserveSettle(b *testing.B) {
-	run := func(b *testing.B, parallel bool) {
+	run := func(b *testing.B, goroutines int) {
 		ctx := context.Background()
 		s, err := Open(ctx, filepath.Join(b.TempDir(), "llmgate.db"), Options{})
 		require.NoError(b, err)
@@ -815,15 +823,8 @@ func BenchmarkReserveSettle(b *testing.B) {
 			buy(b, s, fmt.Sprint("p", i), "acct", credits.MaxPurchase)
 		}
 		start := time.Now()
-		var n sync.Mutex
-		seq := 0
-		next := func() int {
-			n.Lock()
-			defer n.Unlock()
-			seq++
-			return seq
-		}
-		one := func(i int) {
+		var seq atomic.Int64
+		one := func(i int64) {
 			id := fmt.Sprint("h", i)
 			h, err := s.Reserve(ctx, credits.Reservation{ID: id, Account: "acct", Max: 5 * credits.Cent, Min: credits.Cent, TTL: time.Minute})
 			if err != nil {
@@ -836,21 +837,28 @@ func BenchmarkReserveSettle(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
-		if parallel {
+		cpu := cpuTime()
+		if goroutines > 1 {
+			b.SetParallelism(max(1, goroutines/runtime.GOMAXPROCS(0)))
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					one(next())
+					one(seq.Add(1))
 				}
 			})
 		} else {
-			for i := 0; i < b.N; i++ {
-				one(i)
+			for range b.N {
+				one(seq.Add(1))
 			}
 		}
+		b.StopTimer()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "holds/s")
+		if cpu > 0 {
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+		}
 	}
-	b.Run("serial", func(b *testing.B) { run(b, false) })
-	b.Run("parallel", func(b *testing.B) { run(b, true) })
+	b.Run("serial", func(b *testing.B) { run(b, 1) })
+	b.Run("parallel-16", func(b *testing.B) { run(b, 16) })
+	b.Run("parallel-64", func(b *testing.B) { run(b, 64) })
 }
 
 func TestCreditsConformance(t *testing.T) {

@@ -13,10 +13,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/llmgate/gateway/keys"
 	"github.com/llmgate/gateway/keys/keystoretest"
 )
+
+// TestMain checks that no goroutine (the writer, the checkpointer)
+// outlives the Stores that started it.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testClock is a clock that moves one millisecond per reading.
 type testClock struct {
