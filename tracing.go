@@ -114,7 +114,8 @@ func (c *call) startAttemptSpan(ctx context.Context, a *Attempt, p *prepared, re
 		return ctx, nil
 	}
 	as := &AttemptStart{Attempt: a, Surface: p.route.surface, Stream: c.parsed.stream, Header: make(http.Header, 2)}
-	as.ServerAddress, as.ServerPort = upstreamAddress(p.cand.up.impl, p.route.surface)
+	addr := p.cand.up.address(p.route.surface)
+	as.ServerAddress, as.ServerPort = addr.host, addr.port
 	actx, span := c.span.StartAttempt(ctx, as)
 	if actx == nil {
 		actx = ctx
@@ -123,6 +124,25 @@ func (c *call) startAttemptSpan(ctx context.Context, a *Attempt, p *prepared, re
 		req.TraceHeader = as.Header
 	}
 	return actx, span
+}
+
+// hostPort is an upstream's address; zero when unknown.
+type hostPort struct {
+	host string
+	port int
+}
+
+// address returns the host and port the upstream serves surface s at,
+// parsed once per upstream.
+func (up *upstream) address(s providers.Surface) hostPort {
+	up.addrOnce.Do(func() {
+		up.addrs = make(map[providers.Surface]hostPort, len(up.surfaces))
+		for _, x := range up.surfaces {
+			host, port := upstreamAddress(up.impl, x)
+			up.addrs[x] = hostPort{host, port}
+		}
+	})
+	return up.addrs[s]
 }
 
 // upstreamAddress returns the host and port of the URL a provider sends
