@@ -85,6 +85,7 @@ type call struct {
 	respRedactions redaction.Counts
 
 	insp *inspection // the traffic capture (inspector.go), nil without WithInspector
+	span RequestSpan // the request's span (tracing.go), nil without WithTracer
 }
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
@@ -359,10 +360,13 @@ func (c *call) finish() {
 		_ = c.rc.SetWriteDeadline(time.Time{})
 	}
 	c.settle(ctx)
-	if len(c.cfg.sinks) > 0 {
+	if len(c.cfg.sinks) > 0 || c.span != nil {
 		ev := c.event()
 		for _, s := range c.cfg.sinks {
 			s.HandleEvent(ctx, ev)
+		}
+		if c.span != nil {
+			c.span.End(ev)
 		}
 	}
 	c.inspect(ctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/llmgate/gateway/internal/wire"
 	"github.com/llmgate/gateway/metrics"
 	"github.com/llmgate/gateway/providers"
+	"github.com/llmgate/gateway/tokens"
 )
 
 // outcome is what an attempt decided.
@@ -203,9 +204,21 @@ func (c *call) attempt(p *prepared, ks *keyState) outcome {
 	if p.pol != nil {
 		req.ExtraHeader, req.ExtraQuery = p.pol.header, p.pol.query
 	}
-	resp, err := p.cand.up.impl.Do(ctx, req, ks.key)
-	a.TTFB = c.now().Sub(start)
 	var o outcome
+	sctx, span := c.startAttemptSpan(ctx, &a, p, req)
+	if span != nil {
+		// Ended on every path, a panic included; with the usage only when
+		// this attempt's answer was relayed.
+		defer func() {
+			var u *tokens.Usage
+			if o == done && a.Status >= 200 && a.Status < 300 && c.usageKnown {
+				u = &c.usage
+			}
+			span.End(&a, u)
+		}()
+	}
+	resp, err := p.cand.up.impl.Do(sctx, req, ks.key)
+	a.TTFB = c.now().Sub(start)
 	var ttft time.Duration
 	switch {
 	case err != nil:

@@ -298,6 +298,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.inFlight.Add(1)
 	defer g.inFlight.Add(-1)
 	c := g.newCall(w, r)
+	c.startTrace()   // with WithTracer: the request's span, its context the request's
 	defer c.finish() // on every path: success, failure, disconnect, panic
 	defer c.recoverPanic()
 	if c.dispatch() {

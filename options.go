@@ -350,6 +350,7 @@ type config struct {
 	redactMode        redaction.Mode
 	inspector         InspectorSink // WithInspector; nil when off
 	inspectorOpts     InspectorOptions
+	tracer            Tracer // WithTracer; nil when off
 }
 
 func defaultConfig() config {

@@ -65,6 +65,10 @@ type upstream struct {
 	// models that have their own (merged with the provider's). nil: none.
 	policy        *policy
 	modelPolicies map[*catalog.Model]*policy
+	// The upstream's address per surface, for tracing (tracing.go): built
+	// at the first traced attempt.
+	addrOnce sync.Once
+	addrs    map[providers.Surface]hostPort
 }
 
 // serves reports whether the provider serves surface s natively.

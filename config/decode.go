@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"fmt"
 	"iter"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -207,6 +208,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(i)
+	case t.Kind() == reflect.Float64:
+		s, ok := d.scalar(n, path, "a number")
+		if !ok {
+			return
+		}
+		f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.fail(path, n.Line, "%q is not a number", n.Value)
+			return
+		}
+		v.SetFloat(f)
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			d.fail(path, n.Line, "expected a list, got %s", kindName(n))

@@ -97,6 +97,12 @@
 //	  max_bytes: 65536              # kept of each body (1 to 16777216); the rest is cut and marked truncated
 //	  queue_size: 4096              # captures waiting to be written; more are dropped
 //	  flush_interval: 1s            # longest a capture waits in the write buffer
+//	tracing:                        # OpenTelemetry traces over OTLP/HTTP; off without otlp_endpoint [WithTracer, tracing/oteltracing]
+//	  otlp_endpoint: http://127.0.0.1:4318   # the receiver's base URL: spans go to its path + /v1/traces
+//	  service_name: llmgate         # the resource's service.name
+//	  sample_ratio: 1.0             # share of new traces recorded, 0 to 1; a client's sampled trace context is followed
+//	  headers: {Authorization: "Bearer ${env:OTLP_TOKEN}"}   # sent with every export; never printed
+//	  public_endpoint: false        # true: a new trace per request, linked to the client's span
 //
 //	per_request_timeout: 3m         # one upstream attempt, until the response is committed [WithTimeouts]
 //	total_timeout: 6m               # all attempts of a request [WithTimeouts]
@@ -258,6 +264,15 @@
 //     written as one JSON line (gateway.Capture.MarshalJSON), through the
 //     same bounded queue as a jsonl event sink. It is opened, reopened and
 //     closed with the events' sinks.
+//   - tracing: a span per request and per upstream attempt, with the
+//     OpenTelemetry semantic conventions' gen_ai.* attributes (see package
+//     tracing/oteltracing), batched and sent as OTLP protobuf over HTTP;
+//     the client's W3C trace context is joined (or, with public_endpoint,
+//     linked) and each attempt's is sent upstream as traceparent. This
+//     package imports no OpenTelemetry module: cmd/llmgate builds the
+//     exporter from Tracing. It is created at start and flushed at
+//     shutdown (cmd/llmgate allows it 10 seconds); changing tracing takes
+//     a restart.
 //   - policy (providers[] and models[]): what the upstream receives;
 //     see gateway.RequestPolicy. A model's policy overrides its
 //     provider's: headers, query_params and set are merged (the model's
@@ -285,7 +300,7 @@
 //     closes their connections. Default 30s.
 //
 // The listen address, max_connections, log.format, store, admin.listen,
-// metrics.listen and events apply at start; a reload (SIGHUP to the
+// metrics.listen, events and tracing apply at start; a reload (SIGHUP to the
 // server) applies everything else, log.level, endpoint, gateway_keys, the
 // key-encryption keys, the admin token, credits, limits and
 // shutdown_timeout included.

@@ -78,6 +78,9 @@ type File struct {
 	// as JSON lines (gateway.WithInspector, sinks/jsonl). Off unless
 	// enabled. Like events, Options ignores it: OpenEventSinks opens it.
 	Inspector Inspector `yaml:"inspector"`
+	// Tracing sends OpenTelemetry traces over OTLP/HTTP. Options ignores
+	// it: the caller builds the exporter (see Tracing).
+	Tracing Tracing `yaml:"tracing"`
 
 	// PerRequestTimeout bounds one upstream attempt (gateway.WithTimeouts).
 	PerRequestTimeout *time.Duration `yaml:"per_request_timeout"`
@@ -424,6 +427,7 @@ func (d *decoder) check(f *File) {
 	d.checkKeys(f)
 	d.checkCredits(f)
 	d.checkEvents(f)
+	d.checkTracing(f)
 	d.checkPolicies(f)
 	d.checkRedaction(f)
 }

@@ -220,6 +220,14 @@ type Request struct {
 	// Anthropic-Beta values are added to the others. The built-in Providers
 	// skip invalid names and values. A Provider must not modify the map.
 	ExtraHeader http.Header
+	// TraceHeader holds the trace propagation headers of this request (for
+	// example W3C traceparent and tracestate), set by the gateway's tracer
+	// for each attempt; nil without one. A Provider sends every one of them,
+	// replacing a header of the same name from Header; ExtraHeader and the
+	// headers the Provider manages (see ExtraHeader) still take precedence.
+	// The built-in Providers skip invalid names and values. A Provider must
+	// not modify the map.
+	TraceHeader http.Header
 	// ExtraQuery holds query parameters the operator added for this request,
 	// merged into the request URL where they replace parameters of the same
 	// name; nil when none. A Provider must not modify the map.

@@ -200,4 +200,16 @@
 // never slows requests down: when it falls behind, its bounded queue
 // fills and further events are dropped, counted in the log line written
 // at shutdown.
+//
+// # Traces
+//
+// With a tracing section (tracing.otlp_endpoint), every request gets an
+// OpenTelemetry span and every upstream attempt a child span (package
+// github.com/llmgate/gateway/tracing/oteltracing), batched and POSTed as
+// OTLP protobuf to the endpoint's /v1/traces. A client's W3C traceparent
+// makes the request's span its child, and each attempt sends its own
+// traceparent upstream. Spans still queued at shutdown are sent (for up
+// to 10 seconds) after the last request; export failures are logged and
+// never slow requests down. Tracing is set up at start: a change takes a
+// restart.
 package main

@@ -186,6 +186,9 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	if s.events != nil {
 		attrs = append(attrs, "event_sinks", s.events.Len())
 	}
+	if s.tracer != nil {
+		attrs = append(attrs, "tracing", s.file.Tracing.TracesURL())
+	}
 	s.logger.Info("llmgate listening", attrs...)
 	if s.mode == modeDemo {
 		fmt.Fprint(stdout, demoBanner(base))

@@ -58,6 +58,9 @@ type server struct {
 	// events are the event sinks of the file's events, opened at start
 	// and kept across reloads; closed after the gateway.
 	events *config.EventSinks
+	// tracer traces requests when the file has tracing; built at start,
+	// kept across reloads, its provider flushed after the gateway.
+	tracer gateway.Tracer
 
 	mu   sync.Mutex   // serialises reloads
 	file *config.File // the configuration in force
@@ -137,6 +140,9 @@ func (s *server) start(ctx context.Context) error {
 	if err := s.openEvents(); err != nil {
 		return err
 	}
+	if err := s.openTracing(); err != nil {
+		return err
+	}
 	gw, err := gateway.New(append(s.file.Options(), s.extraOptions(s.file)...)...)
 	if err := s.file.Explain(err); err != nil {
 		if gw != nil {
@@ -176,7 +182,7 @@ func (s *server) openEvents() error {
 }
 
 // extraOptions are the server's options beside the file's: its logger,
-// the request log, the event sinks opened at start, the default allowed
+// the request log, the event sinks and the tracer opened at start, the default allowed
 // hosts of a loopback listener when the file lists none, the key store,
 // and metering into the store when it keeps credits.
 func (s *server) extraOptions(f *config.File) []gateway.Option {
@@ -188,6 +194,7 @@ func (s *server) extraOptions(f *config.File) []gateway.Option {
 	if s.events != nil {
 		opts = append(opts, s.events.Options()...)
 	}
+	opts = append(opts, s.tracerOptions()...)
 	if f.AllowedHosts == nil && s.hosts != nil {
 		opts = append(opts, gateway.WithAllowedHosts(s.hosts...))
 	}
@@ -369,7 +376,7 @@ func (s *server) logChanges(old, cur *config.File) {
 		switch name {
 		case "listen", "max_connections", "metrics":
 			s.logger.Warn(fmt.Sprintf("%s changed in the configuration file; it takes effect when llmgate restarts", name), "config", s.path)
-		case "events", "inspector":
+		case "events", "inspector", "tracing":
 			s.logger.Warn(name+" changed in the configuration file; it takes effect when llmgate restarts", "config", s.path)
 		case "store":
 			s.logger.Warn("store changed in the configuration file; it takes effect when llmgate restarts", "config", s.path,

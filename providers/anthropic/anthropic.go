@@ -175,11 +175,11 @@ func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
 // (text/event-stream when req.Stream, else application/json), User-Agent,
 // anthropic-version (the client's, if req.Header has one, else
 // Config.Version), anthropic-beta (Config.Header's values, all of the
-// client's and req.ExtraHeader's), the other Config.Header entries, the
-// other req.ExtraHeader entries (replacing any of those, anthropic-version
-// included) and the key in the configured header (no credential at all
-// when key.Secret is empty), at the messages URL with req.ExtraQuery merged
-// into its query. No other client header is forwarded; credentials in
+// client's and req.ExtraHeader's), the other Config.Header entries,
+// req.TraceHeader, the other req.ExtraHeader entries (each replacing any
+// of those, anthropic-version included) and the key in the configured
+// header (no credential at all when key.Secret is empty), at the messages
+// URL with req.ExtraQuery merged into its query. No other client header is forwarded; credentials in
 // req.Header never are.
 //
 // The error wraps providers.ErrNotSent when the request provably never
@@ -239,6 +239,7 @@ func (p *Provider) requestHeader(req *providers.Request, secret string) http.Hea
 	if len(beta) > 0 {
 		h["Anthropic-Beta"] = beta
 	}
+	httpx.SetExtra(h, req.TraceHeader, "Anthropic-Beta")
 	httpx.SetExtra(h, req.ExtraHeader, "Anthropic-Beta")
 	httpx.SetStandard(h, req.Stream, p.userAgent)
 	httpx.SetKey(h, p.authName, secret)

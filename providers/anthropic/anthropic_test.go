@@ -146,6 +146,24 @@ func TestExtraHeaderAndQuery(t *testing.T) {
 	require.Equal(t, "/v1/messages", rec.Path)
 }
 
+func TestTraceHeader(t *testing.T) {
+	s := providertest.Start(t, providers.FormatAnthropic)
+	p := newProvider(t, anthropic.Config{BaseURL: s.URL})
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	req := messagesRequest(false, http.Header{"Traceparent": {"00-11111111111111111111111111111111-2222222222222222-01"}})
+	req.TraceHeader = http.Header{"Traceparent": {tp}, "Tracestate": {"vendor=1"}, "X-Api-Key": {"trace"},
+		"Anthropic-Beta": {"from-trace"}, "Accept": {"text/plain"}}
+	rec := send(t, s, p, req, providers.Key{ID: "k", Secret: secret})
+	require.Equal(t, []string{tp}, rec.Header.Values("Traceparent"), "the tracer's, not the client's")
+	require.Equal(t, []string{"vendor=1"}, rec.Header.Values("Tracestate"))
+	require.Equal(t, []string{secret}, rec.Header.Values("X-Api-Key"), "the key wins")
+	require.Empty(t, rec.Header.Values("Anthropic-Beta"))
+	require.Equal(t, []string{"application/json"}, rec.Header.Values("Accept"))
+
+	rec = send(t, s, p, messagesRequest(false, http.Header{"Traceparent": {tp}}), providers.Key{ID: "k", Secret: secret})
+	require.Empty(t, rec.Header.Values("Traceparent"), "a client's traceparent is not forwarded")
+}
+
 func TestAuth(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -212,8 +212,9 @@ func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
 // when key.Secret is empty), and from req.Header only OpenAI-Beta,
 // HTTP-Referer and X-Title, plus OpenAI-Organization and OpenAI-Project
 // when the key was passed through from the client
-// (key.Source == providers.KeyClient), then req.ExtraHeader (replacing
-// any of those), and req.ExtraQuery merged into the URL's query.
+// (key.Source == providers.KeyClient), then req.TraceHeader and
+// req.ExtraHeader (each replacing any of those), and req.ExtraQuery merged
+// into the URL's query.
 // Credentials in req.Header are never forwarded.
 //
 // The error wraps providers.ErrNotSent when the request provably never
@@ -275,6 +276,7 @@ func (p *Provider) requestHeader(req *providers.Request, key providers.Key, secr
 			}
 		}
 	}
+	httpx.SetExtra(h, req.TraceHeader, "")
 	httpx.SetExtra(h, req.ExtraHeader, "")
 	httpx.SetStandard(h, req.Stream, p.userAgent)
 	httpx.SetKey(h, p.authName, secret)

@@ -280,6 +280,24 @@ func TestHeaderForwarding(t *testing.T) {
 		require.Equal(t, "api-version=old&tenant=a", rec.RawQuery, "extras are per request")
 		require.Equal(t, []string{"config"}, rec.Header.Values("X-Config"))
 	})
+	t.Run("trace headers", func(t *testing.T) {
+		s := providertest.Start(t, providers.FormatOpenAI)
+		p := newProvider(t, openai.Config{BaseURL: s.URL})
+		const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+		req := chatRequest(false, http.Header{"Traceparent": {"00-11111111111111111111111111111111-2222222222222222-01"}})
+		req.TraceHeader = http.Header{"Traceparent": {tp}, "Tracestate": {"vendor=1"}, "Bad": {"x\r\ny"},
+			"Authorization": {"Bearer trace"}, "Content-Type": {"text/plain"}}
+		req.ExtraHeader = http.Header{"Tracestate": {"operator=1"}}
+		_, rec := send(t, s, p, req, providers.Key{ID: "k", Secret: secret})
+		require.Equal(t, []string{tp}, rec.Header.Values("Traceparent"), "the tracer's, not the client's")
+		require.Equal(t, []string{"operator=1"}, rec.Header.Values("Tracestate"), "the operator's extra header wins")
+		require.Empty(t, rec.Header.Values("Bad"))
+		require.Equal(t, []string{"Bearer " + secret}, rec.Header.Values("Authorization"), "the key wins")
+		require.Equal(t, []string{"application/json"}, rec.Header.Values("Content-Type"))
+
+		_, rec = send(t, s, p, chatRequest(false, http.Header{"Traceparent": {tp}}), providers.Key{ID: "k", Secret: secret})
+		require.Empty(t, rec.Header.Values("Traceparent"), "a client's traceparent is not forwarded")
+	})
 	t.Run("custom user agent", func(t *testing.T) {
 		s := providertest.Start(t, providers.FormatOpenAI)
 		p := newProvider(t, openai.Config{BaseURL: s.URL, UserAgent: "my-app/1.0"})
