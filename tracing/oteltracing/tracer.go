@@ -67,11 +67,11 @@ const (
 type Options struct {
 	// Propagator extracts the client's trace context from the request's
 	// headers and injects each attempt's into the headers sent upstream.
-	// Default: W3C Trace Context and W3C Baggage
-	// (propagation.TraceContext, then propagation.Baggage): the client's
-	// baggage is sent on to the upstreams, so a host whose clients may put
-	// what the upstreams should not see in it sets
-	// propagation.TraceContext{} alone.
+	// Default: W3C Trace Context alone (propagation.TraceContext). The
+	// client's W3C Baggage is not sent on by default: the upstreams are
+	// often third parties, and baggage is whatever a client put in it; a
+	// host that wants it forwarded sets
+	// propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}).
 	Propagator propagation.TextMapPropagator
 	// PublicEndpoint starts every request's span as a new trace, with a
 	// link to the client's span, instead of as its child: for clients that
@@ -102,7 +102,7 @@ func New(tp trace.TracerProvider, o Options) *Tracer {
 	}
 	prop := o.Propagator
 	if prop == nil {
-		prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		prop = propagation.TraceContext{}
 	}
 	return &Tracer{tracer: tp.Tracer(ScopeName), prop: prop, opts: o}
 }

@@ -363,9 +363,10 @@ func TestPublicEndpoint(t *testing.T) {
 }
 
 func TestPropagatorOption(t *testing.T) {
-	// Trace Context alone: the client's baggage stays at the gateway.
-	e := newEnv(t, oteltracing.Options{Propagator: propagation.TraceContext{}})
-	e.oa.Enqueue(providertest.OpenAIChat("gpt-4o", "hi", providertest.Usage{}), providertest.OpenAIChat("gpt-4o", "hi", providertest.Usage{}))
+	// The default, Trace Context alone: the client's baggage stays at the
+	// gateway.
+	e := newEnv(t, oteltracing.Options{})
+	e.oa.Enqueue(providertest.OpenAIChat("gpt-4o", "hi", providertest.Usage{}))
 	resp, body := e.post(t, "/v1/chat/completions", `{"model":"gpt-4o","messages":[]}`, "Traceparent", clientTP, "Baggage", "user=alice")
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	_, _ = e.spans(t)
@@ -373,11 +374,12 @@ func TestPropagatorOption(t *testing.T) {
 	require.Equal(t, clientTraceID, upstreamParent(t, r).TraceID().String())
 	require.Empty(t, r.Header.Get("Baggage"))
 
-	// The default sends it on.
-	e = newEnv(t, oteltracing.Options{})
+	// With Baggage in the propagator it is sent on.
+	e = newEnv(t, oteltracing.Options{Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})})
 	e.oa.Enqueue(providertest.OpenAIChat("gpt-4o", "hi", providertest.Usage{}))
 	resp, body = e.post(t, "/v1/chat/completions", `{"model":"gpt-4o","messages":[]}`, "Traceparent", clientTP, "Baggage", "user=alice")
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Equal(t, clientTraceID, upstreamParent(t, e.oa.Requests()[0]).TraceID().String())
 	require.Equal(t, "user=alice", e.oa.Requests()[0].Header.Get("Baggage"))
 }
 
