@@ -12,7 +12,7 @@
 //
 // Every client request gets a span of kind SERVER. Its parent is the
 // client's span, extracted from the request's headers by the propagator
-// (W3C traceparent, tracestate and baggage by default), unless
+// (W3C traceparent and tracestate by default; see Options.Propagator), unless
 // Options.PublicEndpoint makes it a new root linked to the client's. Its
 // name follows the OpenTelemetry semantic conventions for generative AI,
 // "{gen_ai.operation.name} {gen_ai.request.model}" (for example
