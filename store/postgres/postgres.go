@@ -33,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -65,6 +66,12 @@ type Options struct {
 	Schema string
 	// Logger receives Watch's reconnections; nil discards them.
 	Logger *slog.Logger
+	// LedgerWriters is how many goroutines write the credits ledger
+	// (Reserve, Settle, Release, Record), each running the calls queued
+	// to it in shared transactions on one connection of the pool at a
+	// time; an account's calls go to one writer. 0 means one per four
+	// connections of the pool (pool_max_conns), at least 1; at most 8.
+	LedgerWriters int
 }
 
 // schemaName is what Options.Schema may be: a plain identifier that needs
@@ -86,8 +93,13 @@ type Store struct {
 	q       queries
 	cq      creditQueries
 
+	// The ledger's writers (group.go).
+	writers []*writer
+	seed    maphash.Seed // routes accounts to writers
+	routes  holdRoutes
+
 	closeOnce sync.Once
-	done      chan struct{} // closed by Close: ends every Watch
+	done      chan struct{} // closed by Close: ends every Watch and writer
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or keyword/value
@@ -108,6 +120,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.LedgerWriters < 0 {
+		return nil, fmt.Errorf("postgres: ledger writers %d: want 0 or more", o.LedgerWriters)
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -132,15 +147,25 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	writers := o.LedgerWriters
+	if writers == 0 {
+		writers = max(1, int(cfg.MaxConns)/4)
+	}
+	s.startWriters(min(writers, maxWriters))
 	return s, nil
 }
 
 // Close closes the pool and ends every Watch; later calls fail with
-// keys.ErrUnavailable. It waits for connections in use to be released and
-// returns nil; calling it again does nothing.
+// keys.ErrUnavailable (credits.ErrUnavailable). The ledger's writers
+// finish the transactions they are running and fail the calls still
+// queued. It waits for them and for connections in use to be released
+// and returns nil; calling it again does nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		for _, w := range s.writers {
+			<-w.stopped
+		}
 		s.pool.Close()
 	})
 	return nil
