@@ -26,68 +26,81 @@ const rollbackTimeout = 5 * time.Second
 // without committing: a bug.
 var errNotCommitted = errors.New("postgres: transaction ended without commit")
 
-// Statements of an operation that runs in a savepoint of a writer's
-// transaction (group.go). The name is reused: each operation's savepoint
-// is released or rolled back before the next one starts.
-const (
-	beginSavepoint    = `SAVEPOINT ledger_op`
-	releaseSavepoint  = `RELEASE SAVEPOINT ledger_op`
-	rollbackSavepoint = `ROLLBACK TO SAVEPOINT ledger_op`
-)
-
 // pipeTx is a transaction on one connection whose BEGIN travels with its
 // first batch and whose COMMIT with its last: a movement of money that
 // reads under the account's lock and then writes costs two round trips,
-// the lock being held for one of them and the commit. In a writer's
-// batch it is a savepoint instead: SAVEPOINT travels with the first batch
-// and RELEASE SAVEPOINT with the last. It is used by one goroutine.
+// the lock being held for one of them and the commit.
+//
+// In a writer's batch (group is set) it is a savepoint of the writer's
+// transaction instead: its first batch starts with what the batch carries
+// (the previous operation's writes, or BEGIN and the locks) and SAVEPOINT;
+// its last batch ends with RELEASE SAVEPOINT and is not sent but carried
+// to the next operation's first batch, or to the COMMIT. It is used by
+// one goroutine.
 type pipeTx struct {
 	ctx       context.Context
 	conn      *pgxpool.Conn
 	op        string
-	savepoint bool // a savepoint in a writer's transaction
 	begun     bool // a batch with BEGIN (SAVEPOINT) was made
-	committed bool // COMMIT (RELEASE SAVEPOINT) succeeded
+	committed bool // COMMIT succeeded (RELEASE SAVEPOINT was queued)
+
+	group   *groupTx
+	carried []mark // the carried statements the first batch holds
+	sent    bool   // a batch was sent
+	sendErr error  // the first send's error, unmapped
 }
 
 // batch returns a batch for the transaction's next statements, starting
 // with BEGIN (SAVEPOINT) when it is the first.
 func (t *pipeTx) batch() *pgx.Batch {
-	b := &pgx.Batch{}
-	if !t.begun {
-		if t.savepoint {
-			b.Queue(beginSavepoint)
-		} else {
-			b.Queue(beginReadCommitted)
-		}
-		t.begun = true
+	if t.begun {
+		return &pgx.Batch{}
 	}
+	t.begun = true
+	if t.group == nil {
+		b := &pgx.Batch{}
+		b.Queue(beginReadCommitted)
+		return b
+	}
+	b, carried := t.group.take()
+	t.carried = carried
+	b.Queue(`SAVEPOINT ledger_op`)
 	return b
 }
 
 // send sends b and reads every result (the statements' callbacks run
 // then); errors are mapped by failCredits.
 func (t *pipeTx) send(b *pgx.Batch) error {
-	if err := t.conn.SendBatch(t.ctx, b).Close(); err != nil {
+	err := t.conn.SendBatch(t.ctx, b).Close()
+	if !t.sent {
+		t.sent, t.sendErr = true, err
+	}
+	if err != nil {
 		return failCredits(t.ctx, t.op, err)
 	}
 	return nil
 }
 
-// commit sends b (nil for none) followed by COMMIT (RELEASE SAVEPOINT),
-// in one round trip. A savepoint's changes are durable only once its
-// writer commits the transaction.
+// commit sends b (nil for none) followed by COMMIT, in one round trip. In
+// a writer's batch it queues RELEASE SAVEPOINT after b and leaves b to
+// the writer: the operation's changes are durable once the writer
+// committed its transaction.
 func (t *pipeTx) commit(b *pgx.Batch) error {
 	if b == nil {
 		b = t.batch()
 	}
-	end, want := `COMMIT`, "COMMIT"
-	if t.savepoint {
-		end, want = releaseSavepoint, "RELEASE"
+	if t.group != nil {
+		carried := t.carried
+		if t.sent { // they were sent with an earlier batch
+			carried = nil
+		}
+		t.group.carry(b, carried, b.Queue(`RELEASE SAVEPOINT ledger_op`), markWrites)
+		t.committed = true
+		return nil
 	}
-	b.Queue(end).Exec(func(ct pgconn.CommandTag) error {
-		if ct.String() != want { // the server rolled back instead
-			return fmt.Errorf("postgres: %s: %s answered %q", t.op, end, ct.String())
+	b.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error {
+		if ct.String() != "COMMIT" { // the server rolled back instead
+			return fmt.Errorf("postgres: %s: commit answered %q", t.op, ct.String())
 		}
 		return nil
 	})

@@ -66,12 +66,6 @@ type Options struct {
 	Schema string
 	// Logger receives Watch's reconnections; nil discards them.
 	Logger *slog.Logger
-	// LedgerWriters is how many goroutines write the credits ledger
-	// (Reserve, Settle, Release, Record), each running the calls queued
-	// to it in shared transactions on one connection of the pool at a
-	// time; an account's calls go to one writer. 0 means one per four
-	// connections of the pool (pool_max_conns), at least 1; at most 8.
-	LedgerWriters int
 }
 
 // schemaName is what Options.Schema may be: a plain identifier that needs
@@ -93,12 +87,14 @@ type Store struct {
 	q       queries
 	cq      creditQueries
 
-	// The ledger's writers (group.go).
-	writers []*writer
-	seed    maphash.Seed // routes accounts to writers
+	// The ledger's lanes and their writers (group.go).
+	lanes   [lanes]lane
+	seed    maphash.Seed // routes accounts to lanes
 	routes  holdRoutes
+	writers sync.WaitGroup // the lanes' running writers
 
 	closeOnce sync.Once
+	closeMu   sync.RWMutex  // Close holds it to close done; wake to start a writer
 	done      chan struct{} // closed by Close: ends every Watch and writer
 }
 
@@ -121,9 +117,6 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.LedgerWriters < 0 {
-		return nil, fmt.Errorf("postgres: ledger writers %d: want 0 or more", o.LedgerWriters)
-	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -141,17 +134,17 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		channel: o.Schema + "_gateway_keys",
 		q:       newQueries(o.Schema),
 		cq:      newCreditQueries(o.Schema),
+		seed:    maphash.MakeSeed(),
+		routes:  holdRoutes{m: map[string]string{}},
 		done:    make(chan struct{}),
+	}
+	for i := range s.lanes {
+		s.lanes[i].queue = make(chan *ledgerOp, queueSize)
 	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	writers := o.LedgerWriters
-	if writers == 0 {
-		writers = max(1, int(cfg.MaxConns)/4)
-	}
-	s.startWriters(min(writers, maxWriters))
 	return s, nil
 }
 
@@ -162,10 +155,10 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 // and returns nil; calling it again does nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closeMu.Lock()
 		close(s.done)
-		for _, w := range s.writers {
-			<-w.stopped
-		}
+		s.closeMu.Unlock()
+		s.writers.Wait()
 		s.pool.Close()
 	})
 	return nil
