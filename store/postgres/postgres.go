@@ -20,6 +20,15 @@
 // go in one round trip, the writes and COMMIT in another. Times come from
 // Options.Now, not the database's clock.
 //
+// Group commit: while a call of an account runs, the account's next
+// Reserve, Settle, Release and Record calls on this Store queue, and then
+// run together in one transaction (each in a savepoint, so a failure is
+// its own; the accounts' rows locked in ID order first), sharing one
+// COMMIT's WAL flush. Every call is committed when it returns nil. A call
+// whose ctx ends while queued does not run; one whose ctx ends while its
+// batch runs returns ctx's error, and may have committed: calling it
+// again with the same hold or record ID is safe.
+//
 // Errors: keys.ErrNotFound, keys.ErrConflict (a unique violation),
 // keys.ErrInvalid (a *keys.ValidationError), and keys.ErrUnavailable for a
 // database that cannot answer (connection refused or lost, timeout, closed
