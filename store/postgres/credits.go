@@ -245,7 +245,8 @@ func (s *Store) Reserve(ctx context.Context, r credits.Reservation) (credits.Hol
 	}
 	now := s.stamp()
 	var out credits.Hold
-	err := s.pipelined(ctx, "reserve", func(t *pipeTx) error {
+	s.routes.add(r.ID, r.Account)
+	err := s.grouped(ctx, "reserve", target{account: r.Account}, func(t *pipeTx) error {
 		var (
 			known, found bool
 			account      string
@@ -370,7 +371,11 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 	}
 	now := s.stamp()
 	var out credits.Settlement
-	err := s.pipelined(ctx, "settle", func(t *pipeTx) error {
+	tg := target{hold: holdID}
+	if rec != nil {
+		tg.route = rec.Account
+	}
+	err := s.grouped(ctx, "settle", tg, func(t *pipeTx) error {
 		// The hash of a record kept under rec's ID, if any.
 		var kept []byte
 		hr, allocs, found, err := s.lockHold(t, holdID, func(b *pgx.Batch) {
@@ -461,6 +466,7 @@ func (s *Store) Settle(ctx context.Context, holdID string, actual credits.Amount
 	if err != nil {
 		return credits.Settlement{}, err
 	}
+	s.routes.forget(holdID)
 	return out, nil
 }
 
@@ -473,7 +479,7 @@ func (s *Store) Release(ctx context.Context, holdID string) error {
 		return err
 	}
 	now := s.stamp()
-	return s.pipelined(ctx, "release", func(t *pipeTx) error {
+	err := s.grouped(ctx, "release", target{hold: holdID}, func(t *pipeTx) error {
 		hr, allocs, found, err := s.lockHold(t, holdID, nil)
 		switch {
 		case err != nil:
@@ -494,6 +500,10 @@ func (s *Store) Release(ctx context.Context, holdID string) error {
 		m.queue(b, &s.cq)
 		return t.commit(b)
 	})
+	if err == nil {
+		s.routes.forget(holdID)
+	}
+	return err
 }
 
 // Sweep releases the holds past their ExpiresAt and records the

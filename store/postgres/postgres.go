@@ -20,6 +20,15 @@
 // go in one round trip, the writes and COMMIT in another. Times come from
 // Options.Now, not the database's clock.
 //
+// Group commit: while a call of an account runs, the account's next
+// Reserve, Settle, Release and Record calls on this Store queue, and then
+// run together in one transaction (each in a savepoint, so a failure is
+// its own; the accounts' rows locked in ID order first), sharing one
+// COMMIT's WAL flush. Every call is committed when it returns nil. A call
+// whose ctx ends while queued does not run; one whose ctx ends while its
+// batch runs returns ctx's error, and may have committed: calling it
+// again with the same hold or record ID is safe.
+//
 // Errors: keys.ErrNotFound, keys.ErrConflict (a unique violation),
 // keys.ErrInvalid (a *keys.ValidationError), and keys.ErrUnavailable for a
 // database that cannot answer (connection refused or lost, timeout, closed
@@ -33,6 +42,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -86,8 +96,15 @@ type Store struct {
 	q       queries
 	cq      creditQueries
 
+	// The ledger's lanes and their writers (group.go).
+	lanes   [lanes]lane
+	seed    maphash.Seed // routes accounts to lanes
+	routes  holdRoutes
+	writers sync.WaitGroup // the lanes' running writers
+
 	closeOnce sync.Once
-	done      chan struct{} // closed by Close: ends every Watch
+	closeMu   sync.RWMutex  // Close holds it to close done; wake to start a writer
+	done      chan struct{} // closed by Close: ends every Watch and writer
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or keyword/value
@@ -126,7 +143,12 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		channel: o.Schema + "_gateway_keys",
 		q:       newQueries(o.Schema),
 		cq:      newCreditQueries(o.Schema),
+		seed:    maphash.MakeSeed(),
+		routes:  holdRoutes{m: map[string]string{}},
 		done:    make(chan struct{}),
+	}
+	for i := range s.lanes {
+		s.lanes[i].queue = make(chan *ledgerOp, queueSize)
 	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
@@ -136,11 +158,16 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 }
 
 // Close closes the pool and ends every Watch; later calls fail with
-// keys.ErrUnavailable. It waits for connections in use to be released and
-// returns nil; calling it again does nothing.
+// keys.ErrUnavailable (credits.ErrUnavailable). The ledger's writers
+// finish the transactions they are running and fail the calls still
+// queued. It waits for them and for connections in use to be released
+// and returns nil; calling it again does nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closeMu.Lock()
 		close(s.done)
+		s.closeMu.Unlock()
+		s.writers.Wait()
 		s.pool.Close()
 	})
 	return nil

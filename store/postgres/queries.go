@@ -110,7 +110,7 @@ WHERE k.id IN (SELECT key_id FROM u)`),
 // statement a fresh snapshot, so they see what the previous holder of the
 // lock committed.
 type creditQueries struct {
-	createAccount, lockAccount, lockHoldAccount, adjustAccount                        string
+	createAccount, lockAccount, lockHoldAccount, lockAccounts, adjustAccount          string
 	getLot, insertLot, availableLots, adjustLots                                      string
 	getHold, insertHold, endHold, holdAllocations, insertAllocations, dropAllocations string
 	insertTransactions                                                                string
@@ -151,6 +151,12 @@ func newCreditQueries(schema string) creditQueries {
 		// cannot be stale.
 		lockHoldAccount: r.Replace(`SELECT a.id FROM {s}.credit_accounts a
 WHERE a.id = (SELECT h.account FROM {s}.credit_holds h WHERE h.id = $1) FOR UPDATE`),
+		// A writer's batch (group.go): the accounts $1 and those of the
+		// holds $2, locked in the order of their IDs. FOR UPDATE locks
+		// each row as the sorted rows come out.
+		lockAccounts: r.Replace(`SELECT a.id FROM {s}.credit_accounts a
+WHERE a.id = ANY($1::text[]) OR a.id IN (SELECT h.account FROM {s}.credit_holds h WHERE h.id = ANY($2::text[]))
+ORDER BY a.id FOR UPDATE`),
 		adjustAccount: r.Replace(`UPDATE {s}.credit_accounts SET purchased = purchased + $2, held = held + $3,
 	spent = spent + $4, expired = expired + $5
 WHERE id = $1`),

@@ -127,18 +127,25 @@ func (s *Store) Record(ctx context.Context, rec *credits.UsageRecord) error {
 		return err
 	}
 	u := newUsageRow(&r)
-	tag, err := s.pool.Exec(ctx, s.cq.insertUsage, u.args()...)
+	route := r.Account
+	if route == "" {
+		route = r.ID
+	}
+	var kept []byte // the hash of the record stored under the ID, this one or not
+	err := s.grouped(ctx, "record", target{route: route}, func(t *pipeTx) error {
+		b := t.batch()
+		b.Queue(s.cq.insertUsage, u.args()...)
+		b.Queue(s.cq.usageHash, u.r.ID).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&kept)
+		})
+		// Nothing to undo when another record holds the ID: the insert
+		// did nothing.
+		return t.commit(b)
+	})
 	if err != nil {
-		return failCredits(ctx, "record", err)
+		return err
 	}
-	if tag.RowsAffected() == 1 {
-		return nil
-	}
-	var hash []byte
-	if err := s.pool.QueryRow(ctx, s.cq.usageHash, u.r.ID).Scan(&hash); err != nil {
-		return failCredits(ctx, "record", err)
-	}
-	if !slices.Equal(hash, u.hash) {
+	if !slices.Equal(kept, u.hash) {
 		return recordConflict(u.r.ID)
 	}
 	return nil
