@@ -85,7 +85,10 @@ type call struct {
 	respRedactions redaction.Counts
 
 	insp *inspection // the traffic capture (inspector.go), nil without WithInspector
-	span RequestSpan // the request's span (tracing.go), nil without WithTracer
+	// bodyLease is the pooled buffer the request body was read into
+	// (bodypool.go); nil when the body is not pooled.
+	bodyLease *bodyLease
+	span      RequestSpan // the request's span (tracing.go), nil without WithTracer
 }
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
@@ -196,7 +199,13 @@ func (c *call) readBody() *Error {
 		// Bound the time a client may take to send its body (slowloris).
 		deadline = c.setDeadline(false, time.Now().Add(c.cfg.bodyReadTimeout))
 	}
-	body, err := readBodyInto(make([]byte, 0, size), http.MaxBytesReader(c.w, c.r.Body, limit))
+	var buf []byte
+	if c.bodyLease = c.g.bodies.lease(size); c.bodyLease != nil {
+		buf = *c.bodyLease.buf
+	} else {
+		buf = make([]byte, 0, size)
+	}
+	body, err := readBodyInto(buf, http.MaxBytesReader(c.w, c.r.Body, limit))
 	if deadline && err == nil {
 		// Cleared only after a complete body: after a failed read the
 		// expired deadline stays, so net/http does not wait for the rest of
@@ -216,7 +225,10 @@ func (c *call) readBody() *Error {
 		}
 		return &Error{Kind: KindInvalidRequest, Message: "could not read the request body: " + err.Error(), Err: err}
 	}
-	c.body = body
+	// The capacity ends at the body: an append never writes into the rest
+	// of a pooled buffer, and nothing reads what an earlier request left
+	// there.
+	c.body = body[:len(body):len(body)]
 	return nil
 }
 
@@ -370,6 +382,11 @@ func (c *call) finish() {
 		}
 	}
 	c.inspect(ctx)
+	if c.bodyLease != nil {
+		// Last: settling may count the prompt, the inspector copies it.
+		c.body = nil
+		c.bodyLease.Release()
+	}
 }
 
 // event builds the request's Event.

@@ -204,6 +204,13 @@ func (c *call) attempt(p *prepared, ks *keyState) outcome {
 	if p.pol != nil {
 		req.ExtraHeader, req.ExtraQuery = p.pol.header, p.pol.query
 	}
+	if c.bodyLease != nil {
+		if _, ok := p.cand.up.impl.(providers.LeasesBody); ok {
+			req.BodyLease = c.bodyLease
+		} else {
+			c.bodyLease.pin() // the provider may keep the body: never reuse it
+		}
+	}
 	var o outcome
 	sctx, span := c.startAttemptSpan(ctx, &a, p, req)
 	if span != nil {

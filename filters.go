@@ -256,8 +256,15 @@ func (c *call) estimateInput(cand *candidate) {
 	e := &inputEstimate{encoding: encoding, done: make(chan struct{})}
 	c.estimate = e
 	body := c.body
+	lease := c.bodyLease
+	if lease != nil {
+		lease.Retain() // the count may outlive the request
+	}
 	go func() {
 		defer close(e.done)
+		if lease != nil {
+			defer lease.Release()
+		}
 		defer func() { _ = recover() }() // an estimate is never worth a crash: 0 then
 		e.n = tokens.QuickEstimateAnthropicMessages(encoding, body)
 	}()

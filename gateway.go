@@ -80,6 +80,7 @@ type Gateway struct {
 	counter   *tokens.Counter // tiktoken, for prompts and answers metering must count
 	inFlight  atomic.Int64    // requests being served (InFlight)
 	streams   atomic.Int64    // streaming API requests among them
+	bodies    bodyPool        // reused buffers of large request bodies (bodypool.go)
 }
 
 // New builds a Gateway from options. It applies every option, then checks

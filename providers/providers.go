@@ -232,6 +232,34 @@ type Request struct {
 	// merged into the request URL where they replace parameters of the same
 	// name; nil when none. A Provider must not modify the map.
 	ExtraQuery url.Values
+	// BodyLease, set only for a Provider that implements LeasesBody, lets
+	// the gateway reuse Body's memory for a later request: the Provider
+	// calls Retain before it hands Body to anything that may still read it
+	// after Do returns (an http.Transport writing the request body goes on
+	// in the background when the upstream answers early) and Release once
+	// that reader is done (the transport closed the request body). Body is
+	// reused only after Do returned, the response body was closed and every
+	// Retain was matched by a Release. Nil: Body is never reused.
+	BodyLease BodyLease
+}
+
+// BodyLease counts the readers of a Request's Body still at work (see
+// Request.BodyLease). Its methods are safe for concurrent use; Release is
+// called once per Retain.
+type BodyLease interface {
+	Retain()
+	Release()
+}
+
+// LeasesBody is an optional capability of a Provider: one that implements
+// it honours Request.BodyLease, so the gateway may reuse the memory of
+// large request bodies once the Provider is done with them. A Provider
+// without it gets no lease and its bodies' memory is never reused, so it
+// may keep Body as long as it likes.
+type LeasesBody interface {
+	Provider
+	// LeasesBody does nothing; its presence is the capability.
+	LeasesBody()
 }
 
 // Response is an upstream answer of any status. Body is unread; the caller

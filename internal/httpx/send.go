@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -27,7 +28,11 @@ import (
 // sent, it could not be built, or no connection could be made (DNS, dial,
 // proxy, TLS handshake). err does not wrap providers.ErrNotSent: the caller
 // adds it, with its own prefix, when notSent is true.
-func Send(ctx context.Context, client *http.Client, traceable bool, t Target, header http.Header, body []byte) (resp *providers.Response, notSent bool, err error) {
+//
+// With a lease (providers.Request.BodyLease), every reader of body handed
+// to the transport retains it and releases it when the transport closes
+// it, so the caller knows when body's memory may be reused.
+func Send(ctx context.Context, client *http.Client, traceable bool, t Target, header http.Header, body []byte, lease providers.BodyLease) (resp *providers.Response, notSent bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, true, err
 	}
@@ -41,6 +46,10 @@ func Send(ctx context.Context, client *http.Client, traceable bool, t Target, he
 		return nil, true, RedactURL(err, t.Shown)
 	}
 	hreq.Header = header
+	if lease != nil {
+		hreq.Body = newLeasedBody(body, lease)
+		hreq.GetBody = func() (io.ReadCloser, error) { return newLeasedBody(body, lease), nil }
+	}
 
 	// The transport itself, as httputil.ReverseProxy does: a redirect is
 	// an answer like any other (never followed, so a body and a credential
@@ -57,6 +66,29 @@ func Send(ctx context.Context, client *http.Client, traceable bool, t Target, he
 		return nil, wasNotSent(err, tr.got.Load(), traceable), err
 	}
 	return &providers.Response{StatusCode: hresp.StatusCode, Header: hresp.Header, Body: hresp.Body}, false, nil
+}
+
+// leasedBody is a request body that holds a retain of its lease until
+// the transport closes it (exactly once, however often Close is called).
+type leasedBody struct {
+	bytes.Reader
+	lease  providers.BodyLease
+	closed atomic.Bool
+}
+
+func newLeasedBody(body []byte, lease providers.BodyLease) *leasedBody {
+	lease.Retain()
+	b := &leasedBody{lease: lease}
+	b.Reset(body)
+	return b
+}
+
+// Close releases the lease the first time.
+func (b *leasedBody) Close() error {
+	if b.closed.CompareAndSwap(false, true) {
+		b.lease.Release()
+	}
+	return nil
 }
 
 // connTrace records whether the transport obtained a connection for the

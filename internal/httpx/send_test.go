@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,7 +63,7 @@ func TestSend(t *testing.T) {
 	header := http.Header{"X-Custom": {"a", "b"}}
 	SetStandard(header, true, []string{"ua/1"})
 	body := []byte(`{"model":"m"}`)
-	resp, notSent, err := Send(context.Background(), c, Traceable(c), target(srv.URL), header, body)
+	resp, notSent, err := Send(context.Background(), c, Traceable(c), target(srv.URL), header, body, nil)
 	require.NoError(t, err)
 	require.False(t, notSent)
 	require.Equal(t, http.StatusTeapot, resp.StatusCode, "any status is a response")
@@ -94,7 +95,7 @@ func TestSendBodyIsReplayable(t *testing.T) {
 	})
 	header := http.Header{"X-A": {"1"}}
 	body := []byte(`{"a":1}`)
-	resp, _, err := Send(context.Background(), &http.Client{Transport: rt}, false, target("https://x"), header, body)
+	resp, _, err := Send(context.Background(), &http.Client{Transport: rt}, false, target("https://x"), header, body, nil)
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.MethodPost, seen.Method)
@@ -229,7 +230,7 @@ func TestSendFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, c, tgt := tt.setup(t)
 			t.Cleanup(c.CloseIdleConnections)
-			resp, notSent, err := Send(ctx, c, Traceable(c), tgt, http.Header{}, []byte(`{}`))
+			resp, notSent, err := Send(ctx, c, Traceable(c), tgt, http.Header{}, []byte(`{}`), nil)
 			require.Error(t, err)
 			require.Nil(t, resp)
 			require.Equal(t, tt.wantNotSent, notSent, "error: %v", err)
@@ -301,4 +302,76 @@ func TestRedactURL(t *testing.T) {
 
 	plain := errors.New("no URL here")
 	require.Same(t, plain, RedactURL(plain, "https://x"))
+}
+
+// countingLease counts Retain and Release calls.
+type countingLease struct{ retained, released atomic.Int32 }
+
+func (l *countingLease) Retain()  { l.retained.Add(1) }
+func (l *countingLease) Release() { l.released.Add(1) }
+
+// TestSendLease checks that every reader of the body the transport was
+// given is released once the transport is done with it: after an answer,
+// after a refused connection, and after a replay on a dead keep-alive
+// connection (GetBody).
+func TestSendLease(t *testing.T) {
+	body := []byte(strings.Repeat("x", 100_000))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if len(b) != len(body) {
+			http.Error(w, "short body", http.StatusBadRequest)
+			return
+		}
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	c := NewClient()
+	defer c.CloseIdleConnections()
+	for _, tc := range []struct {
+		name string
+		root string
+		ok   bool
+	}{{"answered", srv.URL, true}, {"refused", deadURL(t), false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &countingLease{}
+			resp, _, err := Send(context.Background(), c, Traceable(c), target(tc.root), http.Header{}, body, l)
+			if tc.ok {
+				require.NoError(t, err)
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			} else {
+				require.Error(t, err)
+			}
+			require.Eventually(t, func() bool {
+				return l.retained.Load() > 0 && l.retained.Load() == l.released.Load()
+			}, 5*time.Second, time.Millisecond, "retained %d, released %d", l.retained.Load(), l.released.Load())
+		})
+	}
+	t.Run("replayed", func(t *testing.T) {
+		// A transport that reads a little of the body, then replays it
+		// through GetBody, as http.Transport does on a dead keep-alive
+		// connection.
+		l := &countingLease{}
+		rt := rtFunc(func(r *http.Request) (*http.Response, error) {
+			_, _ = r.Body.Read(make([]byte, 10))
+			r.Body.Close()
+			b2, err := r.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			all, _ := io.ReadAll(b2)
+			b2.Close()
+			b2.Close() // a second Close releases nothing more
+			if len(all) != len(body) {
+				return nil, fmt.Errorf("replayed %d bytes", len(all))
+			}
+			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(`{}`)), Header: http.Header{}}, nil
+		})
+		resp, _, err := Send(context.Background(), &http.Client{Transport: rt}, false, target("https://x"), http.Header{}, body, l)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.EqualValues(t, 2, l.retained.Load())
+		require.EqualValues(t, 2, l.released.Load())
+	})
 }

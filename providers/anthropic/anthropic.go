@@ -86,7 +86,7 @@ type Provider struct {
 	traceable bool
 }
 
-var _ providers.Provider = (*Provider)(nil)
+var _ providers.LeasesBody = (*Provider)(nil)
 
 // New validates cfg and returns a Provider. It reports every problem at
 // once, joined with errors.Join, each prefixed "anthropic: ".
@@ -155,6 +155,11 @@ func New(cfg Config) (*Provider, error) {
 // Name returns the provider ID (Config.Name or DefaultName).
 func (p *Provider) Name() string { return p.name }
 
+// LeasesBody marks the Provider as honouring providers.Request.BodyLease:
+// the request body it hands to its transport holds the lease until the
+// transport closes it.
+func (p *Provider) LeasesBody() {}
+
 // Surfaces returns the one surface the provider serves: messages.
 func (p *Provider) Surfaces() []providers.Surface {
 	return []providers.Surface{providers.SurfaceMessages}
@@ -202,7 +207,7 @@ func (p *Provider) Do(ctx context.Context, req *providers.Request, key providers
 	if err != nil {
 		return nil, fmt.Errorf("anthropic: %s: %w: %w", p.name, providers.ErrNotSent, err)
 	}
-	resp, notSent, err := httpx.Send(ctx, p.client, p.traceable, t, p.requestHeader(req, secret), req.Body)
+	resp, notSent, err := httpx.Send(ctx, p.client, p.traceable, t, p.requestHeader(req, secret), req.Body, req.BodyLease)
 	switch {
 	case err == nil:
 		return resp, nil

@@ -100,7 +100,7 @@ type Provider struct {
 	traceable bool
 }
 
-var _ providers.Provider = (*Provider)(nil)
+var _ providers.LeasesBody = (*Provider)(nil)
 
 // defaultSurfaces are the surfaces a Provider serves when Config.Surfaces is
 // nil.
@@ -190,6 +190,11 @@ func New(cfg Config) (*Provider, error) {
 // Name returns the provider ID from Config.Name.
 func (p *Provider) Name() string { return p.name }
 
+// LeasesBody marks the Provider as honouring providers.Request.BodyLease:
+// the request body it hands to its transport holds the lease until the
+// transport closes it.
+func (p *Provider) LeasesBody() {}
+
 // Surfaces returns the surfaces the upstream serves natively, in
 // configuration order. The caller may modify the returned slice.
 func (p *Provider) Surfaces() []providers.Surface { return slices.Clone(p.surfaces) }
@@ -240,7 +245,7 @@ func (p *Provider) Do(ctx context.Context, req *providers.Request, key providers
 			return nil, fmt.Errorf("openai: %s %s: %w: %w", p.name, req.Surface, providers.ErrNotSent, err)
 		}
 	}
-	resp, notSent, err := httpx.Send(ctx, p.client, p.traceable, t, p.requestHeader(req, key, secret), req.Body)
+	resp, notSent, err := httpx.Send(ctx, p.client, p.traceable, t, p.requestHeader(req, key, secret), req.Body, req.BodyLease)
 	switch {
 	case err == nil:
 		return resp, nil
