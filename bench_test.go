@@ -33,19 +33,6 @@ func (d *discardWriter) reset() {
 	d.status, d.n = 0, 0
 }
 
-// reportCPU starts measuring the process's CPU time and returns the
-// function that reports it per op as "cpu-ns/op", which other processes
-// competing for the CPU disturb less than ns/op. In-process upstreams and
-// clients count too.
-func reportCPU(b *testing.B) func() {
-	start := processCPU()
-	return func() {
-		if used := processCPU() - start; used > 0 && b.N > 0 {
-			b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
-		}
-	}
-}
-
 // benchUpstream serves fixed OpenAI answers without scripting overhead.
 func benchUpstream(b *testing.B) *httptest.Server {
 	return benchUpstreamDeltas(b, strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text ."))
@@ -104,12 +91,7 @@ func BenchmarkHandler(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = cel.Close() })
 	paid, token := benchCreditsGateway(b, client, up.URL)
-	target, _ := url.Parse(up.URL)
-	proxy := &httputil.ReverseProxy{
-		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
-		Transport:     transport,
-		FlushInterval: -1,
-	}
+	proxy := benchProxy(up.URL, transport)
 	for _, mode := range []struct {
 		name string
 		body string
@@ -173,6 +155,18 @@ func BenchmarkHandler(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// benchProxy returns the plain httputil.ReverseProxy the benchmarks
+// compare the gateway with: it forwards to upstream and flushes every
+// write.
+func benchProxy(upstream string, transport http.RoundTripper) *httputil.ReverseProxy {
+	target, _ := url.Parse(upstream)
+	return &httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport:     transport,
+		FlushInterval: -1,
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 )
@@ -53,12 +51,7 @@ func BenchmarkLargeRequest(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = gw.Close() })
-	target, _ := url.Parse(up.URL)
-	proxy := &httputil.ReverseProxy{
-		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
-		Transport:     transport,
-		FlushInterval: -1,
-	}
+	proxy := benchProxy(up.URL, transport)
 	for _, stream := range []bool{false, true} {
 		body := largeBody(400_000, stream)
 		mode := "json"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/llmgate/gateway/internal/benchcpu"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/providers/providertest"
 	"github.com/llmgate/gateway/redaction"
@@ -310,7 +311,7 @@ func BenchmarkRedactedStream(b *testing.B) {
 
 			b.Run("stream/"+f.name+"/"+bc.name, func(b *testing.B) {
 				b.ReportAllocs()
-				defer reportCPU(b)()
+				defer benchcpu.Report(b)()
 				w := &discardWriter{h: http.Header{}}
 				for b.Loop() {
 					w.reset()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmgate/gateway/internal/benchcpu"
 	"github.com/llmgate/gateway/internal/sse"
 	"github.com/llmgate/gateway/tokens"
 )
@@ -123,18 +124,6 @@ func (rl *relay) run(b *testing.B, f Format, r *Redactor, m Mode) {
 	}
 }
 
-// reportCPU starts measuring the process's CPU time and returns the
-// function that reports it per op as "cpu-ns/op", which other processes
-// competing for the CPU disturb less than ns/op.
-func reportCPU(b *testing.B) func() {
-	start := processCPU()
-	return func() {
-		if used := processCPU() - start; used > 0 && b.N > 0 {
-			b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
-		}
-	}
-}
-
 // BenchmarkStream20 relays a whole answer of 20 content events, as the
 // gateway does for a client of the provider's own format, without
 // redaction and with all six presets in both modes. One op is one
@@ -152,7 +141,7 @@ func BenchmarkStream20(b *testing.B) {
 				rl := newRelay(f, bc.r, bc.m)
 				b.SetBytes(int64(len(stream)))
 				b.ReportAllocs()
-				defer reportCPU(b)()
+				defer benchcpu.Report(b)()
 				for b.Loop() {
 					rl.stream(b, stream, f, bc.r, bc.m)
 				}
@@ -201,7 +190,7 @@ func BenchmarkHTTPStream20(b *testing.B) {
 				}))
 				defer relaySrv.Close()
 				b.ReportAllocs()
-				defer reportCPU(b)()
+				defer benchcpu.Report(b)()
 				for b.Loop() {
 					resp, err := client.Get(relaySrv.URL)
 					if err != nil {
@@ -239,7 +228,7 @@ func BenchmarkEvent(b *testing.B) {
 				}
 				out := make([]byte, 0, 64<<10)
 				b.ReportAllocs()
-				defer reportCPU(b)()
+				defer benchcpu.Report(b)()
 				for b.Loop() {
 					ev, err := rd.Next()
 					if errors.Is(err, io.EOF) {

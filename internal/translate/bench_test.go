@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmgate/gateway/internal/benchcpu"
 	"github.com/llmgate/gateway/internal/jsonx"
 	"github.com/llmgate/gateway/internal/sse"
 	"github.com/llmgate/gateway/providers"
@@ -70,19 +71,6 @@ func anthropicBenchStream(tools bool) []byte {
 	return []byte(b.String())
 }
 
-// reportCPU starts measuring the process's CPU time and returns the
-// function that reports it per op as "cpu-ns/op", a number that other
-// processes competing for the CPU disturb less than ns/op. It includes the
-// garbage collector's work.
-func reportCPU(b *testing.B) func() {
-	start := processCPU()
-	return func() {
-		if used := processCPU() - start; used > 0 && b.N > 0 {
-			b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
-		}
-	}
-}
-
 // benchStream measures the cost of one upstream event: read with
 // internal/sse, then either passed through (translate == nil) or
 // translated, into a reused output buffer. One op is one event.
@@ -97,7 +85,7 @@ func benchStream(b *testing.B, stream []byte, newStream func() *Stream) {
 	out := make([]byte, 0, 64<<10)
 	b.SetBytes(int64(len(stream) / benchEvents))
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer benchcpu.Report(b)()
 	b.ResetTimer()
 	for range b.N {
 		ev, err := rd.Next()
@@ -329,7 +317,7 @@ func BenchmarkRequest400K(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
-			defer reportCPU(b)()
+			defer benchcpu.Report(b)()
 			for b.Loop() {
 				if _, _, err := Request(c.from, c.to, body, RequestOptions{}); err != nil {
 					b.Fatal(err)
@@ -341,7 +329,7 @@ func BenchmarkRequest400K(b *testing.B) {
 	b.Run("reference/copy", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
-		defer reportCPU(b)()
+		defer benchcpu.Report(b)()
 		for b.Loop() {
 			_ = append([]byte(nil), body...)
 		}
@@ -349,7 +337,7 @@ func BenchmarkRequest400K(b *testing.B) {
 	b.Run("reference/jsonx_valid", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
-		defer reportCPU(b)()
+		defer benchcpu.Report(b)()
 		for b.Loop() {
 			if err := jsonx.Valid(body); err != nil {
 				b.Fatal(err)

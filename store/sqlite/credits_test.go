@@ -15,6 +15,7 @@ import (
 
 	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/credits/creditstest"
+	"github.com/llmgate/gateway/internal/benchcpu"
 )
 
 // ledgerStores runs f on a file-backed and an in-memory store sharing a
@@ -837,7 +838,7 @@ func BenchmarkReserveSettle(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
-		cpu := cpuTime()
+		cpu := benchcpu.Process()
 		if goroutines > 1 {
 			b.SetParallelism(max(1, goroutines/runtime.GOMAXPROCS(0)))
 			b.RunParallel(func(pb *testing.PB) {
@@ -853,7 +854,7 @@ func BenchmarkReserveSettle(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "holds/s")
 		if cpu > 0 {
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(benchcpu.Process()-cpu)/float64(b.N), "cpu-ns/op")
 		}
 	}
 	b.Run("serial", func(b *testing.B) { run(b, 1) })

@@ -1,14 +1,12 @@
 //go:build unix
 
-package redaction
+package benchcpu
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU returns the CPU time the process has used so far (all
-// threads, user and system), or 0 where it cannot be read.
 func processCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {

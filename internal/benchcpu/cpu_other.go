@@ -1,8 +1,7 @@
 //go:build !unix
 
-package gateway
+package benchcpu
 
 import "time"
 
-// processCPU returns 0: CPU time is read on Unix only.
 func processCPU() time.Duration { return 0 }

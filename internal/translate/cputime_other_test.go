@@ -1,8 +1,0 @@
-//go:build !unix
-
-package translate
-
-import "time"
-
-// processCPU returns 0: CPU time is read on Unix only.
-func processCPU() time.Duration { return 0 }
