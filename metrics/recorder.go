@@ -125,6 +125,12 @@ func (r *Recorder) lookup(k Kind, provider, name string) *Series {
 		return s
 	}
 	if r.full[k].Load() {
+		// The table read above may predate the last series: look again.
+		// Once the kind is full no series is added, and the table that
+		// holds the last one was stored before full was set.
+		if s, ok := (*r.tables[k].Load())[string(p)][string(n)]; ok {
+			return s
+		}
 		return r.overflow[k]
 	}
 	return r.create(k, string(p), string(n))
