@@ -177,18 +177,7 @@ func TestParseCreditsErrors(t *testing.T) {
 		{"limits not a mapping", "limits: 5", `limits: expected a mapping, got a scalar (line 1)`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, err := Parse([]byte(tt.yaml), mapEnv(nil))
-			require.Error(t, err)
-			var ce *Error
-			require.ErrorAs(t, err, &ce)
-			require.Len(t, ce.Problems, 1, err.Error())
-			require.Contains(t, err.Error(), tt.want)
-			// Check reports the same problem once, and nothing else.
-			err = f.Check()
-			require.ErrorAs(t, err, &ce)
-			require.Len(t, ce.Problems, 1, err.Error())
-		})
+		t.Run(tt.name, func(t *testing.T) { requireOneProblem(t, tt.yaml, tt.want) })
 	}
 }
 

@@ -19,6 +19,23 @@ func mapEnv(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// requireOneProblem parses yaml and requires exactly one problem, whose
+// text holds want and no "s3cret"; Check on what was parsed must report
+// that one problem again, and nothing else.
+func requireOneProblem(t *testing.T, yaml, want string) {
+	t.Helper()
+	f, err := Parse([]byte(yaml), mapEnv(nil))
+	require.Error(t, err)
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	require.Len(t, ce.Problems, 1, err.Error())
+	require.Contains(t, err.Error(), want)
+	require.NotContains(t, err.Error(), "s3cret")
+	err = f.Check()
+	require.ErrorAs(t, err, &ce)
+	require.Len(t, ce.Problems, 1, err.Error())
+}
+
 // trickySecret has every character that would break YAML if it were
 // substituted before parsing.
 const trickySecret = `sk-a: b # c 'd' "e" {f} [g] &h *i !j |k >l %m @n` + "`o`"
