@@ -292,18 +292,7 @@ func (c *dcache) scan(id int32, p []byte) (int32, uint64) {
 	st := c.state(id)
 	for i := 0; i < len(p); {
 		var nid int32
-		if b := p[i]; b < utf8.RuneSelf {
-			if v := st.next[b].Load(); v != 0 {
-				nid = v - 1
-			} else {
-				nid = c.slow(id, rune(b))
-			}
-			i++
-		} else {
-			r, size := utf8.DecodeRune(p[i:])
-			nid = c.slow(id, r)
-			i += size
-		}
+		nid, i = c.step(id, st, p, i)
 		if nid < 0 {
 			return giveUp, ^uint64(0)
 		}
@@ -314,6 +303,20 @@ func (c *dcache) scan(id int32, p []byte) (int32, uint64) {
 	return id, acc
 }
 
+// step returns the state after the character of p at i from state id
+// (st), and the index after that character; the state is negative when
+// the cache is full.
+func (c *dcache) step(id int32, st *dstate, p []byte, i int) (int32, int) {
+	if b := p[i]; b < utf8.RuneSelf {
+		if v := st.next[b].Load(); v != 0 {
+			return v - 1, i + 1
+		}
+		return c.slow(id, rune(b)), i + 1
+	}
+	r, size := utf8.DecodeRune(p[i:])
+	return c.slow(id, r), i + size
+}
+
 // firstAccept runs the automaton over p from the start state and returns
 // the length of the shortest prefix of p after which it is in a state
 // with a bit of mask, or -1; ok is false when the cache is full.
@@ -322,18 +325,7 @@ func (c *dcache) firstAccept(p []byte, mask uint64) (n int, ok bool) {
 	st := c.state(id)
 	for i := 0; i < len(p); {
 		var nid int32
-		if b := p[i]; b < utf8.RuneSelf {
-			if v := st.next[b].Load(); v != 0 {
-				nid = v - 1
-			} else {
-				nid = c.slow(id, rune(b))
-			}
-			i++
-		} else {
-			r, size := utf8.DecodeRune(p[i:])
-			nid = c.slow(id, r)
-			i += size
-		}
+		nid, i = c.step(id, st, p, i)
 		if nid < 0 {
 			return 0, false
 		}
