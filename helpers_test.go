@@ -72,20 +72,28 @@ func (l *eventLog) last(t *testing.T) *Event {
 // find waits for the event of request id.
 func (l *eventLog) find(t *testing.T, id string) *Event {
 	t.Helper()
+	return waitFor(t, &l.mu, &l.evs, func(e *Event) bool { return e.RequestID == id }, "no event for request "+id)
+}
+
+// waitFor waits up to 5 seconds for an item of *items (guarded by mu)
+// that match accepts, and fails the test with msg if none comes.
+func waitFor[T any](t *testing.T, mu *sync.Mutex, items *[]T, match func(T) bool, msg string) T {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		l.mu.Lock()
-		for _, e := range l.evs {
-			if e.RequestID == id {
-				l.mu.Unlock()
-				return e
+		mu.Lock()
+		for _, it := range *items {
+			if match(it) {
+				mu.Unlock()
+				return it
 			}
 		}
-		l.mu.Unlock()
+		mu.Unlock()
 		time.Sleep(2 * time.Millisecond)
 	}
-	t.Fatalf("no event for request %s", id)
-	return nil
+	t.Fatal(msg)
+	var zero T
+	return zero
 }
 
 type envConfig struct {

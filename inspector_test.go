@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -32,20 +31,7 @@ func (l *captureLog) Capture(_ context.Context, c *Capture) {
 // find waits for the capture of request id.
 func (l *captureLog) find(t *testing.T, id string) *Capture {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		l.mu.Lock()
-		for _, c := range l.caps {
-			if c.RequestID == id {
-				l.mu.Unlock()
-				return c
-			}
-		}
-		l.mu.Unlock()
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatalf("no capture for request %s", id)
-	return nil
+	return waitFor(t, &l.mu, &l.caps, func(c *Capture) bool { return c.RequestID == id }, "no capture for request "+id)
 }
 
 func (l *captureLog) len() int {
