@@ -539,6 +539,71 @@ type Sweeper interface {
 	Sweep(ctx context.Context) (SweepResult, error)
 }
 
+// MaxFlushRecords bounds LeaseFlush.Records.
+const MaxFlushRecords = 1000
+
+// LeaseFlush writes back what a replica spent from a lease: an open hold
+// (made with Reserve) that the replica spends from in memory for many
+// requests, instead of one hold per request (see [Leasing]).
+type LeaseFlush struct {
+	// HoldID is the lease's hold. Required.
+	HoldID string
+	// Seq numbers the flushes of one hold from 1. A flush whose Seq is not
+	// above the last applied one's is a retry of it: it changes nothing
+	// and returns the hold as it is (FlushResult.Replayed).
+	Seq int64
+	// Spent is what the flush's requests paid: it is spent from the hold,
+	// earliest expiry first, and what exceeds the hold from the available
+	// money, at most all of it (the rest is FlushResult.Uncollected). The
+	// hold stays open with what is left.
+	Spent Amount
+	// Records are the usage records of the requests Spent paid for, kept
+	// atomically with the spend with Paid true and Account set to the
+	// hold's (a record naming another account is ErrInvalid). At most
+	// MaxFlushRecords. A record whose ID was kept before with the same
+	// content is a no-op; with other content it is not kept, and its ID is
+	// in FlushResult.Conflicts (the spend still happens).
+	Records []*UsageRecord
+	// Grow, when positive, then takes up to Grow more of the account's
+	// available money into the hold, earliest expiry first: as much as
+	// there is.
+	Grow Amount
+	// TTL, when positive, moves the hold's ExpiresAt to now + TTL (at most
+	// MaxHoldTTL).
+	TTL time.Duration
+}
+
+// FlushResult is the outcome of a Flush.
+type FlushResult struct {
+	// Hold is the hold after the flush: Amount is what it still holds.
+	Hold Hold
+	// Spent is what the account paid of LeaseFlush.Spent; Uncollected what
+	// it could not pay.
+	Spent, Uncollected Amount
+	// Grown is what Grow took into the hold.
+	Grown Amount
+	// Conflicts lists the IDs of records not kept because their ID was
+	// kept with other content.
+	Conflicts []string
+	// Swept reports that a Sweep had released the hold (it outlived its
+	// ExpiresAt): Spent came from the available money, nothing was grown,
+	// and the hold holds nothing.
+	Swept bool
+	// Replayed reports a flush whose Seq was applied before.
+	Replayed bool
+}
+
+// Leaser is implemented by stores that let a replica spend one hold in
+// many steps: the hold is a lease of the account's money that the replica
+// divides among its requests in memory, writing back their spends and
+// usage records in batches with Flush. A released or settled hold is
+// ErrHoldClosed and an unknown one ErrHoldNotFound; nothing changes then.
+// An ErrUnavailable flush may or may not have been applied: retrying it
+// with the same Seq is safe.
+type Leaser interface {
+	Flush(ctx context.Context, f LeaseFlush) (FlushResult, error)
+}
+
 // Store is a whole credits store: the Ledger, the Sweeper, and what the
 // admin API and the CLI need.
 type Store interface {

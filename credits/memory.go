@@ -50,7 +50,10 @@ type MemoryOptions struct {
 // NewMemory returns an empty Memory.
 func NewMemory(o MemoryOptions) *Memory { return &Memory{clock: o.Now} }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store  = (*Memory)(nil)
+	_ Leaser = (*Memory)(nil)
+)
 
 // memAccount is an account that bought credits.
 type memAccount struct {
@@ -86,6 +89,7 @@ type memHold struct {
 	state      holdState
 	allocs     []memAlloc // earliest expiry first
 	settlement Settlement
+	seq        int64 // the last LeaseFlush.Seq applied
 }
 
 // memAlloc is what a hold took from one lot.
@@ -380,6 +384,109 @@ func (m *Memory) Settle(ctx context.Context, holdID string, actual Amount, rec *
 		m.putRecord(keep)
 	}
 	return s, nil
+}
+
+// Flush spends f.Spent from the open hold f.HoldID (then from the
+// available money), keeps f.Records, grows the hold by up to f.Grow and
+// moves its expiry, in one step (see Leaser and LeaseFlush).
+func (m *Memory) Flush(ctx context.Context, f LeaseFlush) (FlushResult, error) {
+	if err := ctxErr(ctx); err != nil {
+		return FlushResult{}, err
+	}
+	if err := ValidateFlush(f); err != nil {
+		return FlushResult{}, err
+	}
+	keep := make([]*UsageRecord, len(f.Records))
+	for i, rec := range f.Records {
+		keep[i] = copyRecord(rec)
+		keep[i].Paid = true
+	}
+	now := m.lock()
+	defer m.mu.Unlock()
+	h, ok := m.holds[f.HoldID]
+	if !ok {
+		return FlushResult{}, fmt.Errorf("%w: %q", ErrHoldNotFound, f.HoldID)
+	}
+	switch h.state {
+	case holdSettled, holdReleased:
+		return FlushResult{}, fmt.Errorf("%w: hold %q", ErrHoldClosed, f.HoldID)
+	}
+	res := FlushResult{Hold: h.hold, Swept: h.state == holdExpired, Replayed: f.Seq <= h.seq}
+	if res.Swept {
+		res.Hold.Amount = 0
+	}
+	if res.Replayed {
+		return res, nil
+	}
+	a := m.accounts[h.hold.Account]
+	for _, r := range keep {
+		if r.Account == "" {
+			r.Account = a.id
+		} else if r.Account != a.id {
+			return FlushResult{}, Invalid("record.account", "not the hold's account "+a.id)
+		}
+	}
+	// Spend: the hold first, earliest expiry first; then the available
+	// money.
+	var fromHold Amount
+	if h.state == holdOpen {
+		fromHold = min(f.Spent, h.hold.Amount)
+		left := fromHold
+		allocs := h.allocs[:0]
+		for _, al := range h.allocs {
+			n := min(left, al.amount)
+			left -= n
+			if al.amount -= n; al.amount > 0 {
+				allocs = append(allocs, al)
+			}
+		}
+		h.allocs = allocs
+		h.hold.Amount -= fromHold
+		a.held -= fromHold
+	}
+	excess := f.Spent - fromHold
+	fromAvail := min(excess, a.available(now))
+	a.take(fromAvail, now)
+	res.Spent, res.Uncollected = fromHold+fromAvail, excess-fromAvail
+	if res.Spent > 0 {
+		a.spent += res.Spent
+		m.addTx(a, Transaction{Kind: TxSpend, Amount: res.Spent, HoldID: f.HoldID}, now)
+	}
+	if h.state == holdOpen {
+		if f.Grow > 0 {
+			for _, al := range a.take(min(f.Grow, a.available(now)), now) {
+				res.Grown += al.amount
+				i := slices.IndexFunc(h.allocs, func(x memAlloc) bool { return x.lot == al.lot })
+				if i >= 0 {
+					h.allocs[i].amount += al.amount
+				} else {
+					h.allocs = append(h.allocs, al)
+				}
+			}
+			// Keep the hold's lots in the account's order: earliest
+			// expiry first.
+			order := make(map[*memLot]int, len(a.lots))
+			for i, l := range a.lots {
+				order[l] = i
+			}
+			slices.SortFunc(h.allocs, func(x, y memAlloc) int { return cmp.Compare(order[x.lot], order[y.lot]) })
+			h.hold.Amount += res.Grown
+			a.held += res.Grown
+		}
+		if f.TTL > 0 {
+			h.hold.ExpiresAt = normTime(now.Add(f.TTL))
+		}
+		res.Hold = h.hold
+	}
+	h.seq = f.Seq
+	for _, r := range keep {
+		if m.checkRecord(r) != nil {
+			res.Conflicts = append(res.Conflicts, r.ID)
+			continue
+		}
+		m.putRecord(r)
+	}
+	return res, nil
 }
 
 // Release ends the hold and gives all of it back; money given back to an

@@ -152,3 +152,29 @@ func DecodeCursor(c string) (time.Time, string, error) {
 	}
 	return time.UnixMicro(us).UTC(), id, nil
 }
+
+// ValidateFlush checks f and its records as every Leaser must before
+// changing anything.
+func ValidateFlush(f LeaseFlush) error {
+	if err := ValidateID("hold_id", f.HoldID); err != nil {
+		return err
+	}
+	switch {
+	case f.Seq <= 0:
+		return Invalid("seq", "must be positive")
+	case f.Spent < 0:
+		return Invalid("spent", "must not be negative")
+	case f.Grow < 0 || f.Grow > MaxPurchase:
+		return Invalid("grow", "must be between 0 and $"+MaxPurchase.String())
+	case f.TTL < 0 || f.TTL > MaxHoldTTL:
+		return Invalid("ttl", "must be between 0 and "+MaxHoldTTL.String())
+	case len(f.Records) > MaxFlushRecords:
+		return Invalid("records", "more than "+strconv.Itoa(MaxFlushRecords))
+	}
+	for _, r := range f.Records {
+		if err := ValidateUsageRecord(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -225,6 +225,20 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) credits.Sto
 			tt.fn(e)
 		})
 	}
+	// Stores that lease (credits.Leaser) keep the same books when spent
+	// from in steps.
+	for _, tt := range leaseTests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := NewClock(StartTime())
+			e := &env{t: t, clock: clock, ctx: t.Context()}
+			e.s = open(t, clock.Now)
+			l, ok := e.s.(credits.Leaser)
+			if !ok {
+				t.Skipf("%T is not a credits.Leaser", e.s)
+			}
+			tt.fn(e, l)
+		})
+	}
 }
 
 // env is one subtest's store and clock.
