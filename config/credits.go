@@ -40,6 +40,37 @@ type Credits struct {
 	// SweepInterval is how often this gateway releases expired holds and
 	// expires lots; 0 never (another replica sweeps). Default 1m.
 	SweepInterval *time.Duration `yaml:"sweep_interval"`
+	// Lease is how this replica holds credits for requests: in memory
+	// from leases of its accounts' credits (credits.Leasing), unless
+	// lease.enabled is false.
+	Lease *Lease `yaml:"lease"`
+}
+
+// Lease is credits.lease: the credits.LeasingOptions of a gateway whose
+// requests pay with credits. On by default: each replica leases a slice of
+// an account's credits (size) from the store and holds its requests' worst
+// cases in memory, writing spends and usage records back every
+// flush_interval; a crash loses at most what was spent since the last
+// flush, never more than the account had. A nil field keeps the default.
+type Lease struct {
+	// Enabled turns leasing off when false (every request then holds,
+	// settles and records in the store). Default true.
+	Enabled *bool `yaml:"enabled"`
+	// Size is what a lease holds ($0.01 to $1000; default 1.00).
+	Size *Dollars `yaml:"size"`
+	// FlushInterval is how often spends and usage records are written
+	// back (10ms to 1m; default 1s).
+	FlushInterval *time.Duration `yaml:"flush_interval"`
+	// TTL is how long a lease outlives a crashed replica before a sweep
+	// gives it back (at least three flush intervals, at most 24h;
+	// default 2m).
+	TTL *time.Duration `yaml:"ttl"`
+	// Idle is how long an unused lease is kept (at least two flush
+	// intervals, at most 24h; default 30s).
+	Idle *time.Duration `yaml:"idle"`
+	// MinBalance: accounts with less than this many leases' worth
+	// available hold each request in the store (at least 1; default 10).
+	MinBalance *int `yaml:"min_balance"`
 }
 
 // Limits is limits: bounds on every request's tokens
@@ -169,6 +200,9 @@ func (d *decoder) checkCredits(f *File) {
 	if c.SweepInterval != nil && *c.SweepInterval < 0 {
 		d.failAt("credits.sweep_interval", "must not be negative (0 never sweeps), got %v", *c.SweepInterval)
 	}
+	if l := c.Lease; l != nil {
+		d.checkLease(l)
+	}
 	for _, field := range []struct {
 		path string
 		v    *int
@@ -186,6 +220,57 @@ func (d *decoder) checkCredits(f *File) {
 	case c != (Credits{}):
 		d.failAt("credits", "needs a store to keep usage records: set store (sqlite:PATH or postgres://…)")
 	}
+}
+
+// checkLease applies the rules of credits.lease.
+func (d *decoder) checkLease(l *Lease) {
+	if l.Size != nil && !d.bad["credits.lease.size"] && (*l.Size < Dollars(credits.Cent) || *l.Size > Dollars(1000*credits.Dollar)) {
+		d.failAt("credits.lease.size", "$%s is outside $0.01 to $1000", l.Size)
+	}
+	flush := credits.DefaultLeaseFlushInterval
+	if l.FlushInterval != nil {
+		if flush = *l.FlushInterval; flush < 10*time.Millisecond || flush > time.Minute {
+			d.failAt("credits.lease.flush_interval", "%v is outside 10ms to 1m", flush)
+		}
+	}
+	if l.TTL != nil && (*l.TTL < 3*flush || *l.TTL > credits.MaxHoldTTL) {
+		d.failAt("credits.lease.ttl", "%v is outside three flush intervals (%v) to %v", *l.TTL, 3*flush, credits.MaxHoldTTL)
+	}
+	if l.Idle != nil && (*l.Idle < 2*flush || *l.Idle > credits.MaxHoldTTL) {
+		d.failAt("credits.lease.idle", "%v is outside two flush intervals (%v) to %v", *l.Idle, 2*flush, credits.MaxHoldTTL)
+	}
+	if l.MinBalance != nil && *l.MinBalance < 1 {
+		d.failAt("credits.lease.min_balance", "must be at least 1, got %d", *l.MinBalance)
+	}
+}
+
+// LeasingOptions returns the credits.LeasingOptions of credits.lease, and
+// whether requests paid with credits hold from leases: credits.enabled and
+// lease.enabled not false. The store to lease from is the caller's (see
+// MeteringOptions).
+func (f *File) LeasingOptions() (credits.LeasingOptions, bool) {
+	c := f.Credits
+	var o credits.LeasingOptions
+	l := c.Lease
+	if l == nil {
+		return o, c.Enabled
+	}
+	if l.Size != nil {
+		o.Size = credits.Amount(*l.Size)
+	}
+	if l.FlushInterval != nil {
+		o.FlushInterval = *l.FlushInterval
+	}
+	if l.TTL != nil {
+		o.TTL = *l.TTL
+	}
+	if l.Idle != nil {
+		o.Idle = *l.Idle
+	}
+	if l.MinBalance != nil {
+		o.MinBalance = *l.MinBalance
+	}
+	return o, c.Enabled && (l.Enabled == nil || *l.Enabled)
 }
 
 // MeteringOptions returns the gateway.MeteringOptions that credits sets

@@ -25,6 +25,7 @@ credits:
   default_max_output_tokens: 4096
   hold_ttl: 1h
   sweep_interval: 1m
+  lease: {size: 2.50, flush_interval: 500ms, ttl: 5m, idle: 1m, min_balance: 4}
 limits:
   max_input_tokens: 100000
   max_output_tokens: 8192
@@ -41,7 +42,13 @@ func TestParseCredits(t *testing.T) {
 		DefaultMaxOutputTokens: ptr(4096),
 		HoldTTL:                ptr(time.Hour),
 		SweepInterval:          ptr(time.Minute),
+		Lease: &Lease{Size: ptr(Dollars(2_500_000)), FlushInterval: ptr(500 * time.Millisecond), TTL: ptr(5 * time.Minute),
+			Idle: ptr(time.Minute), MinBalance: ptr(4)},
 	}, f.Credits)
+	lo, on := f.LeasingOptions()
+	require.True(t, on)
+	require.Equal(t, credits.LeasingOptions{Size: 2_500_000, FlushInterval: 500 * time.Millisecond, TTL: 5 * time.Minute,
+		Idle: time.Minute, MinBalance: 4}, lo)
 	require.Equal(t, Limits{MaxInputTokens: ptr(100000), MaxOutputTokens: ptr(8192)}, f.Limits)
 	require.Equal(t, gateway.MeteringOptions{
 		Credits:                true,
@@ -71,6 +78,19 @@ func TestMeteringOptionsDefaults(t *testing.T) {
 	require.False(t, o.Credits)
 	require.Negative(t, o.SweepInterval)
 	require.Zero(t, o.FeeBasisPoints)
+	_, on := f.LeasingOptions()
+	require.False(t, on, "no leases without credits")
+
+	// With credits, leases are on unless turned off.
+	f, err = Parse([]byte("store: sqlite:x.db\ncredits: {enabled: true}\n"), mapEnv(nil))
+	require.NoError(t, err)
+	lo, on := f.LeasingOptions()
+	require.True(t, on)
+	require.Equal(t, credits.LeasingOptions{}, lo)
+	f, err = Parse([]byte("store: sqlite:x.db\ncredits: {enabled: true, lease: {enabled: false}}\n"), mapEnv(nil))
+	require.NoError(t, err)
+	_, on = f.LeasingOptions()
+	require.False(t, on)
 }
 
 func TestPercent(t *testing.T) {
@@ -168,6 +188,12 @@ func TestParseCreditsErrors(t *testing.T) {
 		{"hold ttl below twice the default total timeout", store + "credits: {hold_ttl: 10m}", `credits.hold_ttl: 10m0s is less than twice total_timeout (6m0s)`},
 		{"negative sweep interval", store + "credits: {sweep_interval: -1m}", `credits.sweep_interval: must not be negative (0 never sweeps), got -1m0s (line 2)`},
 		{"bad duration", store + "credits: {sweep_interval: often}", `credits.sweep_interval: "often" is not a duration`},
+		{"lease too small", store + "credits:\n  lease: {size: 0.001}", `credits.lease.size: $0.001 is outside $0.01 to $1000 (line 3)`},
+		{"lease flush too fast", store + "credits:\n  lease: {flush_interval: 1ms}", `credits.lease.flush_interval: 1ms is outside 10ms to 1m (line 3)`},
+		{"lease ttl below three flushes", store + "credits:\n  lease: {flush_interval: 10s, ttl: 20s}", `credits.lease.ttl: 20s is outside three flush intervals (30s) to 24h0m0s (line 3)`},
+		{"lease idle below two flushes", store + "credits:\n  lease: {idle: 1s}", `credits.lease.idle: 1s is outside two flush intervals (2s) to 24h0m0s (line 3)`},
+		{"lease min balance zero", store + "credits:\n  lease: {min_balance: 0}", `credits.lease.min_balance: must be at least 1, got 0 (line 3)`},
+		{"lease unknown field", store + "credits:\n  lease: {flush: 1s}", `credits.lease.flush: unknown field; did you mean "flush_interval"? (line 3)`},
 		{"unknown field", store + "credits: {enable: true}", `credits.enable: unknown field; did you mean "enabled"? (line 2)`},
 		{"enabled not a boolean", store + "credits: {enabled: sometimes}", `credits.enabled: "sometimes" is not a boolean (true or false) (line 2)`},
 		{"credits without store", "\ncredits:\n  enabled: true", `credits.enabled: needs a store to keep the credits: set store (sqlite:PATH or postgres://…) (line 3)`},

@@ -73,6 +73,13 @@
 //	  default_max_output_tokens: 4096   # max output set on paid requests that name none, for models without one
 //	  hold_ttl: 1h                  # a crashed gateway's holds are released after this; at least twice total_timeout
 //	  sweep_interval: 1m            # release expired holds and expire lots this often; 0s: never (another replica sweeps)
+//	  lease:                        # hold requests in memory from per-replica leases of the account's credits (credits.Leasing)
+//	    enabled: true               # default true; false: every request holds, settles and records in the store
+//	    size: 1.00                  # what one lease holds, $0.01 to $1000
+//	    flush_interval: 1s          # spends and usage records are written back this often (a crash loses at most this much)
+//	    ttl: 2m                     # a crashed replica's lease is swept after this; at least three flush intervals
+//	    idle: 30s                   # an unused lease is given back after this
+//	    min_balance: 10             # accounts with less than this many leases' worth hold each request in the store
 //	limits:                         # every request's tokens; 0 or absent: no limit [WithTokenLimits]
 //	  max_input_tokens: 100000      # longer prompts get 413 input_too_large
 //	  max_output_tokens: 8192       # lowers (or sets) the request's maximum output tokens

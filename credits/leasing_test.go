@@ -385,3 +385,33 @@ func TestLeasingReplicasNeverOverspend(t *testing.T) {
 	}
 	require.Equal(t, int(settled.Load()), n, "one record per request")
 }
+
+// A replica holds its requests from a lease: the store sees one hold per
+// account instead of one per request, and one write per flush.
+func ExampleNewLeasing() {
+	ctx := context.Background()
+	store := credits.NewMemory(credits.MemoryOptions{}) // or a store/sqlite or store/postgres Store
+	if _, err := store.Purchase(ctx, credits.Purchase{ID: "order-1", Account: "acme", Amount: 100 * credits.Dollar}); err != nil {
+		panic(err)
+	}
+	l := credits.NewLeasing(store, credits.LeasingOptions{Size: credits.Dollar})
+	// Give l to the gateway: gateway.WithMetering(l, gateway.MeteringOptions{Credits: true}).
+	hold, err := l.Reserve(ctx, credits.Reservation{ID: "req-1", Account: "acme", Max: 10 * credits.Cent, Min: credits.Cent, TTL: time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	b, _ := store.Balance(ctx, "acme")
+	fmt.Printf("the request holds $%s; the store holds $%s for this replica\n", hold.Amount, b.Held)
+	if _, err := l.Settle(ctx, "req-1", 1234, nil); err != nil {
+		panic(err)
+	}
+	// Close writes back what was spent and gives the lease back.
+	if err := l.Close(ctx); err != nil {
+		panic(err)
+	}
+	b, _ = store.Balance(ctx, "acme")
+	fmt.Printf("spent $%s, held $%s\n", b.Spent, b.Held)
+	// Output:
+	// the request holds $0.10; the store holds $1.00 for this replica
+	// spent $0.001234, held $0.00
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	gateway "github.com/llmgate/gateway"
 	"github.com/llmgate/gateway/config"
@@ -51,6 +52,11 @@ type server struct {
 	// credits (credits.Store), every request is metered into it.
 	store keyStore
 	admin *adminServer
+	// leasing holds credit-paid requests in memory from leases of the
+	// store's credits (credits.lease), opened at start, kept across
+	// reloads and closed (written back) after the gateway; nil when
+	// requests hold in the store.
+	leasing *credits.Leasing
 	// sealer is the Sealer of sealerKEKs, reused while a reload keeps the
 	// same key-encryption keys, so that the gateway keeps its key cache.
 	sealer     *keys.Sealer
@@ -137,6 +143,7 @@ func (s *server) start(ctx context.Context) error {
 	if err := s.checkCredits(s.file); err != nil {
 		return err
 	}
+	s.openLeasing()
 	if err := s.openEvents(); err != nil {
 		return err
 	}
@@ -211,9 +218,36 @@ func (s *server) extraOptions(f *config.File) []gateway.Option {
 	return opts
 }
 
-// ledger returns the store as a credits.Ledger, or nil when it keeps no
-// credits (or there is none).
+// openLeasing starts leasing the store's credits when the file's credits
+// lease (credits.enabled, lease not turned off) and the store can; the
+// leases are written back and given back after the gateway closes.
+func (s *server) openLeasing() {
+	o, on := s.file.LeasingOptions()
+	ls, ok := s.store.(credits.LeaseStore)
+	if !on || !ok {
+		return
+	}
+	o.Logger = s.logger
+	s.leasing = credits.NewLeasing(ls, o)
+	s.closes = append(s.closes, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), leasingCloseTimeout)
+		defer cancel()
+		if err := s.leasing.Close(ctx); err != nil {
+			s.logger.Error("llmgate: credits leases not written back", "err", err)
+		}
+	})
+}
+
+// leasingCloseTimeout bounds the writing back of the leases at shutdown.
+const leasingCloseTimeout = 30 * time.Second
+
+// ledger returns what requests are metered into: the leases of the
+// store's credits, else the store as a credits.Ledger, or nil when it
+// keeps no credits (or there is none).
 func (s *server) ledger() credits.Ledger {
+	if s.leasing != nil {
+		return s.leasing
+	}
 	l, _ := s.store.(credits.Ledger)
 	return l
 }
@@ -376,6 +410,10 @@ func (s *server) logChanges(old, cur *config.File) {
 		switch name {
 		case "listen", "max_connections", "metrics":
 			s.logger.Warn(fmt.Sprintf("%s changed in the configuration file; it takes effect when llmgate restarts", name), "config", s.path)
+		case "credits":
+			if !reflect.DeepEqual(old.Credits.Lease, cur.Credits.Lease) || old.Credits.Enabled != cur.Credits.Enabled && s.leasing == nil {
+				s.logger.Warn("credits.lease changed in the configuration file; it takes effect when llmgate restarts", "config", s.path)
+			}
 		case "events", "inspector", "tracing":
 			s.logger.Warn(name+" changed in the configuration file; it takes effect when llmgate restarts", "config", s.path)
 		case "store":
