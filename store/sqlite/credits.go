@@ -128,7 +128,8 @@ WHERE a.hold_id = ? ORDER BY l.expires_at, l.id`
 func preparedSQL() []string {
 	return []string{addTxSQL, getHoldSQL, liveLotsSQL, takeLotSQL, giveLotSQL, insertHoldSQL, insertHoldLotSQL,
 		addHeldSQL, settleHoldSQL, settleAccountSQL, endHoldSQL, endAccountSQL, insertUsageSQL, holdPortionsSQL,
-		savepointSQL, releaseSQL}
+		savepointSQL, releaseSQL,
+		flushHoldSQL, flushAccountSQL, setPortionSQL, dropPortionSQL, growPortionSQL}
 }
 
 // wtx is one transaction on the writer. Its statements whose SQL is one
@@ -254,13 +255,14 @@ type holdRow struct {
 	id, account, state                   string
 	amount, created, expires             int64
 	spent, released, uncollected, ending int64
+	seq                                  int64 // the last LeaseFlush.Seq applied
 }
 
-const holdColumns = `id, account, state, amount, created_at, expires_at, spent, released, uncollected, ended_at`
+const holdColumns = `id, account, state, amount, created_at, expires_at, spent, released, uncollected, ended_at, flush_seq`
 
 func (r *holdRow) dest() []any {
 	return []any{&r.id, &r.account, &r.state, &r.amount, &r.created, &r.expires,
-		&r.spent, &r.released, &r.uncollected, &r.ending}
+		&r.spent, &r.released, &r.uncollected, &r.ending, &r.seq}
 }
 
 func (r *holdRow) hold() credits.Hold {
@@ -973,25 +975,33 @@ func sameRecord(a, b *credits.UsageRecord) bool {
 // keepRecord stores the normalized record r: an ID already kept with the
 // same content is a no-op, with other content credits.ErrConflict.
 func keepRecord(t *wtx, r *credits.UsageRecord) error {
+	conflict, err := insertRecord(t, r)
+	if err == nil && conflict {
+		err = fmt.Errorf("sqlite: usage record %q: %w: kept before with other content", r.ID, credits.ErrConflict)
+	}
+	return err
+}
+
+// insertRecord stores the normalized record r unless its ID is kept
+// already, and reports a conflict when it was kept with other content. The
+// kept record is read back only when the insert did nothing.
+func insertRecord(t *wtx, r *credits.UsageRecord) (conflict bool, err error) {
 	args, err := usageArgs(r)
 	if err != nil {
-		return err
+		return false, err
 	}
 	res, err := t.exec(insertUsageSQL, args...)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
-		return err
+		return false, err
 	}
 	kept, err := scanUsage(t.queryRow(`SELECT `+usageColumns+` FROM usage_records WHERE id = ?`, r.ID))
 	if err != nil {
-		return err
+		return false, err
 	}
-	if !sameRecord(&kept, r) {
-		return fmt.Errorf("sqlite: usage record %q: %w: kept before with other content", r.ID, credits.ErrConflict)
-	}
-	return nil
+	return !sameRecord(&kept, r), nil
 }
 
 // Record keeps the usage record of a request that credits did not pay

@@ -40,7 +40,9 @@
 // INTEGER unix microseconds, 0 for none; money INTEGER micro-USD.
 // Migration 0001 holds the keys, 0002 the credits (accounts with running
 // totals, lots, holds and what each took from which lot, transactions and
-// usage records), so one file and one Store serve both.
+// usage records), so one file and one Store serve both; 0003 lets a hold be
+// a lease (credits.Leaser): open with nothing left, and numbering its
+// flushes.
 //
 // # Credits
 //
@@ -49,7 +51,8 @@
 // money and the hold that takes it are one step under SQLite's write lock,
 // so no interleaving of calls, in this process or in another on the same
 // file, holds or spends more than an account has. Reserve, Settle, Release
-// and Record, the writes of every request, share transactions in a group
+// and Record, the writes of every request, and Flush, which writes back a
+// lease's spends and usage records, share transactions in a group
 // commit: one writer goroutine takes the writes queued when it becomes
 // free (at most 64, without waiting for more), runs each inside a savepoint
 // of its own, so that one that fails rolls back only itself, and commits
@@ -66,7 +69,9 @@
 // other, and 0.18-0.33ms from 16 to 64 goroutines whose writes share
 // commits, 3,500-5,000 of them a second (BenchmarkReserveSettle; each
 // its own transaction, they took 0.5ms at any concurrency, at most 2,100
-// a second). SQLite's automatic WAL checkpoint
+// a second). A Flush of 100 usage records one after the other takes
+// about 30µs of CPU a record, a twentieth of a Reserve and Settle, about
+// 30,000 records a second (BenchmarkFlush). SQLite's automatic WAL checkpoint
 // would run in the commit of every 80th request or so and wait for its
 // fsyncs (hundreds of milliseconds on a contended disk, measured here):
 // the Store turns it off and checkpoints from a background connection
