@@ -133,7 +133,15 @@ func llmgateCLI(t *testing.T, args ...string) string {
 // SIGKILL) while a credit-paid stream is in flight: the request's hold
 // stays behind in the SQLite store, orphaned, until llmgate starts again
 // and its sweeper, once the hold's TTL has passed, gives the money back.
+// With $5 the account is too poor to lease, and the request holds in the
+// store; with $50 the request holds in the replica's lease, which is what
+// stays behind.
 func TestKilledGatewayLeavesNoHold(t *testing.T) {
+	t.Run("store hold", func(t *testing.T) { testKilledGateway(t, "5.00", "") })
+	t.Run("lease", func(t *testing.T) { testKilledGateway(t, "50.00", "lease: {flush_interval: 100ms, ttl: 2s}") })
+}
+
+func testKilledGateway(t *testing.T, amount, lease string) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "llmgate.db")
@@ -157,19 +165,19 @@ log: {format: json}
 per_request_timeout: 1s
 total_timeout: 1s
 stream_idle_timeout: 1m
-credits: {enabled: true, hold_ttl: 2s, sweep_interval: 250ms}
+credits: {enabled: true, hold_ttl: 2s, sweep_interval: 250ms, %s}
 providers:
   - id: lab
     base_url: %s
     api_keys: [{value: sk-lab-1}]
     models:
       - {id: slow-chat, max_output_tokens: 1000, pricing: {input: 2000000, output: 8000000}}
-`, db, up.URL))
+`, db, lease, up.URL))
 
 	out := strings.Split(strings.TrimSpace(llmgateCLI(t, "keys", "create", "-config", path, "-account", "acme")), "\n")
 	token := out[len(out)-1]
 	require.True(t, strings.HasPrefix(token, keys.TokenPrefix), token)
-	llmgateCLI(t, "credits", "buy", "-config", path, "-account", "acme", "-amount", "5.00", "-id", "order-1")
+	llmgateCLI(t, "credits", "buy", "-config", path, "-account", "acme", "-amount", amount, "-id", "order-1")
 
 	gw := startChild(t, "-config", path, "-listen", "127.0.0.1:0")
 	addr := gw.logged(t, 30*time.Second, "llmgate listening", map[string]any{"metering": "credits"})["addr"].(string)
@@ -208,11 +216,16 @@ providers:
 		require.Equal(t, b.Purchased, b.Available+b.Held+b.Spent+b.Expired, "the accounting identity")
 		return b
 	}
+	purchased, err := credits.ParseAmount(amount)
+	require.NoError(t, err)
 	b := balance()
-	require.Equal(t, 5*credits.Dollar, b.Purchased)
+	require.Equal(t, purchased, b.Purchased)
 	require.Positive(t, b.Held, "the killed gateway's hold is orphaned")
 	require.Zero(t, b.Spent)
 	held := b.Held
+	if lease != "" {
+		require.Equal(t, credits.DefaultLeaseSize, held, "the replica's lease stays behind, not the request's hold")
+	}
 	page, err := st.Usage(ctx, credits.UsageQuery{Account: "acme"})
 	require.NoError(t, err)
 	require.Empty(t, page.Records, "the request never ended")
@@ -225,7 +238,7 @@ providers:
 	require.Equal(t, held.String(), rec["released"])
 	b = balance()
 	require.Zero(t, b.Held, "no hold is left")
-	require.Equal(t, 5*credits.Dollar, b.Available, "the money is back")
+	require.Equal(t, purchased, b.Available, "the money is back")
 	require.Zero(t, b.Spent)
 	require.Zero(t, b.Expired)
 

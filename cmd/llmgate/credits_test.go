@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/llmgate/gateway/config"
 	"github.com/llmgate/gateway/credits"
+	"github.com/llmgate/gateway/store/sqlite"
 )
 
 // creditsStore is a store that keeps keys (the file's SQLite store) and
@@ -391,4 +393,72 @@ func TestExampleConfigCredits(t *testing.T) {
 	require.Equal(t, config.Percent(250), *f.Credits.FeePercent)
 	require.Equal(t, 100000, *f.Limits.MaxInputTokens)
 	require.NoError(t, f.Check())
+}
+
+// TestServerCreditsLeased serves credits from the SQLite store through
+// leases (on by default): requests are held in memory, their spends and
+// usage records reach the store within a flush interval, and at shutdown
+// the lease is written back and given back, leaving exact books.
+func TestServerCreditsLeased(t *testing.T) {
+	up := newDemoUpstream(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "llmgate.db")
+	path := filepath.Join(dir, "llmgate.yaml")
+	writeFile(t, path, fmt.Sprintf(`
+store: sqlite:%s
+endpoint: prod
+key_encryption_keys: [{id: kek-1, key: "${env:LLMGATE_KEK}"}]
+credits: {enabled: true, fee_percent: 10, lease: {flush_interval: 50ms}}
+providers:
+  - id: lab
+    base_url: %s/v1/
+    api_keys: [{value: sk-upstream-key}]
+    models: [{id: qwen3, pricing: {input: 2000000, output: 8000000}}]
+`, db, up.URL))
+	token := createKey(t, path, "-account", "acme")
+	_, stderr, err := llmgateCredits(t, openStore, nil, "buy", "-config", path, "-account", "acme", "-amount", "50.00", "-id", "order-1")
+	require.NoError(t, err, stderr)
+
+	r := startServerHooks(t, []string{"-config", path}, keysEnv(), hooks{})
+	require.NotNil(t, r.srv.leasing, "credits are leased by default")
+	const n = 12
+	for range n {
+		status, body := r.chat(t, "Authorization", "Bearer "+token)
+		require.Equal(t, http.StatusOK, status, body)
+	}
+
+	st, err := sqlite.Open(t.Context(), db, sqlite.Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	books := func() (credits.Balance, []credits.UsageRecord) {
+		t.Helper()
+		b, err := st.Balance(t.Context(), "acme")
+		require.NoError(t, err)
+		require.Equal(t, b.Purchased, b.Available+b.Held+b.Spent+b.Expired, "the accounting identity")
+		p, err := st.Usage(t.Context(), credits.UsageQuery{Account: "acme"})
+		require.NoError(t, err)
+		return b, p.Records
+	}
+	// Within a few flush intervals every request is in the store, paid.
+	var (
+		b    credits.Balance
+		recs []credits.UsageRecord
+	)
+	require.Eventually(t, func() bool { b, recs = books(); return len(recs) == n }, 10*time.Second, 20*time.Millisecond)
+	var charged credits.Amount
+	for _, rec := range recs {
+		require.True(t, rec.Paid)
+		require.Positive(t, rec.Cost)
+		charged += rec.Charge()
+	}
+	require.Eventually(t, func() bool { b, _ = books(); return b.Spent == charged }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, credits.DefaultLeaseSize, b.Held, "the store holds the replica's lease, not each request")
+
+	// At shutdown the lease is given back.
+	require.NoError(t, r.stop())
+	b, recs = books()
+	require.Len(t, recs, n)
+	require.Zero(t, b.Held)
+	require.Equal(t, charged, b.Spent)
+	require.Equal(t, 50*credits.Dollar-charged, b.Available)
 }
