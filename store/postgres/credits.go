@@ -17,12 +17,14 @@ import (
 // The Store is also a credits ledger: credits.Store and credits.Sweeper.
 var _ credits.Store = (*Store)(nil)
 
-// Hold states, credit_holds.state; the fourth, "expired", is a hold a
-// Sweep released (expireHolds), which a Settle may still settle.
+// Hold states, credit_holds.state.
 const (
 	holdOpen     = "open"
 	holdSettled  = "settled"
 	holdReleased = "released"
+	// holdExpired is a hold a Sweep released (expireHolds), which a
+	// Settle may still settle and a Flush still spend for.
+	holdExpired = "expired"
 )
 
 // sweepBatch is how many accounts one query of Sweep finds to sweep.
@@ -54,11 +56,12 @@ type holdRow struct {
 	h     credits.Hold
 	state string
 	s     credits.Settlement // of a settled hold
+	seq   int64              // of the last flush applied (lease.go)
 }
 
 func (r *holdRow) dest() []any {
 	return []any{&r.h.ID, &r.h.Account, &r.h.Amount, &r.h.CreatedAt, &r.h.ExpiresAt, &r.state,
-		&r.s.Spent, &r.s.Released, &r.s.Uncollected}
+		&r.s.Spent, &r.s.Released, &r.s.Uncollected, &r.seq}
 }
 
 func (r *holdRow) hold() credits.Hold {
@@ -107,14 +110,20 @@ func newMovement(account string, at time.Time) *movement {
 }
 
 // take takes up to want from shares (available lots, earliest expiry
-// first) and returns what it took from each.
+// first), lowering each share by what it took, and returns what it took
+// from each (shares with nothing left give nothing).
 func (m *movement) take(shares []lotShare, want credits.Amount) []lotShare {
 	var taken []lotShare
-	for _, s := range shares {
+	for i := range shares {
+		s := &shares[i]
 		if want <= 0 {
 			break
 		}
 		n := min(s.amount, want)
+		if n <= 0 {
+			continue
+		}
+		s.amount -= n
 		m.lots[s.lot] -= n
 		want -= n
 		taken = append(taken, lotShare{lot: s.lot, amount: n, expires: s.expires})
@@ -552,7 +561,7 @@ func (s *Store) sweepAccount(ctx context.Context, account string, now time.Time)
 		type heldShare struct {
 			hold   string
 			amount credits.Amount
-			share  lotShare
+			share  *lotShare // nil for a hold without allocations
 		}
 		var (
 			held []heldShare
@@ -562,9 +571,17 @@ func (s *Store) sweepAccount(ctx context.Context, account string, now time.Time)
 		b.Queue(s.cq.lockAccount, account)
 		b.Queue(s.cq.sweepHolds, account, now).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				var h heldShare
-				if err := rows.Scan(&h.hold, &h.amount, &h.share.lot, &h.share.amount, &h.share.expires); err != nil {
+				var (
+					h       heldShare
+					lot     *string
+					amount  *credits.Amount
+					expires *time.Time
+				)
+				if err := rows.Scan(&h.hold, &h.amount, &lot, &amount, &expires); err != nil {
 					return err
+				}
+				if lot != nil {
+					h.share = &lotShare{lot: *lot, amount: *amount, expires: *expires}
 				}
 				held = append(held, h)
 			}
@@ -591,7 +608,9 @@ func (s *Store) sweepAccount(ctx context.Context, account string, now time.Time)
 				m.held -= h.amount
 				res.Released += h.amount
 			}
-			m.giveBack(h.share, h.share.amount)
+			if h.share != nil {
+				m.giveBack(*h.share, h.share.amount)
+			}
 		}
 		res.HoldsReleased = len(holds)
 		for _, l := range lots {

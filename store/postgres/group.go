@@ -18,19 +18,19 @@ import (
 // Group commit. A transaction that moves an account's money holds the
 // account's row lock until its COMMIT, whose WAL flush is most of its
 // time: one transaction per call would serialize an account's calls on
-// commit flushes. So Reserve, Settle, Release and Record are queued to
-// one of the Store's lanes, by account; a lane's writer goroutine, started
-// when the lane has work and ending when it has none, runs what is queued
-// when it is free (no waiting for more) as one transaction: BEGIN; lock
-// the rows of every account the batch touches, by account ID; each
+// commit flushes. So Reserve, Settle, Release, Flush and Record are queued
+// to one of the Store's lanes, by account; a lane's writer goroutine,
+// started when the lane has work and ending when it has none, runs what is
+// queued when it is free (no waiting for more) as one transaction: BEGIN;
+// lock the rows of every account the batch touches, by account ID; each
 // operation in a savepoint of its own, rolled back alone when the
 // operation fails; COMMIT. Each caller gets its operation's result after
 // the COMMIT. A lone operation runs in a transaction of its own, as it
 // would without a lane.
 //
-// An operation's lane is its account's (for Settle and Release, the
-// account this Store reserved the hold for, else the record's account or
-// the hold's ID), so an account's calls on one replica share
+// An operation's lane is its account's (for Settle, Release and Flush,
+// the account this Store reserved the hold for, else the record's account
+// or the hold's ID), so an account's calls on one replica share
 // transactions, while the lanes of different accounts run in parallel,
 // each on a connection of the pool.
 //

@@ -2,7 +2,7 @@
 // replicas sharing one database: a keys.KeyStore with the keys.Watcher
 // capability (LISTEN/NOTIFY), so a key updated or deleted on one replica
 // leaves every replica's cache at once, and a credits.Store (the prepaid
-// credits ledger and the usage records).
+// credits ledger and the usage records) that is also a credits.Leaser.
 //
 // Open connects a pool (github.com/jackc/pgx/v5), creates the schema and
 // applies the embedded migrations, safely when many replicas start at once.
@@ -12,22 +12,23 @@
 // # Credits
 //
 // Every call that moves an account's money (Purchase, Reserve, Settle,
-// Release, Sweep) runs in one READ COMMITTED transaction that first locks
-// the account's row (SELECT ... FOR UPDATE): calls of one account
+// Release, Flush, Sweep) runs in one READ COMMITTED transaction that first
+// locks the account's row (SELECT ... FOR UPDATE): calls of one account
 // serialize across every replica and pool, so no interleaving holds or
 // spends more than the account has, while different accounts proceed in
-// parallel. The transaction is pipelined: BEGIN, the lock and the reads
-// go in one round trip, the writes and COMMIT in another. Times come from
+// parallel. The transaction is pipelined: BEGIN, the lock and the reads go
+// in one round trip, the writes and COMMIT in another. Times come from
 // Options.Now, not the database's clock.
 //
 // Group commit: while a call of an account runs, the account's next
-// Reserve, Settle, Release and Record calls on this Store queue, and then
-// run together in one transaction (each in a savepoint, so a failure is
-// its own; the accounts' rows locked in ID order first), sharing one
-// COMMIT's WAL flush. Every call is committed when it returns nil. A call
-// whose ctx ends while queued does not run; one whose ctx ends while its
-// batch runs returns ctx's error, and may have committed: calling it
-// again with the same hold or record ID is safe.
+// Reserve, Settle, Release, Flush and Record calls on this Store queue,
+// and then run together in one transaction (each in a savepoint, so a
+// failure is its own; the accounts' rows locked in ID order first),
+// sharing one COMMIT's WAL flush. Every call is committed when it returns
+// nil. A call whose ctx ends while queued does not run; one whose ctx ends
+// while its batch runs returns ctx's error, and may have committed:
+// calling it again with the same hold or record ID (and Seq, for Flush)
+// is safe.
 //
 // Errors: keys.ErrNotFound, keys.ErrConflict (a unique violation),
 // keys.ErrInvalid (a *keys.ValidationError), and keys.ErrUnavailable for a

@@ -118,13 +118,14 @@ type creditQueries struct {
 	balance, accounts                                                                 string
 	lots, transactions                                                                [2]string // [after cursor]
 	insertUsage, insertNewUsage, usageHash                                            string
+	holdLots, flushHold, shrinkAllocations, putAllocations, flushUsage                string
 }
 
 // lotColumns are a lot's columns in the order lotRow.dest scans.
 const lotColumns = `id, account, amount, remaining, purchased_at, expires_at, note`
 
 // holdColumns are a hold's columns in the order holdRow.dest scans.
-const holdColumns = `id, account, amount, created_at, expires_at, state, spent, released, uncollected`
+const holdColumns = `id, account, amount, created_at, expires_at, state, spent, released, uncollected, flush_seq`
 
 // balanceColumns are what balanceRow.dest scans, for the account a and
 // its lots with money left l, at the instant $1: the totals kept on the
@@ -201,10 +202,11 @@ ORDER BY v.n`),
 UNION
 SELECT account FROM {s}.credit_lots WHERE remaining > 0 AND expires_at <= $1 AND account > $2
 ORDER BY 1 LIMIT $3`),
+		// A hold with no allocations (a lease spent down to nothing)
+		// is one row with NULL allocation columns.
 		sweepHolds: r.Replace(`SELECT h.id, h.amount, al.lot_id, al.amount, l.expires_at
 FROM {s}.credit_holds h
-JOIN {s}.credit_hold_allocations al ON al.hold_id = h.id
-JOIN {s}.credit_lots l ON l.id = al.lot_id
+LEFT JOIN ({s}.credit_hold_allocations al JOIN {s}.credit_lots l ON l.id = al.lot_id) ON al.hold_id = h.id
 WHERE h.account = $1 AND h.state = 'open' AND h.expires_at <= $2
 ORDER BY h.id, l.expires_at, l.id`),
 		expireHolds: r.Replace(`UPDATE {s}.credit_holds SET state = 'expired', ended_at = $2 WHERE id = ANY($1::text[])`),
@@ -232,6 +234,46 @@ ON CONFLICT (id) DO NOTHING`),
 		insertNewUsage: r.Replace(`INSERT INTO {s}.usage_records (` + usageColumns + `, content_hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
 	$21, $22, $23, $24, $25, $26::jsonb, $27, $28)`),
+
+		// Flush (lease.go). The available lots of the hold $1's account
+		// at $2, as availableLots: the hold's account never changes.
+		holdLots: r.Replace(`SELECT id, remaining, expires_at FROM {s}.credit_lots
+WHERE account = (SELECT h.account FROM {s}.credit_holds h WHERE h.id = $1) AND remaining > 0 AND expires_at > $2
+ORDER BY expires_at, id`),
+		flushHold: r.Replace(`UPDATE {s}.credit_holds SET amount = $2, expires_at = $3, flush_seq = $4 WHERE id = $1`),
+		// Allocations a flush spent to nothing.
+		shrinkAllocations: r.Replace(`DELETE FROM {s}.credit_hold_allocations WHERE hold_id = $1 AND lot_id = ANY($2::text[])`),
+		// Allocations a flush changed, as they are now.
+		putAllocations: r.Replace(`INSERT INTO {s}.credit_hold_allocations (hold_id, lot_id, amount)
+SELECT $1, v.lot, v.amount FROM unnest($2::text[], $3::bigint[]) AS v(lot, amount)
+ON CONFLICT (hold_id, lot_id) DO UPDATE SET amount = EXCLUDED.amount`),
+		// A flush's records (distinct IDs) in one statement, by ID, and
+		// the IDs kept before with other content, with the content's
+		// hash. A record whose ID is kept already is not written: DO
+		// UPDATE changes nothing (it sets the hash it finds) and is only
+		// there to return the rows whose hash differs, from their latest
+		// version, committed before the statement's snapshot or not
+		// (DO NOTHING would skip a row committed meanwhile without a way
+		// to compare it). Rows with the same hash are not returned, and
+		// rows inserted come back with the hash they were given.
+		flushUsage: r.Replace(`WITH v AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+		$8::boolean[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
+		$13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],
+		$17::bigint[], $18::bigint[], $19::boolean[], $20::bigint[], $21::bigint[], $22::text[], $23::boolean[],
+		$24::timestamptz[], $25::timestamptz[], $26::text[], $27::bigint[], $28::bytea[])
+	AS v(` + usageColumns + `, content_hash)
+), kept AS (
+	INSERT INTO {s}.usage_records AS u (` + usageColumns + `, content_hash)
+	SELECT id, request_id, key_id, account, provider, model, key_source,
+		reported_known, reported_input, reported_output, reported_cache_read, reported_cache_write,
+		estimated_input, estimated_output, estimated_cache_read, estimated_cache_write,
+		cost, fee, paid, uncollected, status, error, stream, start_at, end_at, attempts::jsonb, attempts_dropped,
+		content_hash
+	FROM v ORDER BY id
+	ON CONFLICT (id) DO UPDATE SET content_hash = u.content_hash WHERE u.content_hash <> EXCLUDED.content_hash
+	RETURNING u.id, u.content_hash)
+SELECT kept.id, kept.content_hash FROM kept JOIN v ON v.id = kept.id WHERE kept.content_hash <> v.content_hash`),
 	}
 	q.lots[0] = r.Replace(`SELECT ` + lotColumns + ` FROM {s}.credit_lots WHERE account = $1
 ORDER BY purchased_at DESC, id DESC LIMIT $2`)
