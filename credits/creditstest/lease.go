@@ -166,6 +166,20 @@ func testFlushSwept(e *env, l credits.Leaser) {
 	e.want("acme", money{Spent: 10 * dollar, Purchased: 10 * dollar})
 	require.NoError(t, e.s.Release(e.ctx, "lease-1"))
 	e.checkBooks("acme", true)
+
+	// A lease spent to nothing is still open, and swept like any hold.
+	e.buy("order-2", "acme", 10*dollar)
+	e.reserve("lease-2", "acme", 2*dollar, 2*dollar, time.Minute)
+	r = e.flush(l, credits.LeaseFlush{HoldID: "lease-2", Seq: 1, Spent: 2 * dollar})
+	require.Zero(t, r.Hold.Amount)
+	again := e.reserve("lease-2", "acme", dollar, dollar, time.Minute)
+	require.Zero(t, again.Amount, "a lease of nothing is open")
+	e.clock.Advance(2 * time.Minute)
+	require.Equal(t, credits.SweepResult{HoldsReleased: 1}, e.sweep())
+	r = e.flush(l, credits.LeaseFlush{HoldID: "lease-2", Seq: 2, Spent: dollar})
+	require.True(t, r.Swept)
+	e.want("acme", money{Available: 7 * dollar, Spent: 13 * dollar, Purchased: 20 * dollar})
+	e.checkBooks("acme", true)
 }
 
 func testFlushRecords(e *env, l credits.Leaser) {
