@@ -259,7 +259,7 @@ func (l *Leasing) Reserve(ctx context.Context, r Reservation) (Hold, error) {
 	}
 	l.mu.Unlock()
 	if retire != nil {
-		l.flushLease(ctx, retire)
+		_, _ = l.flushLease(ctx, retire)
 	}
 	if open {
 		if h, ok := l.openLease(ctx, a, r); ok {
@@ -367,7 +367,7 @@ func (l *Leasing) Settle(ctx context.Context, holdID string, actual Amount, rec 
 	closed := l.closed
 	l.mu.Unlock()
 	if err == nil && closed {
-		l.flushLease(ctx, h.lease) // no flusher runs any more
+		_, _ = l.flushLease(ctx, h.lease) // no flusher runs any more
 	}
 	return s, err
 }
@@ -542,7 +542,7 @@ func (l *Leasing) tick(timed bool) {
 	}
 	l.mu.Unlock()
 	for _, ls := range todo {
-		l.flushLease(ctx, ls)
+		_, _ = l.flushLease(ctx, ls) // failures are logged, and retried next tick
 	}
 }
 
@@ -587,11 +587,11 @@ func (l *Leasing) needsFlush(ls *lease, now time.Time, timed bool) bool {
 
 // flushLease writes back what ls spent, grows it and, once a retired lease
 // is unused and written back, gives it back to the store.
-func (l *Leasing) flushLease(ctx context.Context, ls *lease) {
+func (l *Leasing) flushLease(ctx context.Context, ls *lease) (ran bool, err error) {
 	l.mu.Lock()
 	if ls.busy {
 		l.mu.Unlock()
-		return // another goroutine writes it
+		return false, nil // another goroutine writes it
 	}
 	ls.busy = true
 	l.mu.Unlock()
@@ -645,7 +645,7 @@ func (l *Leasing) flushLease(ctx context.Context, ls *lease) {
 			l.mu.Unlock()
 			l.logger.Error("llmgate: credits lease flush failed", "account", ls.account, "lease", ls.id,
 				"spent", b.spent.String(), "records", len(recs), "retried", retry, "error", err.Error())
-			return
+			return true, err
 		}
 		ls.flushing = nil
 		ls.seq = b.seq
@@ -689,17 +689,17 @@ func (l *Leasing) flushLease(ctx context.Context, ls *lease) {
 			continue
 		}
 		if release {
-			l.giveBack(ctx, ls)
+			return true, l.giveBack(ctx, ls)
 		}
-		return
+		return true, nil
 	}
 }
 
 // giveBack releases a retired, unused, written-back lease and forgets it.
-func (l *Leasing) giveBack(ctx context.Context, ls *lease) {
+func (l *Leasing) giveBack(ctx context.Context, ls *lease) error {
 	if err := l.store.Release(ctx, ls.id); err != nil && !errors.Is(err, ErrHoldNotFound) {
 		l.logger.Warn("llmgate: credits lease not given back; it expires", "account", ls.account, "lease", ls.id, "error", err.Error())
-		return
+		return err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -716,6 +716,43 @@ func (l *Leasing) giveBack(ctx context.Context, ls *lease) {
 			a.directUntil = l.gen + l.idleGens()
 		}
 	}
+	return nil
+}
+
+// Sync writes back everything settled so far and gives back the leases
+// that no request holds from (the next request opens a new one): when it
+// returns nil, the store's books have every request settled before the
+// call, and its Held only the leases of requests still in flight.
+func (l *Leasing) Sync(ctx context.Context) error {
+	l.mu.Lock()
+	var all []*lease
+	for _, a := range l.accounts {
+		if ls := a.cur; ls != nil && ls.holds == 0 {
+			ls.retired = true
+			a.old, a.cur = append(a.old, ls), nil
+		}
+		if a.cur != nil {
+			all = append(all, a.cur)
+		}
+		all = append(all, a.old...)
+	}
+	l.mu.Unlock()
+	var errs []error
+	for _, ls := range all {
+		for {
+			ran, err := l.flushLease(ctx, ls)
+			if ran {
+				errs = append(errs, err)
+				break
+			}
+			select { // the flusher is writing it: then write what is left
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Close stops the flusher, writes back everything spent and gives the
@@ -740,7 +777,7 @@ func (l *Leasing) Close(ctx context.Context) error {
 	close(l.stop)
 	<-l.done
 	for _, ls := range all {
-		l.flushLease(ctx, ls)
+		_, _ = l.flushLease(ctx, ls)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -415,3 +415,25 @@ func ExampleNewLeasing() {
 	// the request holds $0.10; the store holds $1.00 for this replica
 	// spent $0.001234, held $0.00
 }
+
+func TestLeasingSync(t *testing.T) {
+	x := newLeased(t, credits.LeasingOptions{Size: dollar, Idle: 100 * time.Hour})
+	x.buy("acme", 100*dollar)
+	x.reserve("a", 10*cent)
+	x.reserve("b", 10*cent)
+	_, err := x.l.Settle(x.ctx, "a", 4*cent, usageRecord("a", x.clock.Now(), 4*cent))
+	require.NoError(t, err)
+	require.NoError(t, x.l.Sync(x.ctx))
+	sb := x.storeBalance()
+	require.Equal(t, 4*cent, sb.Spent, "what was settled is written back")
+	require.Equal(t, dollar+10*cent, sb.Held, "the lease of a request in flight stays, grown back to its hold and Size")
+	require.Len(t, x.records(), 1)
+	_, err = x.l.Settle(x.ctx, "b", 5*cent, usageRecord("b", x.clock.Now(), 5*cent))
+	require.NoError(t, err)
+	require.NoError(t, x.l.Sync(x.ctx))
+	sb = x.storeBalance()
+	require.Equal(t, 9*cent, sb.Spent)
+	require.Zero(t, sb.Held, "an unused lease is given back")
+	x.reserve("c", 10*cent)
+	require.Equal(t, dollar, x.storeBalance().Held, "the next request opens a lease")
+}
