@@ -226,7 +226,7 @@ func TestParseFlags(t *testing.T) {
 	c, err = parseFlags([]string{"-credits"})
 	require.NoError(t, err)
 	require.True(t, c.keys, "-credits implies -keys")
-	require.Equal(t, []string{ledgerMemory, ledgerSQLite}, c.ledgers)
+	require.Equal(t, []string{ledgerMemory, ledgerSQLite, ledgerSQLiteLease}, c.ledgers)
 	c, err = parseFlags([]string{"-credits", "-credits-ledgers", "sqlite, sqlite"})
 	require.NoError(t, err)
 	require.Equal(t, []string{ledgerSQLite}, c.ledgers)

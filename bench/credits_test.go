@@ -31,7 +31,7 @@ func ledgerServer(t *testing.T, paid, unpaid int) (string, *credits.Memory) {
 		require.NoError(t, m.Record(context.Background(), &credits.UsageRecord{ID: id, RequestID: id, Account: benchledger.Account,
 			Cost: 10, KeySource: credits.SourceClient, Status: http.StatusOK, Start: time.Now(), End: time.Now()}))
 	}
-	srv := httptest.NewServer(benchledger.Handler(m, http.NotFoundHandler()))
+	srv := httptest.NewServer(benchledger.Handler(m, nil, http.NotFoundHandler()))
 	t.Cleanup(srv.Close)
 	return hostOf(srv.URL), m
 }
@@ -135,7 +135,7 @@ func TestAddedRatio(t *testing.T) {
 }
 
 func TestRenderCredits(t *testing.T) {
-	cfg, err := parseFlags([]string{"-quick", "-credits", "-rounds", "1"})
+	cfg, err := parseFlags([]string{"-quick", "-credits", "-credits-ledgers", "memory,sqlite", "-rounds", "1"})
 	require.NoError(t, err)
 	rep := newReport(cfg, "Pinned.", true)
 	sqlitePath := creditsPath(ledgerSQLite)

@@ -91,7 +91,7 @@ type config struct {
 	strategies bool     // also measure llmgate with model selection strategies
 	keys       bool     // also measure llmgate with gateway API keys required
 	credits    bool     // also measure llmgate with keys and credits (implies keys)
-	ledgers    []string // credits ledgers of the credits paths: "memory", "sqlite"
+	ledgers    []string // credits ledgers of the credits paths: "memory", "sqlite", "sqlite-lease"
 	quick      bool
 	out        string
 	pin        bool
@@ -139,8 +139,9 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.keys, "keys", false, "also measure llmgate with gateway API keys required (path llmgate+keys) in the JSON, 1-client and streaming scenarios")
 	fs.BoolVar(&c.credits, "credits", false, "also measure llmgate with gateway API keys required and credits paid by every request "+
 		"(paths llmgate+credits, llmgate+credits/sqlite) in the JSON, 1-client and streaming scenarios and the same-format large requests; implies -keys")
-	ledgers := fs.String("credits-ledgers", "memory,sqlite", "with -credits: comma-separated ledgers, one credits path each: "+
-		"memory (credits.NewMemory, path llmgate+credits) and sqlite (store/sqlite on a temporary file, path llmgate+credits/sqlite)")
+	ledgers := fs.String("credits-ledgers", "memory,sqlite,sqlite-lease", "with -credits: comma-separated ledgers, one credits path each: "+
+		"memory (credits.NewMemory, path llmgate+credits), sqlite (store/sqlite on a temporary file, path llmgate+credits/sqlite) "+
+		"and sqlite-lease (the same, leased with credits.Leasing as llmgate does by default, path llmgate+credits/sqlite-lease)")
 	fs.BoolVar(&c.quick, "quick", false, "smoke test for CI: 1 round of ~1 s per scenario, low counts (explicit flags still win)")
 	fs.StringVar(&c.out, "out", "", "also write the Markdown report to this file")
 	fs.BoolVar(&c.liveBody, "plain-live-body", false, "let httputil.ReverseProxy forward request bodies as live streams (truncates some streams: golang/go#40747)")
@@ -181,8 +182,8 @@ func parseFlags(args []string) (config, error) {
 		for l := range strings.SplitSeq(*ledgers, ",") {
 			l = strings.TrimSpace(l)
 			switch {
-			case l != ledgerMemory && l != ledgerSQLite:
-				errs = append(errs, fmt.Errorf("-credits-ledgers: unknown ledger %q (want memory or sqlite)", l))
+			case l != ledgerMemory && l != ledgerSQLite && l != ledgerSQLiteLease:
+				errs = append(errs, fmt.Errorf("-credits-ledgers: unknown ledger %q (want memory, sqlite or sqlite-lease)", l))
 			case !seen[l]:
 				seen[l] = true
 				c.ledgers = append(c.ledgers, l)

@@ -33,6 +33,9 @@ const (
 const (
 	ledgerMemory = "memory" // credits.NewMemory, in the proxy process
 	ledgerSQLite = "sqlite" // store/sqlite on a file in the run's temporary directory
+	// ledgerSQLiteLease is the same file leased (credits.Leasing, as the
+	// standalone server does by default).
+	ledgerSQLiteLease = "sqlite-lease"
 )
 
 // creditsPath returns the name of the credits path over ledger:
@@ -156,6 +159,8 @@ func (r *report) label(path string) string {
 		return "llmgate + keys + credits (memory)"
 	case creditsPath(ledgerSQLite):
 		return "llmgate + keys + credits (SQLite)"
+	case creditsPath(ledgerSQLiteLease):
+		return "llmgate + keys + credits (SQLite, leased)"
 	}
 	return path
 }

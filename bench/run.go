@@ -435,8 +435,8 @@ func proxyArgs(cfg config, t target, upstream, dir, name string) []string {
 	}
 	switch t.ledger {
 	case "":
-	case ledgerSQLite:
-		args = append(args, "-credits", "sqlite:"+filepath.Join(dir, name+".db"))
+	case ledgerSQLite, ledgerSQLiteLease:
+		args = append(args, "-credits", t.ledger+":"+filepath.Join(dir, name+".db"))
 	default:
 		args = append(args, "-credits", t.ledger)
 	}

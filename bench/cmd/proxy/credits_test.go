@@ -62,6 +62,7 @@ func TestCredits(t *testing.T) {
 	}{
 		{"memory", func(*testing.T) string { return "memory" }},
 		{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "ledger.db") }},
+		{"sqlite-lease", func(t *testing.T) string { return "sqlite-lease:" + filepath.Join(t.TempDir(), "ledger.db") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := providertest.Start(t, providers.FormatOpenAI)
@@ -103,8 +104,8 @@ func TestCreditsErrors(t *testing.T) {
 		s    setup
 		want string
 	}{
-		{"unknown ledger", setup{mode: "llmgate", ledger: "postgres://x"}, `want memory or sqlite:PATH`},
-		{"sqlite without a path", setup{mode: "llmgate", ledger: "sqlite:"}, `want memory or sqlite:PATH`},
+		{"unknown ledger", setup{mode: "llmgate", ledger: "postgres://x"}, `want memory, sqlite:PATH or sqlite-lease:PATH`},
+		{"sqlite without a path", setup{mode: "llmgate", ledger: "sqlite:"}, `want memory, sqlite:PATH or sqlite-lease:PATH`},
 		{"plain proxy", setup{mode: "plain", ledger: "memory"}, "need -mode llmgate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

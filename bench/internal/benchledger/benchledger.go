@@ -90,8 +90,9 @@ func Read(ctx context.Context, s credits.Store) (Snapshot, error) {
 }
 
 // Handler serves GET Path with the Snapshot of s as JSON and passes every
-// other request to next.
-func Handler(s credits.Store, next http.Handler) http.Handler {
+// other request to next. sync, when not nil, runs first: it writes back
+// what a ledger in front of s (a credits.Leasing) has not written yet.
+func Handler(s credits.Store, sync func(context.Context) error, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != Path {
 			next.ServeHTTP(w, r)
@@ -101,6 +102,12 @@ func Handler(s credits.Store, next http.Handler) http.Handler {
 			w.Header().Set("Allow", http.MethodGet)
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
+		}
+		if sync != nil {
+			if err := sync(r.Context()); err != nil {
+				http.Error(w, "writing the ledger back: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
 		}
 		snap, err := Read(r.Context(), s)
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 // spend holds and settles one request of the account in m, with its usage
 // record, as the gateway does; cost is what the record says it cost and
 // paid what the settlement spends.
-func spend(t *testing.T, m *credits.Memory, id string, cost, paid credits.Amount) {
+func spend(t *testing.T, m credits.Ledger, id string, cost, paid credits.Amount) {
 	t.Helper()
 	ctx := context.Background()
 	h, err := m.Reserve(ctx, credits.Reservation{ID: id, Account: Account, Max: credits.Dollar, Min: credits.Cent, TTL: time.Minute})
@@ -62,7 +62,7 @@ func TestHandler(t *testing.T) {
 	require.NoError(t, Fund(context.Background(), m))
 	spend(t, m, "req_1", 300, 300)
 	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	h := Handler(m, next)
+	h := Handler(m, nil, next)
 	for _, tc := range []struct {
 		name, method, path string
 		status             int
@@ -85,4 +85,21 @@ func TestHandler(t *testing.T) {
 			require.EqualValues(t, 300, snap.Spent)
 		})
 	}
+}
+
+func TestHandlerSyncsALeasing(t *testing.T) {
+	m := credits.NewMemory(credits.MemoryOptions{})
+	require.NoError(t, Fund(context.Background(), m))
+	l := credits.NewLeasing(m, credits.LeasingOptions{FlushInterval: time.Hour})
+	defer l.Close(context.Background())
+	spend(t, l, "req_1", 300, 300)
+	h := Handler(m, l.Sync, http.NotFoundHandler())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Path, nil))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var snap Snapshot
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &snap))
+	require.EqualValues(t, 1, snap.Records, "the leasing's settlement is written back before the snapshot")
+	require.EqualValues(t, 300, snap.Spent)
+	require.Zero(t, snap.Held, "and its unused lease given back")
 }
