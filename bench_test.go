@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/keys"
 	"github.com/llmgate/gateway/providers/providertest"
+	"github.com/llmgate/gateway/store/sqlite"
 )
 
 // discardWriter is a minimal http.ResponseWriter that can flush.
@@ -90,7 +92,20 @@ func BenchmarkHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cel.Close() })
-	paid, token := benchCreditsGateway(b, client, up.URL)
+	paid, token := benchCreditsGateway(b, client, up.URL, nil)
+	leased, leasedToken := benchCreditsGateway(b, client, up.URL, func(ledger *credits.Memory) credits.Ledger {
+		st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "llmgate.db"), sqlite.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = st.Close() })
+		if _, err := st.Purchase(context.Background(), credits.Purchase{ID: "p-1", Account: "acct", Amount: 1000 * credits.Dollar}); err != nil {
+			b.Fatal(err)
+		}
+		l := credits.NewLeasing(st, credits.LeasingOptions{})
+		b.Cleanup(func() { _ = l.Close(context.Background()) })
+		return l
+	})
 	proxy := benchProxy(up.URL, transport)
 	for _, mode := range []struct {
 		name string
@@ -138,7 +153,7 @@ func BenchmarkHandler(b *testing.B) {
 			name  string
 			gw    *Gateway
 			token string
-		}{{"llmgate", gw, ""}, {"llmgate+cel", cel, ""}, {"llmgate+keys+credits", paid, token}} {
+		}{{"llmgate", gw, ""}, {"llmgate+cel", cel, ""}, {"llmgate+keys+credits", paid, token}, {"llmgate+keys+credits/sqlite-lease", leased, leasedToken}} {
 			b.Run(mode.name+"/"+g.name, func(b *testing.B) {
 				b.ReportAllocs()
 				w := &discardWriter{h: http.Header{}}
@@ -172,8 +187,9 @@ func benchProxy(upstream string, transport http.RoundTripper) *httputil.ReverseP
 
 // benchCreditsGateway returns a gateway that requires a gateway key and
 // pays every request with credits from in-memory stores, and the token of
-// a key whose account holds $1,000.
-func benchCreditsGateway(b *testing.B, client *http.Client, upstream string) (*Gateway, string) {
+// a key whose account holds $1,000. ledgerOf, when not nil, returns the
+// ledger to use instead of the funded credits.Memory.
+func benchCreditsGateway(b *testing.B, client *http.Client, upstream string, ledgerOf func(*credits.Memory) credits.Ledger) (*Gateway, string) {
 	ks := keys.NewMemoryStore()
 	k, token, err := keys.NewKey("gw")
 	if err != nil {
@@ -187,10 +203,14 @@ func benchCreditsGateway(b *testing.B, client *http.Client, upstream string) (*G
 	if _, err := ledger.Purchase(context.Background(), credits.Purchase{ID: "p-1", Account: "acct", Amount: 1000 * credits.Dollar}); err != nil {
 		b.Fatal(err)
 	}
+	var l credits.Ledger = ledger
+	if ledgerOf != nil {
+		l = ledgerOf(ledger)
+	}
 	gw, err := New(WithHTTPClient(client),
 		WithProvider(ProviderConfig{ID: "openai", BaseURL: upstream + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}),
 		WithKeyStore(ks, KeyStoreOptions{Endpoint: "gw"}),
-		WithMetering(ledger, MeteringOptions{Credits: true, FeeBasisPoints: 500}))
+		WithMetering(l, MeteringOptions{Credits: true, FeeBasisPoints: 500}))
 	if err != nil {
 		b.Fatal(err)
 	}

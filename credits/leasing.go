@@ -137,6 +137,7 @@ type lease struct {
 	busy        bool   // a flushLease is writing it
 	expires     time.Time
 	lastUse     int  // generation of the last hold
+	checked     int  // generation of the last look at the account's balance
 	low         bool // the store had less to grow it than wanted
 	dead        bool // swept or refused by the store: no new holds
 	retired     bool // no new holds; given back once unused and flushed
@@ -259,7 +260,7 @@ func (l *Leasing) Reserve(ctx context.Context, r Reservation) (Hold, error) {
 	}
 	l.mu.Unlock()
 	if retire != nil {
-		_, _ = l.flushLease(ctx, retire)
+		_, _ = l.flushLease(ctx, retire, true)
 	}
 	if open {
 		if h, ok := l.openLease(ctx, a, r); ok {
@@ -367,7 +368,7 @@ func (l *Leasing) Settle(ctx context.Context, holdID string, actual Amount, rec 
 	closed := l.closed
 	l.mu.Unlock()
 	if err == nil && closed {
-		_, _ = l.flushLease(ctx, h.lease) // no flusher runs any more
+		_, _ = l.flushLease(ctx, h.lease, true) // no flusher runs any more
 	}
 	return s, err
 }
@@ -542,7 +543,7 @@ func (l *Leasing) tick(timed bool) {
 	}
 	l.mu.Unlock()
 	for _, ls := range todo {
-		_, _ = l.flushLease(ctx, ls) // failures are logged, and retried next tick
+		_, _ = l.flushLease(ctx, ls, timed) // failures are logged, and retried next tick
 	}
 }
 
@@ -575,25 +576,40 @@ func (l *Leasing) newGeneration() {
 // growing, is near its expiry or is to be given back; l.mu is held.
 func (l *Leasing) needsFlush(ls *lease, now time.Time, timed bool) bool {
 	switch {
-	case ls.flushing != nil, len(ls.entries) > 0, ls.debt > 0:
+	case ls.debt > 0, len(ls.entries) >= MaxFlushRecords/2:
 		return true
+	case ls.flushing != nil, len(ls.entries) > 0:
+		// Between timed ticks only a full batch is worth a write: the
+		// store's cost is mostly per write.
+		return timed || ls.retired
 	case ls.retired:
 		return ls.holds == 0
 	case ls.dead:
 		return false
 	}
-	return timed && (ls.free < l.opts.Size/2 && !ls.low || ls.expires.Sub(now) < l.opts.TTL/2)
+	return ls.free < l.opts.Size/2 && !ls.low || timed && ls.expires.Sub(now) < l.opts.TTL/2
 }
 
 // flushLease writes back what ls spent, grows it and, once a retired lease
 // is unused and written back, gives it back to the store.
-func (l *Leasing) flushLease(ctx context.Context, ls *lease) (ran bool, err error) {
+//
+// A full flush (all) writes everything settled before the call; otherwise
+// (a flusher woken between ticks) it writes only full batches, so that
+// batches stay large under load.
+func (l *Leasing) flushLease(ctx context.Context, ls *lease, all bool) (ran bool, err error) {
 	l.mu.Lock()
 	if ls.busy {
 		l.mu.Unlock()
 		return false, nil // another goroutine writes it
 	}
 	ls.busy = true
+	owed := 0 // entries settled before the call, still to write
+	if all {
+		owed = len(ls.entries)
+		if ls.flushing != nil {
+			owed += len(ls.flushing.entries)
+		}
+	}
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
@@ -664,8 +680,13 @@ func (l *Leasing) flushLease(ctx context.Context, ls *lease) (ran bool, err erro
 		if res.Swept {
 			ls.dead, ls.free = true, 0
 		}
-		more := len(ls.entries) > 0
-		check := !ls.low && !ls.retired && !ls.dead
+		// Go on while a full batch waits, entries owed to a full flush
+		// remain, or everything must go (a retired lease, a closed
+		// Leasing); the rest waits for the next tick.
+		owed -= len(b.entries)
+		more := len(ls.entries) >= MaxFlushRecords/2 || owed > 0 || len(ls.entries) > 0 && (ls.retired || l.closed)
+		check := !ls.low && !ls.retired && !ls.dead && ls.checked != l.gen
+		ls.checked = l.gen
 		l.mu.Unlock()
 		if check {
 			// Near exhaustion every replica gives its lease back, so that
@@ -740,7 +761,7 @@ func (l *Leasing) Sync(ctx context.Context) error {
 	var errs []error
 	for _, ls := range all {
 		for {
-			ran, err := l.flushLease(ctx, ls)
+			ran, err := l.flushLease(ctx, ls, true)
 			if ran {
 				errs = append(errs, err)
 				break
@@ -777,7 +798,7 @@ func (l *Leasing) Close(ctx context.Context) error {
 	close(l.stop)
 	<-l.done
 	for _, ls := range all {
-		_, _ = l.flushLease(ctx, ls)
+		_, _ = l.flushLease(ctx, ls, true)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -437,3 +437,13 @@ func TestLeasingSync(t *testing.T) {
 	x.reserve("c", 10*cent)
 	require.Equal(t, dollar, x.storeBalance().Held, "the next request opens a lease")
 }
+
+func TestLeasingGrowsALowLeaseAtOnce(t *testing.T) {
+	x := newLeased(t, credits.LeasingOptions{Size: dollar}) // no timed flush within the test
+	x.buy("acme", 100*dollar)
+	x.reserve("a", 80*cent)
+	// 20¢ left: the flusher is woken to grow the lease back to 80¢ + $1.
+	require.Eventually(t, func() bool { return x.storeBalance().Held == dollar+80*cent }, 5*time.Second, time.Millisecond)
+	x.reserve("b", 90*cent) // from the grown lease, which is low again
+	require.Eventually(t, func() bool { return x.storeBalance().Held == dollar+170*cent }, 5*time.Second, time.Millisecond)
+}
