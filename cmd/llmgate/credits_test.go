@@ -391,6 +391,7 @@ func TestExampleConfigCredits(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, f.Credits.Enabled)
 	require.Equal(t, config.Percent(250), *f.Credits.FeePercent)
+	require.Equal(t, config.Dollars(credits.Dollar), *f.Credits.Lease.Size)
 	require.Equal(t, 100000, *f.Limits.MaxInputTokens)
 	require.NoError(t, f.Check())
 }
