@@ -364,22 +364,84 @@ func (l *Leasing) Settle(ctx context.Context, holdID string, actual Amount, rec 
 		l.mu.Unlock()
 		return l.store.Settle(ctx, holdID, actual, rec)
 	}
-	s, err := l.settleLocal(ctx, h, actual, rec)
+	s, owed, err := l.settleLocal(ctx, h, actual, rec)
 	closed := l.closed
 	l.mu.Unlock()
+	if err == nil && owed.amount > 0 {
+		s = l.collect(ctx, h, s, owed)
+	}
 	if err == nil && closed {
 		_, _ = l.flushLease(ctx, h.lease, true) // no flusher runs any more
 	}
 	return s, err
 }
 
-// settleLocal settles the local hold h; l.mu is held.
-func (l *Leasing) settleLocal(ctx context.Context, h *localHold, actual Amount, rec *UsageRecord) (Settlement, error) {
+// owing is what a settlement owes beyond its hold and its lease's free
+// money: amount, and the entry to write back once it is collected.
+type owing struct {
+	amount Amount
+	entry  entry
+}
+
+// collect takes what a request cost beyond its hold and its lease from the
+// account's available money in the store, at most all of it (a hold of
+// its own, settled at once), so that the request's Settlement and usage
+// record say exactly what could not be collected, as a store's Settle
+// would. When the store fails, the amount becomes a debt of the lease,
+// which its next flush collects.
+func (l *Leasing) collect(ctx context.Context, h *localHold, s Settlement, o owing) Settlement {
+	l.mu.Lock()
+	l.nextID++
+	id := l.prefix + "x" + strconv.FormatUint(l.nextID, 10)
+	l.mu.Unlock()
+	var (
+		got Amount
+		err error
+	)
+	switch dh, rerr := l.store.Reserve(ctx, Reservation{ID: id, Account: h.hold.Account, Max: o.amount, Min: 1, TTL: l.opts.TTL}); {
+	case errors.Is(rerr, ErrInsufficientCredits):
+	case rerr != nil:
+		err = rerr
+	default:
+		var st Settlement
+		if st, err = l.store.Settle(ctx, id, o.amount, nil); err == nil {
+			got = st.Spent
+		} else if rerr := l.store.Release(ctx, dh.ID); rerr != nil {
+			l.logger.Warn("llmgate: credits hold not released; it expires", "hold", dh.ID, "error", rerr.Error())
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ls := h.lease
+	if err != nil {
+		// The lease owes it: its next flush spends it from the account.
+		l.logger.Warn("llmgate: credits excess left to the lease's next flush", "account", h.hold.Account, "error", err.Error())
+		ls.debt += o.amount
+		o.entry.spent += o.amount
+	} else {
+		s.Spent -= o.amount - got
+		s.Uncollected = o.amount - got
+		if o.entry.rec != nil {
+			o.entry.rec.Uncollected = s.Uncollected
+		}
+	}
+	h.settlement = s
+	ls.entries = append(ls.entries, o.entry)
+	l.pending++
+	if err != nil {
+		l.wake()
+	}
+	return s
+}
+
+// settleLocal settles the local hold h; l.mu is held. What the lease
+// cannot pay is returned owed, for collect, instead of being written back.
+func (l *Leasing) settleLocal(ctx context.Context, h *localHold, actual Amount, rec *UsageRecord) (Settlement, owing, error) {
 	switch h.state {
 	case holdSettled:
-		return h.settlement, nil
+		return h.settlement, owing{}, nil
 	case holdReleased:
-		return Settlement{}, fmt.Errorf("%w: hold %q was released", ErrHoldClosed, h.hold.ID)
+		return Settlement{}, owing{}, fmt.Errorf("%w: hold %q was released", ErrHoldClosed, h.hold.ID)
 	}
 	var keep *UsageRecord
 	if rec != nil {
@@ -389,17 +451,17 @@ func (l *Leasing) settleLocal(ctx context.Context, h *localHold, actual Amount, 
 			keep.Account = h.hold.Account
 		}
 		if err := ValidateUsageRecord(keep); err != nil {
-			return Settlement{}, err
+			return Settlement{}, owing{}, err
 		}
 		if keep.Account != h.hold.Account {
-			return Settlement{}, Invalid("record.account", "not the hold's account "+h.hold.Account)
+			return Settlement{}, owing{}, Invalid("record.account", "not the hold's account "+h.hold.Account)
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return Settlement{}, err
+		return Settlement{}, owing{}, err
 	}
 	if l.pending >= l.opts.MaxPending {
-		return Settlement{}, fmt.Errorf("%w: %d settlements wait to be written back", ErrUnavailable, l.pending)
+		return Settlement{}, owing{}, fmt.Errorf("%w: %d settlements wait to be written back", ErrUnavailable, l.pending)
 	}
 	ls := h.lease
 	var s Settlement
@@ -413,20 +475,23 @@ func (l *Leasing) settleLocal(ctx context.Context, h *localHold, actual Amount, 
 		l.ended = append(l.ended, h.hold.ID)
 	}
 	// An excess over the hold is paid from the lease's free money; what
-	// that cannot pay is a debt the next flush collects from the account.
+	// that cannot pay is owed, collected from the store by collect.
 	excess := actual - fromHold
 	fromFree := max(0, min(excess, ls.free))
 	ls.free -= fromFree
-	ls.debt += excess - fromFree
 	s.Spent = actual
 	h.state, h.settlement = holdSettled, s
 	ls.lastUse = l.gen
-	ls.entries = append(ls.entries, entry{spent: actual, rec: keep})
+	e := entry{spent: fromHold + fromFree, rec: keep}
+	if owed := excess - fromFree; owed > 0 {
+		return s, owing{amount: owed, entry: e}, nil
+	}
+	ls.entries = append(ls.entries, e)
 	l.pending++
-	if len(ls.entries) >= MaxFlushRecords/2 || ls.debt > 0 {
+	if len(ls.entries) >= MaxFlushRecords/2 {
 		l.wake()
 	}
-	return s, nil
+	return s, owing{}, nil
 }
 
 // Release gives a local hold back to its lease; other holds are the

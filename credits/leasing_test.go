@@ -165,7 +165,10 @@ func TestLeasingHoldsInTheStoreWhenItCannotLease(t *testing.T) {
 		x.buy("acme", 100*dollar)
 		x.reserve("a", 60*cent)
 		x.reserve("b", 60*cent) // the lease has 40¢ left: the store holds it
-		require.Equal(t, dollar+60*cent, x.storeBalance().Held)
+		require.NoError(t, x.store.Release(x.ctx, "b"), "b is a hold of the store's")
+		require.ErrorIs(t, x.store.Release(x.ctx, "a"), credits.ErrHoldNotFound, "a is the lease's")
+		// Meanwhile the lease is grown back: a's 60¢ and $1 free.
+		require.Eventually(t, func() bool { return x.storeBalance().Held == dollar+60*cent }, 5*time.Second, time.Millisecond)
 	})
 }
 
@@ -446,4 +449,37 @@ func TestLeasingGrowsALowLeaseAtOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return x.storeBalance().Held == dollar+80*cent }, 5*time.Second, time.Millisecond)
 	x.reserve("b", 90*cent) // from the grown lease, which is low again
 	require.Eventually(t, func() bool { return x.storeBalance().Held == dollar+170*cent }, 5*time.Second, time.Millisecond)
+}
+
+func TestLeasingUncollectedIsExact(t *testing.T) {
+	x := newLeased(t, credits.LeasingOptions{Size: dollar, MinBalance: 1, Idle: 100 * time.Hour})
+	x.buy("acme", 5*dollar)
+	x.reserve("a", 10*cent)
+	x.reserve("b", 10*cent)
+	// Everything else is held outside this replica, but 30¢.
+	_, err := x.store.Reserve(x.ctx, credits.Reservation{ID: "outside", Account: "acme", Max: 5*dollar - dollar - 30*cent, Min: 1, TTL: time.Hour})
+	require.NoError(t, err)
+	// a costs $1: its 10¢, the lease's free 80¢, and 10¢ from the store.
+	s, err := x.l.Settle(x.ctx, "a", dollar, usageRecord("a", x.clock.Now(), dollar))
+	require.NoError(t, err)
+	require.Equal(t, credits.Settlement{Spent: dollar}, s)
+	// b costs $1 too: its 10¢ and the store's last 20¢; 70¢ cannot be
+	// collected.
+	s, err = x.l.Settle(x.ctx, "b", dollar, usageRecord("b", x.clock.Now(), dollar))
+	require.NoError(t, err)
+	require.Equal(t, credits.Settlement{Spent: 30 * cent, Uncollected: 70 * cent}, s)
+	again, err := x.l.Settle(x.ctx, "b", dollar, nil)
+	require.NoError(t, err)
+	require.Equal(t, s, again, "a replay")
+	require.NoError(t, x.l.Close(x.ctx))
+	sb := x.storeBalance()
+	require.Equal(t, dollar+30*cent, sb.Spent)
+	require.Zero(t, sb.Available)
+	var paid, uncollected credits.Amount
+	for _, r := range x.records() {
+		paid += r.Charge() - r.Uncollected
+		uncollected += r.Uncollected
+	}
+	require.Equal(t, sb.Spent, paid, "the records say what the account paid")
+	require.Equal(t, 70*cent, uncollected)
 }
