@@ -129,30 +129,39 @@ func openCount(t *testing.T, dsn string) int {
 // available then.
 func TestCreditsReplicasNeverOverspend(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		ttl  time.Duration
+		name   string
+		ttl    time.Duration
+		leased bool
 	}{
-		{"holds outlive requests", 0}, // the default, an hour
-		{"holds expire mid-request", 3 * time.Millisecond},
+		{"holds outlive requests", 0, false}, // the default, an hour
+		{"holds expire mid-request", 3 * time.Millisecond, false},
+		// Each replica holds from leases (credits.Leasing) of 1¢: the
+		// chat requests' worst cases fit one, the Claude ones do not
+		// and hold in the store.
+		{"leased", 0, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { replicasNeverOverspend(t, tc.ttl) })
+		t.Run(tc.name, func(t *testing.T) { replicasNeverOverspend(t, tc.ttl, tc.leased) })
 	}
 }
 
 // replicasNeverOverspend is TestCreditsReplicasNeverOverspend with the
-// gateways' hold TTL.
-func replicasNeverOverspend(t *testing.T, holdTTL time.Duration) {
+// gateways' hold TTL, and leases or not.
+func replicasNeverOverspend(t *testing.T, holdTTL time.Duration, leased bool) {
 	const (
 		replicas  = 4
 		clients   = 24 // per replica
 		perClient = 3  // requests, one after the other
 		account   = "acme"
-		// What the account can spend: 60,000 µ$, a few worst cases (a
-		// priced-chat worst case is about 8,500 µ$, a priced-claude one
-		// about 31,600 µ$).
-		spendable = 60_000 * credits.Microdollar
-		outside   = 5*credits.Dollar - spendable
 	)
+	// What the account can spend: 60,000 µ$, a few worst cases (a
+	// priced-chat worst case is about 8,500 µ$, a priced-claude one about
+	// 32,000 µ$); with leases a dollar, a hundred leases of 1¢, so that
+	// they are open for most of the run before the account runs out.
+	spendable := 60_000 * credits.Microdollar
+	if leased {
+		spendable = credits.Dollar
+	}
+	outside := 5*credits.Dollar - spendable
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
 	open := func() *postgres.Store {
@@ -169,12 +178,21 @@ func replicasNeverOverspend(t *testing.T, holdTTL time.Duration) {
 	}
 	reps := make([]replica, replicas)
 	var (
-		stores []*postgres.Store
-		swept  atomic.Int64 // holds the replicas' sweeps released
+		stores  []*postgres.Store
+		swept   atomic.Int64 // holds the replicas' sweeps released
+		leasing []*credits.Leasing
 	)
 	for i := range reps {
 		st := open()
 		stores = append(stores, st)
+		var ledger credits.Ledger = sweepCounting{st, &swept}
+		if leased {
+			l := credits.NewLeasing(sweepCounting{st, &swept}, credits.LeasingOptions{Size: 10_000, MinBalance: 1,
+				FlushInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+			t.Cleanup(func() { _ = l.Close(context.Background()) })
+			leasing = append(leasing, l)
+			ledger = l
+		}
 		gw, err := New(
 			WithProvider(ProviderConfig{ID: "openai", BaseURL: oa.url(), Keys: []ProviderKey{{Value: "sk-oa-1"}},
 				Models: []catalog.Model{pricedChat}}),
@@ -182,7 +200,7 @@ func replicasNeverOverspend(t *testing.T, holdTTL time.Duration) {
 				Models: []catalog.Model{pricedClaude}}),
 			WithKeyStore(st, KeyStoreOptions{Endpoint: "gw"}),
 			WithLogger(slog.New(slog.DiscardHandler)),
-			WithMetering(sweepCounting{st, &swept}, MeteringOptions{Credits: true, FeeBasisPoints: testFees.FeeBasisPoints,
+			WithMetering(ledger, MeteringOptions{Credits: true, FeeBasisPoints: testFees.FeeBasisPoints,
 				FeePerMillionTokens: testFees.FeePerMillionTokens, HoldTTL: holdTTL, SweepInterval: 5 * time.Millisecond}),
 		)
 		require.NoError(t, err)
@@ -288,6 +306,9 @@ func replicasNeverOverspend(t *testing.T, holdTTL time.Duration) {
 	for _, rep := range reps {
 		rep.srv.Close()
 	}
+	for _, l := range leasing {
+		require.NoError(t, l.Close(ctx), "the leases are written back and given back")
+	}
 	close(stop)
 	<-watched
 
@@ -365,6 +386,18 @@ func replicasNeverOverspend(t *testing.T, holdTTL time.Duration) {
 		}
 	}
 	require.Equal(t, b.Spent, paid, "the paid records add up to what the account spent")
+	if leased {
+		txs, err := watcher.Transactions(ctx, account, credits.ListOptions{Limit: credits.MaxListLimit})
+		require.NoError(t, err)
+		fromLeases := 0
+		for _, tx := range txs.Transactions {
+			if tx.Kind == credits.TxSpend && strings.HasPrefix(tx.HoldID, "lease-") {
+				fromLeases++
+			}
+		}
+		require.Positive(t, fromLeases, "some requests were paid from leases")
+		t.Logf("%d spends written back from leases", fromLeases)
+	}
 	require.Positive(t, uncollected, "the upstream claimed more than the account could pay")
 	t.Logf("spent %s of %s, uncollected %s", b.Spent, spendable, uncollected)
 }
