@@ -181,14 +181,21 @@ func replicasNeverOverspend(t *testing.T, holdTTL time.Duration, leased bool) {
 		stores  []*postgres.Store
 		swept   atomic.Int64 // holds the replicas' sweeps released
 		leasing []*credits.Leasing
+		// leaseLog has what the leases logged (failed flushes say why).
+		leaseLog lockedBuffer
 	)
+	defer func() {
+		if t.Failed() {
+			t.Logf("the leases logged:\n%s", leaseLog.String())
+		}
+	}()
 	for i := range reps {
 		st := open()
 		stores = append(stores, st)
 		var ledger credits.Ledger = sweepCounting{st, &swept}
 		if leased {
 			l := credits.NewLeasing(sweepCounting{st, &swept}, credits.LeasingOptions{Size: 10_000, MinBalance: 1,
-				FlushInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+				FlushInterval: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&leaseLog, nil))})
 			t.Cleanup(func() { _ = l.Close(context.Background()) })
 			leasing = append(leasing, l)
 			ledger = l

@@ -131,6 +131,7 @@ type lease struct {
 	free        Amount // what new holds may take; negative while in debt
 	held        Amount // what open local holds hold
 	holds       int    // open local holds
+	collecting  int    // settlements collecting an excess from the store (collect)
 	entries     []entry
 	debt        Amount // spent beyond the lease, to collect at the next flush
 	flushing    *batch // the batch being written (kept until applied)
@@ -427,6 +428,7 @@ func (l *Leasing) collect(ctx context.Context, h *localHold, s Settlement, o owi
 	}
 	h.settlement = s
 	ls.entries = append(ls.entries, o.entry)
+	ls.collecting--
 	l.pending++
 	if err != nil {
 		l.wake()
@@ -482,11 +484,16 @@ func (l *Leasing) settleLocal(ctx context.Context, h *localHold, actual Amount, 
 	s.Spent = actual
 	h.state, h.settlement = holdSettled, s
 	ls.lastUse = l.gen
-	e := entry{spent: fromHold + fromFree, rec: keep}
 	if owed := excess - fromFree; owed > 0 {
-		return s, owing{amount: owed, entry: e}, nil
+		// What the lease paid is written back now (its books must
+		// always add up, whatever a flush meanwhile reads); the record
+		// follows once collect knows what could not be collected.
+		ls.entries = append(ls.entries, entry{spent: fromHold + fromFree})
+		l.pending++
+		ls.collecting++ // the lease is not given back before the record is in
+		return s, owing{amount: owed, entry: entry{rec: keep}}, nil
 	}
-	ls.entries = append(ls.entries, e)
+	ls.entries = append(ls.entries, entry{spent: fromHold + fromFree, rec: keep})
 	l.pending++
 	if len(ls.entries) >= MaxFlushRecords/2 {
 		l.wake()
@@ -593,7 +600,7 @@ func (l *Leasing) tick(timed bool) {
 	}
 	now := l.opts.Now()
 	for acct, a := range l.accounts {
-		if ls := a.cur; ls != nil && (ls.dead || ls.holds == 0 && (ls.low || l.gen-ls.lastUse >= l.idleGens())) {
+		if ls := a.cur; ls != nil && (ls.dead || ls.holds == 0 && ls.collecting == 0 && (ls.low || l.gen-ls.lastUse >= l.idleGens())) {
 			ls.retired = true
 			a.old, a.cur = append(a.old, ls), nil
 		}
@@ -704,7 +711,6 @@ func (l *Leasing) flushLease(ctx context.Context, ls *lease, all bool) (ran bool
 			b.grow = max(0, target-max(0, ls.held+ls.free-b.debt))
 			ls.flushing = b
 		}
-		release := ls.retired && ls.holds == 0 && len(ls.entries) == 0 && ls.debt == 0
 		l.mu.Unlock()
 
 		recs := make([]*UsageRecord, 0, len(b.entries))
@@ -750,6 +756,9 @@ func (l *Leasing) flushLease(ctx context.Context, ls *lease, all bool) (ran bool
 		// Leasing); the rest waits for the next tick.
 		owed -= len(b.entries)
 		more := len(ls.entries) >= MaxFlushRecords/2 || owed > 0 || len(ls.entries) > 0 && (ls.retired || l.closed)
+		// A retired lease is given back once nothing is held from it or
+		// left to write.
+		release := ls.retired && ls.holds == 0 && ls.collecting == 0 && len(ls.entries) == 0 && ls.debt == 0
 		check := !ls.low && !ls.retired && !ls.dead && ls.checked != l.gen
 		ls.checked = l.gen
 		l.mu.Unlock()
