@@ -126,10 +126,14 @@ WHERE a.hold_id = ? ORDER BY l.expires_at, l.id`
 
 // preparedSQL lists the statements prepared at Open.
 func preparedSQL() []string {
-	return []string{addTxSQL, getHoldSQL, liveLotsSQL, takeLotSQL, giveLotSQL, insertHoldSQL, insertHoldLotSQL,
+	qs := []string{addTxSQL, getHoldSQL, liveLotsSQL, takeLotSQL, giveLotSQL, insertHoldSQL, insertHoldLotSQL,
 		addHeldSQL, settleHoldSQL, settleAccountSQL, endHoldSQL, endAccountSQL, insertUsageSQL, holdPortionsSQL,
 		savepointSQL, releaseSQL,
 		flushHoldSQL, flushAccountSQL, setPortionSQL, dropPortionSQL, growPortionSQL}
+	for _, n := range usageChunks[:len(usageChunks)-1] {
+		qs = append(qs, insertUsageRowsSQL(n))
+	}
+	return qs
 }
 
 // wtx is one transaction on the writer. Its statements whose SQL is one
@@ -920,19 +924,11 @@ const usageColumns = `id, request_id, key_id, account, provider, model, key_sour
 
 // usageArgs returns the values of usageColumns for r.
 func usageArgs(r *credits.UsageRecord) ([]any, error) {
-	var attempts any
-	if len(r.Attempts) > 0 {
-		b, err := json.Marshal(r.Attempts)
-		if err != nil {
-			return nil, err
-		}
-		attempts = string(b)
+	w := usageWriter{args: make([]any, 0, usageFields)}
+	if err := w.add(r, r.Account, r.Paid); err != nil {
+		return nil, err
 	}
-	return []any{r.ID, r.RequestID, r.KeyID, r.Account, r.Provider, r.Model, string(r.KeySource),
-		r.ReportedKnown, r.Reported.Input, r.Reported.Output, r.Reported.CacheRead, r.Reported.CacheWrite,
-		r.Estimated.Input, r.Estimated.Output, r.Estimated.CacheRead, r.Estimated.CacheWrite,
-		int64(r.Cost), int64(r.Fee), r.Paid, int64(r.Uncollected), r.Status, r.Error, r.Stream,
-		micros(r.Start), micros(r.End), attempts, r.AttemptsDropped}, nil
+	return w.args, nil
 }
 
 // scanUsage scans a row of usageColumns.
@@ -997,11 +993,8 @@ func insertRecord(t *wtx, r *credits.UsageRecord) (conflict bool, err error) {
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return false, err
 	}
-	kept, err := scanUsage(t.queryRow(`SELECT `+usageColumns+` FROM usage_records WHERE id = ?`, r.ID))
-	if err != nil {
-		return false, err
-	}
-	return !sameRecord(&kept, r), nil
+	same, err := sameAsKept(t, r)
+	return !same, err
 }
 
 // Record keeps the usage record of a request that credits did not pay
