@@ -43,6 +43,17 @@
 // end (a crash) expires at its ExpiresAt, and [Sweeper.Sweep] releases it.
 // A request that outlives its hold still settles: its cost is spent from
 // the available money, as for an excess.
+//
+// # Leases
+//
+// A database write per request costs more than proxying the request.
+// [Leasing] is a Ledger in front of a store that is a [Leaser]: each
+// replica holds a slice of an account's money in one store hold (a lease),
+// divides it among its requests in memory, and writes their spends and
+// usage records back in batches with [Leaser.Flush], idempotent by a
+// sequence number. No replica holds more than its leases, so nothing is
+// overspent; a crash loses at most one flush interval of charges and
+// records, and the lease's money goes back to the account when it expires.
 package credits
 
 import (

@@ -229,6 +229,8 @@ func (s *server) openLeasing() {
 	}
 	o.Logger = s.logger
 	s.leasing = credits.NewLeasing(ls, o)
+	s.logger.Info("llmgate: credits held from per-replica leases of the store's credits", "size", or(o.Size, credits.DefaultLeaseSize).String(),
+		"flush_interval", or(o.FlushInterval, credits.DefaultLeaseFlushInterval).String())
 	s.closes = append(s.closes, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), leasingCloseTimeout)
 		defer cancel()
@@ -459,4 +461,13 @@ func changedSettings(old, cur *config.File) []string {
 		}
 	}
 	return out
+}
+
+// or returns v, or def when v is zero.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }
