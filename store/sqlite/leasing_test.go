@@ -2,85 +2,24 @@ package sqlite
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/llmgate/gateway/credits"
+	"github.com/llmgate/gateway/credits/creditstest"
 )
 
 // TestLeasingReplicas runs three credits.Leasing replicas, each on its own
-// Store of one database file, spending one account down with
-// requests that cost up to twice their holds and some too large for a
-// lease: what the requests were charged is what the account paid, exactly.
+// Store of one database file (creditstest.LeasingReplicas).
 func TestLeasingReplicas(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "llmgate.db")
-	var stores []*Store
+	var stores []creditstest.LeasingStore
 	for range 3 {
-		s, err := Open(ctx, path, Options{})
+		s, err := Open(context.Background(), path, Options{})
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		stores = append(stores, s)
 	}
-	_, err := stores[0].Purchase(ctx, credits.Purchase{ID: "p1", Account: "acme", Amount: 5 * credits.Dollar})
-	require.NoError(t, err)
-	var (
-		wg                 sync.WaitGroup
-		spent, uncollected atomic.Int64
-		settled            atomic.Int64
-		replicas           []*credits.Leasing
-	)
-	for _, s := range stores {
-		replicas = append(replicas, credits.NewLeasing(s, credits.LeasingOptions{Size: 25 * credits.Cent, MinBalance: 2,
-			FlushInterval: 5 * time.Millisecond}))
-	}
-	for i := range 24 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l := replicas[i%len(replicas)]
-			refused := 0
-			for j := 0; ; j++ {
-				id := fmt.Sprint("r-", i, "-", j)
-				hi := 3 * credits.Cent
-				if j%5 == 4 {
-					hi = 40 * credits.Cent
-				}
-				h, err := l.Reserve(ctx, credits.Reservation{ID: id, Account: "acme", Max: hi, Min: credits.Cent, TTL: time.Hour})
-				if err != nil {
-					if refused++; !errors.Is(err, credits.ErrInsufficientCredits) || refused == 20 {
-						return
-					}
-					time.Sleep(5 * time.Millisecond)
-					continue
-				}
-				cost := credits.Amount(int64(j * 7919 % int(2*h.Amount+1)))
-				s, err := l.Settle(ctx, id, cost, &credits.UsageRecord{ID: id, RequestID: id, Cost: cost, Status: 200, Start: time.Now()})
-				if err != nil {
-					t.Errorf("settle %s: %v", id, err)
-					return
-				}
-				spent.Add(int64(s.Spent))
-				uncollected.Add(int64(s.Uncollected))
-				settled.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, l := range replicas {
-		require.NoError(t, l.Close(ctx))
-	}
-	b, err := stores[0].Balance(ctx, "acme")
-	require.NoError(t, err)
-	require.Zero(t, b.Held)
-	require.Equal(t, credits.Amount(spent.Load()), b.Spent, "what the requests were charged is what the account paid (%d uncollected)", uncollected.Load())
-	require.Equal(t, 5*credits.Dollar, b.Available+b.Spent)
-	t.Logf("%d requests, spent %s, uncollected %s", settled.Load(), b.Spent, credits.Amount(uncollected.Load()))
+	creditstest.LeasingReplicas(t, stores...)
 }
