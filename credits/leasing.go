@@ -227,13 +227,7 @@ func (l *Leasing) Reserve(ctx context.Context, r Reservation) (Hold, error) {
 	l.mu.Lock()
 	if h, ok := l.holds[r.ID]; ok {
 		defer l.mu.Unlock()
-		switch {
-		case h.hold.Account != r.Account:
-			return Hold{}, fmt.Errorf("%w: hold %q belongs to another account", ErrConflict, r.ID)
-		case h.state != holdOpen:
-			return Hold{}, fmt.Errorf("%w: hold %q", ErrHoldClosed, r.ID)
-		}
-		return h.hold, nil
+		return reserveAgain(h.hold, h.state, r)
 	}
 	a := l.accounts[r.Account]
 	if a == nil {

@@ -276,13 +276,7 @@ func (m *Memory) Reserve(ctx context.Context, r Reservation) (Hold, error) {
 	now := m.lock()
 	defer m.mu.Unlock()
 	if h, ok := m.holds[r.ID]; ok {
-		switch {
-		case h.hold.Account != r.Account:
-			return Hold{}, fmt.Errorf("%w: hold %q belongs to another account", ErrConflict, r.ID)
-		case h.state != holdOpen:
-			return Hold{}, fmt.Errorf("%w: hold %q", ErrHoldClosed, r.ID)
-		}
-		return h.hold, nil
+		return reserveAgain(h.hold, h.state, r)
 	}
 	a := m.accounts[r.Account]
 	if a == nil {
@@ -301,6 +295,19 @@ func (m *Memory) Reserve(ctx context.Context, r Reservation) (Hold, error) {
 	m.holds[r.ID] = h
 	m.open[r.ID] = h
 	return h.hold, nil
+}
+
+// reserveAgain answers a Reserve of the ID of a hold made before: the hold
+// while it is open, ErrConflict for another account, ErrHoldClosed once
+// ended.
+func reserveAgain(h Hold, state holdState, r Reservation) (Hold, error) {
+	switch {
+	case h.Account != r.Account:
+		return Hold{}, fmt.Errorf("%w: hold %q belongs to another account", ErrConflict, r.ID)
+	case state != holdOpen:
+		return Hold{}, fmt.Errorf("%w: hold %q", ErrHoldClosed, r.ID)
+	}
+	return h, nil
 }
 
 // Settle ends the hold, spending actual: from the hold earliest expiry
