@@ -86,6 +86,9 @@ type call struct {
 	respRedactions redaction.Counts
 
 	insp *inspection // the traffic capture (inspector.go), nil without WithInspector
+	// leases are the pooled buffers of rewritten bodies (prepared.lease),
+	// given back in finish.
+	leases []*bodyLease
 	// bodyLease is the pooled buffer the request body was read into
 	// (bodypool.go); nil when the body is not pooled.
 	bodyLease *bodyLease
@@ -388,6 +391,10 @@ func (c *call) finish() {
 		c.body = nil
 		c.bodyLease.Release()
 	}
+	for _, l := range c.leases {
+		l.Release()
+	}
+	c.leases = nil
 }
 
 // event builds the request's Event.

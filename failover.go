@@ -31,9 +31,19 @@ type prepared struct {
 	cand    *candidate
 	route   route
 	body    []byte
-	removed []string // request fields dropped by translation or the request policy
-	pol     *policy  // the candidate's request policy; nil: none
-	capped  int64    // the policy's MaxOutputTokens, when it is the maximum sent; 0 otherwise
+	lease   *bodyLease // the pooled buffer body was rewritten into; nil: the request's
+	removed []string   // request fields dropped by translation or the request policy
+	pol     *policy    // the candidate's request policy; nil: none
+	capped  int64      // the policy's MaxOutputTokens, when it is the maximum sent; 0 otherwise
+}
+
+// bodyLease returns the lease of the pooled buffer p.body is in: its own
+// (a rewritten body), else the request's; nil when neither is pooled.
+func (p *prepared) bodyLease(c *call) *bodyLease {
+	if p.lease != nil {
+		return p.lease
+	}
+	return c.bodyLease
 }
 
 // failover runs the attempt loop: each candidate in order, and for each its
@@ -104,7 +114,18 @@ func (c *call) prepare(cand *candidate) (*prepared, *translate.Error) {
 	}
 	p := &prepared{cand: cand, route: rt, pol: cand.policy()}
 	if !rt.translate {
-		p.body = c.parsed.rewrite(c.body, cand.upstreamModel, c.injectUsage(cand))
+		inject := c.injectUsage(cand)
+		p.body = c.body
+		if c.parsed.changes(c.body, cand.upstreamModel, inject) {
+			// A large body is rewritten into a pooled buffer, like the
+			// one it was read into; finish gives it back.
+			var buf []byte
+			if p.lease = c.g.bodies.lease(len(c.body) + rewriteBound(cand.upstreamModel)); p.lease != nil {
+				c.leases = append(c.leases, p.lease)
+				buf = *p.lease.buf
+			}
+			p.body = c.parsed.rewriteInto(buf, c.body, cand.upstreamModel, inject)
+		}
 		c.applyPolicies(p)
 		return p, nil
 	}
@@ -204,11 +225,11 @@ func (c *call) attempt(p *prepared, ks *keyState) outcome {
 	if p.pol != nil {
 		req.ExtraHeader, req.ExtraQuery = p.pol.header, p.pol.query
 	}
-	if c.bodyLease != nil {
+	if lease := p.bodyLease(c); lease != nil {
 		if _, ok := p.cand.up.impl.(providers.LeasesBody); ok {
-			req.BodyLease = c.bodyLease
+			req.BodyLease = lease
 		} else {
-			c.bodyLease.pin() // the provider may keep the body: never reuse it
+			lease.pin() // the provider may keep the body: never reuse it
 		}
 	}
 	var o outcome

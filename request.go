@@ -257,14 +257,34 @@ func (p *parsedBody) names() []string {
 // that needs none of these is returned as it is (callers never modify
 // it).
 func (p *parsedBody) rewrite(body []byte, model string, injectUsage bool) []byte {
-	injectUsage = injectUsage && !p.wantsUsage
-	modelMember := `"model":` + string(jsonx.AppendQuote(nil, model))
-	if !injectUsage && !p.hasModels && p.modelSpan != (span{}) && string(body[p.modelSpan.start:p.modelSpan.end]) == modelMember {
+	if !p.changes(body, model, injectUsage) {
 		// Nothing to change: the body goes upstream as the client sent it,
 		// without a copy (a 400 KB prompt costs a copy per candidate).
 		return body
 	}
-	out := make([]byte, 0, len(body)+len(model)+48)
+	return p.rewriteInto(nil, body, model, injectUsage)
+}
+
+// changes reports whether rewrite would change body.
+func (p *parsedBody) changes(body []byte, model string, injectUsage bool) bool {
+	return injectUsage && !p.wantsUsage || p.hasModels || p.modelSpan == (span{}) ||
+		string(body[p.modelSpan.start:p.modelSpan.end]) != `"model":`+string(jsonx.AppendQuote(nil, model))
+}
+
+// rewriteBound is the most rewriteInto may add to a body: the model
+// member (every byte escaped at worst) and stream_options.
+func rewriteBound(model string) int { return len(model)*6 + 64 }
+
+// rewriteInto is rewrite into dst (whose contents it overwrites), always
+// copying: dst is used when its capacity holds len(body) +
+// rewriteBound(model), else a new buffer is made.
+func (p *parsedBody) rewriteInto(dst, body []byte, model string, injectUsage bool) []byte {
+	injectUsage = injectUsage && !p.wantsUsage
+	modelMember := `"model":` + string(jsonx.AppendQuote(nil, model))
+	out := dst[:0]
+	if cap(out) < len(body)+rewriteBound(model) {
+		out = make([]byte, 0, len(body)+len(model)+48)
+	}
 	// Find the opening brace; prepend new members right after it.
 	open := 0
 	for open < len(body) && body[open] != '{' {
