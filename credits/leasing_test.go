@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/llmgate/gateway/credits"
@@ -319,78 +317,8 @@ func TestLeasingRetriesFlushesWithoutChargingTwice(t *testing.T) {
 }
 
 func TestLeasingReplicasNeverOverspend(t *testing.T) {
-	clock := creditstest.NewClock(creditstest.StartTime())
-	store := credits.NewMemory(credits.MemoryOptions{Now: clock.Now})
-	ctx := t.Context()
-	_, err := store.Purchase(ctx, credits.Purchase{ID: "o1", Account: "acme", Amount: 5 * dollar})
-	require.NoError(t, err)
-	var replicas []*credits.Leasing
-	for range 3 {
-		l := credits.NewLeasing(store, credits.LeasingOptions{Size: 25 * cent, FlushInterval: 2 * time.Millisecond, Now: clock.Now})
-		replicas = append(replicas, l)
-	}
-	var (
-		wg           sync.WaitGroup
-		spent, holds atomic.Int64
-		settled      atomic.Int64
-	)
-	for i := range 48 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l := replicas[i%len(replicas)]
-			refused := 0
-			for j := 0; ; j++ {
-				id := fmt.Sprint("r-", i, "-", j)
-				hi := 3 * cent
-				if j%5 == 4 {
-					hi = 40 * cent // more than a lease: held in the store
-				}
-				h, err := l.Reserve(ctx, credits.Reservation{ID: id, Account: "acme", Max: hi, Min: cent, TTL: time.Hour})
-				if err != nil {
-					// Near the end, money may sit in another replica's
-					// lease for up to a flush interval: a client that
-					// retries gets it.
-					if refused++; !assert.ErrorIs(t, err, credits.ErrInsufficientCredits) || refused == 20 {
-						return
-					}
-					time.Sleep(5 * time.Millisecond)
-					continue
-				}
-				if n := holds.Add(int64(h.Amount)); n > int64(5*dollar) {
-					t.Errorf("%d held at once", n)
-				}
-				cost := credits.Amount(rand.Int64N(2*int64(h.Amount) + 1)) // up to twice the hold
-				holds.Add(-int64(h.Amount))
-				s, err := l.Settle(ctx, id, cost, usageRecord(id, clock.Now(), cost))
-				if !assert.NoError(t, err) {
-					return
-				}
-				spent.Add(int64(s.Spent))
-				settled.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, l := range replicas {
-		require.NoError(t, l.Close(ctx))
-	}
-	b, err := store.Balance(ctx, "acme")
-	require.NoError(t, err)
-	require.Zero(t, b.Held)
-	require.Equal(t, credits.Amount(spent.Load()), b.Spent, "what the requests were charged is what the account paid")
-	require.Equal(t, 5*dollar, b.Available+b.Spent)
-	require.Less(t, b.Available, cent, "the account was spent down to less than a request's minimum")
-	var n int
-	for p, cursor := (credits.UsagePage{}), ""; ; cursor = p.NextCursor {
-		p, err = store.Usage(ctx, credits.UsageQuery{ListOptions: credits.ListOptions{Limit: credits.MaxListLimit, Cursor: cursor}})
-		require.NoError(t, err)
-		n += len(p.Records)
-		if p.NextCursor == "" {
-			break
-		}
-	}
-	require.Equal(t, int(settled.Load()), n, "one record per request")
+	m := credits.NewMemory(credits.MemoryOptions{})
+	creditstest.LeasingReplicas(t, m, m, m)
 }
 
 // A replica holds its requests from a lease: the store sees one hold per
