@@ -207,11 +207,13 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	defer signal.Stop(hup)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	if h.ready != nil {
-		h.ready(ln.Addr().String(), s)
-	}
+	// The metrics address first: a test that learns the server is ready
+	// then finds it at once.
 	if h.metricsReady != nil && ms != nil {
 		h.metricsReady(ms.addr)
+	}
+	if h.ready != nil {
+		h.ready(ln.Addr().String(), s)
 	}
 
 	var failure error // the admin listener's, which stops the server too
