@@ -2,9 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/llmgate/gateway/credits"
+	"github.com/llmgate/gateway/internal/reqid"
 	"github.com/llmgate/gateway/internal/strategy"
 	"github.com/llmgate/gateway/providers"
 	"github.com/llmgate/gateway/redaction"
@@ -97,7 +95,7 @@ type call struct {
 
 func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request) *call {
 	rt := g.routing.Load()
-	c := &call{g: g, rt: rt, cfg: rt.cfg, w: w, r: r, rc: *http.NewResponseController(w), reqID: newRequestID()}
+	c := &call{g: g, rt: rt, cfg: rt.cfg, w: w, r: r, rc: *http.NewResponseController(w), reqID: reqid.New()}
 	c.start = c.now()
 	// One backing array, in the call, for the three per-request diagnostic
 	// headers.
@@ -426,26 +424,6 @@ func (c *call) event() *Event {
 		ev.TimeToFirstByte = c.firstWrite.Sub(c.start)
 	}
 	return ev
-}
-
-// newRequestID returns "req_" and 26 lowercase base32hex characters: the
-// time in milliseconds (48 bits) then 80 random bits, so that request IDs
-// sort by the time they were made (the stores' usage records, keyed by the
-// request ID, then grow at the end of their index instead of touching a
-// random page per request).
-func newRequestID() string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
-	_, _ = rand.Read(b[6:])
-	var out [4 + 26]byte
-	copy(out[:], "req_")
-	base32.HexEncoding.WithPadding(base32.NoPadding).Encode(out[4:], b[:])
-	for i := 4; i < len(out); i++ {
-		if c := out[i]; c >= 'A' && c <= 'Z' {
-			out[i] = c + ('a' - 'A')
-		}
-	}
-	return string(out[:])
 }
 
 func btoi(b bool) int {

@@ -2,10 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base32"
-	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -16,6 +13,7 @@ import (
 	"github.com/llmgate/gateway/credits"
 	"github.com/llmgate/gateway/credits/creditstest"
 	"github.com/llmgate/gateway/internal/benchcpu"
+	"github.com/llmgate/gateway/internal/reqid"
 )
 
 const dollar = credits.Dollar
@@ -30,28 +28,19 @@ func flush(t testing.TB, s *Store, f credits.LeaseFlush) credits.FlushResult {
 // portions returns what the hold holds of each lot, as credit_hold_lots
 // has it.
 func portions(t *testing.T, s *Store, holdID string) map[string]credits.Amount {
-	t.Helper()
-	rows, err := s.r.Query(`SELECT lot_id, amount FROM credit_hold_lots WHERE hold_id = ?`, holdID)
-	require.NoError(t, err)
-	defer rows.Close()
-	out := map[string]credits.Amount{}
-	for rows.Next() {
-		var (
-			lot string
-			amt int64
-		)
-		require.NoError(t, rows.Scan(&lot, &amt))
-		out[lot] = credits.Amount(amt)
-	}
-	require.NoError(t, rows.Err())
-	return out
+	return amounts(t, s, `SELECT lot_id, amount FROM credit_hold_lots WHERE hold_id = ?`, holdID)
 }
 
 // remaining returns the lots' remainders as credit_lots has them (whether
 // expired or not).
 func remaining(t *testing.T, s *Store, account string) map[string]credits.Amount {
+	return amounts(t, s, `SELECT id, remaining FROM credit_lots WHERE account = ?`, account)
+}
+
+// amounts returns the (ID, amount) rows of query by ID.
+func amounts(t *testing.T, s *Store, query string, arg string) map[string]credits.Amount {
 	t.Helper()
-	rows, err := s.r.Query(`SELECT id, remaining FROM credit_lots WHERE account = ?`, account)
+	rows, err := s.r.Query(query, arg)
 	require.NoError(t, err)
 	defer rows.Close()
 	out := map[string]credits.Amount{}
@@ -354,7 +343,7 @@ func BenchmarkFlush(b *testing.B) {
 // request ID, one served attempt, times in the local zone with a monotonic
 // reading.
 func gatewayRecord(i int) *credits.UsageRecord {
-	id := newRequestID()
+	id := reqid.New()
 	start := time.Now().Add(-800 * time.Millisecond)
 	return &credits.UsageRecord{ID: id, RequestID: id, KeyID: "key_01jq3v6m2x8k", Account: "acct",
 		Provider: "openai", Model: "gpt-4o-mini", KeySource: credits.SourceConfigured,
@@ -365,22 +354,4 @@ func gatewayRecord(i int) *credits.UsageRecord {
 			KeySource: credits.SourceConfigured, Status: 200, Served: true, Start: start.Add(200 * time.Microsecond),
 			Duration: 779 * time.Millisecond}},
 	}
-}
-
-// newRequestID is the gateway's request ID (call.go): "req_" and 26
-// lowercase base32hex characters, the first 48 bits the Unix milliseconds,
-// the rest random.
-func newRequestID() string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
-	_, _ = rand.Read(b[6:])
-	var out [4 + 26]byte
-	copy(out[:], "req_")
-	base32.HexEncoding.WithPadding(base32.NoPadding).Encode(out[4:], b[:])
-	for i := 4; i < len(out); i++ {
-		if c := out[i]; c >= 'A' && c <= 'Z' {
-			out[i] = c + ('a' - 'A')
-		}
-	}
-	return string(out[:])
 }
