@@ -312,3 +312,47 @@ func BenchmarkMembers(b *testing.B) {
 		_ = Members(body, func(m Member) bool { return true })
 	}
 }
+
+// conversationBody returns a chat completions request of at least size
+// bytes shaped like a long coding session: turns of prose and of Go code,
+// whose newlines, tabs and quotes make an escape every few bytes.
+func conversationBody(size int) []byte {
+	type msg struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	}
+	prose := "The handler reads the body once, parses the model and streams the answer back to the client. " +
+		"When the upstream fails before the first byte, the gateway tries the next key, then the next model. "
+	code := "func relay(ctx context.Context, r *bufio.Reader, w io.Writer) (int, error) {\n\tvar n int\n" +
+		"\tif err := ctx.Err(); err != nil {\n\t\treturn n, fmt.Errorf(\"relay: %w\", err)\n\t}\n" +
+		"\tm, err := r.Read(buf)\n\tn += m\n\tif errors.Is(err, io.EOF) {\n\t\treturn n, nil\n\t}\n\treturn n, err\n}\n"
+	msgs := []msg{{Role: "system", Content: "You are a senior Go engineer."}}
+	for total := 0; total < size || msgs[len(msgs)-1].Role != "user"; {
+		role := "user"
+		if len(msgs)%2 == 0 {
+			role = "assistant"
+		}
+		text := strings.Repeat(prose, 2) + "\n\n```go\n" + code + "```\n\n" + prose + "\n\n```go\n" + code + "```"
+		msgs = append(msgs, msg{Role: role, Content: text})
+		total += len(text)
+	}
+	b, err := json.Marshal(map[string]any{"model": "gpt-4o-mini", "messages": msgs, "max_tokens": 400, "stream": true})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// BenchmarkSkipConversation skips a 400 KB coding conversation, the work
+// the gateway does on a large request's messages before its upstream call.
+func BenchmarkSkipConversation(b *testing.B) {
+	body := conversationBody(400_000)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s := Scanner{Data: body}
+		if !s.Skip(MaxDepth) || !s.End() {
+			b.Fatal(s.Err())
+		}
+	}
+}

@@ -190,6 +190,10 @@ func (s *Scanner) str() (lit []byte, f StringFlags, ok bool) {
 			}
 			acc |= w
 			i += 8
+			// Plain text goes on: hand over to scanPlain, which reads
+			// longer runs and simple escapes faster where it can.
+			j, pf := scanPlain(d, i)
+			i, f = j, f|pf
 		}
 		if i >= len(d) {
 			s.Pos = i
@@ -209,13 +213,13 @@ func (s *Scanner) str() (lit []byte, f StringFlags, ok bool) {
 				s.Pos = i + 1
 				return nil, 0, s.fail("escape character")
 			}
-			switch d[i+1] {
-			case '"', '\\', 'b', 'f', 'n', 'r', 't':
+			switch escapes[d[i+1]] {
+			case escSimple:
 				i += 2
-			case '/':
+			case escSlash:
 				f |= StrRecode
 				i += 2
-			case 'u':
+			case escUnicode:
 				for j := i + 2; j < i+6; j++ {
 					if j >= len(d) || !isHex(d[j]) {
 						s.Pos = j
@@ -233,6 +237,21 @@ func (s *Scanner) str() (lit []byte, f StringFlags, ok bool) {
 			return nil, 0, s.fail("no control character in string")
 		}
 	}
+}
+
+// Kinds of the byte after a backslash in a string literal.
+const (
+	escInvalid = iota
+	escSimple  // \" \\ \b \f \n \r \t
+	escSlash   // \/
+	escUnicode // \uXXXX
+)
+
+// escapes maps the byte after a backslash to its kind of escape. It is
+// read, never written (scanPlain's assembly reads it too).
+var escapes = [256]uint8{
+	'"': escSimple, '\\': escSimple, 'b': escSimple, 'f': escSimple, 'n': escSimple, 'r': escSimple, 't': escSimple,
+	'/': escSlash, 'u': escUnicode,
 }
 
 func isHex(c byte) bool {
