@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"strings"
 	"testing"
 )
@@ -38,20 +39,24 @@ func largeBody(size int, stream bool) []byte {
 	return b
 }
 
-// BenchmarkLargeRequest measures a 400 KB (~100k-token) request through
-// the whole handler next to a plain httputil.ReverseProxy, in one run.
-func BenchmarkLargeRequest(b *testing.B) {
-	up := benchUpstream(b)
-	transport := &http.Transport{MaxIdleConnsPerHost: 64}
+// benchPair returns llmgate with one "openai" provider at upstream and a
+// plain httputil.ReverseProxy to it, sharing one transport.
+func benchPair(b *testing.B, upstream string) (*Gateway, *httputil.ReverseProxy) {
+	transport := &http.Transport{MaxIdleConnsPerHost: 256}
 	b.Cleanup(transport.CloseIdleConnections)
-	client := &http.Client{Transport: transport}
-	gw, err := New(WithHTTPClient(client),
-		WithProvider(ProviderConfig{ID: "openai", BaseURL: up.URL + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}))
+	gw, err := New(WithHTTPClient(&http.Client{Transport: transport}),
+		WithProvider(ProviderConfig{ID: "openai", BaseURL: upstream + "/v1/", Keys: []ProviderKey{{Value: "sk-bench"}}}))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = gw.Close() })
-	proxy := benchProxy(up.URL, transport)
+	return gw, benchProxy(upstream, transport)
+}
+
+// BenchmarkLargeRequest measures a 400 KB (~100k-token) request through
+// the whole handler next to a plain httputil.ReverseProxy, in one run.
+func BenchmarkLargeRequest(b *testing.B) {
+	gw, proxy := benchPair(b, benchUpstream(b).URL)
 	for _, stream := range []bool{false, true} {
 		body := largeBody(400_000, stream)
 		mode := "json"
