@@ -39,7 +39,12 @@ func (d *discardWriter) reset() {
 
 // benchUpstream serves fixed OpenAI answers without scripting overhead.
 func benchUpstream(b *testing.B) *httptest.Server {
-	return benchUpstreamDeltas(b, strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text ."))
+	return benchUpstreamDeltas(b, benchDeltas())
+}
+
+// benchDeltas returns the twenty content deltas of the benchmarks' streams.
+func benchDeltas() []string {
+	return strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text .")
 }
 
 // benchUpstreamDeltas is benchUpstream with streams whose content events
@@ -323,8 +328,7 @@ func BenchmarkPlan(b *testing.B) {
 // the relay's cost where every chunk wakes the proxy up, as in the load
 // benchmark's streaming scenario, without its noise.
 func BenchmarkPacedStream(b *testing.B) {
-	deltas := strings.Fields("Hello ! How can I help you today ? I am a benchmark stream with twenty chunks of text .")
-	stream := providertest.OpenAIChatStream("gpt-4o-mini", deltas, providertest.Usage{Input: 25, Output: 20}, true).StreamBytes()
+	stream := providertest.OpenAIChatStream("gpt-4o-mini", benchDeltas(), providertest.Usage{Input: 25, Output: 20}, true).StreamBytes()
 	events := bytes.SplitAfter(stream, []byte("\n\n"))
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
